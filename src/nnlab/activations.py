@@ -26,13 +26,24 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import sympy as sp
 import torch
 from torch import nn
 
 __all__ = ["ActivationSpec", "Activation", "activation", "derivative", "get", "names", "register"]
 
 Tensor = torch.Tensor
+
+
+class _LazySympy:
+    """``sp.<name>`` imports sympy on first use, so ``import nnlab`` stays fast."""
+
+    def __getattr__(self, name: str) -> Any:
+        import sympy
+
+        return getattr(sympy, name)
+
+
+sp = _LazySympy()
 
 
 @dataclass(frozen=True)

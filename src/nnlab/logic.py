@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import linprog
 
 __all__ = ["ThresholdNeuron", "ThresholdNetwork", "threshold_neuron", "AND", "OR", "NOT",
            "xor_network", "inputs", "truth_table", "linearly_separable",
@@ -145,6 +144,8 @@ def linearly_separable(table: Sequence[int] | Mapping[tuple[int, ...], int],
     Solves: find (w, b) with s_j (w·x_j + b) >= 1, s_j = 2 y_j - 1. With ``return_weights=True``
     returns ``(separable, neuron_or_None)`` where the neuron computes the table.
     """
+    from scipy.optimize import linprog  # lazy: keeps `import nnlab` fast
+
     X, y = _parse_table(table)
     s = 2 * y - 1
     A_ub = -s[:, None] * np.hstack([X, np.ones((len(X), 1))])

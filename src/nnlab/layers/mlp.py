@@ -15,6 +15,7 @@ So ``mlp[:-1]`` is a feature extractor, ``mlp[-1]`` the head, and every weight i
 from __future__ import annotations
 
 import operator
+from collections import OrderedDict
 from typing import Callable, Sequence
 
 from torch import nn
@@ -100,3 +101,10 @@ class MLP(nn.Sequential):
         super().__init__(*children)
         self.sizes = sizes
         _init.initialize_(self, init)
+
+    def __getitem__(self, idx: int | slice) -> nn.Module:
+        """``mlp[i]`` is a child; ``mlp[a:b]`` a plain ``nn.Sequential`` of those children
+        (e.g. ``mlp[:-1]``, the feature extractor) sharing their parameters."""
+        if isinstance(idx, slice):
+            return nn.Sequential(OrderedDict(list(self._modules.items())[idx]))
+        return super().__getitem__(idx)
