@@ -163,7 +163,7 @@ def separable_boolean_functions(n: int) -> list[tuple[int, ...]]:
     """All truth tables of n inputs that one threshold neuron computes (§2.2).
 
     n = 1: 4 of 4; n = 2: 14 of 16 (all but XOR and XNOR); n = 3: 104 of 256; n = 4: 1882 of 65536
-    (65536 LPs, about a minute). n > 4 is refused (2**(2**n) tables).
+    (65536 LPs: minutes). n > 4 is refused (2**(2**n) tables).
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 4:
         raise ValueError(f"n must be an integer from 1 to 4 (there are 2**(2**n) tables), got {n!r}")
