@@ -1,5 +1,7 @@
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import nnlab as nl
@@ -117,3 +119,21 @@ def test_pure_functions_and_nonfinite_norm():
 def test_clip_bad_input(call, exc, msg):
     with pytest.raises(exc, match=msg):
         call()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=6), min_size=1, max_size=4),
+       st.floats(1e-3, 1e3))
+def test_clipping_properties(values, c):
+    grads = [torch.tensor(v, dtype=torch.float64) for v in values]
+    new, norm = nl.clip.clip_by_global_norm(grads, c)
+    after = nl.clip.global_norm(new)
+    assert after <= c * (1 + 1e-9)
+    if norm > c:                       # same direction, length c
+        flat_old, flat_new = torch.cat(grads), torch.cat(new)
+        torch.testing.assert_close(flat_new * norm / c, flat_old)
+    else:
+        assert all(torch.equal(a, b) for a, b in zip(grads, new))
+    clipped = nl.clip.clip_by_value(grads, c)
+    assert all(bool((g.abs() <= c).all()) for g in clipped)
+    assert all(torch.equal(torch.sign(a), torch.sign(b)) for a, b in zip(grads, clipped))

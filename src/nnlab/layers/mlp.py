@@ -64,7 +64,8 @@ class MLP(nn.Sequential):
     Args:
         sizes: widths, at least two positive ints, e.g. ``[2, 16, 16, 1]``.
         activation: activation name (``nl.activations.names()``) or a factory like ``nn.ReLU``;
-            a fresh module per hidden layer (so each prelu has its own α).
+            a fresh module per hidden layer (so each prelu has its own α). For non-default
+            parameters pass a factory: ``lambda: nl.activation("leaky_relu", alpha=0.2)``.
         init: "he" (Var = 2/fan_in), "xavier" (Var = 2/(fan_in+fan_out)) or "default" (PyTorch's);
             applied to every ``nn.Linear`` including the head and projections; biases start at 0.
         batchnorm: insert ``nn.BatchNorm1d`` after each hidden ``nn.Linear``.
