@@ -7,3 +7,9 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 __all__ = ["__version__"]
+
+# §1 Training: nl.fit(model, train, val, loss=..., optimizer=...) -> History; nl.data toy sets
+from nnlab import data
+from nnlab.training import History, TrainState, fit
+
+__all__ += ["data", "fit", "History", "TrainState"]
