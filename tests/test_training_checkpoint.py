@@ -75,6 +75,11 @@ def test_resume_with_epochs_below_the_checkpoint_is_an_error(tmp_path):
     assert h.epochs == [1, 2]
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         run(make_model(False), "adam", epochs=2, resume=tmp_path / "missing")
+    with pytest.raises(ValueError, match="different model"):
+        nl.fit(nn.Linear(2, 2), (X, Y), loss="cross_entropy", epochs=3, batch_size=32, resume=tmp_path)
+    with pytest.raises(ValueError, match="different optimizer.*Adam"), pytest.warns(UserWarning):
+        nl.fit(make_model(False), (X, Y), loss="cross_entropy", optimizer="lbfgs", epochs=3, batch_size=32,
+               seed=7, resume=tmp_path)
     with pytest.warns(UserWarning, match="batch_size: 32 -> 16"):
         nl.fit(make_model(False), (X, Y), loss="cross_entropy", epochs=3, batch_size=16, resume=tmp_path)
 

@@ -129,7 +129,7 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
     opt = make_optimizer(optimizer, model, lr)
     config = {"loss": spec.name, "optimizer": _name_of(optimizer), "lr": lr, "epochs": epochs,
               "batch_size": batch_size, "clip": list(clip_spec) if clip_spec else None,
-              "seed": seed, "world_size": ctx.world,
+              "optimizer_class": type(opt).__name__, "seed": seed, "world_size": ctx.world,
               "penalty": None if penalty is None else _name_of(penalty)}
 
     history, start = History(), 0
@@ -139,8 +139,20 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
             raise ValueError(f"the checkpoint in {resume} already has {ckpt.epoch} epochs; epochs "
                              f"counts the total, so pass epochs >= {ckpt.epoch}")
         _warn_config_changes(ckpt.meta.get("config", {}), config)
-        model.load_state_dict(ckpt.model_state())
-        opt.load_state_dict(ckpt.optimizer_state())
+        try:
+            model.load_state_dict(ckpt.model_state())
+        except RuntimeError as e:
+            raise ValueError(f"the checkpoint in {resume} was written for a different model; build "
+                             f"the same architecture before resuming ({e})") from e
+        saved_class = ckpt.meta["config"].get("optimizer_class", type(opt).__name__)
+        try:
+            if saved_class != type(opt).__name__:
+                raise ValueError(f"saved by {saved_class}, loading into {type(opt).__name__}")
+            opt.load_state_dict(ckpt.optimizer_state())
+        except (ValueError, KeyError, RuntimeError) as e:
+            raise ValueError(f"the checkpoint in {resume} holds the state of a different optimizer "
+                             f"({saved_class}); resume with the same one "
+                             f"({e})") from e
         history = History.from_dict(ckpt.meta["history"])
         start = ckpt.epoch
         shuffle_seed = int(ckpt.meta["rng"]["shuffle"]["seed"])
