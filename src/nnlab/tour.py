@@ -221,18 +221,22 @@ def run(out_dir: str | Path = "runs/tour", fast: bool = False, sections: list[st
     unknown = [s for s in chosen if s not in SECTIONS]
     if unknown:
         raise ValueError(f"unknown tour section(s) {unknown}; expected some of {list(SECTIONS)}")
-    torch.set_flush_denormal(True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {}
     t0 = time.perf_counter()
-    for key in chosen:
-        title, fn = SECTIONS[key]
-        echo(f"\n== {title} ==")
-        t1 = time.perf_counter()
-        summary[key] = fn(out, fast, echo)
-        summary[key]["section_seconds"] = time.perf_counter() - t1
-        echo(f"  plot: {summary[key]['plot']}  ({summary[key]['section_seconds']:.1f} s)")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the models are tiny: one thread is fastest (and fair on shared CPUs)
+    try:
+        for key in chosen:
+            title, fn = SECTIONS[key]
+            echo(f"\n== {title} ==")
+            t1 = time.perf_counter()
+            summary[key] = fn(out, fast, echo)
+            summary[key]["section_seconds"] = time.perf_counter() - t1
+            echo(f"  plot: {summary[key]['plot']}  ({summary[key]['section_seconds']:.1f} s)")
+    finally:
+        torch.set_num_threads(threads)
     summary["seconds"] = time.perf_counter() - t0
     _io.write_json(out / "summary.json", summary)
     echo(f"\nTour finished in {summary['seconds']:.1f} s; plots and summary.json in {out}")
