@@ -41,7 +41,7 @@ def _save(fig: Any, path: Path) -> str:
 def _figure(**kw: Any) -> Any:
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
-    return Figure(**kw)
+    return Figure(layout="constrained", **kw)
 
 
 # ---- §2.1–2.3 ------------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def logic(out: Path, fast: bool, echo: Echo) -> dict[str, Any]:
         echo(f"  ... of 3 inputs: {n3} of 256")
         result["separable_3"] = n3
 
-    fig = _figure(figsize=(10, 10))
+    fig = _figure(figsize=(9, 9.5))
     axes = fig.subplots(4, 4)
     for ax, t in zip(axes.flat, tables):
         for (a, b), v in zip(rows, t):
