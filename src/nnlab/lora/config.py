@@ -75,7 +75,13 @@ def check_hparams(rank: object, alpha: object, dropout: object) -> None:
 def _normalise(targets: Targets, what: str) -> tuple[Target, ...]:
     if targets is None:
         return ()
-    items: Iterable[Target] = (targets,) if isinstance(targets, (str, type)) else targets
+    if isinstance(targets, (str, type)):
+        items: Iterable[Target] = (targets,)
+    elif isinstance(targets, (list, tuple, set, frozenset)):
+        items = targets
+    else:
+        raise TypeError(f"{what} must be a name pattern (str), an nn.Linear class or a list of them, "
+                        f"got {type(targets).__name__} {targets!r}")
     out = []
     for t in items:
         if isinstance(t, str):
