@@ -243,3 +243,16 @@ def test_fused_forward_gradients_match_autograd_oracle():
         torch.testing.assert_close(a, b)
     lin.register_forward_hook(lambda m, i, o: None)  # a hooked base layer takes the generic path
     torch.testing.assert_close(layer(x), ref)
+
+
+def test_runs_under_autocast():
+    torch.manual_seed(0)
+    layer = lora.LoRALinear(nn.Linear(16, 8), rank=2, alpha=4)
+    with torch.no_grad():
+        layer.lora_B.normal_()
+    x = torch.randn(4, 3, 16)
+    ref = layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = layer(x)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.1)

@@ -37,7 +37,10 @@ def lora_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     x2 = x.reshape(-1, x.shape[-1])
     xl = x2 if x_lora is None else x_lora.reshape(-1, x.shape[-1])
     out = F.linear(x2, weight, bias)  # (N, out); linear's backward needs x and W, not out
-    out.addmm_(F.linear(xl, A), B.t(), alpha=scaling)
+    low = F.linear(xl, A)  # (N, r)
+    if out.dtype != low.dtype or B.dtype != low.dtype:  # autocast / mixed precision: no fused path
+        return (out + F.linear(low, B) * scaling).view(*lead, out.shape[-1])
+    out.addmm_(low, B.t(), alpha=scaling)
     return out.view(*lead, out.shape[-1])
 
 
