@@ -235,7 +235,8 @@ def text_setting(shots: list[int], seeds: list[int], steps: int, peft_steps: int
         Xtr = vec.fit_transform([texts[i] for i in tr.tolist()])
         clf = LogisticRegression(C=10.0, max_iter=2000).fit(Xtr, y[tr].numpy())
         pred = clf.predict(vec.transform([texts[i] for i in test_idx.tolist()]))
-        return float((torch.from_numpy(pred) == y[test_idx]).float().mean())
+        return float((torch.from_numpy(pred) == y[test_idx]).float().mean()), \
+            int(clf.coef_.size + clf.intercept_.size)
 
     rows: list[dict] = []
 
@@ -261,7 +262,8 @@ def text_setting(shots: list[int], seeds: list[int], steps: int, peft_steps: int
             epochs = max(1, round(steps / -(-n // 16)))  # about `steps` optimizer steps of batch 16
             # from scratch (1): TF-IDF word uni+bigrams + logistic regression
             t0 = time.perf_counter()
-            add("scratch: TF-IDF + logistic reg.", tfidf_logreg(tr), time.perf_counter() - t0, 0)
+            acc_tfidf, n_coef = tfidf_logreg(tr)
+            add("scratch: TF-IDF + logistic reg.", acc_tfidf, time.perf_counter() - t0, n_coef)
             # from scratch (2): bag of learned word-piece embeddings + MLP, trained by nl.fit
             torch.manual_seed(s)
             bow = BagOfEmbeddings(len(vocab), 64, len(names))
@@ -408,15 +410,10 @@ def report(args: argparse.Namespace, digits: dict | None, text: dict | None, wal
                 f"{list(LRS)} on the 5–9 validation split. LoRA: `nl.lora.inject` on both hidden "
                 "Linear layers (alpha = 2r) + a trainable new head. Trainable parameters: the "
                 "most in any phase.", "", table(digits["rows"], shots, True), ""]
-        k10 = {r["method"]: statistics.fmean(r["test"]) for r in digits["rows"] if r["k"] == 10}
-        if k10:
-            best = max(k10, key=k10.get)
-            out += [f"At k=10 the best method is **{best}** ({100 * k10[best]:.1f}%); from scratch "
-                    f"{100 * k10.get('scratch', float('nan')):.1f}%. On this easy pair, with a "
-                    "pretraining set no bigger than the target's and classes that share little, "
-                    "transfer does not beat training from scratch (the issue's own reference "
-                    "points say the same: 92.4% from scratch vs ≤ 91.2% for every transfer "
-                    "method).", ""]
+        out += [digits_verdict(digits["rows"], k) for k in shots] + [
+            "", "The issue's own reference points (10 per class, another implementation): from scratch "
+            "92.4%, head only 70.9%, full fine-tune 91.2%, freeze-then-unfreeze 87.5%, PEFT LoRA "
+            "r=4 89.6%.", ""]
     if text:
         shots = sorted({r["k"] for r in text["rows"]})
         steps = text["steps"]
@@ -439,6 +436,28 @@ def report(args: argparse.Namespace, digits: dict | None, text: dict | None, wal
                 "", table(text["rows"], shots, False), ""]
         out += goals(text)
     return "\n".join(out) + "\n"
+
+
+def digits_verdict(rows: list[dict], k: int) -> str:
+    """One sentence per k comparing the best transfer method with from scratch, spread included."""
+    at = {r["method"]: r["test"] for r in rows if r["k"] == k}
+    if "scratch" not in at or len(at) < 2:
+        return ""
+    scratch = statistics.fmean(at["scratch"])
+    others = {m: statistics.fmean(v) for m, v in at.items() if m != "scratch"}
+    best = max(others, key=others.get)
+    diff = 100 * (others[best] - scratch)
+    spread = 100 * max(statistics.stdev(at["scratch"]) if len(at["scratch"]) > 1 else 0.0,
+                       statistics.stdev(at[best]) if len(at[best]) > 1 else 0.0)
+    if diff <= 0:
+        verdict = "nothing beats training from scratch"
+    elif diff <= spread:
+        verdict = (f"the best transfer method is ahead by {diff:.1f} points, inside the "
+                   f"seed-to-seed spread (±{spread:.1f}): no clear win over from scratch")
+    else:
+        verdict = f"transfer beats from scratch by {diff:.1f} points (spread ±{spread:.1f})"
+    return (f"- k={k}: from scratch {scratch * 100:.1f}%, best transfer method **{best}** "
+            f"{others[best] * 100:.1f}%: {verdict}.")
 
 
 def goals(text: dict) -> list[str]:
@@ -492,7 +511,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--digit-epochs", type=int, default=150)
     ap.add_argument("--text-steps", type=int, default=12, help="Adam steps of encoder training")
-    ap.add_argument("--peft-steps", type=int, default=10, help="timed steps each (0: skip)")
+    ap.add_argument("--peft-steps", type=int, default=20, help="timed steps each (0: skip)")
     ap.add_argument("--quick", action="store_true", help="smoke run: k=10, one seed, few steps")
     ap.add_argument("--out", default=str(ROOT / "results" / "transfer.md"))
     args = ap.parse_args()

@@ -45,13 +45,15 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--out", default="")
+    ap.add_argument("--device", default="cuda", help="cuda (the check) or cpu (a smoke run)")
     args = ap.parse_args()
-    if not torch.cuda.is_available():
-        sys.exit("no CUDA device")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("no CUDA device (use --device cpu for a smoke run)")
     import peft
     from transformers import BertConfig, BertModel
 
-    dev = torch.device("cuda")
+    dev = torch.device(args.device)
+    cuda = dev.type == "cuda"
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
                      intermediate_size=1536, max_position_embeddings=512)
@@ -60,7 +62,7 @@ def main() -> None:
     base = nl.transfer.attach_head(encoder, head)
     ids = torch.randint(1000, 30000, (args.batch, args.tokens), device=dev)
     y = torch.randint(0, 4, (args.batch,), device=dev)
-    report: dict = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
+    report: dict = {"device": torch.cuda.get_device_name() if cuda else "cpu", "torch": torch.__version__,
                     "peft": peft.__version__, "batch": args.batch, "tokens": args.tokens}
 
     ours = nl.lora.inject(copy.deepcopy(base), rank=8, alpha=16, targets=r"extractor\..*")
@@ -99,17 +101,19 @@ def main() -> None:
         def step(m: nn.Module) -> float:
             m.train()
             opt = opts[id(m)]
-            torch.cuda.synchronize()
+            if cuda:
+                torch.cuda.synchronize()
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=mode != "float32"):
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=mode != "float32"):
                 loss = F.cross_entropy(m(ids), y)
             loss.backward()
             opt.step()
-            torch.cuda.synchronize()
+            if cuda:
+                torch.cuda.synchronize()
             return time.perf_counter() - t0
 
-        for _ in range(5):
+        for _ in range(5 if cuda else 1):
             step(ours)
             step(theirs)
         t_o, t_t = [], []
