@@ -248,3 +248,25 @@ def test_layerwise_without_hidden_layers(fit_available):
     res = transfer.layerwise_fit([4, 3], (X, y), stage_epochs=1, seed=0)
     assert len(res.stages) == 1 and res.stages[0].params.trainable == 4 * 3 + 3
     assert isinstance(nl.transfer.LayerwiseResult, type)
+
+
+def test_frozen_batchnorm_keeps_pretrained_statistics(fit_available):
+    torch.manual_seed(0)
+    pre = nl.MLP([4, 16, 3], batchnorm=True)
+    bn = pre[0][1]
+    with torch.no_grad():
+        bn.running_mean.fill_(0.5)
+    model = transfer.attach_head(transfer.feature_extractor(pre), 3)
+    X, y = blobs(60)
+    transfer.finetune(model, (X * 3 + 1, y), head_epochs=2, full_epochs=0, seed=0)
+    assert torch.all(bn.running_mean == 0.5)  # phase 1 did not touch the frozen statistics
+    assert not bn._forward_pre_hooks
+    transfer.finetune(model, (X * 3 + 1, y), head_epochs=1, full_epochs=0, seed=0,
+                      freeze_batchnorm=False)
+    assert not torch.all(bn.running_mean == 0.5)
+    held = bn.running_mean.clone()
+    with transfer.hold_batchnorm(model) as n:
+        assert n == 1
+        model.train()
+        model(X * 5)
+    assert torch.equal(bn.running_mean, held)
