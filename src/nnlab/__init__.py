@@ -21,3 +21,9 @@ from nnlab import data
 from nnlab.training import History, TrainState, fit
 
 __all__ += ["data", "fit", "History", "TrainState"]
+
+# §4.1, §5.1-5.4: auxiliary heads, transfer learning, fine-tuning, LoRA, layer-wise training
+from . import lora, transfer  # noqa: E402
+from .layers.auxiliary import AuxiliaryHeads  # noqa: E402
+
+__all__ += ["lora", "transfer", "AuxiliaryHeads"]
