@@ -8,6 +8,12 @@ __version__ = "0.1.0"
 
 __all__ = ["__version__"]
 
+# §1 Training: nl.fit(model, train, val, loss=..., optimizer=...) -> History; nl.data toy sets
+from nnlab import data
+from nnlab.training import History, TrainState, fit
+
+__all__ += ["data", "fit", "History", "TrainState"]
+
 # §5.5 pruning: nl.prune.magnitude / obd / obs / residual_blocks / neurons / gradual / sparsity / finalize
 from . import prune  # noqa: E402
 
