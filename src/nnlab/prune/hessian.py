@@ -109,6 +109,8 @@ def hutchinson(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str | L
     """
     if not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    if not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer (Hessian-vector products per batch), got {chunk!r}")
     loss = resolve_loss(loss)
     m, names, keys, base, ws = _setup(model, layers)
     ws = {k: v.requires_grad_(True) for k, v in ws.items()}
