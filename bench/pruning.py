@@ -161,6 +161,26 @@ def ms(xs):
     return f"{m:.1f} ± {sd:.1f}"
 
 
+def goals(res) -> list[str]:
+    """The issue's goals, checked on the mean test accuracy."""
+    def mean(k, col):
+        v = res.get(k, {}).get(col) or []
+        return 100 * statistics.mean(v) if v else float("nan")
+
+    def best(s):
+        names = ONE_SHOT + list(GRADUAL_METHODS)
+        return max(((mean((n, s), "ft"), n) for n in names if (n, s) in res), default=(float("nan"), "-"))
+
+    obs90 = max(mean(("OBS exact (OBC)", 0.9), "none"), mean(("OBS blockwise (SparseGPT)", 0.9), "none"))
+    lines = ["## Goals (issue 6)", "", "| goal | result | met |", "|---|---|---|"]
+    for s, target in ((0.9, 97.0), (0.95, 95.0)):
+        acc, name = best(s)
+        lines.append(f"| best recipe ≥ {target:.0f} % at {int(100 * s)} % sparsity | {acc:.1f} % ({name}) | "
+                     f"{'yes' if acc >= target else 'no'} |")
+    lines.append(f"| OBS without fine-tuning ≥ 90 % at 90 % sparsity | {obs90:.1f} % | {'yes' if obs90 >= 90 else 'no'} |")
+    return lines + [""]
+
+
 def report(args, seeds, sparsities, dense_acc, res, rows, corr, elapsed) -> str:
     out = ["# Pruning benchmark (issue 6, lecture §5.5)", "",
            "Command (from the repository root):", "",
@@ -194,6 +214,7 @@ def report(args, seeds, sparsities, dense_acc, res, rows, corr, elapsed) -> str:
         note = " (incl. fine-tuning)" if name in GRADUAL_METHODS else ""
         out.append(f"| {name} | " + " | ".join(cells) + f" | {statistics.median(times):.2f}{note} |")
     out += ["", "Prune time: median CPU seconds of one pruning call (process time) over all seeds and sparsities.", ""]
+    out += goals(res)
     if rows:
         n_blocks = len(rows[0]["damage"])
         out += ["## Residual network: removing blocks", "",
