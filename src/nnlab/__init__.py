@@ -27,3 +27,7 @@ from . import lora, transfer  # noqa: E402
 from .layers.auxiliary import AuxiliaryHeads  # noqa: E402
 
 __all__ += ["lora", "transfer", "AuxiliaryHeads"]
+# §5.5 pruning: nl.prune.magnitude / obd / obs / residual_blocks / neurons / gradual / sparsity / finalize
+from . import prune  # noqa: E402
+
+__all__ += ["prune"]
