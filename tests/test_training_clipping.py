@@ -1,8 +1,16 @@
-"""The two clipping rules of lecture §2.10 as pure functions, against a direct computation."""
+"""fit's clip argument: the two rules of lecture §2.10 (nl.clip), against a direct computation."""
 import pytest
 import torch
 
-from nnlab.training._clipping import check_clip, clip_global_norm_, clip_value_
+from nnlab.training._clipping import apply_clip, check_clip
+
+
+def clip_global_norm_(ps, c):
+    return apply_clip(ps, check_clip(("norm", c)))
+
+
+def clip_value_(ps, c):
+    return apply_clip(ps, check_clip(("value", c)))
 
 
 def params_with_grads(*grads):

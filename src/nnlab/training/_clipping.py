@@ -1,16 +1,5 @@
-"""Gradient clipping, lecture §2.10 (the cure for exploding gradients).
-
-Two pure rules on the gradients of a list of parameters; both act in place and return the
-global norm ‖g‖ measured *before* clipping (useful for logging):
-
-* global (``"norm"``):  if ‖g‖ > c then g ← c · g / ‖g‖, where ‖g‖ is one L2 norm over
-  every gradient of every parameter together;
-* local (``"value"``):  for every element, if |g_i| > c then g_i ← c · sign(g_i).
-
-The ``blocks`` branch ships the same rules as ``nl.clip.global_norm_`` / ``nl.clip.value_``;
-these keep the same semantics so the two can be unified (including: a non-finite ‖g‖ leaves the
-gradients untouched under global clipping; the returned norm shows it).
-"""
+"""``fit``'s ``clip`` argument: validation and dispatch to the two rules of :mod:`nnlab.clip`
+(lecture §2.10: global g ← c·g/‖g‖ when ‖g‖ > c; local g_i ← c·sign(g_i) when |g_i| > c)."""
 from __future__ import annotations
 
 import math
@@ -18,48 +7,14 @@ from typing import Iterable
 
 import torch
 
-__all__ = ["global_norm", "clip_global_norm_", "clip_value_", "check_clip"]
+from nnlab import clip as _clip
+
+__all__ = ["check_clip", "apply_clip"]
 
 
-def _grads(params: Iterable[torch.nn.Parameter]) -> list[torch.Tensor]:
-    return [p.grad for p in params if p.grad is not None]
-
-
-def global_norm(params: Iterable[torch.nn.Parameter]) -> torch.Tensor:
-    """‖g‖: the L2 norm of all gradients concatenated (0-d tensor; 0 when there are none)."""
-    grads = [g.detach() for g in _grads(params)]
-    if not grads:
-        return torch.zeros(())
-    if hasattr(torch.nn.utils, "get_total_norm"):  # torch >= 2.6: one fused pass
-        return torch.nn.utils.get_total_norm(grads, norm_type=2.0)
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g, 2) for g in grads]), 2)
-
-
-def clip_global_norm_(params: Iterable[torch.nn.Parameter], c: float) -> torch.Tensor:
-    """Global clipping (§2.10): if ‖g‖ > c, g ← c·g/‖g‖. Returns ‖g‖ before clipping."""
-    c = _check_threshold(c)
-    params = list(params)
-    norm = global_norm(params)
-    if math.isfinite(float(norm)) and float(norm) > c:  # a non-finite norm leaves g untouched
-        scale = c / float(norm)
-        for g in _grads(params):
-            g.detach().mul_(scale)
-    return norm
-
-
-def clip_value_(params: Iterable[torch.nn.Parameter], c: float) -> torch.Tensor:
-    """Local clipping (§2.10): where |g_i| > c, g_i ← c·sign(g_i). Returns ‖g‖ before clipping."""
-    c = _check_threshold(c)
-    params = list(params)
-    norm = global_norm(params)
-    for g in _grads(params):
-        g.detach().clamp_(-c, c)  # identical to c·sign(g_i) where |g_i| > c, g_i elsewhere
-    return norm
-
-
-def _check_threshold(c: float) -> float:
+def _check_threshold(c: object) -> float:
     try:
-        c = float(c)
+        c = float(c)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise TypeError(f"clipping threshold c must be a positive number, got {c!r}") from None
     if not (c > 0 and math.isfinite(c)):
@@ -81,7 +36,8 @@ def check_clip(clip: object) -> tuple[str, float] | None:
 
 def apply_clip(params: Iterable[torch.nn.Parameter], clip: tuple[str, float] | None) -> torch.Tensor:
     """Apply a validated clip spec; return the pre-clip global norm (computed even without clipping)."""
+    params = list(params)
     if clip is None:
-        return global_norm(params)
+        return _clip.global_norm([p.grad for p in params if p.grad is not None])
     kind, c = clip
-    return clip_global_norm_(params, c) if kind == "norm" else clip_value_(params, c)
+    return _clip.global_norm_(params, c) if kind == "norm" else _clip.value_(params, c)
