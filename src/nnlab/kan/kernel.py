@@ -64,8 +64,13 @@ def _horner_c(Mc: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     return v
 
 
-def _local_fast(x: torch.Tensor, knots: torch.Tensor, k: int, derivative: bool):
-    """Uniform grid with every point inside the grid: closed form, no masking. None otherwise."""
+def _local_fast(x: torch.Tensor, knots: torch.Tensor, k: int, derivative: bool,
+                values: bool = True):
+    """Uniform grid with every point inside the grid: closed form, no masking. None otherwise.
+
+    Returns ``(idx, V)``, or ``(idx, V, dV)`` with ``derivative``; ``values=False`` skips ``V``
+    (returned as None) when only the derivatives are needed.
+    """
     n = knots.shape[1]
     K = n - k - 1
     ends = knots[:, [0, -1]].double()
@@ -79,7 +84,7 @@ def _local_fast(x: torch.Tensor, knots: torch.Tensor, k: int, derivative: bool):
     f = (u - sf).to(x.dtype).unsqueeze(1)  # (B, 1, I), in [0, 1)
     Mc, dMc, ar = _constants(k, x.dtype, x.device)
     idx = (sf - k).long().unsqueeze(1) + ar
-    V = _horner_c(Mc, f)
+    V = _horner_c(Mc, f) if values else None
     if not derivative:
         return idx, V
     dV = _horner_c(dMc, f) * inv_h.to(x.dtype)
@@ -104,8 +109,8 @@ def _local_masked(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, d
 
 
 def _local(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool):
-    """(idx, values, derivatives), each (batch, k+1, in), as used by :func:`features`."""
-    loc = _local_fast(x, knots, k, True) if uniform else None
+    """(idx, values or None, derivatives), each (batch, k+1, in), as used by :func:`features`."""
+    loc = _local_fast(x, knots, k, True, values=False) if uniform else None
     return loc if loc is not None else _local_masked(x, knots, k, uniform, True)
 
 
