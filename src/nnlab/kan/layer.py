@@ -124,22 +124,25 @@ class KANLayer(nn.Module):
             x = x.to(self.coef.dtype)
         if x.shape[0] == 0:
             raise ValueError("KANLayer input is empty (0 rows)")
-        lo, hi = torch.aminmax(x.detach(), dim=0)
+        xd = x.detach()
+        lo, hi = torch.stack(torch.aminmax(xd)).tolist()  # one pass over x, one sync
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError("KANLayer input contains NaN/inf; clean or drop those rows first")
+        flags = [True, False]
         if not self._warned_range:
             k = self.k
             ends = self.knots[:, [k, -k - 1]]
             slack = 1e-6 * (ends[:, 1] - ends[:, 0])  # rounding of knots placed on the data itself
-            outside = ((lo < ends[:, 0] - slack) | (hi > ends[:, 1] + slack)).any()
-            flags = torch.stack([(lo.sum() + hi.sum()).isfinite(), outside]).tolist()
-        else:
-            flags = [bool((lo.sum() + hi.sum()).isfinite()), False]
-        if not flags[0]:  # a NaN or ±inf anywhere makes the sum non-finite
-            raise ValueError("KANLayer input contains NaN/inf; clean or drop those rows first")
+            a, b = ends[:, 0] - slack, ends[:, 1] + slack
+            inner = torch.stack([a.max(), b.min()]).tolist()
+            if lo < inner[0] or hi > inner[1]:  # maybe outside: check input by input
+                clo, chi = torch.aminmax(xd, dim=0)
+                flags[1] = bool(((clo < a) | (chi > b)).any())
         if flags[1]:
             self._warned_range = True
             warnings.warn(
                 f"KANLayer({self.in_dim}->{self.out_dim}): inputs fall outside the grid range "
-                f"(seen [{float(lo.min()):.3g}, {float(hi.max()):.3g}]); splines are zero beyond "
+                f"(seen [{lo:.3g}, {hi:.3g}]); splines are zero beyond "
                 "the extended knots and only the base branch acts there. Call "
                 "update_grid(x) with representative inputs (warned once per layer).",
                 GridRangeWarning, stacklevel=3)

@@ -62,7 +62,7 @@ def prune(model, x: torch.Tensor, threshold: float = 1e-2):
         lay.mask.copy_(sub(old.mask) * edge_ok)
         lay.knots.copy_(old.knots[cols])
         lay._uniform = old._uniform
-        lay.fast = old.fast
+        lay.fast, lay.recompute = old.fast, old.recompute
         if old.symbolic is not None:
             if not hasattr(old.symbolic, "select"):
                 raise ValueError("this KAN has symbolic edges whose module cannot be sliced "
