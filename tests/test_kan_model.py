@@ -182,12 +182,13 @@ def test_grid_update_callback():
 
 
 @pytest.mark.skipif(not hasattr(nl, "fit"), reason="nl.fit (issue 2) not merged yet")
-@pytest.mark.parametrize("optimizer, lr", [("adam", 1e-2), ("lbfgs", 1.0)])
-def test_with_nl_fit(optimizer, lr):
+@pytest.mark.parametrize("optimizer, lr, epochs", [("adam", 3e-2, 80), ("lbfgs", 1.0, 5)])
+def test_with_nl_fit(optimizer, lr, epochs):
     X, y = data(256)
     m = nl.KAN([2, 5, 1], grid=5, seed=0)
     l0 = torch.nn.functional.mse_loss(m(X), y).item()
-    h = nl.fit(m, (X, y), optimizer=optimizer, lr=lr, epochs=20, batch_size=256, seed=0,
-               progress=False, callbacks=[GridUpdate(X, every=5, until=10)],
+    h = nl.fit(m, (X, y), optimizer=optimizer, lr=lr, epochs=epochs, batch_size=256, seed=0,
+               progress=False, callbacks=[GridUpdate(X, every=2, until=4)],
                penalty=lambda model, xb: 1e-5 * model.regularization(xb))
     assert h.train_loss[-1] < 0.1 * l0
+    assert torch.allclose(m.layers[0].grid_range[:, 0], X.min(0).values)  # GridUpdate ran
