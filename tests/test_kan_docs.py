@@ -8,8 +8,10 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "kan.md"
 
 def test_docs_example_runs(tmp_path, monkeypatch):
     code = re.search(r"```python\n(.*?)```", DOC.read_text(), re.S).group(1)
-    code = code.replace("torch.rand(1000, 2)", "torch.rand(64, 2)").replace("range(10)", "range(1)").replace(
-        "line_search_fn=\"strong_wolfe\")", "max_iter=5)")
+    for old, new in [("torch.rand(1000, 2)", "torch.rand(64, 2)"), ("range(10)", "range(1)"),
+                     ('line_search_fn="strong_wolfe")', "max_iter=5)")]:
+        assert old in code, old
+        code = code.replace(old, new)
     monkeypatch.chdir(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

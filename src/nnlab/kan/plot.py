@@ -14,7 +14,8 @@ def plot(model, x: torch.Tensor, beta: float = 3.0, max_edges: int = 400, title:
     """Figure of ``model`` evaluated on inputs ``x`` (batch, width[0]).
 
     Nodes are drawn layer by layer (inputs at the bottom). Each edge gets a small panel with its
-    function :math:`\\phi_{o,i}(x_i)` (in a row of panels above input node ``i``) over the values ``x_i`` that reach it; line and panel opacity is
+    function :math:`\\phi_{o,i}(x_i)` over the values ``x_i`` that reach it (a row of panels
+    above input node ``i``); line and panel opacity is
     ``tanh(beta · score / max score of the layer)``, the score being the edge's L1 norm
     (:meth:`KAN.edge_scores`). Edges with mask 0 are not drawn.
 
