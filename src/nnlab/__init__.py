@@ -31,3 +31,8 @@ __all__ += ["lora", "transfer", "AuxiliaryHeads"]
 from . import prune  # noqa: E402
 
 __all__ += ["prune"]
+# §6 Kolmogorov–Arnold Networks
+from . import kan  # noqa: E402
+from .kan import KAN, KANLayer  # noqa: E402
+
+__all__ += ["kan", "KAN", "KANLayer"]
