@@ -7,3 +7,9 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 __all__ = ["__version__"]
+
+# §6 Kolmogorov–Arnold Networks
+from . import kan  # noqa: E402
+from .kan import KAN, KANLayer  # noqa: E402
+
+__all__ += ["kan", "KAN", "KANLayer"]
