@@ -21,5 +21,10 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """nnlab: the deep-learning lecture as tools."""
 
 
+from nnlab.symbolic.cli import discover  # noqa: E402
+
+app.command("discover")(discover)
+
+
 def main() -> None:
     app()

@@ -37,6 +37,7 @@ class EdgeMatch:
     matched: bool
     reason: str = ""
     candidates: list[tuple[str, float]] = field(default_factory=list)
+    samples: tuple[list[float], list[float]] | None = field(default=None, repr=False)  # (x, φ(x)) fitted
 
     def as_dict(self) -> dict[str, Any]:
         return {"layer": self.layer, "out": self.out, "in": self.inp, "function": self.name,
@@ -140,6 +141,7 @@ def auto_symbolic(model: Any, x: Any, lib: Library | None = None, r2_threshold: 
                     _install(layer, sym, o, i, "0", fit)
                     results.append(EdgeMatch(l, o, i, "0", fit, True, "constant edge"))
                     continue
+                samples = (xs.tolist(), ys.tolist())
                 fits = suggest(xs, ys, lib, names)
                 cands = [(n, f.r2) for n, f in fits]
                 pick = choose(fits, lib, r2_threshold, slack)
@@ -147,10 +149,10 @@ def auto_symbolic(model: Any, x: Any, lib: Library | None = None, r2_threshold: 
                     best = cands[0] if cands else ("-", float("nan"))
                     results.append(EdgeMatch(l, o, i, None, None, False,
                                              f"no function reached r2 >= {r2_threshold} (best {best[0]}: "
-                                             f"r2 = {best[1]:.4g}); spline kept", cands))
+                                             f"r2 = {best[1]:.4g}); spline kept", cands, samples))
                     continue
                 _install(layer, sym, o, i, pick[0], pick[1])
-                results.append(EdgeMatch(l, o, i, pick[0], pick[1], True, "", cands))
+                results.append(EdgeMatch(l, o, i, pick[0], pick[1], True, "", cands, samples))
     return results
 
 

@@ -121,7 +121,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             r, c = np.argwhere(bad)[0]
             raise ValueError(f"X contains NaN or inf in {len(rows)} row(s) (first: row {r}, column "
                              f"'{names[c]}'); clean them or pass nan_policy='drop'")
-        need = max(10, 2 * X.shape[1] + 4)
+        need = max(8, X.shape[1] + 3)
         if X.shape[0] < need:
             raise ValueError(f"got {X.shape[0]} sample(s) (rows) but SymbolicRegressor needs at least {need} "
                              f"for {X.shape[1]} feature(s); provide more rows")
