@@ -53,7 +53,10 @@ def suggest(x: Any, y: Any, lib: Library | None = None, names: Iterable[str] | N
     least-squares refinement (the others cannot overtake them by much)."""
     lib = LIBRARY if lib is None else lib
     names = list(lib) if names is None else list(names)
-    coarse = [(n, fit_affine(x, y, n, lib, refine=False, iterations=1, grid_number=31)) for n in names]
+    xt, yt = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+    step = max(1, len(xt) // 64)  # the coarse ranking only needs a thinned sample
+    coarse = [(n, fit_affine(xt[::step], yt[::step], n, lib, refine=False, iterations=1, grid_number=31))
+              for n in names]
     coarse.sort(key=lambda t: -(t[1].r2 if math.isfinite(t[1].r2) else -1e300))
     fits = []
     for rank, (n, fit) in enumerate(coarse):

@@ -152,15 +152,15 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         h = min(n + 1, 5)
         table = {
             "loglog": (xpos and ypos, Candidate("loglog", log_x=True, log_y=True)),
-            "raw": (True, Candidate("raw")),
             "logy": (ypos, Candidate("logy", log_y=True)),
+            "raw": (True, Candidate("raw")),
             "deep_raw": (True, Candidate("deep_raw", hidden=(h,))),
             "deep_loglog": (xpos and ypos, Candidate("deep_loglog", log_x=True, log_y=True, hidden=(h,))),
         }
         if self.search == "auto":
             names = list(table)
         elif self.search == "additive":
-            names = ["loglog", "raw", "logy"]
+            names = ["loglog", "logy", "raw"]
         elif isinstance(self.search, str):
             raise ValueError(f"search must be 'auto', 'additive' or a list of candidate names ({', '.join(table)}), "
                              f"got {self.search!r}")
