@@ -30,7 +30,8 @@ from .transforms import Transform
 
 __all__ = ["Candidate", "CandidateResult", "run_candidate", "tidy", "make_kan", "complexity"]
 
-_NUMERIC_ERRORS = (ValueError, ArithmeticError, RuntimeError, TypeError, np.linalg.LinAlgError, RecursionError)
+_NUMERIC_ERRORS = (ValueError, ArithmeticError, RuntimeError, TypeError, LookupError, np.linalg.LinAlgError,
+                   RecursionError)
 
 
 @dataclass(frozen=True)
