@@ -138,3 +138,15 @@ def test_cli_nan_rows_refused_or_dropped(tmp_path):
     assert res.exit_code == 2 and "1 row(s) hold NaN" in res.output
     res = CliRunner().invoke(app, ["discover", str(p), "--drop-nan", "--time-limit", "5", "--out", str(tmp_path / "r")])
     assert res.exit_code == 0 and "y = 3*a" in res.output, res.output
+
+
+def test_docs_example_runs():
+    """The Python example of docs/symbolic.md, executed so the docs cannot rot."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "symbolic.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    ns: dict = {}
+    exec(compile(code, "docs/symbolic.md", "exec"), ns)
+    k, x = sympy.symbols("k x")
+    assert sympy.simplify(ns["est"].formula_ - k * x ** 2 / 2) == 0
