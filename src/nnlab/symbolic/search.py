@@ -170,20 +170,26 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
             res.train_error = relative_rmse(pred_tr, ytr)
             res.note = "some edges kept their spline; formula incomplete"
             return
-        expr = tidy(expr)
+        big = sympy.count_ops(expr) > 400  # huge compositions: tidying and snapping would take minutes
+        if not big:
+            expr = tidy(expr)
         expr, err = polish(expr, variables, Xtr, ytr)
-        sn = snap(expr, Xtr, ytr, tol=max(snap_tol, 0.01 * err), variables=variables)
-        expr = tidy(sn.expr)
-        if expr.atoms(sympy.Float):
-            expr = snap(expr, Xtr, ytr, tol=max(snap_tol, 0.01 * err), variables=variables).expr
-        if expr.atoms(sympy.Float):
-            expr, err = polish(expr, variables, Xtr, ytr)
-        if sympy.count_ops(expr) <= 40:
-            simple = _simplify(expr)
-            if simple is not None and relative_rmse(evaluate(simple, variables, Xtr), ytr) <= err + max(snap_tol, 0.01 * err):
-                expr = simple
-                if expr.atoms(sympy.Float):
-                    expr = snap(expr, Xtr, ytr, tol=max(snap_tol, 0.01 * err), variables=variables).expr
+        tol = max(snap_tol, 0.01 * err)
+        late = deadline is not None and time.monotonic() > deadline
+        # snapping re-fits the formula once per constant tried: worth it when the structure looks right
+        # (tiny error) or the formula is small, and never past the deadline
+        if not big and not late and (err < 1e-6 or len(expr.atoms(sympy.Float)) <= 10):
+            expr = tidy(snap(expr, Xtr, ytr, tol=tol, variables=variables).expr)
+            if expr.atoms(sympy.Float):
+                expr = snap(expr, Xtr, ytr, tol=tol, variables=variables).expr
+            if expr.atoms(sympy.Float):
+                expr, err = polish(expr, variables, Xtr, ytr)
+            if sympy.count_ops(expr) <= 40:
+                simple = _simplify(expr)
+                if simple is not None and relative_rmse(evaluate(simple, variables, Xtr), ytr) <= err + tol:
+                    expr = simple
+                    if expr.atoms(sympy.Float):
+                        expr = snap(expr, Xtr, ytr, tol=tol, variables=variables).expr
         res.expr = expr
         res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
         res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)
