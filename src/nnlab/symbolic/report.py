@@ -26,9 +26,11 @@ def metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
     return {"rmse": math.sqrt(res / max(len(y_true), 1)), "r2": 1.0 - res / tot if tot > 0 else float("nan")}
 
 
-def edge_figure(matches: list[EdgeMatch], lib: Library | None = None, max_edges: int = 24):
+def edge_figure(matches: list[EdgeMatch], lib: Library | None = None, max_edges: int = 24,
+                input_names: list[str] | None = None):
     """A matplotlib Figure: for each edge, the learned spline samples (dots) and the matched
-    function ``c·f(a·x + b) + d`` (line), titled with the function and r²; unmatched edges say so."""
+    function ``c·f(a·x + b) + d`` (line), titled with the function and r²; unmatched edges say so.
+    ``input_names`` label the x axis of first-layer edges."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -57,6 +59,10 @@ def edge_figure(matches: list[EdgeMatch], lib: Library | None = None, max_edges:
             ax.set_title(f"φ[{m.layer},{m.out},{m.inp}] ≈ {m.name}  (r²={m.fit.r2:.6f})", fontsize=8)
         else:
             ax.set_title(f"φ[{m.layer},{m.out},{m.inp}]: spline kept", fontsize=8, color="C3")
+        if m.layer == 0 and input_names is not None and m.inp < len(input_names):
+            ax.set_xlabel(input_names[m.inp], fontsize=8)
+        else:
+            ax.set_xlabel(f"node {m.inp} of layer {m.layer}", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     return fig
@@ -73,7 +79,11 @@ def write_report(folder: str | Path, estimator: Any, held_out: dict[str, float] 
     write_text(folder / "formula.txt", f"{estimator.formula_}\n\nLaTeX: {estimator.latex_}\n")
     best = next((c for c in getattr(estimator, "candidates_", []) if c.expr is not None
                  and str(c.expr) == str(estimator.formula_)), None)
-    fig = edge_figure(best.matches if best is not None else [], estimator.library)
+    names = None
+    if best is not None:
+        log = best.candidate.log_x
+        names = [f"{'log|' + v + '|' if log else v} (scaled to [-1, 1])" for v in estimator.variables_]
+    fig = edge_figure(best.matches if best is not None else [], estimator.library, input_names=names)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     import matplotlib.pyplot as plt
