@@ -27,6 +27,8 @@ on contiguous rows of length ``in``.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from . import spline
@@ -43,39 +45,49 @@ def layer_weights(coef: torch.Tensor, scale_base: torch.Tensor, scale_spline: to
     return W.transpose(1, 2).contiguous()
 
 
-def _horner(M: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Evaluate the columns of M (P, R) as polynomials in f (B, 1, I): returns (B, R, I)."""
-    Mc = M.unsqueeze(-1)  # (P, R, 1)
-    if M.shape[0] == 1:
+@functools.lru_cache(maxsize=64)
+def _constants(k: int, dtype: torch.dtype, device: torch.device):
+    """Cached closed-form coefficients: M (k+1, k+1, 1), dM (k, k+1, 1), offsets (1, k+1, 1)."""
+    M = spline.uniform_basis_matrix(k, dtype, device)
+    dM = M[1:] * torch.arange(1, k + 1, dtype=dtype, device=device)[:, None]
+    ar = torch.arange(k + 1, device=device).view(1, -1, 1)
+    return M.unsqueeze(-1), dM.unsqueeze(-1), ar
+
+
+def _horner_c(Mc: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Columns of Mc (P, R, 1) as polynomials in f (B, 1, I) -> (B, R, I)."""
+    if Mc.shape[0] == 1:
         return Mc[0].expand(f.shape[0], -1, f.shape[2])
     v = torch.addcmul(Mc[-2], Mc[-1], f)
-    for p in range(M.shape[0] - 3, -1, -1):
+    for p in range(Mc.shape[0] - 3, -1, -1):
         v = torch.addcmul(Mc[p], v, f)
     return v
 
 
-def _local_fast(x: torch.Tensor, knots: torch.Tensor, k: int, derivative: bool):
-    """Uniform grid with every point inside the grid: closed form, no masking. None otherwise."""
+def _local_fast(x: torch.Tensor, knots: torch.Tensor, k: int, derivative: bool,
+                values: bool = True):
+    """Uniform grid with every point inside the grid: closed form, no masking. None otherwise.
+
+    Returns ``(idx, V)``, or ``(idx, V, dV)`` with ``derivative``; ``values=False`` skips ``V``
+    (returned as None) when only the derivatives are needed.
+    """
     n = knots.shape[1]
     K = n - k - 1
-    xd = x if x.dtype == torch.float64 else x.double()
-    kd = knots.double()
-    t0 = kd[:, 0]
-    inv_h = (n - 1) / (kd[:, -1] - t0)
-    u = (xd - t0) * inv_h
+    ends = knots[:, [0, -1]].double()
+    t0 = ends[:, 0]
+    inv_h = (n - 1) / (ends[:, 1] - t0)
+    u = (x.double() - t0) * inv_h  # float64: keeps ~1e-7 accuracy of float32 inputs at large G
     sf = u.floor()
     lo, hi = torch.aminmax(sf)
-    lo, hi = float(lo), float(hi)
-    if not (lo >= k and hi <= K - 1):  # some point outside the grid (or NaN): masked route
+    if not (lo.item() >= k and hi.item() <= K - 1):  # outside the grid (or NaN): masked route
         return None
     f = (u - sf).to(x.dtype).unsqueeze(1)  # (B, 1, I), in [0, 1)
-    idx = (sf.long() - k).unsqueeze(1) + torch.arange(k + 1, device=x.device).view(1, -1, 1)
-    M = spline.uniform_basis_matrix(k, x.dtype, x.device)
-    V = _horner(M, f)
+    Mc, dMc, ar = _constants(k, x.dtype, x.device)
+    idx = (sf - k).long().unsqueeze(1) + ar
+    V = _horner_c(Mc, f) if values else None
     if not derivative:
         return idx, V
-    dM = M[1:] * torch.arange(1, k + 1, dtype=x.dtype, device=x.device)[:, None]
-    dV = _horner(dM, f) * inv_h.to(x.dtype).view(1, 1, -1)
+    dV = _horner_c(dMc, f) * inv_h.to(x.dtype)
     return idx, V, dV
 
 
@@ -96,8 +108,14 @@ def _local_masked(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, d
     return tuple(t.transpose(1, 2).contiguous() for t in res)  # (B, k+1, I)
 
 
+def _local(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool):
+    """(idx, values or None, derivatives), each (batch, k+1, in), as used by :func:`features`."""
+    loc = _local_fast(x, knots, k, True, values=False) if uniform else None
+    return loc if loc is not None else _local_masked(x, knots, k, uniform, True)
+
+
 def features(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, base: str | None,
-             derivative: bool = False):
+             derivative: bool = False, out: torch.Tensor | None = None):
     """Feature matrix F (batch, (K+1)·in) laid out as (batch, K+1, in), matching :func:`layer_weights`.
 
     With ``derivative=True`` also returns ``idx`` (batch, k+1, in): the slot of each local value
@@ -110,7 +128,7 @@ def features(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, base: 
     if loc is None:
         loc = _local_masked(x, knots, k, uniform, derivative)
     idx, V = loc[0], loc[1]
-    Fm = x.new_zeros(B, K + 1, I)
+    Fm = x.new_zeros(B, K + 1, I) if out is None else out.view(B, K + 1, I).zero_()
     Fm.scatter_(1, idx, V)  # valid slots are distinct; out-of-range ones land on slot K ...
     bfn, dbfn = resolve_base(base)
     Fm[:, K] = bfn(x)  # ... which the base branch then overwrites
@@ -120,50 +138,103 @@ def features(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, base: 
     return Fm, idx, loc[2], dbfn(x)
 
 
+#: rows of the batch processed at a time: keeps the feature block near cache size and the
+#: transient memory O(chunk) instead of O(batch)
+CHUNK_ELEMENTS = 1 << 17
+
+
+def _chunks(B: int, width: int):
+    rows = max(32, CHUNK_ELEMENTS // max(width, 1))
+    return [(i, min(i + rows, B)) for i in range(0, B, rows)]
+
+
 class KANFunction(torch.autograd.Function):
-    """Fused KAN layer: forward ``F·Wᵀ``; backward recomputes ``F`` (no basis tensor is saved)."""
+    """Fused KAN layer: forward ``F·Wᵀ``; backward from ``x`` and (optionally) the stored ``F``.
+
+    The basis is built block by block over the batch (:data:`CHUNK_ELEMENTS` features per
+    block). With ``store=False`` no feature tensor outlives a block: backward rebuilds them.
+    No per-edge (batch, out, in) tensor is ever built.
+    """
 
     @staticmethod
-    def forward(ctx, x, coef, scale_base, scale_spline, mask, knots, k, uniform, base):
+    def forward(ctx, x, coef, scale_base, scale_spline, mask, knots, k, uniform, base, store):
         W = layer_weights(coef, scale_base, scale_spline, mask)
         O = W.shape[0]
-        Fm = features(x, knots, k, uniform, base)
-        y = Fm @ W.view(O, -1).t()
-        ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots)
+        Wt = W.view(O, -1).t()
+        B = x.shape[0]
+        if store:  # store F once (like the GEMM floor stores its input); skips a rebuild later
+            Fm = x.new_empty(B, Wt.shape[0])
+            for a, b in _chunks(B, Wt.shape[0]):
+                features(x[a:b], knots, k, uniform, base, out=Fm[a:b])
+            y = Fm @ Wt
+        else:
+            Fm = None
+            y = x.new_empty(B, O)
+            for a, b in _chunks(B, Wt.shape[0]):
+                torch.mm(features(x[a:b], knots, k, uniform, base), Wt, out=y[a:b])
+        ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots, Fm)
         ctx.k, ctx.uniform, ctx.base = k, uniform, base
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, coef, scale_base, scale_spline, mask, knots = ctx.saved_tensors
+        x, coef, scale_base, scale_spline, mask, knots, Fsaved = ctx.saved_tensors
         k, uniform, base = ctx.k, ctx.uniform, ctx.base
         need_x, need_c, need_sb, need_ss = ctx.needs_input_grad[:4]
+        need_w = need_c or need_sb or need_ss
         O, I, K = coef.shape
         B = x.shape[0]
         g = g.contiguous()
-        W = layer_weights(coef, scale_base, scale_spline, mask)
-        gx = gc = gsb = gss = None
-        if need_x:
-            Fm, idx, dvals, db = features(x, knots, k, uniform, base, derivative=True)
+        W2 = layer_weights(coef, scale_base, scale_spline, mask).view(O, -1)
+        gx = torch.empty_like(x) if need_x else None
+        have_F = Fsaved is not None
+        if have_F:
+            gW2 = g.t() @ Fsaved if need_w else None
+            del Fsaved
         else:
-            Fm = features(x, knots, k, uniform, base)
-        if need_c or need_sb or need_ss:
-            gW = (g.t() @ Fm).view(O, K + 1, I).transpose(1, 2)  # (O, I, K+1)
+            gW2 = torch.zeros_like(W2) if need_w else None
+        for a, b in _chunks(B, W2.shape[1]):
+            xc, gc_ = x[a:b], g[a:b]
+            if have_F:
+                if not need_x:
+                    break
+                idx, _, dvals = _local(xc, knots, k, uniform)
+                db = resolve_base(base)[1](xc)
+            else:
+                if need_x:
+                    Fm, idx, dvals, db = features(xc, knots, k, uniform, base, derivative=True)
+                else:
+                    Fm = features(xc, knots, k, uniform, base)
+                if need_w:
+                    gW2.addmm_(gc_.t(), Fm)
+                del Fm
+            if need_x:
+                gF = (gc_ @ W2).view(b - a, K + 1, I)
+                gx[a:b] = (gF.gather(1, idx) * dvals).sum(1) + gF[:, K] * db
+        gc = gsb = gss = None
+        if need_w:
+            gW = gW2.view(O, K + 1, I).transpose(1, 2).contiguous()  # (O, I, K+1)
             gWs = gW[..., :K]
+            # gradients must be contiguous like their parameters (LBFGS flattens with .view)
             if need_c:
-                gc = gWs * (mask * scale_spline).unsqueeze(-1)
+                gc = (gWs * (mask * scale_spline).unsqueeze(-1)).contiguous()
             if need_ss:
-                gss = (gWs * coef).sum(-1) * mask
+                gss = ((gWs * coef).sum(-1) * mask).contiguous()
             if need_sb:
-                gsb = gW[..., K] * mask
-        del Fm
-        if need_x:
-            gF = (g @ W.view(O, -1)).view(B, K + 1, I)
-            gx = (gF.gather(1, idx) * dvals).sum(1) + gF[:, K] * db
-        return gx, gc, gsb, gss, None, None, None, None, None
+                gsb = (gW[..., K] * mask).contiguous()
+        return gx, gc, gsb, gss, None, None, None, None, None, None
 
 
 def kan_forward(x, coef, scale_base, scale_spline, mask, knots, k: int, uniform: bool,
-                base: str | None) -> torch.Tensor:
-    """Apply the fused layer: x (batch, in) -> (batch, out). Shapes as in :class:`KANFunction`."""
-    return KANFunction.apply(x, coef, scale_base, scale_spline, mask, knots, k, uniform, base)
+                base: str | None, recompute: bool = False) -> torch.Tensor:
+    """Apply the fused layer: x (batch, in) -> (batch, out). Shapes as in :class:`KANFunction`.
+
+    ``recompute=False`` (default) keeps the feature matrix F from the forward pass for the
+    weight gradient (one tensor of batch·in·(K+1) values: what the GEMM floor holds as its input);
+    ``recompute=True`` keeps nothing but ``x`` and rebuilds F block by block in backward
+    (memory O(block), one more basis evaluation). Under ``torch.no_grad`` nothing is kept.
+    """
+    store = not recompute and torch.is_grad_enabled() and (
+        coef.requires_grad or scale_base.requires_grad or scale_spline.requires_grad)
+    return KANFunction.apply(x, coef, scale_base, scale_spline, mask, knots, k, uniform, base,
+                             bool(store))

@@ -57,6 +57,8 @@ class KANLayer(nn.Module):
         scale_spline: ``w^s`` starts at ``scale_spline / sqrt(in_dim)``.
         fast: use the fused custom-backward kernel (default). ``False`` runs a plain autograd
             path (slower, more memory) that supports double backward.
+        recompute: in the fused kernel, rebuild the basis in backward instead of keeping it
+            (least memory: nothing but ``x`` is stored; costs one more basis evaluation).
 
     Attributes:
         coef (out, in, G+k) parameter; scale_base, scale_spline (out, in) parameters;
@@ -67,7 +69,8 @@ class KANLayer(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, grid: int = 5, k: int = 3,
                  grid_range: tuple[float, float] = (-1.0, 1.0), base: str | None = "silu",
                  grid_eps: float = 0.02, noise_scale: float = 0.5, scale_base_mu: float = 0.0,
-                 scale_base_sigma: float = 1.0, scale_spline: float = 1.0, fast: bool = True):
+                 scale_base_sigma: float = 1.0, scale_spline: float = 1.0, fast: bool = True,
+                 recompute: bool = False):
         super().__init__()
         self.in_dim = _check_int("in_dim", in_dim, 1)
         self.out_dim = _check_int("out_dim", out_dim, 1)
@@ -82,6 +85,7 @@ class KANLayer(nn.Module):
         self.base = base
         self.grid_eps = float(grid_eps)
         self.fast = bool(fast)
+        self.recompute = bool(recompute)
         knots = spline.uniform_knots(lo, hi, grid, k).expand(in_dim, -1).contiguous()
         self.register_buffer("knots", knots)
         self.register_buffer("mask", torch.ones(out_dim, in_dim))
@@ -121,20 +125,24 @@ class KANLayer(nn.Module):
         if x.shape[0] == 0:
             raise ValueError("KANLayer input is empty (0 rows)")
         lo, hi = torch.aminmax(x.detach(), dim=0)
-        stats = torch.stack([lo, hi])
-        if not bool(torch.isfinite(stats).all()):
-            raise ValueError("KANLayer input contains NaN/inf; clean or drop those rows first")
         if not self._warned_range:
-            r = self.grid_range
-            slack = 1e-6 * (r[:, 1] - r[:, 0])  # rounding of knots placed on the data itself
-            if bool(((lo < r[:, 0] - slack) | (hi > r[:, 1] + slack)).any()):
-                self._warned_range = True
-                warnings.warn(
-                    f"KANLayer({self.in_dim}->{self.out_dim}): inputs fall outside the grid range "
-                    f"(seen [{float(lo.min()):.3g}, {float(hi.max()):.3g}]); splines are zero beyond "
-                    "the extended knots and only the base branch acts there. Call "
-                    "update_grid(x) with representative inputs (warned once per layer).",
-                    GridRangeWarning, stacklevel=3)
+            k = self.k
+            ends = self.knots[:, [k, -k - 1]]
+            slack = 1e-6 * (ends[:, 1] - ends[:, 0])  # rounding of knots placed on the data itself
+            outside = ((lo < ends[:, 0] - slack) | (hi > ends[:, 1] + slack)).any()
+            flags = torch.stack([(lo.sum() + hi.sum()).isfinite(), outside]).tolist()
+        else:
+            flags = [bool((lo.sum() + hi.sum()).isfinite()), False]
+        if not flags[0]:  # a NaN or ±inf anywhere makes the sum non-finite
+            raise ValueError("KANLayer input contains NaN/inf; clean or drop those rows first")
+        if flags[1]:
+            self._warned_range = True
+            warnings.warn(
+                f"KANLayer({self.in_dim}->{self.out_dim}): inputs fall outside the grid range "
+                f"(seen [{float(lo.min()):.3g}, {float(hi.max()):.3g}]); splines are zero beyond "
+                "the extended knots and only the base branch acts there. Call "
+                "update_grid(x) with representative inputs (warned once per layer).",
+                GridRangeWarning, stacklevel=3)
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -142,7 +150,7 @@ class KANLayer(nn.Module):
         x = self._check_input(x)
         if self.fast:
             y = kan_forward(x, self.coef, self.scale_base, self.scale_spline, self.mask,
-                            self.knots, self.k, self._uniform, self.base)
+                            self.knots, self.k, self._uniform, self.base, self.recompute)
         else:
             y = self.edge_activations(x, include_symbolic=False).sum(-1)
         if self.symbolic is not None:
