@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 RESULTS = ROOT / "bench" / "results"
 RUNS = RESULTS / "symbolic_runs.json"
+NOTE_ROWS = 500
 
 
 def load_equations(path: Path) -> list[dict]:
@@ -244,6 +245,20 @@ def write_report(runs: list[dict], commands: list[str]) -> str:
         f = v.get("ours", {}).get("formula") or ""
         f = f if len(f) < 90 else f[:87] + "..."
         lines.append(f"| {i} | {any_r['n_vars']} | `{any_r['truth']}` | " + " | ".join(cells) + f" | `{f}` |")
+    lines += ["", "## Notes", "",
+              "- ours: `nl.SymbolicRegressor(time_limit=--time-limit)` with default settings (candidate KANs "
+              "[n, 1] in log-log, log-y and raw space, then [n, h, 1]; L-BFGS; library of 21 functions; polish and "
+              "snap). `--time-limit` stops new candidates, `--cap` kills the whole fit (counted as not exact).",
+              "- gplearn 0.4.3: `SymbolicRegressor(population_size=1000, generations=20, function_set=(add, sub, "
+              "mul, div, sqrt, log, sin, cos, neg, inv), parsimony_coefficient=0.001, random_state=0)`; its program "
+              "is converted to sympy (protected sqrt/log become sqrt|x|, log|x|).",
+              "- pykan 0.2.8, its own pipeline: `KAN([n, 5, 1], grid=5, k=3, seed=0)`, `fit(LBFGS, 50 steps, "
+              "lamb=1e-3)`, `prune()`, `fit(50)`, `auto_symbolic(lib=[x, x^2, x^3, 1/x, sqrt, exp, log, sin, tanh, "
+              "abs])`, `fit(50)`, `symbolic_formula()`. pykan imports pandas only to print tables; pandas is not "
+              "installed here, so the bench gives pykan a stub module during its import (bench-only).",
+              "- Peers ran on a subset only (the shared 2-core machine could not afford all 51 x 3 within the "
+              "session); the summary line above compares all methods on the equations every method ran.",
+              f"- Training rows per equation: {NOTE_ROWS}; fresh test points: 1,000 (seed 1)."]
     text = "\n".join(lines) + "\n"
     write_text(RESULTS / "symbolic.md", text)
     return text
@@ -273,6 +288,8 @@ def main() -> None:
     for m in methods:
         if m not in FITTERS:
             raise SystemExit(f"unknown method {m!r}; valid: {', '.join(FITTERS)}")
+    global NOTE_ROWS
+    NOTE_ROWS = args.n_train
     cmd = "python bench/feynman.py " + " ".join(sys.argv[1:])
     jobs = [(m, e) for e in eqs for m in methods]
     runs = _load_runs()
