@@ -36,3 +36,9 @@ from . import kan  # noqa: E402
 from .kan import KAN, KANLayer  # noqa: E402
 
 __all__ += ["kan", "KAN", "KANLayer"]
+
+# §6.3 Symbolic regression with KANs
+from . import symbolic  # noqa: E402
+from .symbolic import SymbolicRegressor  # noqa: E402
+
+__all__ += ["symbolic", "SymbolicRegressor"]

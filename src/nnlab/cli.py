@@ -32,5 +32,10 @@ def tour(out: str = typer.Option("runs/tour", "--out", help="Folder for the plot
     run(out_dir=out, fast=fast, echo=typer.echo)
 
 
+from nnlab.symbolic.cli import discover  # noqa: E402
+
+app.command("discover")(discover)
+
+
 def main() -> None:
     app()
