@@ -21,3 +21,15 @@ from nnlab import data
 from nnlab.training import History, TrainState, fit
 
 __all__ += ["data", "fit", "History", "TrainState"]
+
+# §4.1, §5.1-5.4: auxiliary heads, transfer learning, fine-tuning, LoRA, layer-wise training
+from . import lora, transfer  # noqa: E402
+from .layers.auxiliary import AuxiliaryHeads  # noqa: E402
+
+__all__ += ["lora", "transfer", "AuxiliaryHeads"]
+
+# Run folders, saved models and figures for the CLI (issue 7): nl.save_model / nl.load_model
+from nnlab import models_io, runs  # noqa: E402
+from nnlab.models_io import load_model, save_model  # noqa: E402
+
+__all__ += ["models_io", "runs", "load_model", "save_model"]
