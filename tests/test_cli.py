@@ -8,11 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 import nnlab as nl
-import _standin
-
-_standin.install(nl)  # no-op once the foundation branches are merged
-
-from nnlab.cli import app  # noqa: E402
+from nnlab.cli import app
 
 runner = CliRunner()
 

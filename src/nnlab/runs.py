@@ -148,8 +148,9 @@ class MetricsLogger:
 
     Each line: ``epoch``, ``train_risk`` (empirical risk, the mean training loss, §1.1),
     ``val_risk`` (held-out risk), ``accuracy`` (validation accuracy, else training accuracy;
-    null for regression), ``train_accuracy``, ``val_accuracy``, ``grad_norm`` (mean over the
-    epoch's batches of the global gradient norm ‖g‖, taken after backward), ``lr`` (first
+    null for regression), ``train_accuracy``, ``val_accuracy``, ``grad_norm`` (the mean over the
+    epoch's batches of the global gradient norm ‖g‖ before clipping, as ``nl.fit`` logs it; with a
+    trainer that does not log it, the norm of the last batch's gradients), ``lr`` (first
     parameter group), ``time_s`` (the epoch's wall time) and ``elapsed_s`` (since the logger
     started, plus the elapsed time of a resumed run). ``write=False`` (non-zero ranks) logs nothing.
     """
@@ -164,20 +165,9 @@ class MetricsLogger:
         self._offset = max((r.get("elapsed_s") or 0.0 for r in self._records.values()), default=0.0)
         self._t_start = time.perf_counter()
         self._t_epoch = self._t_start
-        self._norm_sum, self._norm_n = 0.0, 0
 
     def on_epoch_start(self, state: Any) -> None:
         self._t_epoch = time.perf_counter()
-        self._norm_sum, self._norm_n = 0.0, 0
-
-    def on_batch_end(self, state: Any) -> None:
-        logs = getattr(state, "logs", None) or {}
-        norm = _num(logs.get("grad_norm")) if isinstance(logs, dict) else None
-        if norm is None:
-            norm = global_grad_norm(state.model.parameters())
-        if norm is not None and math.isfinite(norm):
-            self._norm_sum += norm
-            self._norm_n += 1
 
     def record(self, state: Any) -> dict[str, Any]:
         """The line for the epoch that just ended (also usable without writing)."""
@@ -203,7 +193,9 @@ class MetricsLogger:
             "accuracy": val_acc if val_acc is not None else train_acc,
             "train_accuracy": train_acc,
             "val_accuracy": val_acc,
-            "grad_norm": self._norm_sum / self._norm_n if self._norm_n else None,
+            # nl.fit logs the epoch's mean (pre-clipping) ‖g‖; otherwise: the last batch's gradients
+            "grad_norm": pick("grad_norm") if pick("grad_norm") is not None
+            else global_grad_norm(state.model.parameters()),
             "lr": lr,
             "time_s": round(now - self._t_epoch, 6),
             "elapsed_s": round(self._offset + now - self._t_start, 6),

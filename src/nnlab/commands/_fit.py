@@ -38,6 +38,7 @@ def fit_into_run(model: nn.Module, data: Data, cfg: Mapping[str, Any], run: RunF
                      checkpoint_dir=str(run.checkpoints),
                      resume=str(run.checkpoints) if resume and run.checkpoints.exists() else None,
                      penalty=penalty, distributed=None)
+    model.to("cpu")  # DDP on CUDA moved it; saving and plotting happen on the CPU
     if writer:
         records = run.metrics()
         final = records[-1] if records else {}
