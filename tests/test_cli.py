@@ -18,7 +18,7 @@ def invoke(*args):
 
 
 def train(tmp_path, *extra, plots=False):
-    return invoke("train", "--data", "xor", "--n", 120, "--hidden", "8", "--epochs", 3, "--batch-size", 32,
+    return invoke("train", "--data", "xor", "--samples", 120, "--hidden", "8", "--epochs", 3, "--batch-size", 32,
                   "--runs-dir", tmp_path, "--no-progress", "--plots" if plots else "--no-plots", *extra)
 
 
@@ -66,12 +66,12 @@ def test_existing_run_folder_refused_then_overwrite_and_resume(tmp_path):
 
 
 def test_config_file_yaml_and_toml(tmp_path):
-    (tmp_path / "c.yaml").write_text("data: circles\nn: 100\nepochs: 2\nhidden: [6]\nname: y\n")
+    (tmp_path / "c.yaml").write_text("data: circles\nsamples: 100\nepochs: 2\nhidden: [6]\nname: y\n")
     r = invoke("train", "-c", tmp_path / "c.yaml", "--runs-dir", tmp_path, "--epochs", 1, "--no-progress", "--no-plots")
     assert r.exit_code == 0, r.output
     cfg = json.loads((tmp_path / "y" / "config.json").read_text())
     assert cfg["data"] == "circles" and cfg["epochs"] == 1 and cfg["hidden"] == [6]  # flag beats file
-    (tmp_path / "c.toml").write_text('data = "xor"\nn = 80\nepochs = 1\nname = "t"\nbatch-size = 16\n')
+    (tmp_path / "c.toml").write_text('data = "xor"\nsamples = 80\nepochs = 1\nname = "t"\nbatch-size = 16\n')
     r = invoke("train", "-c", tmp_path / "c.toml", "--runs-dir", tmp_path, "--no-progress", "--no-plots")
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "t" / "config.json").read_text())["batch_size"] == 16

@@ -151,8 +151,8 @@ class MetricsLogger:
     null for regression), ``train_accuracy``, ``val_accuracy``, ``grad_norm`` (the mean over the
     epoch's batches of the global gradient norm ‖g‖ before clipping, as ``nl.fit`` logs it; with a
     trainer that does not log it, the norm of the last batch's gradients), ``lr`` (first
-    parameter group), ``time_s`` (the epoch's wall time) and ``elapsed_s`` (since the logger
-    started, plus the elapsed time of a resumed run). ``write=False`` (non-zero ranks) logs nothing.
+    parameter group), ``time_s`` (the epoch's wall time) and ``elapsed_s`` (since the first
+    epoch started, plus the elapsed time of a resumed run). ``write=False`` (non-zero ranks) logs nothing.
     """
 
     def __init__(self, path: str | os.PathLike, write: bool = True) -> None:
@@ -163,11 +163,13 @@ class MetricsLogger:
             for rec in read_metrics(self.path):
                 self._records[int(rec["epoch"])] = rec
         self._offset = max((r.get("elapsed_s") or 0.0 for r in self._records.values()), default=0.0)
-        self._t_start = time.perf_counter()
-        self._t_epoch = self._t_start
+        self._t_start: float | None = None  # set at the first epoch (after fit's set-up)
+        self._t_epoch = time.perf_counter()
 
     def on_epoch_start(self, state: Any) -> None:
         self._t_epoch = time.perf_counter()
+        if self._t_start is None:
+            self._t_start = self._t_epoch
 
     def record(self, state: Any) -> dict[str, Any]:
         """The line for the epoch that just ended (also usable without writing)."""
@@ -198,7 +200,7 @@ class MetricsLogger:
             else global_grad_norm(state.model.parameters()),
             "lr": lr,
             "time_s": round(now - self._t_epoch, 6),
-            "elapsed_s": round(self._offset + now - self._t_start, 6),
+            "elapsed_s": round(self._offset + now - (self._t_start or self._t_epoch), 6),
         }
 
     def on_epoch_end(self, state: Any) -> None:

@@ -135,7 +135,7 @@ def load_data(cfg: Mapping[str, Any]) -> Data:
         return Data((Xtr, ytr), d.val, "classification", int(Xtr.shape[1]), 10,
                     [f"pixel{i}" for i in range(Xtr.shape[1])])
     if name in TOY_NAMES:
-        X, y = nl.data.toy(name, n=int(cfg.get("n", 400)), noise=float(cfg.get("noise", 0.0)), seed=seed)
+        X, y = nl.data.toy(name, n=int(cfg.get("samples", 400)), noise=float(cfg.get("noise", 0.0)), seed=seed)
         X = torch.as_tensor(X, dtype=torch.float32)
         y = torch.as_tensor(y).long().reshape(-1)
         train, val = _split(X, y, frac, seed)

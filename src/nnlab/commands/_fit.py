@@ -43,7 +43,7 @@ def fit_into_run(model: nn.Module, data: Data, cfg: Mapping[str, Any], run: RunF
         records = run.metrics()
         final = records[-1] if records else {}
         info = {"task": data.task, "feature_names": data.feature_names, "preprocess": data.preprocess,
-                "data": {k: cfg.get(k) for k in ("data", "target", "features", "n", "noise",
+                "data": {k: cfg.get(k) for k in ("data", "target", "features", "samples", "noise",
                                                   "val_fraction", "seed", "task", "standardize")},
                 "final_metrics": final, **dict(meta or {})}
         save_model(model, run.model_dir, arch, kwargs, meta=info, lora=lora)

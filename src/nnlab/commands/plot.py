@@ -24,7 +24,7 @@ def model_data(path: Path, data: Optional[str]) -> tuple[Any, dict, Any]:
     model, spec = load_model(path)
     cfg = dict(spec.get("meta", {}).get("data") or {})
     if data:
-        cfg = {"data": data, "seed": cfg.get("seed", 0), "val_fraction": 0.2, "n": cfg.get("n", 400)}
+        cfg = {"data": data, "seed": cfg.get("seed", 0), "val_fraction": 0.2, "samples": cfg.get("samples", 400)}
     if not cfg.get("data"):
         raise CLIError(f"{path} does not record its dataset; pass --data")
     cfg.setdefault("val_fraction", 0.2)

@@ -21,7 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "name": None, "runs_dir": "runs",
     "model": "mlp", "hidden": [32, 32], "activation": "relu", "init": "he", "batchnorm": False,
     "dropout": 0.0, "grid": 5, "k": 3, "kan_lambda": 0.0,
-    "data": "spiral", "target": None, "features": None, "task": "auto", "n": 400, "noise": 0.0,
+    "data": "spiral", "target": None, "features": None, "task": "auto", "samples": 400, "noise": 0.0,
     "val_fraction": 0.2, "standardize": True,
     "optimizer": "adam", "lr": 1e-2, "epochs": 100, "batch_size": 64, "clip": None, "seed": 0,
     "progress": True, "plots": True,
@@ -53,7 +53,7 @@ def model_kwargs(cfg: dict[str, Any], n_in: int, n_out: int) -> dict[str, Any]:
 def _check(cfg: dict[str, Any]) -> None:
     if cfg["model"] not in ARCHS:
         raise CLIError(f"unknown model {cfg['model']!r}; choose one of {', '.join(ARCHS)}")
-    for key in ("epochs", "batch_size", "n"):
+    for key in ("epochs", "batch_size", "samples"):
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] <= 0:
             raise CLIError(f"{key} must be a positive integer, got {cfg[key]!r}")
     if not float(cfg["lr"]) > 0:
@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
         target: Optional[str] = typer.Option(None, help="Target column of a CSV dataset."),
         features: Optional[str] = typer.Option(None, help="Comma-separated feature columns of a CSV (default: all but the target)."),
         task: Optional[str] = typer.Option(None, help="auto, classification or regression (CSV only). [default: auto]"),
-        n: Optional[int] = typer.Option(None, help="Number of points of a toy set. [default: 400]"),
+        samples: Optional[int] = typer.Option(None, help="Number of points of a toy set. [default: 400]"),
         noise: Optional[float] = typer.Option(None, help="Noise of a toy set. [default: 0]"),
         val_fraction: Optional[float] = typer.Option(None, help="Fraction held out for validation. [default: 0.2]"),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="mlp, resnet (residual MLP, §4) or kan (§6). [default: mlp]"),
