@@ -33,3 +33,9 @@ from nnlab import models_io, runs  # noqa: E402
 from nnlab.models_io import load_model, save_model  # noqa: E402
 
 __all__ += ["models_io", "runs", "load_model", "save_model"]
+
+# §6 Kolmogorov–Arnold Networks
+from . import kan  # noqa: E402
+from .kan import KAN, KANLayer  # noqa: E402
+
+__all__ += ["kan", "KAN", "KANLayer"]
