@@ -24,7 +24,8 @@ FIT_KEYS = ("optimizer", "lr", "epochs", "batch_size", "clip", "seed")
 
 def fit_into_run(model: nn.Module, data: Data, cfg: Mapping[str, Any], run: RunFolder, *, resume: bool,
                  arch: str, kwargs: Mapping[str, Any], lora: Mapping[str, Any] | None = None,
-                 penalty: Any = None, meta: Mapping[str, Any] | None = None) -> Any:
+                 penalty: Any = None, meta: Mapping[str, Any] | None = None,
+                 callbacks: tuple = ()) -> Any:
     """Run ``nl.fit`` with the run folder's logger and checkpoints; save the model and its plots."""
     import nnlab as nl
     from nnlab.commands._common import parse_clip
@@ -34,7 +35,7 @@ def fit_into_run(model: nn.Module, data: Data, cfg: Mapping[str, Any], run: RunF
     history = nl.fit(model, data.train, data.val, loss=data.loss, optimizer=cfg["optimizer"],
                      lr=float(cfg["lr"]), epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]),
                      clip=parse_clip(cfg.get("clip")), seed=cfg.get("seed"),
-                     progress=bool(cfg.get("progress", True)), callbacks=[logger],
+                     progress=bool(cfg.get("progress", True)), callbacks=[logger, *callbacks],
                      checkpoint_dir=str(run.checkpoints),
                      resume=str(run.checkpoints) if resume and run.checkpoints.exists() else None,
                      penalty=penalty, distributed=None)

@@ -38,14 +38,19 @@ Example: nnlab train --data spiral --model mlp --hidden 32,32 --epochs 200 --nam
 """
 
 
-def model_kwargs(cfg: dict[str, Any], n_in: int, n_out: int) -> dict[str, Any]:
-    """Constructor arguments for ``build_model(cfg['model'], ...)`` from the resolved config."""
+def model_kwargs(cfg: dict[str, Any], n_in: int, n_out: int,
+                 x_range: tuple[float, float] = (-1.0, 1.0)) -> dict[str, Any]:
+    """Constructor arguments for ``build_model(cfg['model'], ...)`` from the resolved config.
+
+    A KAN's spline grid spans ``x_range`` (the training inputs' range) from the start.
+    """
     hidden = parse_list(cfg["hidden"], "hidden")
     if any(h <= 0 for h in hidden):
         raise CLIError(f"hidden widths must be positive integers, got {hidden}")
     sizes = [n_in, *hidden, n_out]
     if cfg["model"] == "kan":
-        return {"width": sizes, "grid": int(cfg["grid"]), "k": int(cfg["k"])}
+        return {"width": sizes, "grid": int(cfg["grid"]), "k": int(cfg["k"]),
+                "grid_range": [float(x_range[0]), float(x_range[1])]}
     return {"sizes": sizes, "activation": cfg["activation"], "init": cfg["init"],
             "batchnorm": bool(cfg["batchnorm"]), "dropout": float(cfg["dropout"])}
 
@@ -81,12 +86,18 @@ def _train(config: Optional[Path], flags: dict[str, Any], overwrite: bool, resum
         run = RunFolder.open(cfg["runs_dir"], cfg["name"], overwrite=overwrite, create=is_rank_zero())
     _check(cfg)
     data = load_data(cfg)
-    kwargs = model_kwargs(cfg, data.n_features, data.n_outputs)
+    X = data.train[0]
+    kwargs = model_kwargs(cfg, data.n_features, data.n_outputs, (float(X.min()), float(X.max())))
     torch.manual_seed(int(cfg["seed"] or 0))
     model = build_model(cfg["model"], **kwargs)
     if is_rank_zero():
         run.write_config(cfg)
-    penalty = None
+    penalty, callbacks = None, ()
+    if cfg["model"] == "kan":
+        import nnlab as nl
+
+        # re-place the spline grids on the training inputs every 5 epochs early on (KAN §2.4)
+        callbacks = (nl.kan.GridUpdate(X, every=5, until=min(50, int(cfg["epochs"]))),)
     if cfg["model"] == "kan" and float(cfg["kan_lambda"]) > 0:
         lam = float(cfg["kan_lambda"])
 
@@ -98,7 +109,8 @@ def _train(config: Optional[Path], flags: dict[str, Any], overwrite: bool, resum
          f"-> {run.path}")
     from nnlab.commands._fit import fit_into_run
 
-    fit_into_run(model, data, cfg, run, resume=resume, arch=cfg["model"], kwargs=kwargs, penalty=penalty)
+    fit_into_run(model, data, cfg, run, resume=resume, arch=cfg["model"], kwargs=kwargs, penalty=penalty,
+                 callbacks=callbacks)
 
 
 def register(app: typer.Typer) -> None:
