@@ -39,3 +39,8 @@ from . import kan  # noqa: E402
 from .kan import KAN, KANLayer  # noqa: E402
 
 __all__ += ["kan", "KAN", "KANLayer"]
+
+# §5.5 pruning: nl.prune.magnitude / obd / obs / residual_blocks / neurons / gradual / sparsity / finalize
+from . import prune  # noqa: E402
+
+__all__ += ["prune"]
