@@ -10,7 +10,8 @@ A model folder holds::
 ``arch`` picks the constructor: ``mlp`` -> ``nl.MLP(**kwargs)``, ``resnet`` ->
 ``nl.MLP(**kwargs, residual=True)`` (§4.2), ``kan`` -> ``nl.KAN(**kwargs)`` (§6). The MLP's
 ``sizes`` are read back from its ``nn.Linear`` layers when saving, so a model whose hidden
-units or residual blocks were pruned away (§5.5) reloads with its new, smaller shapes. A model
+units were pruned away (§5.5) reloads with its new, smaller shapes; residual blocks replaced by
+their skip path are listed in ``kwargs["removed_blocks"]`` and removed again on load. A model
 with LoRA adapters (§5.3) is saved with its adapter settings and re-injected on load.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from torch import nn
 
 from nnlab._io import load_tensors, save_tensors, write_json
 
-__all__ = ["ARCHS", "build_model", "save_model", "load_model", "mlp_sizes"]
+__all__ = ["ARCHS", "build_model", "save_model", "load_model", "read_model_json", "mlp_sizes", "removed_blocks"]
 
 ARCHS = ("mlp", "resnet", "kan")
 FORMAT, VERSION = "nnlab-model", 1
@@ -54,11 +55,26 @@ def _first_linear(module: nn.Module) -> nn.Linear | None:
 
 
 def mlp_sizes(model: nn.Module) -> list[int]:
-    """Layer widths ``[n_in, h_1, ..., n_out]`` read from each child's first ``nn.Linear``."""
-    linears = [_first_linear(child) for child in model.children()]
-    if not linears or any(lin is None for lin in linears):
+    """Layer widths ``[n_in, h_1, ..., n_out]`` read from each child's first ``nn.Linear``.
+
+    A child without any (an ``nn.Identity`` left where a residual block was removed) keeps the width.
+    """
+    children = list(model.children())
+    linears = [_first_linear(child) for child in children]
+    if not children or linears[0] is None or linears[-1] is None:
         raise ValueError("the model is not an MLP of nn.Linear blocks; cannot save it as 'mlp'")
-    return [linears[0].in_features] + [lin.out_features for lin in linears]
+    sizes = [linears[0].in_features]
+    for child, lin in zip(children, linears):
+        if lin is None and not isinstance(child, nn.Identity):
+            raise ValueError(f"cannot read the width of a {type(child).__name__} layer; "
+                             "nnlab saves MLPs of nn.Linear blocks")
+        sizes.append(sizes[-1] if lin is None else lin.out_features)
+    return sizes
+
+
+def removed_blocks(model: nn.Module) -> list[int]:
+    """Indices of hidden children of a residual MLP that are no longer blocks (pruned to their skip, §5.5)."""
+    return [i for i, child in enumerate(list(model.children())[:-1]) if not hasattr(child, "block")]
 
 
 def _batchnorm(model: nn.Module) -> bool:
@@ -75,6 +91,9 @@ def save_model(model: nn.Module, folder: str | os.PathLike, arch: str, kwargs: M
         kw["sizes"] = mlp_sizes(model)
         kw["batchnorm"] = _batchnorm(model)
         kw.pop("residual", None)
+        kw.pop("removed_blocks", None)
+        if arch == "resnet" and removed_blocks(model):
+            kw["removed_blocks"] = removed_blocks(model)
         save_tensors(folder / "model.safetensors", model.state_dict())
     elif arch == "kan":
         if lora:
@@ -119,7 +138,12 @@ def load_model(folder: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
 
         model = nl.KAN.load(folder / "kan")
     else:
-        model = build_model(arch, **spec["kwargs"])
+        kw = dict(spec["kwargs"])
+        removed = kw.pop("removed_blocks", [])
+        model = build_model(arch, **kw)
+        for i in removed:  # a residual block pruned away: only its skip path x (or P(x)) is left
+            proj = getattr(model[i], "projection", None)
+            model[i] = proj if proj is not None else nn.Identity()
         if spec.get("lora"):
             import nnlab as nl
 

@@ -10,7 +10,7 @@ from nnlab.commands._common import CLIError, echo, user_errors
 
 __all__ = ["register", "METHODS"]
 
-METHODS = ("magnitude", "random", "obd", "obs", "neurons")
+METHODS = ("magnitude", "random", "obd", "obs", "neurons", "residual_blocks")
 
 HELP = """Prune a saved model (a run folder of `nnlab train` or a model folder) and write runs/<name>/:
 report.json (risk, accuracy and sparsity before/after), model/ (pruned, masks made permanent),
@@ -18,14 +18,16 @@ and, with --finetune-epochs, metrics.jsonl, checkpoints/ and loss.png.
 
 Methods (§5.5): magnitude (smallest |a_i|), random, obd (Optimal Brain Damage, saliency a_i²·H_ii/2),
 obs (Optimal Brain Surgeon, L_i = a_i²/[H⁻¹]_ii with the compensating update, layer by layer),
-neurons (structured: whole hidden units, the layers get smaller). The data the model was
+neurons (structured: whole hidden units, the layers get smaller), residual_blocks (a residual
+model's blocks F whose removal raises the validation loss by at most --tolerance). The data the model was
 trained on (recorded in its model.json) is used for the Hessian, the fine-tune and the report.
 
 Example: nnlab prune runs/digits --method magnitude --sparsity 0.9 --finetune-epochs 5 --name digits-90
 """
 
 
-def _prune(model_path: Path, method: str, sparsity: float, scope: str, hessian: str, importance: str,
+def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, scope: str, hessian: str,
+           importance: str,
            data: Optional[str], finetune_epochs: int, lr: float, batch_size: int, name: Optional[str],
            runs_dir: str, overwrite: bool, seed: int) -> None:
     import nnlab as nl
@@ -61,12 +63,18 @@ def _prune(model_path: Path, method: str, sparsity: float, scope: str, hessian: 
         nl.prune.obd(model, d.train, d.loss, sparsity, hessian=hessian, scope=scope)
     elif method == "obs":
         nl.prune.obs(model, d.train, d.loss, sparsity)
+    elif method == "neurons":
+        model, rep = nl.prune.neurons(model, sparsity, importance=importance, data=d.train, loss=d.loss)
+        echo(str(rep))
     else:
-        out = nl.prune.neurons(model, sparsity, importance=importance)
-        model = out if out is not None else model
+        if spec["arch"] != "resnet":
+            raise CLIError(f"residual_blocks needs a residual model (train it with --model resnet); "
+                           f"{model_path} is {spec['arch']!r}")
+        model, rep = nl.prune.residual_blocks(model, d.val, d.loss, tolerance=tolerance)
+        echo(str(rep))
     pruned = {**evaluate(model, Xv, yv, d.task), "params": n_params(model),
               "sparsity": nl.prune.sparsity(model).overall}
-    cfg = {"model": str(model_path), "method": method, "sparsity": sparsity, "scope": scope,
+    cfg = {"model": str(model_path), "method": method, "sparsity": sparsity, "tolerance": tolerance, "scope": scope,
            "hessian": hessian, "importance": importance, "finetune_epochs": finetune_epochs, "lr": lr,
            "batch_size": batch_size, "seed": seed, "data": spec["meta"].get("data"), "name": name,
            "runs_dir": runs_dir}
@@ -102,7 +110,8 @@ def register(app: typer.Typer) -> None:
     def prune(
         model: Path = typer.Argument(..., help="Run folder or model folder to prune."),
         method: str = typer.Option("magnitude", help=f"One of {', '.join(METHODS)}."),
-        sparsity: float = typer.Option(..., help="Fraction of weights (neurons: of hidden units) to remove, in [0, 1)."),
+        sparsity: float = typer.Option(0.5, help="Fraction of weights (neurons: of hidden units) to remove, in [0, 1)."),
+        tolerance: float = typer.Option(0.01, help="residual_blocks: largest validation-loss increase allowed."),
         scope: str = typer.Option("global", help="global (one threshold) or layer (same fraction per layer)."),
         hessian: str = typer.Option("gauss_newton", help="OBD: exact, gauss_newton, fisher or hutchinson."),
         importance: str = typer.Option("magnitude", help="neurons: magnitude, taylor or obd."),
@@ -115,5 +124,5 @@ def register(app: typer.Typer) -> None:
         runs_dir: str = typer.Option("runs", help="Parent folder of run folders."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     ) -> None:
-        _prune(model, method, sparsity, scope, hessian, importance, data, finetune_epochs, lr, batch_size,
+        _prune(model, method, sparsity, tolerance, scope, hessian, importance, data, finetune_epochs, lr, batch_size,
                name, runs_dir, overwrite, seed)
