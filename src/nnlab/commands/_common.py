@@ -32,11 +32,10 @@ def user_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (CLIError, ValueError, TypeError, FileNotFoundError, KeyError) as e:
+        except (CLIError, ValueError, TypeError, FileNotFoundError) as e:
             if os.environ.get("NNLAB_DEBUG"):
                 raise
-            msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-            typer.echo(f"Error: {msg}", err=True)
+            typer.echo(f"Error: {e}", err=True)
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
