@@ -40,8 +40,9 @@ def list_benchmarks(folder: Path) -> dict[str, str]:
 
 def register(app: typer.Typer) -> None:
     @app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-                 help="Run a benchmark script of bench/ by name (arguments after the name go to the "
-                      "script, e.g. `nnlab bench pruning --help`); with no name, list them.")
+                 help="List the benchmark scripts of bench/, or run one by name.\n\n"
+                      "Arguments after the name go to the script, e.g. `nnlab bench pruning --help`. "
+                      "Results and the exact commands are recorded in BENCHMARKS.md.")
     @user_errors
     def bench(ctx: typer.Context,
               name: Optional[str] = typer.Argument(None, help="Benchmark name (bench/<name>.py)."),

@@ -11,9 +11,11 @@ from nnlab.commands._common import CLIError, echo, is_rank_zero, parse_list, use
 
 __all__ = ["register", "default_targets"]
 
-lora_app = typer.Typer(help="LoRA (§5.3): freeze W₀ and learn ΔW = (alpha/rank)·B·A. `inject` adds zero-"
-                            "initialised adapters, `train` trains only them on a dataset (writing a run "
-                            "folder), `merge` folds them into plain weights W = W₀ + ΔW.",
+lora_app = typer.Typer(help="LoRA (§5.3): inject, train and merge low-rank adapters of a saved model.\n\n"
+                            "W₀ stays frozen and ΔW = (alpha/rank)·B·A is learned: `inject` adds "
+                            "zero-initialised adapters (the model's output is unchanged), `train` trains "
+                            "only them on a dataset (writing a run folder), `merge` folds them into plain "
+                            "weights W = W₀ + ΔW.",
                        no_args_is_help=True)
 
 
@@ -89,7 +91,7 @@ def train(model: Path = typer.Argument(..., help="Model folder with adapters (fr
           optimizer: str = typer.Option("adam", help="adam, sgd or lbfgs."),
           seed: int = typer.Option(0, help="Random seed."),
           progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
-          name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name. [default: <model>-lora]"),
+          name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name. (default: <model>-lora)"),
           runs_dir: str = typer.Option("runs", help="Parent folder of run folders."),
           overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
           resume: bool = typer.Option(False, "--resume", help="Continue the run <name> from its checkpoint.")) -> None:

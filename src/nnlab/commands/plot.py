@@ -12,8 +12,11 @@ from nnlab.commands._data import TOY_NAMES, load_data
 
 __all__ = ["register", "model_data"]
 
-plot_app = typer.Typer(help="Draw figures (PNG): loss curves of a run, the decision boundary of a 2-D "
-                            "classifier, activation functions with their derivatives, KAN edge functions.",
+plot_app = typer.Typer(help="Draw PNG figures: loss curves, decision boundaries, activations, KAN edges.\n\n"
+                            "`loss`: a run's risks, accuracy, gradient norm and learning rate per epoch; "
+                            "`boundary`: the decision regions of a 2-D classifier with its data; "
+                            "`activations`: f(x) and f'(x) of each activation (§3); `kan`: the learned "
+                            "edge functions of a KAN (§6).",
                        no_args_is_help=True)
 
 
@@ -42,7 +45,7 @@ def register(app: typer.Typer) -> None:
 @plot_app.command("loss")
 @user_errors
 def loss(run: Path = typer.Argument(..., help="A run folder (or its metrics.jsonl)."),
-         out: Optional[Path] = typer.Option(None, help="Output PNG. [default: <run>/loss.png]")) -> None:
+         out: Optional[Path] = typer.Option(None, help="Output PNG. (default: <run>/loss.png)")) -> None:
     """Training and validation risk, accuracy, gradient norm and learning rate per epoch."""
     from nnlab.runs import read_metrics
     from nnlab.viz import loss_curves, save_figure
@@ -59,7 +62,7 @@ def loss(run: Path = typer.Argument(..., help="A run folder (or its metrics.json
 def boundary(model: Path = typer.Argument(..., help="A run folder or a saved model folder."),
              data: Optional[str] = typer.Option(None, help=f"2-D dataset to draw ({', '.join(TOY_NAMES)} or a CSV); "
                                                            "default: the one the model was trained on."),
-             out: Optional[Path] = typer.Option(None, help="Output PNG. [default: <run>/boundary.png]"),
+             out: Optional[Path] = typer.Option(None, help="Output PNG. (default: <run>/boundary.png)"),
              resolution: int = typer.Option(200, help="Grid points per axis.")) -> None:
     """Decision boundary of a classifier with 2 input features, with the data points."""
     from nnlab.viz import decision_boundary, save_figure
@@ -101,7 +104,7 @@ def activations(names: Optional[List[str]] = typer.Argument(None, help="Activati
 def kan(model: Path = typer.Argument(..., help="A run folder or saved model folder of a KAN."),
         data: Optional[str] = typer.Option(None, help="Dataset whose inputs drive the edges "
                                                       "(default: the training data)."),
-        out: Optional[Path] = typer.Option(None, help="Output PNG. [default: <run>/kan.png]")) -> None:
+        out: Optional[Path] = typer.Option(None, help="Output PNG. (default: <run>/kan.png)")) -> None:
     """The learned edge functions φ(x) of every KAN layer (§6.2)."""
     import nnlab as nl
     from nnlab.viz import save_figure

@@ -12,18 +12,18 @@ __all__ = ["register", "METHODS"]
 
 METHODS = ("magnitude", "random", "obd", "obs", "neurons", "residual_blocks")
 
-HELP = """Prune a saved model (a run folder of `nnlab train` or a model folder) and write runs/<name>/:
-report.json (risk, accuracy and sparsity before/after), model/ (pruned, masks made permanent),
-and, with --finetune-epochs, metrics.jsonl, checkpoints/ and loss.png.
-
-Methods (§5.5): magnitude (smallest |a_i|), random, obd (Optimal Brain Damage, saliency a_i²·H_ii/2),
-obs (Optimal Brain Surgeon, L_i = a_i²/[H⁻¹]_ii with the compensating update, layer by layer),
-neurons (structured: whole hidden units, the layers get smaller), residual_blocks (a residual
-model's blocks F whose removal raises the validation loss by at most --tolerance). The data the model was
-trained on (recorded in its model.json) is used for the Hessian, the fine-tune and the report.
-
-Example: nnlab prune runs/digits --method magnitude --sparsity 0.9 --finetune-epochs 5 --name digits-90
-"""
+HELP = (
+    "Prune a saved model (§5.5), optionally fine-tune it; write runs/<name>/.\n\n"
+    "MODEL is a run folder of `nnlab train` or a model folder. The run folder gets report.json "
+    "(risk, accuracy, sparsity and parameters before, after pruning and after fine-tuning), model/ "
+    "(masks made permanent) and, with --finetune-epochs, metrics.jsonl, checkpoints/ and loss.png.\n\n"
+    "Methods: magnitude (smallest |a_i|), random, obd (Optimal Brain Damage, saliency a_i²·H_ii/2), "
+    "obs (Optimal Brain Surgeon, L_i = a_i²/[H⁻¹]_ii with the compensating update, layer by layer), "
+    "neurons (whole hidden units: the layers get smaller), residual_blocks (blocks F of a residual "
+    "model whose removal raises the validation loss by at most --tolerance). The data the model was "
+    "trained on (recorded in its model.json) is used for Hessians, fine-tuning and the report.\n\n"
+    "Example: nnlab prune runs/digits --method magnitude --sparsity 0.9 --finetune-epochs 5 --name digits-90"
+)
 
 
 def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, scope: str, hessian: str,
@@ -120,7 +120,7 @@ def register(app: typer.Typer) -> None:
         lr: float = typer.Option(1e-3, help="Fine-tuning learning rate."),
         batch_size: int = typer.Option(64, min=1, help="Fine-tuning batch size."),
         seed: int = typer.Option(0, help="Random seed (random pruning, fine-tuning)."),
-        name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name. [default: <model>-<method>-<sparsity>]"),
+        name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name. (default: <model>-<method>-<sparsity>)"),
         runs_dir: str = typer.Option("runs", help="Parent folder of run folders."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     ) -> None:

@@ -27,15 +27,17 @@ DEFAULTS: dict[str, Any] = {
     "progress": True, "plots": True,
 }
 
-HELP = f"""Train a model and write runs/<name>/: config.json, metrics.jsonl, checkpoints/, model/, PNG plots.
-
-Options come from flags, a YAML/TOML --config file (keys = option names, e.g. `epochs: 50`),
-or both (flags win). DATA is a toy set ({", ".join(TOY_NAMES)}), `digits`, or a CSV path with
---target COLUMN. Under `torchrun --nproc_per_node=N -m nnlab train ...` training runs on N
-processes (DistributedDataParallel); only rank 0 writes the run folder.
-
-Example: nnlab train --data spiral --model mlp --hidden 32,32 --epochs 200 --name spiral
-"""
+HELP = (
+    "Train an MLP, a residual MLP or a KAN; write runs/<name>/.\n\n"
+    "The run folder gets config.json (the resolved options), metrics.jsonl (one line per epoch), "
+    "checkpoints/ (for --resume), model/ (for prune, lora, plot) and PNG plots.\n\n"
+    "Options come from flags, a YAML/TOML --config file (keys = option names, e.g. `epochs: 50`), "
+    f"or both (flags win). --data is a toy set ({', '.join(TOY_NAMES)}), `digits`, or a CSV path "
+    "with --target COLUMN.\n\n"
+    "Under `torchrun --nproc_per_node=N -m nnlab train ...` training runs on N processes "
+    "(DistributedDataParallel); only rank 0 writes the run folder.\n\n"
+    "Example: nnlab train --data spiral --model mlp --hidden 32,32 --epochs 200 --name spiral"
+)
 
 
 def model_kwargs(cfg: dict[str, Any], n_in: int, n_out: int,
@@ -118,32 +120,32 @@ def register(app: typer.Typer) -> None:
     @user_errors
     def train(
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML or TOML file of options."),
-        data: Optional[str] = typer.Option(None, help=f"Toy set ({', '.join(TOY_NAMES)}), 'digits', or a CSV path. [default: spiral]"),
+        data: Optional[str] = typer.Option(None, help=f"Toy set ({', '.join(TOY_NAMES)}), 'digits', or a CSV path. (default: spiral)"),
         target: Optional[str] = typer.Option(None, help="Target column of a CSV dataset."),
         features: Optional[str] = typer.Option(None, help="Comma-separated feature columns of a CSV (default: all but the target)."),
-        task: Optional[str] = typer.Option(None, help="auto, classification or regression (CSV only). [default: auto]"),
-        samples: Optional[int] = typer.Option(None, help="Number of points of a toy set. [default: 400]"),
-        noise: Optional[float] = typer.Option(None, help="Noise of a toy set. [default: 0]"),
-        val_fraction: Optional[float] = typer.Option(None, help="Fraction held out for validation. [default: 0.2]"),
-        model: Optional[str] = typer.Option(None, "--model", "-m", help="mlp, resnet (residual MLP, §4) or kan (§6). [default: mlp]"),
-        hidden: Optional[str] = typer.Option(None, help="Hidden widths, comma-separated. [default: 32,32]"),
-        activation: Optional[str] = typer.Option(None, help="Activation of MLP/ResNet layers (§3). [default: relu]"),
-        init: Optional[str] = typer.Option(None, help="Weight initialisation: he or xavier (§2.10). [default: he]"),
+        task: Optional[str] = typer.Option(None, help="auto, classification or regression (CSV only). (default: auto)"),
+        samples: Optional[int] = typer.Option(None, help="Number of points of a toy set. (default: 400)"),
+        noise: Optional[float] = typer.Option(None, help="Noise of a toy set. (default: 0)"),
+        val_fraction: Optional[float] = typer.Option(None, help="Fraction held out for validation. (default: 0.2)"),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="mlp, resnet (residual MLP, §4) or kan (§6). (default: mlp)"),
+        hidden: Optional[str] = typer.Option(None, help="Hidden widths, comma-separated. (default: 32,32)"),
+        activation: Optional[str] = typer.Option(None, help="Activation of MLP/ResNet layers (§3). (default: relu)"),
+        init: Optional[str] = typer.Option(None, help="Weight initialisation: he or xavier (§2.10). (default: he)"),
         batchnorm: Optional[bool] = typer.Option(None, "--batchnorm/--no-batchnorm", help="Batch normalisation in hidden blocks."),
-        dropout: Optional[float] = typer.Option(None, help="Dropout probability in hidden blocks. [default: 0]"),
-        grid: Optional[int] = typer.Option(None, help="KAN: spline grid intervals. [default: 5]"),
-        k: Optional[int] = typer.Option(None, help="KAN: spline order. [default: 3]"),
-        kan_lambda: Optional[float] = typer.Option(None, help="KAN: weight of the sparsity regulariser (§6.3). [default: 0]"),
-        optimizer: Optional[str] = typer.Option(None, help="adam, sgd or lbfgs. [default: adam]"),
-        lr: Optional[float] = typer.Option(None, help="Learning rate. [default: 0.01]"),
-        epochs: Optional[int] = typer.Option(None, help="Total epochs (with --resume: the new total). [default: 100]"),
-        batch_size: Optional[int] = typer.Option(None, help="Global batch size. [default: 64]"),
-        clip: Optional[str] = typer.Option(None, help="Gradient clipping, norm:C or value:C (§2.10). [default: none]"),
-        seed: Optional[int] = typer.Option(None, help="Random seed (data split, init, batches). [default: 0]"),
+        dropout: Optional[float] = typer.Option(None, help="Dropout probability in hidden blocks. (default: 0)"),
+        grid: Optional[int] = typer.Option(None, help="KAN: spline grid intervals. (default: 5)"),
+        k: Optional[int] = typer.Option(None, help="KAN: spline order. (default: 3)"),
+        kan_lambda: Optional[float] = typer.Option(None, help="KAN: weight of the sparsity regulariser (§6.3). (default: 0)"),
+        optimizer: Optional[str] = typer.Option(None, help="adam, sgd or lbfgs. (default: adam)"),
+        lr: Optional[float] = typer.Option(None, help="Learning rate. (default: 0.01)"),
+        epochs: Optional[int] = typer.Option(None, help="Total epochs (with --resume: the new total). (default: 100)"),
+        batch_size: Optional[int] = typer.Option(None, help="Global batch size. (default: 64)"),
+        clip: Optional[str] = typer.Option(None, help="Gradient clipping, norm:C or value:C (§2.10). (default: none)"),
+        seed: Optional[int] = typer.Option(None, help="Random seed (data split, init, batches). (default: 0)"),
         progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (off anyway when not on a terminal)."),
-        plots: Optional[bool] = typer.Option(None, "--plots/--no-plots", help="Write PNG plots into the run folder. [default: plots]"),
-        name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name: the folder runs/<name>. [default: <model>-<data>-<time>]"),
-        runs_dir: Optional[str] = typer.Option(None, help="Parent folder of run folders. [default: runs]"),
+        plots: Optional[bool] = typer.Option(None, "--plots/--no-plots", help="Write PNG plots into the run folder. (default: plots)"),
+        name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name: the folder runs/<name>. (default: <model>-<data>-<time>)"),
+        runs_dir: Optional[str] = typer.Option(None, help="Parent folder of run folders. (default: runs)"),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder of that name."),
         resume: bool = typer.Option(False, "--resume", help="Continue the run <name> from its last checkpoint."),
     ) -> None:
