@@ -63,6 +63,8 @@ def test_existing_run_folder_refused_then_overwrite_and_resume(tmp_path):
     lines = [json.loads(s) for s in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert [rec["epoch"] for rec in lines] == [1, 2, 3, 4, 5]
     assert json.loads((tmp_path / "a" / "config.json").read_text())["epochs"] == 5
+    r = invoke("train", "--name", "a", "--runs-dir", tmp_path, "--resume", "--hidden", "4", "--epochs", 6)
+    assert r.exit_code == 2 and "differ from its config.json: hidden" in r.output
 
 
 def test_config_file_yaml_and_toml(tmp_path):
@@ -104,6 +106,9 @@ BAD = [
     (["train", "--clip", "max:3"], "clip must be"),
     (["train", "--epochs", "0"], "epochs must be a positive integer"),
     (["train", "--resume", "--name", "missing"], "cannot resume"),
+    (["train", "--data", "{text_csv}", "--target", "b"], "column 'a' of t.csv is not numeric: line 2 holds 'x'"),
+    (["train", "--config", "{list_cfg}"], "must hold a mapping"),
+    (["train", "--config", "{tmp}/c.json"], "must end in .yaml, .yml or .toml"),
     (["plot", "loss", "{tmp}/nothing"], "no metrics log"),
     (["prune", "{tmp}/nothing", "--sparsity", "0.5"], "not a saved nnlab model"),
     (["bench", "no_such_bench", "--dir", "{tmp}"], "no benchmark"),
@@ -114,7 +119,11 @@ BAD = [
 def test_bad_input_exit_2_without_traceback(tmp_path, args, message):
     (tmp_path / "d.csv").write_text("a,b\n1,2\n3,4\n")
     (tmp_path / "bad.yaml").write_text("epochs: 3\nlearning_rate: 0.1\nwidth: 4\n")
-    fmt = {"csv": tmp_path / "d.csv", "bad_cfg": tmp_path / "bad.yaml", "tmp": tmp_path}
+    (tmp_path / "t.csv").write_text("a,b\nx,1\n2,3\n")
+    (tmp_path / "list.yaml").write_text("- epochs\n- 3\n")
+    (tmp_path / "c.json").write_text("{}")
+    fmt = {"csv": tmp_path / "d.csv", "bad_cfg": tmp_path / "bad.yaml", "tmp": tmp_path,
+           "text_csv": tmp_path / "t.csv", "list_cfg": tmp_path / "list.yaml"}
     r = invoke(*[a.format(**fmt) for a in args], "--runs-dir", tmp_path) if args[0] == "train" else \
         invoke(*[a.format(**fmt) for a in args])
     assert r.exit_code == 2, r.output

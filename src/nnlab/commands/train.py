@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "progress": True, "plots": True,
 }
 
+# what --resume may change (epochs: the new total); anything else would not continue the same run
+RESUME_MAY_CHANGE = frozenset({"epochs", "progress", "plots", "name", "runs_dir"})
+
 HELP = (
     "Train an MLP, a residual MLP or a KAN; write runs/<name>/.\n\n"
     "The run folder gets config.json (the resolved options), metrics.jsonl (one line per epoch), "
@@ -79,7 +82,13 @@ def _train(config: Optional[Path], flags: dict[str, Any], overwrite: bool, resum
         if not name:
             raise CLIError("--resume needs the --name of the run to continue")
         run = RunFolder.open(runs_dir, name, resume=True)
-        cfg = resolve_config(DEFAULTS, run.read_config(), {**file_cfg, **flags}, source=str(run.config_path))
+        saved = run.read_config()
+        cfg = resolve_config(DEFAULTS, saved, {**file_cfg, **flags}, source=str(run.config_path))
+        changed = sorted(k for k in cfg if k not in RESUME_MAY_CHANGE and cfg[k] != saved.get(k, DEFAULTS[k]))
+        if changed:
+            raise CLIError(f"--resume continues run {name!r} as it was configured; these options differ "
+                           f"from its config.json: {', '.join(changed)}. Only "
+                           f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change; start a new run otherwise")
     else:
         cfg = resolve_config(DEFAULTS, file_cfg, flags, source=str(config))
         if not cfg["name"]:
