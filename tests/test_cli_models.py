@@ -72,7 +72,7 @@ def test_lora_inject_train_merge(trained, tmp_path):
     assert spec["lora"]["rank"] == 2
     with torch.no_grad():
         assert torch.allclose(inj(x), base(x), atol=1e-6)  # B = 0: the injected model equals the base
-    r = invoke("lora", "train", tmp_path / "inj", "--epochs", 2, "--runs-dir", tmp_path, "--name", "lt",
+    r = invoke("lora", "train", tmp_path / "inj", "--epochs", 2, "--runs-dir", tmp_path, "--name", "lt", "--train-head",
                "--no-progress")
     assert r.exit_code == 0, r.output
     assert (tmp_path / "lt" / "adapter.safetensors").stat().st_size < 8000

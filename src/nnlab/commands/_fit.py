@@ -16,10 +16,7 @@ from nnlab.models_io import save_model
 from nnlab.runs import MetricsLogger, RunFolder
 from nnlab.viz import decision_boundary, loss_curves, save_figure
 
-__all__ = ["fit_into_run", "write_plots", "summary", "FIT_KEYS"]
-
-# the config keys handed to nl.fit
-FIT_KEYS = ("optimizer", "lr", "epochs", "batch_size", "clip", "seed")
+__all__ = ["fit_into_run", "write_plots", "summary"]
 
 
 def fit_into_run(model: nn.Module, data: Data, cfg: Mapping[str, Any], run: RunFolder, *, resume: bool,

@@ -126,8 +126,9 @@ def train(model: Path = typer.Argument(..., help="Model folder with adapters (fr
     fit_into_run(net, d, cfg, run, resume=resume, arch=spec["arch"], kwargs=spec["kwargs"], lora=settings,
                  meta={"lora_base": str(model)})
     if is_rank_zero():
-        nl.lora.save_adapter(net, run.path / "adapter.safetensors",
-                             include=[re.escape(n) for n, _ in list(net.named_children())[-1:]] if train_head else ())
+        head_name, head = list(net.named_children())[-1]
+        extra = [re.escape(head_name)] if train_head and not isinstance(head, nl.lora.LoRALinear) else []
+        nl.lora.save_adapter(net, run.path / "adapter.safetensors", include=extra)
         echo(f"adapter: {run.path / 'adapter.safetensors'}")
 
 

@@ -87,8 +87,8 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
         from nnlab.commands._fit import fit_into_run
 
         # the masks stay in place while fine-tuning, so pruned weights stay zero (§5.5: prune, then re-train)
-        fit_into_run(model, d, {"optimizer": "adam", "lr": lr, "epochs": finetune_epochs,
-                                "batch_size": batch_size, "seed": seed, "progress": True, **meta.get("data", {})},
+        fit_into_run(model, d, {**meta.get("data", {}), "optimizer": "adam", "lr": lr, "epochs": finetune_epochs,
+                                "batch_size": batch_size, "seed": seed, "progress": True},
                      run, resume=False, arch=spec["arch"], kwargs=kwargs, meta={"pruned_from": str(model_path)})
         report["finetuned"] = {**evaluate(model, Xv, yv, d.task), "params": n_params(model),
                                "sparsity": nl.prune.sparsity(model).overall}
