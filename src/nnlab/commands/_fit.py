@@ -18,6 +18,8 @@ from nnlab.viz import decision_boundary, loss_curves, save_figure
 
 __all__ = ["fit_into_run", "write_plots", "summary"]
 
+KAN_PLOT_MAX_EDGES = 400  # one small panel per edge: beyond this the figure is unreadable
+
 
 def fit_into_run(model: nn.Module, data: Data, cfg: Mapping[str, Any], run: RunFolder, *, resume: bool,
                  arch: str, kwargs: Mapping[str, Any], lora: Mapping[str, Any] | None = None,
@@ -69,9 +71,14 @@ def write_plots(model: nn.Module, data: Data, run: RunFolder, arch: str, title: 
     if arch == "kan":
         import nnlab as nl
 
-        fig = nl.kan.plot(model, data.train[0][:512])
-        save_figure(fig, run.path / "kan.png")
-        written.append("kan.png")
+        n_edges = sum(a * b for a, b in zip(model.width[:-1], model.width[1:]))
+        if n_edges <= KAN_PLOT_MAX_EDGES:
+            fig = nl.kan.plot(model, data.train[0][:512], max_edges=KAN_PLOT_MAX_EDGES)
+            save_figure(fig, run.path / "kan.png")
+            written.append("kan.png")
+        else:
+            echo(f"kan.png not drawn: {n_edges} edges is too many to read (prune the KAN first, then "
+                 f"`nnlab plot kan`)")
     return written
 
 
