@@ -75,6 +75,11 @@ def test_resume_with_epochs_below_the_checkpoint_is_an_error(tmp_path):
     assert h.epochs == [1, 2]
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         run(make_model(False), "adam", epochs=2, resume=tmp_path / "missing")
+    with pytest.raises(ValueError, match="different model"):
+        nl.fit(nn.Linear(2, 2), (X, Y), loss="cross_entropy", epochs=3, batch_size=32, resume=tmp_path)
+    with pytest.raises(ValueError, match="different optimizer.*Adam"), pytest.warns(UserWarning):
+        nl.fit(make_model(False), (X, Y), loss="cross_entropy", optimizer="lbfgs", epochs=3, batch_size=32,
+               seed=7, resume=tmp_path)
     with pytest.warns(UserWarning, match="batch_size: 32 -> 16"):
         nl.fit(make_model(False), (X, Y), loss="cross_entropy", epochs=3, batch_size=16, resume=tmp_path)
 
@@ -117,3 +122,31 @@ def test_crash_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch, fa
     assert resumed.as_dict() == full.as_dict()
     assert all(torch.equal(a, b) for a, b in zip(full_model.parameters(), resumed_model.parameters()))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json", "state-epoch0003.safetensors"]
+
+
+def test_resume_with_a_users_shuffling_dataloader_and_no_seed(tmp_path):
+    # a DataLoader(shuffle=True) draws its order from the global torch RNG, which the checkpoint
+    # restores; with seed=None the run is random, but resuming twice from one checkpoint agrees
+    def loader():
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, Y), batch_size=16,
+                                           shuffle=True)
+
+    nl.fit(make_model(True), loader(), loss="cross_entropy", epochs=2, checkpoint_dir=tmp_path)
+    runs = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        m = make_model(True, seed=seed)
+        h = nl.fit(m, loader(), loss="cross_entropy", epochs=4, resume=tmp_path)
+        runs.append((h.as_dict(), [p.detach().clone() for p in m.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+
+    # with a seed, the user's shuffling DataLoader also resumes bit for bit
+    full_model = make_model(True)
+    full = nl.fit(full_model, loader(), loss="cross_entropy", epochs=4, seed=3)
+    ck = tmp_path / "seeded"
+    nl.fit(make_model(True), loader(), loss="cross_entropy", epochs=2, seed=3, checkpoint_dir=ck)
+    m = make_model(True, seed=8)
+    h = nl.fit(m, loader(), loss="cross_entropy", epochs=4, seed=3, resume=ck)
+    assert h.as_dict() == full.as_dict()
+    assert all(torch.equal(a, b) for a, b in zip(full_model.parameters(), m.parameters()))

@@ -45,3 +45,9 @@ def test_parameters_without_grad_are_skipped_and_bad_thresholds_rejected():
     with pytest.raises(TypeError, match="positive number"):
         clip_global_norm_([p], "big")
     assert check_clip(None) is None and check_clip(("value", 2)) == ("value", 2.0)
+
+
+def test_non_finite_norm_leaves_gradients_untouched():
+    ps = params_with_grads(torch.tensor([float("inf"), 1.0]))
+    norm = clip_global_norm_(ps, 1.0)
+    assert norm.isinf() and ps[0].grad[1] == 1.0
