@@ -47,6 +47,24 @@ def auxiliary_loss(main: torch.Tensor, aux: Sequence[torch.Tensor], y: torch.Ten
     return total
 
 
+def _width_upto(model: nn.Module, name: str) -> int:
+    """Width of layer ``name``'s output: the last Linear/conv met in module order up to its end."""
+    width, inside = None, False
+    for n, m in model.named_modules():
+        if n == name:
+            inside = True
+        elif inside and not n.startswith(name + "."):
+            break
+        if isinstance(m, nn.Linear):
+            width = m.out_features
+        elif isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            width = m.out_channels
+    if width is None:
+        raise ValueError(f"cannot tell the output width of layer {name!r} (no Linear/conv layer up to "
+                         "it); pass heads=[...] explicitly")
+    return width
+
+
 class _PoolLinear(nn.Module):
     """Default auxiliary head: global average over spatial dims (if any), then a Linear."""
 
@@ -93,9 +111,7 @@ class AuxiliaryHeads(nn.Module):
         if heads is None:
             if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes <= 0:
                 raise ValueError("give n_classes (a positive int) for the default heads, or heads=")
-            from nnlab.transfer.extractor import output_width
-
-            heads = [_PoolLinear(output_width(model.get_submodule(n)), n_classes) for n in names]
+            heads = [_PoolLinear(_width_upto(model, n), n_classes) for n in names]
         heads = list(heads)
         if len(heads) != len(names) or not all(isinstance(h, nn.Module) for h in heads):
             raise ValueError(f"heads must be {len(names)} nn.Module(s), one per entry of at={names}")

@@ -25,9 +25,23 @@ def lora_delta(A: torch.Tensor, B: torch.Tensor, scaling: float) -> torch.Tensor
 
 
 def lora_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                A: torch.Tensor, B: torch.Tensor, scaling: float) -> torch.Tensor:
-    """h' = x·W₀ᵀ + b + scaling·(x·Aᵀ)·Bᵀ for x (..., in); never forms the (out, in) product B·A."""
-    return F.linear(x, weight, bias) + F.linear(F.linear(x, A), B) * scaling
+                A: torch.Tensor, B: torch.Tensor, scaling: float,
+                x_lora: torch.Tensor | None = None) -> torch.Tensor:
+    """h' = x·W₀ᵀ + b + scaling·(x·Aᵀ)·Bᵀ for x (..., in) -> (..., out).
+
+    Never forms the (out, in) product B·A; the scaled low-rank term is added into the base
+    output by one fused ``addmm_`` (no extra (…, out) temporaries). ``x_lora`` replaces ``x`` on
+    the LoRA branch (e.g. after dropout).
+    """
+    lead = x.shape[:-1]
+    x2 = x.reshape(-1, x.shape[-1])
+    xl = x2 if x_lora is None else x_lora.reshape(-1, x.shape[-1])
+    out = F.linear(x2, weight, bias)  # (N, out); linear's backward needs x and W, not out
+    low = F.linear(xl, A)  # (N, r)
+    if out.dtype != low.dtype or B.dtype != low.dtype:  # autocast / mixed precision: no fused path
+        return (out + F.linear(low, B) * scaling).view(*lead, out.shape[-1])
+    out.addmm_(low, B.t(), alpha=scaling)
+    return out.view(*lead, out.shape[-1])
 
 
 class LoRALinear(nn.Module):
@@ -103,8 +117,13 @@ class LoRALinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.merged:
             return self.base_layer(x)
-        base = self.base_layer(x)
-        return base + F.linear(F.linear(self.dropout(x), self.lora_A), self.lora_B) * self.scaling
+        x_lora = None if isinstance(self.dropout, nn.Identity) else self.dropout(x)
+        if type(self.base_layer) is nn.Linear and not self.base_layer._forward_hooks:
+            return lora_linear(x, self.base_layer.weight, self.base_layer.bias, self.lora_A,
+                               self.lora_B, self.scaling, x_lora)
+        # a Linear subclass or a hooked layer: call it as it is, then add the low-rank term
+        xl = x if x_lora is None else x_lora
+        return self.base_layer(x) + F.linear(F.linear(xl, self.lora_A), self.lora_B) * self.scaling
 
     def extra_repr(self) -> str:
         return (f"in={self.in_features}, out={self.out_features}, rank={self.rank}, "
