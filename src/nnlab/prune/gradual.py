@@ -28,16 +28,16 @@ def cubic_schedule(target: float, steps: int, initial: float = 0.0) -> list[floa
     return [target + (initial - target) * (1 - t / steps) ** 3 for t in range(1, steps + 1)]
 
 
-def _method(name: str | Callable, train: Any, loss: Any) -> Callable[[nn.Module, float], Any]:
+def _method(name: str | Callable, train: Any, loss: Any, kw: dict[str, Any]) -> Callable[[nn.Module, float], Any]:
     if callable(name):
-        return name
+        return lambda m, s: name(m, s, **kw)
     from .obd import obd
     from .obs import obs
     table: dict[str, Callable[[nn.Module, float], Any]] = {
-        "magnitude": lambda m, s: magnitude(m, s, scope="global"),
-        "magnitude_layer": lambda m, s: magnitude(m, s, scope="layer"),
-        "obd": lambda m, s: obd(m, train, loss, s),
-        "obs": lambda m, s: obs(m, train, loss, s),
+        "magnitude": lambda m, s: magnitude(m, s, **{"scope": "global", **kw}),
+        "magnitude_layer": lambda m, s: magnitude(m, s, **{"scope": "layer", **kw}),
+        "obd": lambda m, s: obd(m, train, loss, s, **kw),
+        "obs": lambda m, s: obs(m, train, loss, s, **kw),
     }
     if name not in table:
         raise ValueError(f"unknown method {name!r}; use one of {sorted(table)} or a callable (model, sparsity)")
@@ -49,7 +49,8 @@ METHODS = ("magnitude", "magnitude_layer", "obd", "obs")
 
 def gradual(model: nn.Module, train: Any, val: Any = None, target_sparsity: float = 0.9, steps: int = 10,
             method: str | Callable[[nn.Module, float], Any] = "magnitude", finetune_epochs: int = 2,
-            final_epochs: int = 0, loss: str | LossFn = "cross_entropy", **fit_kwargs: Any
+            final_epochs: int = 0, loss: str | LossFn = "cross_entropy", method_kwargs: dict[str, Any] | None = None,
+            **fit_kwargs: Any
             ) -> tuple[nn.Module, list[dict[str, Any]]]:
     """Prune ``model`` to ``target_sparsity`` in ``steps`` cubic steps, fine-tuning after each, in place.
 
@@ -57,6 +58,8 @@ def gradual(model: nn.Module, train: Any, val: Any = None, target_sparsity: floa
         train, val: data for ``nl.fit`` (and for ``obd``/``obs``: their calibration data).
         method: ``"magnitude"`` (global), ``"magnitude_layer"``, ``"obd"``, ``"obs"`` or a
             callable ``(model, sparsity)`` that prunes in place.
+        method_kwargs: extra keyword arguments for the method, e.g. ``{"algorithm": "exact"}``
+            for ``"obs"`` or ``{"hessian": "fisher"}`` for ``"obd"``.
         finetune_epochs: ``nl.fit`` epochs after each pruning step; ``final_epochs`` more at the end.
         fit_kwargs: passed to ``nl.fit`` (``lr``, ``batch_size``, ``seed``, ``optimizer``…);
             ``progress`` defaults to False.
@@ -74,7 +77,7 @@ def gradual(model: nn.Module, train: Any, val: Any = None, target_sparsity: floa
         raise ValueError(f"finetune_epochs and final_epochs must be integers >= 0, got {finetune_epochs!r}, "
                          f"{final_epochs!r}")
     schedule = cubic_schedule(target_sparsity, steps)
-    prune_to = _method(method, train, loss)
+    prune_to = _method(method, train, loss, dict(method_kwargs or {}))
     fit_kwargs.setdefault("progress", False)
     log = []
     for t, s in enumerate(schedule, 1):
