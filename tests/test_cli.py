@@ -155,3 +155,6 @@ def test_version_and_bench(tmp_path):
     r = invoke("bench", "speed", "--dir", tmp_path, str(out), "--quick", "3")
     assert r.exit_code == 0, r.output
     assert out.read_text() == "--quick 3"
+    r = invoke("bench", "speed", "--dir", tmp_path, "--", str(out), "--help")  # `--`: --help is the script's
+    assert r.exit_code == 0, r.output
+    assert out.read_text() == "--help"

@@ -41,7 +41,8 @@ def list_benchmarks(folder: Path) -> dict[str, str]:
 def register(app: typer.Typer) -> None:
     @app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
                  help="List the benchmark scripts of bench/, or run one by name.\n\n"
-                      "Arguments after the name go to the script, e.g. `nnlab bench pruning --help`. "
+                      "Arguments after the name go to the script, e.g. `nnlab bench pruning --quick`; "
+                      "put `--` before options that nnlab bench has too (`nnlab bench pruning -- --help`). "
                       "Results and the exact commands are recorded in BENCHMARKS.md.")
     @user_errors
     def bench(ctx: typer.Context,
