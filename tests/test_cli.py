@@ -36,7 +36,7 @@ def test_train_writes_run_folder(tmp_path):
     assert r.exit_code == 0, r.output
     run = tmp_path / "a"
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["data"] == "xor" and cfg["epochs"] == 3 and cfg["hidden"] == "8"
+    assert cfg["data"] == "xor" and cfg["epochs"] == 3 and cfg["hidden"] == [8]
     lines = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
     assert [rec["epoch"] for rec in lines] == [1, 2, 3]
     for rec in lines:
@@ -58,7 +58,8 @@ def test_existing_run_folder_refused_then_overwrite_and_resume(tmp_path):
     r = train(tmp_path, "--name", "a")
     assert r.exit_code == 2 and "already exists" in r.output and "Traceback" not in r.output
     assert train(tmp_path, "--name", "a", "--overwrite").exit_code == 0
-    r = invoke("train", "--name", "a", "--runs-dir", tmp_path, "--resume", "--epochs", 5, "--no-progress", "--no-plots")
+    r = invoke("train", "--name", "a", "--runs-dir", tmp_path, "--resume", "--epochs", 5, "--no-progress", "--no-plots",
+               "--hidden", "8", "--data", "xor")  # repeating unchanged options is fine
     assert r.exit_code == 0, r.output
     lines = [json.loads(s) for s in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert [rec["epoch"] for rec in lines] == [1, 2, 3, 4, 5]

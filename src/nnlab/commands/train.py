@@ -73,6 +73,17 @@ def _check(cfg: dict[str, Any]) -> None:
     parse_clip(cfg["clip"])
 
 
+def _normalise(cfg: dict[str, Any]) -> dict[str, Any]:
+    """One spelling per value, so a config file, flags and config.json compare equal."""
+    cfg = dict(cfg)
+    cfg["hidden"] = parse_list(cfg["hidden"], "hidden")
+    clip = parse_clip(cfg["clip"])
+    cfg["clip"] = None if clip is None else f"{clip[0]}:{clip[1]:g}"
+    if isinstance(cfg.get("features"), (list, tuple)):
+        cfg["features"] = ",".join(map(str, cfg["features"]))
+    return cfg
+
+
 def _train(config: Optional[Path], flags: dict[str, Any], overwrite: bool, resume: bool) -> None:
     file_cfg = read_config_file(config) if config else {}
     resolve_config(DEFAULTS, file_cfg, {}, source=str(config))  # refuses unknown keys, listing them
@@ -83,14 +94,15 @@ def _train(config: Optional[Path], flags: dict[str, Any], overwrite: bool, resum
             raise CLIError("--resume needs the --name of the run to continue")
         run = RunFolder.open(runs_dir, name, resume=True)
         saved = run.read_config()
-        cfg = resolve_config(DEFAULTS, saved, {**file_cfg, **flags}, source=str(run.config_path))
-        changed = sorted(k for k in cfg if k not in RESUME_MAY_CHANGE and cfg[k] != saved.get(k, DEFAULTS[k]))
+        cfg = _normalise(resolve_config(DEFAULTS, saved, {**file_cfg, **flags}, source=str(run.config_path)))
+        before = _normalise({**DEFAULTS, **saved})
+        changed = sorted(k for k in cfg if k not in RESUME_MAY_CHANGE and cfg[k] != before[k])
         if changed:
             raise CLIError(f"--resume continues run {name!r} as it was configured; these options differ "
                            f"from its config.json: {', '.join(changed)}. Only "
                            f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change; start a new run otherwise")
     else:
-        cfg = resolve_config(DEFAULTS, file_cfg, flags, source=str(config))
+        cfg = _normalise(resolve_config(DEFAULTS, file_cfg, flags, source=str(config)))
         if not cfg["name"]:
             cfg["name"] = f"{cfg['model']}-{Path(str(cfg['data'])).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         _check(cfg)
