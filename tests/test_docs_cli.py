@@ -51,3 +51,12 @@ def test_docs_commands_use_real_options():
                 assert w.split("=")[0] in opts, f"`{' '.join(words)}`: {w} is not an option of {cmd.name}"
         seen.add(cmd.name)
     assert {"train", "prune", "inject", "merge", "loss", "boundary", "activations"} <= seen
+
+
+def test_docs_python_snippet_runs(tmp_path, monkeypatch):
+    code = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    assert code, "docs/cli.md lost its Python example"
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code[0].replace("epochs=100", "epochs=2"), str(DOC), "exec"), {})
+    assert (tmp_path / "runs" / "py" / "model" / "model.json").is_file()
+    assert len((tmp_path / "runs" / "py" / "metrics.jsonl").read_text().splitlines()) == 2
