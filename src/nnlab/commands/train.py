@@ -43,19 +43,14 @@ HELP = (
 )
 
 
-def model_kwargs(cfg: dict[str, Any], n_in: int, n_out: int,
-                 x_range: tuple[float, float] = (-1.0, 1.0)) -> dict[str, Any]:
-    """Constructor arguments for ``build_model(cfg['model'], ...)`` from the resolved config.
-
-    A KAN's spline grid spans ``x_range`` (the training inputs' range) from the start.
-    """
+def model_kwargs(cfg: dict[str, Any], n_in: int, n_out: int) -> dict[str, Any]:
+    """Constructor arguments for ``build_model(cfg['model'], ...)`` from the resolved config."""
     hidden = parse_list(cfg["hidden"], "hidden")
     if any(h <= 0 for h in hidden):
         raise CLIError(f"hidden widths must be positive integers, got {hidden}")
     sizes = [n_in, *hidden, n_out]
     if cfg["model"] == "kan":
-        return {"width": sizes, "grid": int(cfg["grid"]), "k": int(cfg["k"]),
-                "grid_range": [float(x_range[0]), float(x_range[1])]}
+        return {"width": sizes, "grid": int(cfg["grid"]), "k": int(cfg["k"])}
     return {"sizes": sizes, "activation": cfg["activation"], "init": cfg["init"],
             "batchnorm": bool(cfg["batchnorm"]), "dropout": float(cfg["dropout"])}
 
@@ -110,9 +105,11 @@ def _train(config: Optional[Path], flags: dict[str, Any], overwrite: bool, resum
     _check(cfg)
     data = load_data(cfg)
     X = data.train[0]
-    kwargs = model_kwargs(cfg, data.n_features, data.n_outputs, (float(X.min()), float(X.max())))
+    kwargs = model_kwargs(cfg, data.n_features, data.n_outputs)
     torch.manual_seed(int(cfg["seed"] or 0))
     model = build_model(cfg["model"], **kwargs)
+    if cfg["model"] == "kan":
+        model.update_grid(X)  # every layer's spline grid on the inputs it actually sees (KAN §2.4)
     if is_rank_zero():
         run.write_config(cfg)
     penalty, callbacks = None, ()
