@@ -20,14 +20,15 @@ plot_app = typer.Typer(help="Draw PNG figures: loss curves, decision boundaries,
                        no_args_is_help=True)
 
 
-def model_data(path: Path, data: Optional[str]) -> tuple[Any, dict, Any]:
-    """Load a saved model (or a run folder's) and the dataset it was trained on (or ``data``)."""
+def model_data(path: Path, data: Optional[str], target: Optional[str] = None) -> tuple[Any, dict, Any]:
+    """Load a saved model (or a run folder's) and the dataset it was trained on (or ``data``/``target``)."""
     from nnlab.models_io import load_model
 
     model, spec = load_model(path)
     cfg = dict(spec.get("meta", {}).get("data") or {})
     if data:
-        cfg = {"data": data, "seed": cfg.get("seed", 0), "val_fraction": 0.2, "samples": cfg.get("samples", 400)}
+        cfg = {"data": data, "target": target, "seed": cfg.get("seed", 0), "val_fraction": 0.2,
+               "samples": cfg.get("samples", 400)}
     if not cfg.get("data"):
         raise CLIError(f"{path} does not record its dataset; pass --data")
     cfg.setdefault("val_fraction", 0.2)
@@ -62,12 +63,13 @@ def loss(run: Path = typer.Argument(..., help="A run folder (or its metrics.json
 def boundary(model: Path = typer.Argument(..., help="A run folder or a saved model folder."),
              data: Optional[str] = typer.Option(None, help=f"2-D dataset to draw ({', '.join(TOY_NAMES)} or a CSV); "
                                                            "default: the one the model was trained on."),
+             target: Optional[str] = typer.Option(None, help="Target column when --data is a CSV."),
              out: Optional[Path] = typer.Option(None, help="Output PNG. (default: <run>/boundary.png)"),
              resolution: int = typer.Option(200, help="Grid points per axis.")) -> None:
     """Decision boundary of a classifier with 2 input features, with the data points."""
     from nnlab.viz import decision_boundary, save_figure
 
-    net, spec, d = model_data(model, data)
+    net, spec, d = model_data(model, data, target)
     if d.task != "classification" or d.n_features != 2:
         raise CLIError(f"a decision boundary needs a classifier of 2 features; this data has {d.n_features} "
                        f"features ({d.task})")
@@ -104,12 +106,13 @@ def activations(names: Optional[List[str]] = typer.Argument(None, help="Activati
 def kan(model: Path = typer.Argument(..., help="A run folder or saved model folder of a KAN."),
         data: Optional[str] = typer.Option(None, help="Dataset whose inputs drive the edges "
                                                       "(default: the training data)."),
+        target: Optional[str] = typer.Option(None, help="Target column when --data is a CSV."),
         out: Optional[Path] = typer.Option(None, help="Output PNG. (default: <run>/kan.png)")) -> None:
     """The learned edge functions φ(x) of every KAN layer (§6.2)."""
     import nnlab as nl
     from nnlab.viz import save_figure
 
-    net, spec, d = model_data(model, data)
+    net, spec, d = model_data(model, data, target)
     if spec["arch"] != "kan":
         raise CLIError(f"{model} holds a {spec['arch']} model, not a KAN")
     out = out or _default_out(model, "kan.png")

@@ -27,9 +27,8 @@ HELP = (
 
 
 def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, scope: str, hessian: str,
-           importance: str,
-           data: Optional[str], finetune_epochs: int, lr: float, batch_size: int, name: Optional[str],
-           runs_dir: str, overwrite: bool, seed: int) -> None:
+           importance: str, data: Optional[str], target: Optional[str], finetune_epochs: int, lr: float,
+           batch_size: int, name: Optional[str], runs_dir: str, overwrite: bool, seed: int) -> None:
     import nnlab as nl
     from nnlab._io import write_json
     from nnlab.commands._common import is_rank_zero
@@ -42,7 +41,7 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
         raise CLIError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if not 0.0 <= sparsity < 1.0:
         raise CLIError(f"--sparsity must be in [0, 1), got {sparsity}")
-    model, spec, d = model_data(model_path, data)
+    model, spec, d = model_data(model_path, data, target)
     if not hasattr(nl, "prune"):
         raise CLIError("nl.prune is not available in this build (the pruning branch)")
     if spec.get("lora"):
@@ -116,6 +115,7 @@ def register(app: typer.Typer) -> None:
         hessian: str = typer.Option("gauss_newton", help="OBD: exact, gauss_newton, fisher or hutchinson."),
         importance: str = typer.Option("magnitude", help="neurons: magnitude, taylor or obd."),
         data: Optional[str] = typer.Option(None, help="Dataset (default: the one recorded with the model)."),
+        target: Optional[str] = typer.Option(None, help="Target column when --data is a CSV."),
         finetune_epochs: int = typer.Option(0, min=0, help="Epochs of fine-tuning after pruning."),
         lr: float = typer.Option(1e-3, help="Fine-tuning learning rate."),
         batch_size: int = typer.Option(64, min=1, help="Fine-tuning batch size."),
@@ -124,5 +124,6 @@ def register(app: typer.Typer) -> None:
         runs_dir: str = typer.Option("runs", help="Parent folder of run folders."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     ) -> None:
-        _prune(model, method, sparsity, tolerance, scope, hessian, importance, data, finetune_epochs, lr, batch_size,
+        _prune(model, method, sparsity, tolerance, scope, hessian, importance, data, target, finetune_epochs, lr,
+               batch_size,
                name, runs_dir, overwrite, seed)
