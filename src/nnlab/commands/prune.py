@@ -125,5 +125,4 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     ) -> None:
         _prune(model, method, sparsity, tolerance, scope, hessian, importance, data, target, finetune_epochs, lr,
-               batch_size,
-               name, runs_dir, overwrite, seed)
+               batch_size, name, runs_dir, overwrite, seed)
