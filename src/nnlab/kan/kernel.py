@@ -27,6 +27,8 @@ on contiguous rows of length ``in``.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from . import spline
@@ -43,39 +45,49 @@ def layer_weights(coef: torch.Tensor, scale_base: torch.Tensor, scale_spline: to
     return W.transpose(1, 2).contiguous()
 
 
-def _horner(M: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """Evaluate the columns of M (P, R) as polynomials in f (B, 1, I): returns (B, R, I)."""
-    Mc = M.unsqueeze(-1)  # (P, R, 1)
-    if M.shape[0] == 1:
+@functools.lru_cache(maxsize=64)
+def _constants(k: int, dtype: torch.dtype, device: torch.device):
+    """Cached closed-form coefficients: M (k+1, k+1, 1), dM (k, k+1, 1), offsets (1, k+1, 1)."""
+    M = spline.uniform_basis_matrix(k, dtype, device)
+    dM = M[1:] * torch.arange(1, k + 1, dtype=dtype, device=device)[:, None]
+    ar = torch.arange(k + 1, device=device).view(1, -1, 1)
+    return M.unsqueeze(-1), dM.unsqueeze(-1), ar
+
+
+def _horner_c(Mc: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """Columns of Mc (P, R, 1) as polynomials in f (B, 1, I) -> (B, R, I)."""
+    if Mc.shape[0] == 1:
         return Mc[0].expand(f.shape[0], -1, f.shape[2])
     v = torch.addcmul(Mc[-2], Mc[-1], f)
-    for p in range(M.shape[0] - 3, -1, -1):
+    for p in range(Mc.shape[0] - 3, -1, -1):
         v = torch.addcmul(Mc[p], v, f)
     return v
 
 
-def _local_fast(x: torch.Tensor, knots: torch.Tensor, k: int, derivative: bool):
-    """Uniform grid with every point inside the grid: closed form, no masking. None otherwise."""
+def _local_fast(x: torch.Tensor, knots: torch.Tensor, k: int, derivative: bool,
+                values: bool = True):
+    """Uniform grid with every point inside the grid: closed form, no masking. None otherwise.
+
+    Returns ``(idx, V)``, or ``(idx, V, dV)`` with ``derivative``; ``values=False`` skips ``V``
+    (returned as None) when only the derivatives are needed.
+    """
     n = knots.shape[1]
     K = n - k - 1
-    xd = x if x.dtype == torch.float64 else x.double()
-    kd = knots.double()
-    t0 = kd[:, 0]
-    inv_h = (n - 1) / (kd[:, -1] - t0)
-    u = (xd - t0) * inv_h
+    ends = knots[:, [0, -1]].double()
+    t0 = ends[:, 0]
+    inv_h = (n - 1) / (ends[:, 1] - t0)
+    u = (x.double() - t0) * inv_h  # float64: keeps ~1e-7 accuracy of float32 inputs at large G
     sf = u.floor()
     lo, hi = torch.aminmax(sf)
-    lo, hi = float(lo), float(hi)
-    if not (lo >= k and hi <= K - 1):  # some point outside the grid (or NaN): masked route
+    if not (lo.item() >= k and hi.item() <= K - 1):  # outside the grid (or NaN): masked route
         return None
     f = (u - sf).to(x.dtype).unsqueeze(1)  # (B, 1, I), in [0, 1)
-    idx = (sf.long() - k).unsqueeze(1) + torch.arange(k + 1, device=x.device).view(1, -1, 1)
-    M = spline.uniform_basis_matrix(k, x.dtype, x.device)
-    V = _horner(M, f)
+    Mc, dMc, ar = _constants(k, x.dtype, x.device)
+    idx = (sf - k).long().unsqueeze(1) + ar
+    V = _horner_c(Mc, f) if values else None
     if not derivative:
         return idx, V
-    dM = M[1:] * torch.arange(1, k + 1, dtype=x.dtype, device=x.device)[:, None]
-    dV = _horner(dM, f) * inv_h.to(x.dtype).view(1, 1, -1)
+    dV = _horner_c(dMc, f) * inv_h.to(x.dtype)
     return idx, V, dV
 
 
@@ -97,8 +109,8 @@ def _local_masked(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, d
 
 
 def _local(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool):
-    """(idx, values, derivatives), each (batch, k+1, in), as used by :func:`features`."""
-    loc = _local_fast(x, knots, k, True) if uniform else None
+    """(idx, values or None, derivatives), each (batch, k+1, in), as used by :func:`features`."""
+    loc = _local_fast(x, knots, k, True, values=False) if uniform else None
     return loc if loc is not None else _local_masked(x, knots, k, uniform, True)
 
 
@@ -201,14 +213,15 @@ class KANFunction(torch.autograd.Function):
                 gx[a:b] = (gF.gather(1, idx) * dvals).sum(1) + gF[:, K] * db
         gc = gsb = gss = None
         if need_w:
-            gW = gW2.view(O, K + 1, I).transpose(1, 2)  # (O, I, K+1)
+            gW = gW2.view(O, K + 1, I).transpose(1, 2).contiguous()  # (O, I, K+1)
             gWs = gW[..., :K]
+            # gradients must be contiguous like their parameters (LBFGS flattens with .view)
             if need_c:
-                gc = gWs * (mask * scale_spline).unsqueeze(-1)
+                gc = (gWs * (mask * scale_spline).unsqueeze(-1)).contiguous()
             if need_ss:
-                gss = (gWs * coef).sum(-1) * mask
+                gss = ((gWs * coef).sum(-1) * mask).contiguous()
             if need_sb:
-                gsb = gW[..., K] * mask
+                gsb = (gW[..., K] * mask).contiguous()
         return gx, gc, gsb, gss, None, None, None, None, None, None
 
 

@@ -125,20 +125,24 @@ class KANLayer(nn.Module):
         if x.shape[0] == 0:
             raise ValueError("KANLayer input is empty (0 rows)")
         lo, hi = torch.aminmax(x.detach(), dim=0)
-        stats = torch.stack([lo, hi])
-        if not bool(torch.isfinite(stats).all()):
-            raise ValueError("KANLayer input contains NaN/inf; clean or drop those rows first")
         if not self._warned_range:
-            r = self.grid_range
-            slack = 1e-6 * (r[:, 1] - r[:, 0])  # rounding of knots placed on the data itself
-            if bool(((lo < r[:, 0] - slack) | (hi > r[:, 1] + slack)).any()):
-                self._warned_range = True
-                warnings.warn(
-                    f"KANLayer({self.in_dim}->{self.out_dim}): inputs fall outside the grid range "
-                    f"(seen [{float(lo.min()):.3g}, {float(hi.max()):.3g}]); splines are zero beyond "
-                    "the extended knots and only the base branch acts there. Call "
-                    "update_grid(x) with representative inputs (warned once per layer).",
-                    GridRangeWarning, stacklevel=3)
+            k = self.k
+            ends = self.knots[:, [k, -k - 1]]
+            slack = 1e-6 * (ends[:, 1] - ends[:, 0])  # rounding of knots placed on the data itself
+            outside = ((lo < ends[:, 0] - slack) | (hi > ends[:, 1] + slack)).any()
+            flags = torch.stack([(lo.sum() + hi.sum()).isfinite(), outside]).tolist()
+        else:
+            flags = [bool((lo.sum() + hi.sum()).isfinite()), False]
+        if not flags[0]:  # a NaN or ±inf anywhere makes the sum non-finite
+            raise ValueError("KANLayer input contains NaN/inf; clean or drop those rows first")
+        if flags[1]:
+            self._warned_range = True
+            warnings.warn(
+                f"KANLayer({self.in_dim}->{self.out_dim}): inputs fall outside the grid range "
+                f"(seen [{float(lo.min()):.3g}, {float(hi.max()):.3g}]); splines are zero beyond "
+                "the extended knots and only the base branch acts there. Call "
+                "update_grid(x) with representative inputs (warned once per layer).",
+                GridRangeWarning, stacklevel=3)
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -322,4 +322,4 @@ def fit_coefficients(x: torch.Tensor, y: torch.Tensor, knots: torch.Tensor, k: i
     eye = torch.eye(AtA.shape[-1], dtype=AtA.dtype, device=AtA.device)
     c = torch.linalg.solve(AtA + lam[:, None, None] * eye, A.transpose(1, 2) @ Y)  # (in, nb, L)
     c = c.permute(2, 0, 1).reshape(*lead, x.shape[1], A.shape[-1])
-    return c.to(y.dtype)
+    return c.to(y.dtype).contiguous()
