@@ -43,6 +43,10 @@ lora.register(app)
 plot.register(app)
 bench.register(app)
 
+from nnlab.symbolic.cli import discover  # noqa: E402
+
+app.command("discover")(discover)
+
 
 def main() -> None:
     app()

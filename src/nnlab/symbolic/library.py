@@ -139,19 +139,39 @@ def _exp_ok(x: Tensor) -> Tensor:
     return x < 50
 
 
+# Named module-level functions (not lambdas), so libraries, fitted KANs and estimators pickle.
+def _t_zero(x: Tensor) -> Tensor: return torch.zeros_like(x)
+def _t_id(x: Tensor) -> Tensor: return x
+def _t_sq(x: Tensor) -> Tensor: return x ** 2
+def _t_cube(x: Tensor) -> Tensor: return x ** 3
+def _t_quart(x: Tensor) -> Tensor: return x ** 4
+def _t_inv(x: Tensor) -> Tensor: return 1 / x
+def _t_inv2(x: Tensor) -> Tensor: return 1 / x ** 2
+def _t_gauss(x: Tensor) -> Tensor: return torch.exp(-x ** 2)
+def _s_zero(x: sympy.Expr) -> sympy.Expr: return sympy.Integer(0)
+def _s_id(x: sympy.Expr) -> sympy.Expr: return x
+def _s_sq(x: sympy.Expr) -> sympy.Expr: return x ** 2
+def _s_cube(x: sympy.Expr) -> sympy.Expr: return x ** 3
+def _s_quart(x: sympy.Expr) -> sympy.Expr: return x ** 4
+def _s_inv(x: sympy.Expr) -> sympy.Expr: return 1 / x
+def _s_inv2(x: sympy.Expr) -> sympy.Expr: return x ** -2
+def _s_rsqrt(x: sympy.Expr) -> sympy.Expr: return 1 / sympy.sqrt(x)
+def _s_gauss(x: sympy.Expr) -> sympy.Expr: return sympy.exp(-x ** 2)
+
+
 def default_library() -> Library:
     """A fresh copy of the built-in library (issue 4's list)."""
     s = sympy
     e = [
-        SymbolicFunction("0", lambda x: torch.zeros_like(x), lambda x: s.Integer(0), 0),
-        SymbolicFunction("x", lambda x: x, lambda x: x, 1),
-        SymbolicFunction("x^2", lambda x: x ** 2, lambda x: x ** 2, 2),
-        SymbolicFunction("x^3", lambda x: x ** 3, lambda x: x ** 3, 3),
-        SymbolicFunction("x^4", lambda x: x ** 4, lambda x: x ** 4, 3),
-        SymbolicFunction("1/x", lambda x: 1 / x, lambda x: 1 / x, 2, _nonzero, 1.0, "x != 0"),
-        SymbolicFunction("1/x^2", lambda x: 1 / x ** 2, lambda x: x ** -2, 3, _nonzero, 1.0, "x != 0"),
+        SymbolicFunction("0", _t_zero, _s_zero, 0),
+        SymbolicFunction("x", _t_id, _s_id, 1),
+        SymbolicFunction("x^2", _t_sq, _s_sq, 2),
+        SymbolicFunction("x^3", _t_cube, _s_cube, 3),
+        SymbolicFunction("x^4", _t_quart, _s_quart, 3),
+        SymbolicFunction("1/x", _t_inv, _s_inv, 2, _nonzero, 1.0, "x != 0"),
+        SymbolicFunction("1/x^2", _t_inv2, _s_inv2, 3, _nonzero, 1.0, "x != 0"),
         SymbolicFunction("sqrt", torch.sqrt, s.sqrt, 2, _nonneg, 1.0, "x >= 0"),
-        SymbolicFunction("1/sqrt", torch.rsqrt, lambda x: 1 / s.sqrt(x), 3, _pos, 1.0, "x > 0"),
+        SymbolicFunction("1/sqrt", torch.rsqrt, _s_rsqrt, 3, _pos, 1.0, "x > 0"),
         SymbolicFunction("exp", torch.exp, s.exp, 3, _exp_ok, 0.0, "x < 50 (overflow guard)"),
         SymbolicFunction("log", torch.log, s.log, 3, _pos, 1.0, "x > 0"),
         SymbolicFunction("sin", torch.sin, s.sin, 3),
@@ -163,7 +183,7 @@ def default_library() -> Library:
         SymbolicFunction("arctanh", torch.arctanh, s.atanh, 4, _unit_open, 0.0, "|x| < 1"),
         SymbolicFunction("abs", torch.abs, s.Abs, 4),
         SymbolicFunction("sgn", torch.sign, s.sign, 4),
-        SymbolicFunction("gaussian", lambda x: torch.exp(-x ** 2), lambda x: s.exp(-x ** 2), 4),
+        SymbolicFunction("gaussian", _t_gauss, _s_gauss, 4),
     ]
     return Library(e)
 

@@ -37,6 +37,7 @@ class EdgeMatch:
     matched: bool
     reason: str = ""
     candidates: list[tuple[str, float]] = field(default_factory=list)
+    samples: tuple[list[float], list[float]] | None = field(default=None, repr=False)  # (x, φ(x)) fitted
 
     def as_dict(self) -> dict[str, Any]:
         return {"layer": self.layer, "out": self.out, "in": self.inp, "function": self.name,
@@ -52,7 +53,10 @@ def suggest(x: Any, y: Any, lib: Library | None = None, names: Iterable[str] | N
     least-squares refinement (the others cannot overtake them by much)."""
     lib = LIBRARY if lib is None else lib
     names = list(lib) if names is None else list(names)
-    coarse = [(n, fit_affine(x, y, n, lib, refine=False, iterations=1, grid_number=31)) for n in names]
+    xt, yt = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+    step = max(1, len(xt) // 64)  # the coarse ranking only needs a thinned sample
+    coarse = [(n, fit_affine(xt[::step], yt[::step], n, lib, refine=False, iterations=1, grid_number=31))
+              for n in names]
     coarse.sort(key=lambda t: -(t[1].r2 if math.isfinite(t[1].r2) else -1e300))
     fits = []
     for rank, (n, fit) in enumerate(coarse):
@@ -140,6 +144,7 @@ def auto_symbolic(model: Any, x: Any, lib: Library | None = None, r2_threshold: 
                     _install(layer, sym, o, i, "0", fit)
                     results.append(EdgeMatch(l, o, i, "0", fit, True, "constant edge"))
                     continue
+                samples = (xs.tolist(), ys.tolist())
                 fits = suggest(xs, ys, lib, names)
                 cands = [(n, f.r2) for n, f in fits]
                 pick = choose(fits, lib, r2_threshold, slack)
@@ -147,10 +152,10 @@ def auto_symbolic(model: Any, x: Any, lib: Library | None = None, r2_threshold: 
                     best = cands[0] if cands else ("-", float("nan"))
                     results.append(EdgeMatch(l, o, i, None, None, False,
                                              f"no function reached r2 >= {r2_threshold} (best {best[0]}: "
-                                             f"r2 = {best[1]:.4g}); spline kept", cands))
+                                             f"r2 = {best[1]:.4g}); spline kept", cands, samples))
                     continue
                 _install(layer, sym, o, i, pick[0], pick[1])
-                results.append(EdgeMatch(l, o, i, pick[0], pick[1], True, "", cands))
+                results.append(EdgeMatch(l, o, i, pick[0], pick[1], True, "", cands, samples))
     return results
 
 

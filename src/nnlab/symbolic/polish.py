@@ -26,6 +26,9 @@ def parametrize(expr: sympy.Expr) -> tuple[sympy.Expr, list[sympy.Symbol], list[
 def evaluate(expr: sympy.Expr, variables: Sequence[sympy.Symbol], X: np.ndarray) -> np.ndarray:
     """Evaluate ``expr`` on rows of X (columns in the order of ``variables``); NaN where undefined."""
     X = np.asarray(X, dtype=np.float64)
+    if expr.atoms(sympy.core.function.AppliedUndef):
+        raise ValueError("the formula still has spline edges (phi_l_o_i placeholders); it cannot be evaluated "
+                         "numerically: use the KAN for those edges")
     f = sympy.lambdify(list(variables), expr, "numpy")
     with np.errstate(all="ignore"):
         out = f(*[X[:, j] for j in range(X.shape[1])])

@@ -121,7 +121,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             r, c = np.argwhere(bad)[0]
             raise ValueError(f"X contains NaN or inf in {len(rows)} row(s) (first: row {r}, column "
                              f"'{names[c]}'); clean them or pass nan_policy='drop'")
-        need = max(10, 2 * X.shape[1] + 4)
+        need = max(8, X.shape[1] + 3)
         if X.shape[0] < need:
             raise ValueError(f"got {X.shape[0]} sample(s) (rows) but SymbolicRegressor needs at least {need} "
                              f"for {X.shape[1]} feature(s); provide more rows")
@@ -152,15 +152,15 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         h = min(n + 1, 5)
         table = {
             "loglog": (xpos and ypos, Candidate("loglog", log_x=True, log_y=True)),
-            "raw": (True, Candidate("raw")),
             "logy": (ypos, Candidate("logy", log_y=True)),
+            "raw": (True, Candidate("raw")),
             "deep_raw": (True, Candidate("deep_raw", hidden=(h,))),
             "deep_loglog": (xpos and ypos, Candidate("deep_loglog", log_x=True, log_y=True, hidden=(h,))),
         }
         if self.search == "auto":
             names = list(table)
         elif self.search == "additive":
-            names = ["loglog", "raw", "logy"]
+            names = ["loglog", "logy", "raw"]
         elif isinstance(self.search, str):
             raise ValueError(f"search must be 'auto', 'additive' or a list of candidate names ({', '.join(table)}), "
                              f"got {self.search!r}")

@@ -30,7 +30,8 @@ from .transforms import Transform
 
 __all__ = ["Candidate", "CandidateResult", "run_candidate", "tidy", "make_kan", "complexity"]
 
-_NUMERIC_ERRORS = (ValueError, ArithmeticError, RuntimeError, TypeError, np.linalg.LinAlgError, RecursionError)
+_NUMERIC_ERRORS = (ValueError, ArithmeticError, RuntimeError, TypeError, LookupError, np.linalg.LinAlgError,
+                   RecursionError)
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,9 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
         if hasattr(model, "update_grid") and not deep:
             with torch.no_grad():
                 model.update_grid(U)
-            train_lbfgs(model, U, T, steps=max(steps // 4, 5), deadline=deadline)
+            train_lbfgs(model, U, T, steps=max(steps // 4, 2), deadline=deadline)
         res.matches = auto_symbolic(model, U, lib, r2_threshold=r2_threshold, zero_tol=1e-2 if deep else 1e-4)
-        train_lbfgs(model, U, T, steps=max(steps // 2, 10), deadline=deadline)
+        train_lbfgs(model, U, T, steps=max(steps // 2, 2), deadline=deadline)
         out = formula(model, tr.x_sympy(variables))
         expr = tr.y_sympy(out)
         res.complete = not expr.atoms(sympy.core.function.AppliedUndef)

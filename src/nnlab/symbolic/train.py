@@ -52,9 +52,12 @@ def train_lbfgs(model: Any, x: torch.Tensor, y: torch.Tensor, steps: int = 100, 
             with torch.no_grad():
                 model.update_grid(x)
             opt = make_opt()
-        opt.step(closure)
+        try:
+            opt.step(closure)
+            ok = all(bool(torch.isfinite(p).all()) for p in params)
+        except IndexError:  # torch's strong-Wolfe search can fail on a non-finite bracket: stop there
+            ok = False
         done += chunk
-        ok = all(bool(torch.isfinite(p).all()) for p in params)
         if ok:
             with torch.no_grad():
                 loss = torch.mean((model(x) - y) ** 2)
