@@ -8,8 +8,6 @@ from torch import nn
 
 import nnlab as nl
 
-from _transfer_standin import ensure_fit_and_mlp
-
 
 def mlp(sizes=(4, 16, 12, 3), seed=0) -> nn.Sequential:
     torch.manual_seed(seed)
@@ -63,16 +61,13 @@ def test_aux_loss_pushes_gradient_to_early_layers():
     assert model[0][0].weight.grad.abs().max() > 0
 
 
-def test_trains_through_fit_loss_callable(monkeypatch):
-    ensure_fit_and_mlp(monkeypatch)
-    from nnlab.training import fit
-
+def test_trains_through_fit_loss_callable():
     g = torch.Generator().manual_seed(0)
     y = torch.arange(150) % 3
     X = torch.eye(3, 4)[y] * 2 + 0.4 * torch.randn(150, 4, generator=g)
     model = mlp()
     aux = nl.AuxiliaryHeads(model, at=[0, 1], n_classes=3, weight=0.3)
-    fit(aux, (X, y), (X, y), loss=aux.loss("cross_entropy"), optimizer="adam", lr=1e-2, epochs=15,
+    nl.fit(aux, (X, y), (X, y), loss=aux.loss("cross_entropy"), optimizer="adam", lr=1e-2, epochs=15,
         batch_size=32, seed=0, progress=False)
     aux.eval()
     assert (model(X).argmax(1) == y).float().mean() > 0.9

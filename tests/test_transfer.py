@@ -9,8 +9,6 @@ from torch import nn
 import nnlab as nl
 from nnlab import transfer
 
-from _transfer_standin import ensure_fit_and_mlp
-
 
 def mlp(sizes=(4, 16, 12, 3), seed=0) -> nn.Sequential:
     torch.manual_seed(seed)
@@ -24,11 +22,6 @@ def blobs(n=120, seed=0):
     y = torch.arange(n) % 3
     X = centers[y] + 0.5 * torch.randn(n, 4, generator=g)
     return X, y
-
-
-@pytest.fixture
-def fit_available(monkeypatch):
-    ensure_fit_and_mlp(monkeypatch)
 
 
 # --- freezing ---------------------------------------------------------------------------------
@@ -132,7 +125,7 @@ def test_extractor_bad_input(call, exc, match):
 
 # --- two-phase fine-tuning --------------------------------------------------------------------
 
-def test_finetune_two_phases_groups_and_counts(fit_available, monkeypatch):
+def test_finetune_two_phases_groups_and_counts(monkeypatch):
     import nnlab.training as training
 
     seen = []
@@ -165,7 +158,7 @@ def test_finetune_two_phases_groups_and_counts(fit_available, monkeypatch):
     assert "head (extractor frozen)" in res.summary()
 
 
-def test_finetune_head_only_keeps_extractor_and_learns(fit_available):
+def test_finetune_head_only_keeps_extractor_and_learns():
     model = transfer.attach_head(transfer.feature_extractor(mlp()), 3)
     body = {k: v.clone() for k, v in model.extractor.state_dict().items()}
     X, y = blobs()
@@ -176,7 +169,7 @@ def test_finetune_head_only_keeps_extractor_and_learns(fit_available):
     assert nn.functional.cross_entropy(model(X), y).item() < before
 
 
-def test_finetune_defaults_on_a_plain_sequential(fit_available):
+def test_finetune_defaults_on_a_plain_sequential():
     model = mlp()
     X, y = blobs()
     res = transfer.finetune(model, (X, y), head_epochs=1, full_epochs=1, seed=0,
@@ -200,7 +193,7 @@ def test_finetune_defaults_on_a_plain_sequential(fit_available):
 
 # --- layer-wise training ----------------------------------------------------------------------
 
-def test_layerwise_trains_one_block_at_a_time(fit_available, monkeypatch):
+def test_layerwise_trains_one_block_at_a_time(monkeypatch):
     import nnlab.training as training
 
     stages = []
@@ -236,15 +229,37 @@ def test_layerwise_trains_one_block_at_a_time(fit_available, monkeypatch):
     (dict(sizes=[4, 8, 3], stage_epochs=0), "stage_epochs"),
     (dict(sizes=[4, 8, 3], finetune_epochs=-1), "finetune_epochs"),
 ])
-def test_layerwise_bad_input(fit_available, kwargs, match):
+def test_layerwise_bad_input(kwargs, match):
     X, y = blobs(12)
     sizes = kwargs.pop("sizes")
     with pytest.raises(ValueError, match=match):
         transfer.layerwise_fit(sizes, (X, y), **kwargs)
 
 
-def test_layerwise_without_hidden_layers(fit_available):
+def test_layerwise_without_hidden_layers():
     X, y = blobs(30)
     res = transfer.layerwise_fit([4, 3], (X, y), stage_epochs=1, seed=0)
     assert len(res.stages) == 1 and res.stages[0].params.trainable == 4 * 3 + 3
     assert isinstance(nl.transfer.LayerwiseResult, type)
+
+
+def test_frozen_batchnorm_keeps_pretrained_statistics():
+    torch.manual_seed(0)
+    pre = nl.MLP([4, 16, 3], batchnorm=True)
+    bn = pre[0][1]
+    with torch.no_grad():
+        bn.running_mean.fill_(0.5)
+    model = transfer.attach_head(transfer.feature_extractor(pre), 3)
+    X, y = blobs(60)
+    transfer.finetune(model, (X * 3 + 1, y), head_epochs=2, full_epochs=0, seed=0)
+    assert torch.all(bn.running_mean == 0.5)  # phase 1 did not touch the frozen statistics
+    assert not bn._forward_pre_hooks
+    transfer.finetune(model, (X * 3 + 1, y), head_epochs=1, full_epochs=0, seed=0,
+                      freeze_batchnorm=False)
+    assert not torch.all(bn.running_mean == 0.5)
+    held = bn.running_mean.clone()
+    with transfer.hold_batchnorm(model) as n:
+        assert n == 1
+        model.train()
+        model(X * 5)
+    assert torch.equal(bn.running_mean, held)

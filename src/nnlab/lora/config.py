@@ -134,6 +134,9 @@ def select_linears(model: nn.Module, targets: Targets = None,
                if isinstance(m, nn.Linear) and n and not any(n.startswith(w + ".") for w in wrapped)]
     chosen = [(n, m) for n, m in linears
               if (not rules or _matches(n, m, rules)) and not _matches(n, m, skip)]
+    if not chosen and isinstance(model, nn.Linear):
+        raise ValueError("inject wraps the Linear layers inside a model; for a lone nn.Linear use "
+                         "nl.lora.LoRALinear(layer, rank, alpha) directly")
     if not chosen:
         names = [n for n, _ in linears]
         shown = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")

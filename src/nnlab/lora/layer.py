@@ -71,8 +71,6 @@ class LoRALinear(nn.Module):
         where = f" for {name!r}" if name else ""
         if not isinstance(base, nn.Linear):
             raise TypeError(f"LoRALinear wraps an nn.Linear{where}, got {type(base).__name__}")
-        if isinstance(base, LoRALinear):  # pragma: no cover - LoRALinear is not an nn.Linear
-            raise TypeError(f"layer{where} already has LoRA")
         check_hparams(rank, alpha, dropout)
         n_in, n_out = base.in_features, base.out_features
         if rank >= min(n_in, n_out):

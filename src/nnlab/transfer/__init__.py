@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from .extractor import attach_head, feature_extractor, output_width
 from .finetune import FinetuneResult, Phase, finetune, make_optimizer
-from .freeze import ParamCount, count_parameters, freeze, select_parameters, unfreeze
+from .freeze import (ParamCount, count_parameters, freeze, hold_batchnorm, select_parameters,
+                     unfreeze)
 from .layerwise import LayerwiseResult, Stage, layerwise_fit
 
 __all__ = [
-    "freeze", "unfreeze", "count_parameters", "ParamCount", "select_parameters",
+    "freeze", "unfreeze", "count_parameters", "ParamCount", "select_parameters", "hold_batchnorm",
     "feature_extractor", "attach_head", "output_width",
     "finetune", "FinetuneResult", "Phase", "make_optimizer",
     "layerwise_fit", "LayerwiseResult", "Stage",

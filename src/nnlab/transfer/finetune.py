@@ -10,13 +10,14 @@ parameters; the result reports the trainable-parameter count of each phase.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from .freeze import ParamCount, count_parameters, freeze, unfreeze
+from .freeze import ParamCount, count_parameters, freeze, hold_batchnorm, unfreeze
 
 __all__ = ["finetune", "FinetuneResult", "Phase", "make_optimizer"]
 
@@ -97,7 +98,8 @@ def finetune(model: nn.Module, train: Any, val: Any = None, *,
              head_lr: float | None = None, extractor_lr_scale: float = 0.1,
              optimizer: str | Callable[[list[dict[str, Any]]], torch.optim.Optimizer] = "adam",
              loss: Any = "cross_entropy", batch_size: int = 64, seed: int | None = None,
-             progress: bool = False, **fit_kwargs: Any) -> FinetuneResult:
+             progress: bool = False, freeze_batchnorm: bool = True,
+             **fit_kwargs: Any) -> FinetuneResult:
     """Two-phase fine-tuning of A′ + B (lecture §5.2), training ``model`` in place.
 
     Args:
@@ -114,6 +116,8 @@ def finetune(model: nn.Module, train: Any, val: Any = None, *,
         extractor_lr_scale: A′'s learning-rate factor in phase 2 (0.1: ten times smaller; 1.0:
             plain full fine-tuning).
         optimizer: ``"adam"``, ``"adamw"``, ``"sgd"`` or a factory ``groups -> Optimizer``.
+        freeze_batchnorm: in phase 1 the extractor's BatchNorm layers also keep their pretrained
+            running statistics (they run in eval mode); see :func:`hold_batchnorm`.
         loss, batch_size, seed, progress, **fit_kwargs: passed to ``nl.fit``.
 
     Returns:
@@ -155,7 +159,9 @@ def finetune(model: nn.Module, train: Any, val: Any = None, *,
         trainable = [p for p in model.parameters() if p.requires_grad]
         opt = build([{"params": trainable, "lr": head_lr}])
         counts = count_parameters(model)
-        hist = fit(model, train, val, optimizer=opt, epochs=head_epochs, seed=seed, **common)
+        hold = hold_batchnorm(ext) if freeze_batchnorm else contextlib.nullcontext()
+        with hold:
+            hist = fit(model, train, val, optimizer=opt, epochs=head_epochs, seed=seed, **common)
         result.phases.append(Phase("head (extractor frozen)", counts, {"head": head_lr}, hist))
     if full_epochs:
         unfreeze(model)

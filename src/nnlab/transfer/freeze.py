@@ -13,13 +13,15 @@ first child of a Sequential with everything inside it, ``"head"`` a submodule na
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Iterator, Sequence, Union
 
 from torch import nn
 
-__all__ = ["freeze", "unfreeze", "count_parameters", "ParamCount", "select_parameters"]
+__all__ = ["freeze", "unfreeze", "count_parameters", "ParamCount", "select_parameters",
+           "hold_batchnorm"]
 
 Selectable = Union[nn.Module, nn.Parameter, Iterable[Union[nn.Module, nn.Parameter]]]
 
@@ -136,3 +138,26 @@ def count_parameters(target: Selectable, pattern: str | Sequence[str] | None = N
     params = select_parameters(target, pattern)
     return ParamCount(sum(p.numel() for p in params if p.requires_grad),
                       sum(p.numel() for p in params))
+
+
+@contextlib.contextmanager
+def hold_batchnorm(module: nn.Module) -> Iterator[int]:
+    """Inside the ``with`` block, the BatchNorm layers of ``module`` run in eval mode.
+
+    Freezing parameters does not freeze BatchNorm's running mean/variance (buffers updated in
+    ``train()`` mode); a frozen extractor should normalise with its pretrained statistics. A
+    forward pre-hook switches each BatchNorm layer to eval just before it runs, so a training loop
+    that calls ``model.train()`` cannot undo it; the hooks are removed on exit. Yields the number
+    of BatchNorm layers held.
+    """
+    bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+    def to_eval(m: nn.Module, _inp: object) -> None:  # returns None: the input is left as it is
+        m.train(False)
+
+    handles = [m.register_forward_pre_hook(to_eval) for m in bns]
+    try:
+        yield len(bns)
+    finally:
+        for h in handles:
+            h.remove()

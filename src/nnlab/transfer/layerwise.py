@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .freeze import ParamCount, count_parameters, freeze, unfreeze
+from .freeze import ParamCount, count_parameters, freeze, hold_batchnorm, unfreeze
 
 __all__ = ["layerwise_fit", "LayerwiseResult", "Stage"]
 
@@ -96,7 +96,8 @@ def layerwise_fit(sizes: list[int], train: Any, val: Any = None, *, stage_epochs
         unfreeze([head] + body[-1:])
         counts = count_parameters(stage_model)
         stage_seed = None if seed is None else seed + k
-        hist = fit(stage_model, train, val, epochs=epochs[k - 1], seed=stage_seed, **common)
+        with hold_batchnorm(nn.Sequential(*body[:-1])):  # frozen blocks keep their statistics
+            hist = fit(stage_model, train, val, epochs=epochs[k - 1], seed=stage_seed, **common)
         result.stages.append(Stage(k, counts, hist))
     unfreeze(mlp)
     if finetune_epochs:
