@@ -1,6 +1,5 @@
 import pytest
 import torch
-from torch import nn
 
 import nnlab as nl
 
@@ -14,14 +13,14 @@ def test_cubic_schedule():
     assert all(a > b for a, b in zip(steps, steps[1:]))    # prunes fast first, slow near the target
 
 
-@pytest.mark.parametrize("method", ["magnitude", "obs"])
-def test_gradual_reaches_target_with_masks_kept(method):
+@pytest.mark.parametrize("method,kw", [("magnitude", {}), ("obs", {"algorithm": "exact"})])
+def test_gradual_reaches_target_with_masks_kept(method, kw):
     g = torch.Generator().manual_seed(0)
     X = torch.randn(128, 6, generator=g)
     y = (X[:, 0] > 0).long()
     torch.manual_seed(0)
     m = nl.MLP([6, 16, 2])
-    m, log = nl.prune.gradual(m, (X, y), (X, y), target_sparsity=0.8, steps=3, method=method,
+    m, log = nl.prune.gradual(m, (X, y), (X, y), target_sparsity=0.8, steps=3, method=method, method_kwargs=kw,
                               finetune_epochs=1, lr=1e-2, seed=0)
     assert len(log) == 3 and log[-1]["sparsity"] == pytest.approx(0.8, abs=0.01)
     assert "val_acc" in log[-1]

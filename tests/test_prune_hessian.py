@@ -114,5 +114,7 @@ def test_obd_bad_input():
         nl.prune.obd(m, (X, y), "hinge", 0.5)
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         nl.prune.obd(m, (X, y), "cross_entropy", 1.0)
+    with pytest.raises(ValueError, match="max_weights"):
+        H.exact(m, X, y, max_weights=10)
     with pytest.raises(ValueError, match="n_samples"):
         H.hutchinson(m, X, y, n_samples=0)

@@ -86,7 +86,7 @@ def as_xy(data: Any, model: nn.Module | None = None, name: str = "data") -> tupl
         raise ValueError(f"{name} X must be a non-empty 2-D (n_samples, n_features) array, got shape {tuple(X.shape)}")
     if y.ndim == 0 or y.shape[0] != X.shape[0]:
         raise ValueError(f"{name} X has {X.shape[0]} rows but y has {0 if y.ndim == 0 else y.shape[0]}; they must match")
-    if X.is_floating_point() is False:
+    if not X.is_floating_point():
         X = X.float()
     if model is not None:
         lin = first_linear(model)

@@ -43,10 +43,18 @@ def _full_loss(m, base, loss: LossFn, X, y) -> Callable[[dict], torch.Tensor]:
 
 
 def exact(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str | LossFn = "cross_entropy",
-          layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
-    """Exact diagonal ∂²L/∂a_i² by double back-propagation, one weight at a time."""
+          layers: Iterable[str] | None = None, max_weights: int = 20_000) -> dict[str, torch.Tensor]:
+    """Exact diagonal ∂²L/∂a_i² by double back-propagation, one weight at a time.
+
+    That is one backward pass per weight: above ``max_weights`` weights it refuses (raise the
+    limit to insist, or use ``gauss_newton`` / ``fisher`` / ``hutchinson``).
+    """
     loss = resolve_loss(loss)
     m, names, keys, base, ws = _setup(model, layers)
+    n = sum(v.numel() for v in ws.values())
+    if n > max_weights:
+        raise ValueError(f"the exact Hessian diagonal needs one backward pass per weight ({n} > max_weights="
+                         f"{max_weights}); use hessian='gauss_newton', 'fisher' or 'hutchinson', or raise max_weights")
     ws = {k: v.requires_grad_(True) for k, v in ws.items()}
     g = torch.autograd.grad(_full_loss(m, base, loss, X, y)(ws), list(ws.values()), create_graph=True)
     out = {}
@@ -109,6 +117,8 @@ def hutchinson(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str | L
     """
     if not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    if not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer (Hessian-vector products per batch), got {chunk!r}")
     loss = resolve_loss(loss)
     m, names, keys, base, ws = _setup(model, layers)
     ws = {k: v.requires_grad_(True) for k, v in ws.items()}

@@ -191,14 +191,17 @@ def obs(model: nn.Module, data: Any, loss: str | LossFn | None = None, sparsity:
         damp: float = 0.01, algorithm: str = "blockwise", blocksize: int = 128, sequential: bool = True,
         allocation: str | dict[str, float] = "global_magnitude", layers: Iterable[str] | None = None,
         max_samples: int | None = 4096) -> nn.Module:
-    """Prune every ``nn.Linear`` of ``model`` to ``sparsity`` with layer-wise OBS, in place.
+    """Prune the ``nn.Linear`` layers of ``model`` with layer-wise OBS, in place; returns the model.
+
+    Per layer: H = X·Xᵀ/N + λI on its (pruned-network) inputs, remove the weights of lowest
+    L_i = a_i²/[H⁻¹]_ii and move the rest (bias included) by δw = −(a_i/[H⁻¹]_ii)·H⁻¹e_i.
 
     Args:
         data: calibration ``(X, y)`` (or a Dataset / DataLoader); only X (n_samples, in_features)
             is used by the layer-wise objective (``y`` is checked for shape only).
         loss: accepted for a uniform signature with :func:`obd`; the layer-wise objective
             ‖W·X − Ŵ·X‖² does not need it.
-        sparsity: fraction in [0, 1) of each layer's weights to remove (see ``allocation``).
+        sparsity: fraction in [0, 1) of the weights to remove; ``allocation`` spreads it over layers.
         damp: λ / mean(diag H) added to the Hessian's diagonal (SparseGPT uses 0.01).
         algorithm: ``"exact"`` (OBC, greedy row by row) or ``"blockwise"`` (SparseGPT).
         blocksize: columns per block for ``"blockwise"``.
