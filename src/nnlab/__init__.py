@@ -1,44 +1,61 @@
-"""nnlab: the deep-learning lecture as tools you can use.
+"""nnlab: the deep-learning lecture as tools you can use (``import nnlab as nl``).
 
-The public API, section by section of the lecture (``import nnlab as nl``).
+The public API, section by section of the lecture:
+
+§1 Training: empirical and held-out risk
+    fit, History, TrainState, data (toy sets, digits, CSV)
+§2 Neurons, layers, backpropagation
+    logic (threshold neurons, XOR, linear separability), Dense (explicit §2.7 backward),
+    LowRank (§2.9 bottleneck), MLP, init (Xavier/He), clip (global-norm and per-element),
+    diagnostics (per-layer gradient norms)
+§3 Activations
+    activation(name), activations (derivatives, sympy forms, names())
+§4 Residual connections and auxiliary heads
+    Residual, AuxiliaryHeads
+§5 Reusing and shrinking trained models
+    transfer (freeze, feature extractor, fine-tuning, layer-wise training), lora, prune
+§6 Kolmogorov-Arnold Networks and symbolic regression
+    KAN, KANLayer, kan (splines, grid, plots), symbolic, SymbolicRegressor
+Tools
+    save_model / load_model (models_io), runs (run folders); the ``nnlab`` command line
 """
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# §2-§4 building blocks
+from . import activations, clip, diagnostics, init, logic
+from .activations import activation
+from .layers import MLP, Dense, LowRank, Residual
+from .layers.auxiliary import AuxiliaryHeads
 
-# §2–§4 building blocks (branch `blocks`): activations, layers, init, clipping, logic, diagnostics
-from . import activations, clip, diagnostics, init, logic  # noqa: E402
-from .activations import activation  # noqa: E402
-from .layers import MLP, Dense, LowRank, Residual  # noqa: E402
+# §1 training and data
+from . import data
+from .training import History, TrainState, fit
 
-__all__ += ["activation", "activations", "init", "clip", "logic", "diagnostics",
-            "Dense", "LowRank", "MLP", "Residual"]
+# §5 transfer learning, LoRA, pruning
+from . import lora, prune, transfer
 
-# §1 Training: nl.fit(model, train, val, loss=..., optimizer=...) -> History; nl.data toy sets
-from nnlab import data
-from nnlab.training import History, TrainState, fit
+# §6 KANs and symbolic regression
+from . import kan, symbolic
+from .kan import KAN, KANLayer
+from .symbolic import SymbolicRegressor
 
-__all__ += ["data", "fit", "History", "TrainState"]
+# saved models and run folders (used by the CLI)
+from . import models_io, runs
+from .models_io import load_model, save_model
 
-# §4.1, §5.1-5.4: auxiliary heads, transfer learning, fine-tuning, LoRA, layer-wise training
-from . import lora, transfer  # noqa: E402
-from .layers.auxiliary import AuxiliaryHeads  # noqa: E402
-
-__all__ += ["lora", "transfer", "AuxiliaryHeads"]
-# §5.5 pruning: nl.prune.magnitude / obd / obs / residual_blocks / neurons / gradual / sparsity / finalize
-from . import prune  # noqa: E402
-
-__all__ += ["prune"]
-# §6 Kolmogorov–Arnold Networks
-from . import kan  # noqa: E402
-from .kan import KAN, KANLayer  # noqa: E402
-
-__all__ += ["kan", "KAN", "KANLayer"]
-
-# §6.3 Symbolic regression with KANs
-from . import symbolic  # noqa: E402
-from .symbolic import SymbolicRegressor  # noqa: E402
-
-__all__ += ["symbolic", "SymbolicRegressor"]
+__all__ = [
+    "__version__",
+    # §1
+    "fit", "History", "TrainState", "data",
+    # §2-§4
+    "logic", "Dense", "LowRank", "MLP", "Residual", "AuxiliaryHeads", "init", "clip",
+    "diagnostics", "activation", "activations",
+    # §5
+    "transfer", "lora", "prune",
+    # §6
+    "KAN", "KANLayer", "kan", "symbolic", "SymbolicRegressor",
+    # tools
+    "models_io", "runs", "save_model", "load_model",
+]

@@ -1,4 +1,7 @@
-"""The ``nnlab`` command line (typer)."""
+"""The ``nnlab`` command line (typer): the app, ``--version`` and one line per subcommand.
+
+Each subcommand lives in its own module under :mod:`nnlab.commands` (or beside its feature).
+"""
 from __future__ import annotations
 
 import typer
@@ -6,7 +9,7 @@ import typer
 import nnlab
 
 app = typer.Typer(help="nnlab: the deep-learning lecture as tools.", no_args_is_help=True,
-                  add_completion=False)
+                  add_completion=False, pretty_exceptions_enable=False)
 
 
 def _version(value: bool) -> None:
@@ -31,6 +34,14 @@ def tour(out: str = typer.Option("runs/tour", "--out", help="Folder for the plot
 
     run(out_dir=out, fast=fast, echo=typer.echo)
 
+
+from nnlab.commands import bench, lora, plot, prune, train  # noqa: E402  (subcommands register below)
+
+train.register(app)
+prune.register(app)
+lora.register(app)
+plot.register(app)
+bench.register(app)
 
 from nnlab.symbolic.cli import discover  # noqa: E402
 

@@ -1,0 +1,1 @@
+"""Implementations of the ``nnlab`` subcommands, one module each (registered in :mod:`nnlab.cli`)."""

@@ -1,0 +1,144 @@
+"""Datasets for the command line: a toy name, ``digits``, or a CSV file with a target column.
+
+The spec is the resolved config's ``data``/``target``/``n``/``noise``/``val_fraction``/``seed``
+keys, so a run folder's ``config.json`` is enough to rebuild exactly the same split.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from nnlab.commands._common import CLIError
+
+__all__ = ["TOY_NAMES", "Data", "load_data", "read_csv"]
+
+TOY_NAMES = ("xor", "circles", "gaussians", "spiral", "moons")
+MAX_CLASSES = 20  # an integer target with at most this many distinct values is a classification
+
+
+@dataclass
+class Data:
+    """A train/validation split with what the model builder needs to know."""
+
+    train: tuple[torch.Tensor, torch.Tensor]
+    val: tuple[torch.Tensor, torch.Tensor]
+    task: str  # "classification" | "regression"
+    n_features: int
+    n_outputs: int
+    feature_names: list[str] = field(default_factory=list)
+    preprocess: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def loss(self) -> str:
+        return "cross_entropy" if self.task == "classification" else "mse"
+
+
+def _split(X: torch.Tensor, y: torch.Tensor, frac: float, seed: int):
+    if not 0.0 < frac < 1.0:
+        raise CLIError(f"val_fraction must be in (0, 1), got {frac}")
+    n = X.shape[0]
+    n_val = max(1, int(round(frac * n)))
+    if n - n_val < 1:
+        raise CLIError(f"only {n} rows: too few to hold out a validation split")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    va, tr = perm[:n_val], perm[n_val:]
+    return (X[tr], y[tr]), (X[va], y[va])
+
+
+def read_csv(path: str | Path, target: str | None, features: list[str] | None = None):
+    """Read a numeric CSV with a header row -> ``(X float32 (n, d), y float64 (n,), feature names)``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CLIError(f"CSV file {path} does not exist")
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        raise CLIError(f"CSV file {path} is empty")
+    header = [h.strip() for h in rows[0]]
+    if not target:
+        raise CLIError(f"a CSV dataset needs --target COLUMN; columns in {path.name}: {', '.join(header)}")
+    if target not in header:
+        raise CLIError(f"target column {target!r} is not in {path.name}; columns: {', '.join(header)}")
+    feats = features or [h for h in header if h != target]
+    missing = [f for f in feats if f not in header]
+    if missing:
+        raise CLIError(f"feature column(s) {', '.join(missing)} not in {path.name}; columns: {', '.join(header)}")
+    if not feats:
+        raise CLIError(f"{path.name} has no feature columns besides the target {target!r}")
+    body = [r for r in rows[1:] if any(c.strip() for c in r)]
+    if not body:
+        raise CLIError(f"CSV file {path} has a header but no data rows")
+    cols = {h: i for i, h in enumerate(header)}
+    values: dict[str, list[float]] = {}
+    for name in feats + [target]:
+        j, out = cols[name], []
+        for line, r in enumerate(body, start=2):
+            cell = r[j].strip() if j < len(r) else ""
+            try:
+                v = float(cell)
+            except ValueError:
+                raise CLIError(f"column {name!r} of {path.name} is not numeric: line {line} holds {cell!r}") from None
+            if not math.isfinite(v):
+                raise CLIError(f"column {name!r} of {path.name} holds {cell!r} on line {line}; "
+                               "remove rows with missing or infinite values first")
+            out.append(v)
+        values[name] = out
+    X = torch.tensor([values[f] for f in feats], dtype=torch.float64).T.contiguous()
+    y = torch.tensor(values[target], dtype=torch.float64)
+    return X.float(), y, feats
+
+
+def _target_task(y: torch.Tensor, task: str) -> str:
+    if task in ("classification", "regression"):
+        return task
+    if task != "auto":
+        raise CLIError(f"task must be auto, classification or regression; got {task!r}")
+    integral = bool(torch.all(y == torch.round(y)))
+    return "classification" if integral and int(torch.unique(y).numel()) <= MAX_CLASSES else "regression"
+
+
+def load_data(cfg: Mapping[str, Any]) -> Data:
+    """Build the split described by ``cfg`` (keys data, target, features, n, noise, val_fraction, seed, task)."""
+    import nnlab as nl
+
+    name = str(cfg["data"])
+    seed = int(cfg.get("seed") or 0)
+    frac = float(cfg.get("val_fraction", 0.2))
+    if name.lower().endswith(".csv") or Path(name).is_file():
+        feats = cfg.get("features")
+        feats = [f for f in str(feats).split(",") if f] if isinstance(feats, str) else feats
+        X, y, names = read_csv(name, cfg.get("target"), feats or None)
+        task = _target_task(y, str(cfg.get("task", "auto")))
+        pre: dict[str, Any] = {}
+        if cfg.get("standardize", True):
+            mean, std = X.mean(0), X.std(0).clamp_min(1e-12)
+            X = (X - mean) / std
+            pre = {"standardize": {"mean": mean.tolist(), "std": std.tolist()}}
+        if task == "classification":
+            classes, yi = torch.unique(y, return_inverse=True)
+            pre["classes"] = classes.tolist()
+            y_t, n_out = yi.long(), int(classes.numel())
+        else:
+            y_t, n_out = y.float().unsqueeze(1), 1
+        train, val = _split(X, y_t, frac, seed)
+        return Data(train, val, task, X.shape[1], n_out, names, pre)
+    if name == "digits":
+        if not hasattr(nl, "data"):
+            raise CLIError("dataset 'digits' needs nl.data (the training branch)")
+        d = nl.data.digits(seed=seed)
+        Xtr, ytr = d.train
+        return Data((Xtr, ytr), d.val, "classification", int(Xtr.shape[1]), 10,
+                    [f"pixel{i}" for i in range(Xtr.shape[1])])
+    if name in TOY_NAMES:
+        X, y = nl.data.toy(name, n=int(cfg.get("samples", 400)), noise=float(cfg.get("noise", 0.0)), seed=seed)
+        X = torch.as_tensor(X, dtype=torch.float32)
+        y = torch.as_tensor(y).long().reshape(-1)
+        train, val = _split(X, y, frac, seed)
+        return Data(train, val, "classification", int(X.shape[1]), int(y.max()) + 1, ["x1", "x2"])
+    raise CLIError(f"unknown dataset {name!r}: give a toy name ({', '.join(TOY_NAMES)}), "
+                   "'digits', or the path of a CSV file (with --target)")

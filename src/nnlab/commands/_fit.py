@@ -1,0 +1,94 @@
+"""Train a model into a run folder: nl.fit + metrics.jsonl + checkpoints + final model + plots.
+
+Shared by ``nnlab train``, ``nnlab lora train`` and ``nnlab prune --finetune-epochs``.
+Under ``torchrun`` every rank runs this; ``nl.fit`` detects the distributed environment
+(``distributed=None``) and only rank 0 writes files.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from torch import nn
+
+from nnlab.commands._common import echo, is_rank_zero
+from nnlab.commands._data import Data
+from nnlab.models_io import save_model
+from nnlab.runs import MetricsLogger, RunFolder
+from nnlab.viz import decision_boundary, loss_curves, save_figure
+
+__all__ = ["fit_into_run", "write_plots", "summary"]
+
+KAN_PLOT_MAX_EDGES = 400  # one small panel per edge: beyond this the figure is unreadable
+
+
+def fit_into_run(model: nn.Module, data: Data, cfg: Mapping[str, Any], run: RunFolder, *, resume: bool,
+                 arch: str, kwargs: Mapping[str, Any], lora: Mapping[str, Any] | None = None,
+                 penalty: Any = None, meta: Mapping[str, Any] | None = None,
+                 callbacks: tuple = ()) -> Any:
+    """Run ``nl.fit`` with the run folder's logger and checkpoints; save the model and its plots."""
+    import nnlab as nl
+    from nnlab.commands._common import parse_clip
+
+    writer = is_rank_zero()
+    logger = MetricsLogger(run.metrics_path, write=writer)
+    history = nl.fit(model, data.train, data.val, loss=data.loss, optimizer=cfg["optimizer"],
+                     lr=float(cfg["lr"]), epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]),
+                     clip=parse_clip(cfg.get("clip")), seed=cfg.get("seed"),
+                     progress=bool(cfg.get("progress", True)), callbacks=[logger, *callbacks],
+                     checkpoint_dir=str(run.checkpoints),
+                     resume=str(run.checkpoints) if resume and run.checkpoints.exists() else None,
+                     penalty=penalty, distributed=None)
+    model.to("cpu")  # DDP on CUDA moved it; saving and plotting happen on the CPU
+    if writer:
+        records = run.metrics()
+        final = records[-1] if records else {}
+        info = {"task": data.task, "feature_names": data.feature_names, "preprocess": data.preprocess,
+                "data": {k: cfg.get(k) for k in ("data", "target", "features", "samples", "noise",
+                                                  "val_fraction", "seed", "task", "standardize")},
+                "final_metrics": final, **dict(meta or {})}
+        save_model(model, run.model_dir, arch, kwargs, meta=info, lora=lora)
+        if cfg.get("plots", True):
+            write_plots(model, data, run, arch, title=run.path.name)
+        echo(f"run {run.path}: " + summary(final))
+    return history
+
+
+def write_plots(model: nn.Module, data: Data, run: RunFolder, arch: str, title: str = "") -> list[str]:
+    """loss.png always; boundary.png for 2-D classifiers; kan.png for KANs. Returns the file names."""
+    import torch
+
+    written = []
+    records = run.metrics()
+    if records:
+        save_figure(loss_curves(records, title=title), run.path / "loss.png")
+        written.append("loss.png")
+    model.eval()
+    if data.task == "classification" and data.n_features == 2:
+        X = torch.cat([data.train[0], data.val[0]])
+        y = torch.cat([data.train[1], data.val[1]])
+        save_figure(decision_boundary(model, X, y, resolution=150, title=title), run.path / "boundary.png")
+        written.append("boundary.png")
+    if arch == "kan":
+        import nnlab as nl
+
+        n_edges = sum(a * b for a, b in zip(model.width[:-1], model.width[1:]))
+        if n_edges <= KAN_PLOT_MAX_EDGES:
+            fig = nl.kan.plot(model, data.train[0][:512], max_edges=KAN_PLOT_MAX_EDGES)
+            save_figure(fig, run.path / "kan.png")
+            written.append("kan.png")
+        else:
+            echo(f"kan.png not drawn: {n_edges} edges is too many to read (prune the KAN first, then "
+                 f"`nnlab plot kan`)")
+    return written
+
+
+def summary(rec: Mapping[str, Any]) -> str:
+    """One line from a metrics record: epoch, risks and accuracy."""
+    if not rec:
+        return "no epochs trained"
+    parts = [f"epoch {rec.get('epoch')}"]
+    for key, label in (("train_risk", "training risk"), ("val_risk", "validation risk"),
+                       ("accuracy", "accuracy")):
+        if rec.get(key) is not None:
+            parts.append(f"{label} {rec[key]:.4g}")
+    return ", ".join(parts)

@@ -1,0 +1,173 @@
+"""``nnlab train``: train an MLP, a residual MLP or a KAN on a toy set, digits or a CSV."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+import typer
+
+from nnlab.commands._common import (CLIError, echo, is_rank_zero, parse_clip, parse_list,
+                                    read_config_file, resolve_config, user_errors)
+from nnlab.commands._data import TOY_NAMES, load_data
+from nnlab.models_io import ARCHS, build_model
+from nnlab.runs import RunFolder
+
+__all__ = ["DEFAULTS", "register", "model_kwargs"]
+
+# every key a config file may hold (and its default); flags override the file
+DEFAULTS: dict[str, Any] = {
+    "name": None, "runs_dir": "runs",
+    "model": "mlp", "hidden": [32, 32], "activation": "relu", "init": "he", "batchnorm": False,
+    "dropout": 0.0, "grid": 5, "k": 3, "kan_lambda": 0.0,
+    "data": "spiral", "target": None, "features": None, "task": "auto", "samples": 400, "noise": 0.0,
+    "val_fraction": 0.2, "standardize": True,
+    "optimizer": "adam", "lr": 1e-2, "epochs": 100, "batch_size": 64, "clip": None, "seed": 0,
+    "progress": True, "plots": True,
+}
+
+# what --resume may change (epochs: the new total); anything else would not continue the same run
+RESUME_MAY_CHANGE = frozenset({"epochs", "progress", "plots", "name", "runs_dir"})
+
+HELP = (
+    "Train an MLP, a residual MLP or a KAN; write runs/<name>/.\n\n"
+    "The run folder gets config.json (the resolved options), metrics.jsonl (one line per epoch), "
+    "checkpoints/ (for --resume), model/ (for prune, lora, plot) and PNG plots.\n\n"
+    "Options come from flags, a YAML/TOML --config file (keys = option names, e.g. `epochs: 50`), "
+    f"or both (flags win). --data is a toy set ({', '.join(TOY_NAMES)}), `digits`, or a CSV path "
+    "with --target COLUMN.\n\n"
+    "Under `torchrun --nproc_per_node=N -m nnlab train ...` training runs on N processes "
+    "(DistributedDataParallel); only rank 0 writes the run folder.\n\n"
+    "Example: nnlab train --data spiral --model mlp --hidden 32,32 --epochs 200 --name spiral"
+)
+
+
+def model_kwargs(cfg: dict[str, Any], n_in: int, n_out: int) -> dict[str, Any]:
+    """Constructor arguments for ``build_model(cfg['model'], ...)`` from the resolved config."""
+    hidden = parse_list(cfg["hidden"], "hidden")
+    if any(h <= 0 for h in hidden):
+        raise CLIError(f"hidden widths must be positive integers, got {hidden}")
+    sizes = [n_in, *hidden, n_out]
+    if cfg["model"] == "kan":
+        return {"width": sizes, "grid": int(cfg["grid"]), "k": int(cfg["k"])}
+    return {"sizes": sizes, "activation": cfg["activation"], "init": cfg["init"],
+            "batchnorm": bool(cfg["batchnorm"]), "dropout": float(cfg["dropout"])}
+
+
+def _check(cfg: dict[str, Any]) -> None:
+    if cfg["model"] not in ARCHS:
+        raise CLIError(f"unknown model {cfg['model']!r}; choose one of {', '.join(ARCHS)}")
+    for key in ("epochs", "batch_size", "samples"):
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] <= 0:
+            raise CLIError(f"{key} must be a positive integer, got {cfg[key]!r}")
+    if not float(cfg["lr"]) > 0:
+        raise CLIError(f"lr must be > 0, got {cfg['lr']!r}")
+    if not 0.0 <= float(cfg["dropout"]) < 1.0:
+        raise CLIError(f"dropout must be in [0, 1), got {cfg['dropout']!r}")
+    parse_clip(cfg["clip"])
+
+
+def _normalise(cfg: dict[str, Any]) -> dict[str, Any]:
+    """One spelling per value, so a config file, flags and config.json compare equal."""
+    cfg = dict(cfg)
+    cfg["hidden"] = parse_list(cfg["hidden"], "hidden")
+    clip = parse_clip(cfg["clip"])
+    cfg["clip"] = None if clip is None else f"{clip[0]}:{clip[1]:g}"
+    if isinstance(cfg.get("features"), (list, tuple)):
+        cfg["features"] = ",".join(map(str, cfg["features"]))
+    return cfg
+
+
+def _train(config: Optional[Path], flags: dict[str, Any], overwrite: bool, resume: bool) -> None:
+    file_cfg = read_config_file(config) if config else {}
+    resolve_config(DEFAULTS, file_cfg, {}, source=str(config))  # refuses unknown keys, listing them
+    name = flags.get("name") or file_cfg.get("name")
+    runs_dir = flags.get("runs_dir") or file_cfg.get("runs_dir") or DEFAULTS["runs_dir"]
+    if resume:
+        if not name:
+            raise CLIError("--resume needs the --name of the run to continue")
+        run = RunFolder.open(runs_dir, name, resume=True)
+        saved = run.read_config()
+        cfg = _normalise(resolve_config(DEFAULTS, saved, {**file_cfg, **flags}, source=str(run.config_path)))
+        before = _normalise({**DEFAULTS, **saved})
+        changed = sorted(k for k in cfg if k not in RESUME_MAY_CHANGE and cfg[k] != before[k])
+        if changed:
+            raise CLIError(f"--resume continues run {name!r} as it was configured; these options differ "
+                           f"from its config.json: {', '.join(changed)}. Only "
+                           f"{', '.join(sorted(RESUME_MAY_CHANGE))} may change; start a new run otherwise")
+    else:
+        cfg = _normalise(resolve_config(DEFAULTS, file_cfg, flags, source=str(config)))
+        if not cfg["name"]:
+            cfg["name"] = f"{cfg['model']}-{Path(str(cfg['data'])).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        _check(cfg)
+        run = RunFolder.open(cfg["runs_dir"], cfg["name"], overwrite=overwrite, create=is_rank_zero())
+    _check(cfg)
+    data = load_data(cfg)
+    X = data.train[0]
+    kwargs = model_kwargs(cfg, data.n_features, data.n_outputs)
+    torch.manual_seed(int(cfg["seed"] or 0))
+    model = build_model(cfg["model"], **kwargs)
+    if cfg["model"] == "kan":
+        model.update_grid(X)  # every layer's spline grid on the inputs it actually sees (KAN §2.4)
+    if is_rank_zero():
+        run.write_config(cfg)
+    penalty, callbacks = None, ()
+    if cfg["model"] == "kan":
+        import nnlab as nl
+
+        # re-place the spline grids on the training inputs every 5 epochs early on (KAN §2.4)
+        callbacks = (nl.kan.GridUpdate(X, every=5, until=min(50, int(cfg["epochs"]))),)
+    if cfg["model"] == "kan" and float(cfg["kan_lambda"]) > 0:
+        lam = float(cfg["kan_lambda"])
+
+        def penalty(m, xb):  # §6.3 step 1: sparsity regularisation
+            return lam * getattr(m, "module", m).regularization(xb)
+
+    echo(f"training {cfg['model']} {kwargs.get('sizes') or kwargs.get('width')} on {cfg['data']} "
+         f"({data.task}, {data.train[0].shape[0]} train / {data.val[0].shape[0]} validation rows) "
+         f"-> {run.path}")
+    from nnlab.commands._fit import fit_into_run
+
+    fit_into_run(model, data, cfg, run, resume=resume, arch=cfg["model"], kwargs=kwargs, penalty=penalty,
+                 callbacks=callbacks)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train", help=HELP)
+    @user_errors
+    def train(
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML or TOML file of options."),
+        data: Optional[str] = typer.Option(None, help=f"Toy set ({', '.join(TOY_NAMES)}), 'digits', or a CSV path. (default: spiral)"),
+        target: Optional[str] = typer.Option(None, help="Target column of a CSV dataset."),
+        features: Optional[str] = typer.Option(None, help="Comma-separated feature columns of a CSV (default: all but the target)."),
+        task: Optional[str] = typer.Option(None, help="auto, classification or regression (CSV only). (default: auto)"),
+        samples: Optional[int] = typer.Option(None, help="Number of points of a toy set. (default: 400)"),
+        noise: Optional[float] = typer.Option(None, help="Noise of a toy set. (default: 0)"),
+        val_fraction: Optional[float] = typer.Option(None, help="Fraction held out for validation. (default: 0.2)"),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="mlp, resnet (residual MLP, §4) or kan (§6). (default: mlp)"),
+        hidden: Optional[str] = typer.Option(None, help="Hidden widths, comma-separated. (default: 32,32)"),
+        activation: Optional[str] = typer.Option(None, help="Activation of MLP/ResNet layers (§3). (default: relu)"),
+        init: Optional[str] = typer.Option(None, help="Weight initialisation: he or xavier (§2.10). (default: he)"),
+        batchnorm: Optional[bool] = typer.Option(None, "--batchnorm/--no-batchnorm", help="Batch normalisation in hidden blocks."),
+        dropout: Optional[float] = typer.Option(None, help="Dropout probability in hidden blocks. (default: 0)"),
+        grid: Optional[int] = typer.Option(None, help="KAN: spline grid intervals. (default: 5)"),
+        k: Optional[int] = typer.Option(None, help="KAN: spline order. (default: 3)"),
+        kan_lambda: Optional[float] = typer.Option(None, help="KAN: weight of the sparsity regulariser (§6.3). (default: 0)"),
+        optimizer: Optional[str] = typer.Option(None, help="adam, sgd or lbfgs. (default: adam)"),
+        lr: Optional[float] = typer.Option(None, help="Learning rate. (default: 0.01)"),
+        epochs: Optional[int] = typer.Option(None, help="Total epochs (with --resume: the new total). (default: 100)"),
+        batch_size: Optional[int] = typer.Option(None, help="Global batch size. (default: 64)"),
+        clip: Optional[str] = typer.Option(None, help="Gradient clipping, norm:C or value:C (§2.10). (default: none)"),
+        seed: Optional[int] = typer.Option(None, help="Random seed (data split, init, batches). (default: 0)"),
+        progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (off anyway when not on a terminal)."),
+        plots: Optional[bool] = typer.Option(None, "--plots/--no-plots", help="Write PNG plots into the run folder. (default: plots)"),
+        name: Optional[str] = typer.Option(None, "--name", "-n", help="Run name: the folder runs/<name>. (default: <model>-<data>-<time>)"),
+        runs_dir: Optional[str] = typer.Option(None, help="Parent folder of run folders. (default: runs)"),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder of that name."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the run <name> from its last checkpoint."),
+    ) -> None:
+        given = dict(locals())
+        flags = {key: v for key, v in given.items()
+                 if key not in ("config", "overwrite", "resume") and v is not None}
+        _train(config, flags, overwrite, resume)

@@ -1,0 +1,157 @@
+"""Save and load trained models: ``model.safetensors`` (weights) + ``model.json`` (how to rebuild).
+
+A model folder holds::
+
+    model.json          {"format": "nnlab-model", "version": 1, "arch": "mlp"|"resnet"|"kan",
+                         "kwargs": {...constructor arguments...}, "lora": null|{rank, alpha, targets},
+                         "meta": {...task, data config, preprocessing, metrics...}}
+    model.safetensors   the state dict (MLP/ResNet), or the KAN's own files (``nl.KAN.save``)
+
+``arch`` picks the constructor: ``mlp`` -> ``nl.MLP(**kwargs)``, ``resnet`` ->
+``nl.MLP(**kwargs, residual=True)`` (§4.2), ``kan`` -> ``nl.KAN(**kwargs)`` (§6). The MLP's
+``sizes`` are read back from its ``nn.Linear`` layers when saving, so a model whose hidden
+units were pruned away (§5.5) reloads with its new, smaller shapes; residual blocks replaced by
+their skip path are listed in ``kwargs["removed_blocks"]`` and removed again on load. A model
+with LoRA adapters (§5.3) is saved with its adapter settings and re-injected on load.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from nnlab._io import load_tensors, save_tensors, write_json
+
+__all__ = ["ARCHS", "build_model", "save_model", "load_model", "read_model_json", "mlp_sizes", "removed_blocks"]
+
+ARCHS = ("mlp", "resnet", "kan")
+FORMAT, VERSION = "nnlab-model", 1
+
+
+def build_model(arch: str, **kwargs: Any) -> nn.Module:
+    """Construct a fresh model: ``build_model("mlp", sizes=[2, 16, 2], activation="tanh")``."""
+    import nnlab as nl
+
+    if arch in ("mlp", "resnet"):
+        kw = dict(kwargs)
+        kw["residual"] = arch == "resnet"
+        return nl.MLP(**kw)
+    if arch == "kan":
+        return nl.KAN(**kwargs)
+    raise ValueError(f"unknown model {arch!r}; choose one of {', '.join(ARCHS)}")
+
+
+def _first_linear(module: nn.Module) -> nn.Linear | None:
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            return m
+        if hasattr(m, "base_layer") and isinstance(getattr(m, "base_layer"), nn.Linear):
+            return m.base_layer  # a LoRA wrapper around an nn.Linear
+    return None
+
+
+def mlp_sizes(model: nn.Module) -> list[int]:
+    """Layer widths ``[n_in, h_1, ..., n_out]`` read from each child's first ``nn.Linear``.
+
+    A child without any (an ``nn.Identity`` left where a residual block was removed) keeps the width.
+    """
+    children = list(model.children())
+    linears = [_first_linear(child) for child in children]
+    if not children or linears[0] is None or linears[-1] is None:
+        raise ValueError("the model is not an MLP of nn.Linear blocks; cannot save it as 'mlp'")
+    sizes = [linears[0].in_features]
+    for child, lin in zip(children, linears):
+        if lin is None and not isinstance(child, nn.Identity):
+            raise ValueError(f"cannot read the width of a {type(child).__name__} layer; "
+                             "nnlab saves MLPs of nn.Linear blocks")
+        sizes.append(sizes[-1] if lin is None else lin.out_features)
+    return sizes
+
+
+def removed_blocks(model: nn.Module) -> list[int]:
+    """Indices of hidden children of a residual MLP that are no longer blocks (pruned to their skip, §5.5)."""
+    return [i for i, child in enumerate(list(model.children())[:-1]) if not hasattr(child, "block")]
+
+
+def _batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.BatchNorm1d) for m in model.modules())
+
+
+def save_model(model: nn.Module, folder: str | os.PathLike, arch: str, kwargs: Mapping[str, Any],
+               meta: Mapping[str, Any] | None = None, lora: Mapping[str, Any] | None = None) -> Path:
+    """Write ``model`` to ``folder`` (created; files written atomically). Returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    kw = dict(kwargs)
+    if arch in ("mlp", "resnet"):
+        kw["sizes"] = mlp_sizes(model)
+        kw["batchnorm"] = _batchnorm(model)
+        kw.pop("residual", None)
+        kw.pop("removed_blocks", None)
+        if arch == "resnet" and removed_blocks(model):
+            kw["removed_blocks"] = removed_blocks(model)
+        save_tensors(folder / "model.safetensors", model.state_dict())
+    elif arch == "kan":
+        if lora:
+            raise ValueError("LoRA adapters apply to nn.Linear layers; a KAN has none")
+        model.save(folder / "kan")
+        kw = {"width": [int(w) if not isinstance(w, (list, tuple)) else list(w) for w in model.width],
+              **{k: v for k, v in kw.items() if k != "width"}}
+    else:
+        raise ValueError(f"unknown model {arch!r}; choose one of {', '.join(ARCHS)}")
+    write_json(folder / "model.json", {"format": FORMAT, "version": VERSION, "arch": arch,
+                                       "kwargs": kw, "lora": dict(lora) if lora else None,
+                                       "meta": dict(meta or {})})
+    return folder
+
+
+def read_model_json(folder: str | os.PathLike) -> dict[str, Any]:
+    folder = Path(folder)
+    path = folder / "model.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} is not a saved nnlab model (no model.json); "
+                                "train one with `nnlab train` (it writes runs/<name>/model/)")
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    if spec.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an nnlab model file (format {spec.get('format')!r})")
+    if int(spec.get("version", 0)) > VERSION:
+        raise ValueError(f"{path} was written by a newer nnlab (format version {spec['version']})")
+    return spec
+
+
+def load_model(folder: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a model saved by :func:`save_model`; returns ``(model, spec)`` with the model in eval mode.
+
+    ``folder`` may also be a run folder (its ``model/`` subfolder is used).
+    """
+    folder = Path(folder)
+    if not (folder / "model.json").is_file() and (folder / "model" / "model.json").is_file():
+        folder = folder / "model"
+    spec = read_model_json(folder)
+    arch = spec["arch"]
+    if arch == "kan":
+        import nnlab as nl
+
+        model = nl.KAN.load(folder / "kan")
+    else:
+        kw = dict(spec["kwargs"])
+        removed = kw.pop("removed_blocks", [])
+        model = build_model(arch, **kw)
+        for i in removed:  # a residual block pruned away: only its skip path x (or P(x)) is left
+            proj = getattr(model[i], "projection", None)
+            model[i] = proj if proj is not None else nn.Identity()
+        if spec.get("lora"):
+            import nnlab as nl
+
+            nl.lora.inject(model, **spec["lora"])
+        state = load_tensors(folder / "model.safetensors")
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise ValueError(f"weights in {folder} do not match the architecture in model.json: {e}") from None
+    model.eval()
+    return model, spec
