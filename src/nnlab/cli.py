@@ -21,5 +21,10 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """nnlab: the deep-learning lecture as tools."""
 
 
+from nnlab.playground.cli import playground  # noqa: E402
+
+app.command("playground")(playground)
+
+
 def main() -> None:
     app()

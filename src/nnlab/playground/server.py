@@ -1,0 +1,195 @@
+"""The playground's HTTP API and page: :func:`create_app` returns a FastAPI app.
+
+Routes (JSON unless said otherwise; every error is ``{"detail": "<message>"}``):
+
+* ``GET /`` — the page; ``/static/*`` its script and style (shipped in the package).
+* ``GET /api/options`` — the choices and limits the page offers.
+* ``POST /api/sessions`` (body: setup as in :class:`PlaygroundConfig`) → 201 ``{id, status, config,
+  query}``; 422 for a bad setup, 429 when ``max_sessions`` are running.
+* ``GET /api/sessions/{id}``, ``/state``, ``/data``; ``POST .../play``, ``.../pause``,
+  ``.../step?n=1``, ``.../reset`` (optional body: a new setup), ``.../formula``;
+  ``DELETE /api/sessions/{id}`` or ``POST .../close`` (for ``navigator.sendBeacon``).
+* ``GET /api/sessions/{id}/events`` — server-sent events: ``data`` (the points, after each
+  reset) and ``state`` (losses, gradient norms, surface, neurons / KAN edges) a few times a second.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from importlib import resources
+from typing import Any
+
+from fastapi import Body, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+
+from nnlab.playground import formula as formula_mod
+from nnlab.playground.config import (CLIPS, LIMITS, MAX_PARAMS, MODELS, OPTIMIZERS,
+                                     REGULARIZERS, PlaygroundConfig, activation_names,
+                                     init_names, parse_config)
+from nnlab.playground.datasets import CLASSIFICATION, REGRESSION, io_dims, target_formula
+from nnlab.playground.sessions import SessionManager, TooManySessions, UnknownSession
+
+__all__ = ["create_app", "static_dir"]
+
+MAX_STEP = 100
+
+
+def static_dir() -> str:
+    """Folder of the page's files (package data ``nnlab/playground/static``)."""
+    return str(resources.files("nnlab.playground") / "static")
+
+
+def _config(values: Any) -> PlaygroundConfig:
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise HTTPException(422, f"the setup must be a JSON object of settings, got "
+                                 f"{type(values).__name__}")
+    try:
+        return parse_config(values)
+    except ValueError as e:
+        raise HTTPException(422, str(e)) from None
+
+
+def create_app(manager: SessionManager | None = None, sweep_interval: float = 5.0) -> FastAPI:
+    """A FastAPI app serving the playground; ``manager`` bounds sessions (default: 8)."""
+    mgr = manager or SessionManager()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        async def sweeper():
+            while True:
+                await asyncio.sleep(sweep_interval)
+                await mgr.sweep()
+
+        task = asyncio.create_task(sweeper())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await mgr.close_all()
+
+    app = FastAPI(title="nnlab playground", lifespan=lifespan, docs_url="/api/docs",
+                  redoc_url=None)
+    app.state.manager = mgr
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError):
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{where or 'request'}: {err.get('msg')}")
+        return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)
+
+    def session(sid: str):
+        try:
+            return mgr.get(sid)
+        except UnknownSession as e:
+            raise HTTPException(404, e.args[0]) from None
+
+    async def control(coro):
+        try:
+            return (await coro).summary()
+        except UnknownSession as e:
+            raise HTTPException(404, e.args[0]) from None
+        except ValueError as e:
+            raise HTTPException(409, str(e)) from None
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(f"{static_dir()}/index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=static_dir()), name="static")
+
+    @app.get("/api/options")
+    async def options():
+        return {"datasets": {"classification": list(CLASSIFICATION),
+                             "regression": [{"name": n, "dim": io_dims(n)[0],
+                                             "formula": target_formula(n)} for n in REGRESSION]},
+                "models": list(MODELS), "activations": activation_names(), "inits": init_names(),
+                "optimizers": list(OPTIMIZERS), "regularizers": list(REGULARIZERS),
+                "clips": list(CLIPS), "limits": {k: list(v) for k, v in LIMITS.items()},
+                "max_params": MAX_PARAMS, "defaults": PlaygroundConfig().as_dict(),
+                "max_sessions": mgr.max_sessions, "formula_available": formula_mod.available()}
+
+    @app.post("/api/sessions", status_code=201)
+    async def create(values: Any = Body(None)):
+        cfg = _config(values)
+        try:
+            s = await mgr.create(cfg)
+        except TooManySessions as e:
+            raise HTTPException(429, str(e)) from None
+        except ValueError as e:
+            raise HTTPException(422, f"the library rejected this setup: {e}") from None
+        return s.summary()
+
+    @app.get("/api/sessions/{sid}")
+    async def get(sid: str):
+        return session(sid).summary()
+
+    @app.get("/api/sessions/{sid}/state")
+    async def state(sid: str):
+        return session(sid).message()
+
+    @app.get("/api/sessions/{sid}/data")
+    async def data(sid: str):
+        return session(sid).data
+
+    @app.post("/api/sessions/{sid}/play")
+    async def play(sid: str):
+        return await control(mgr.play(sid))
+
+    @app.post("/api/sessions/{sid}/pause")
+    async def pause(sid: str):
+        return await control(mgr.pause(sid))
+
+    @app.post("/api/sessions/{sid}/step")
+    async def step(sid: str, n: int = Query(1, ge=1, le=MAX_STEP)):
+        return await control(mgr.step(sid, n))
+
+    @app.post("/api/sessions/{sid}/reset")
+    async def reset(sid: str, values: Any = Body(None)):
+        cfg = _config(values) if values is not None else None
+        return await control(mgr.reset(sid, cfg))
+
+    @app.post("/api/sessions/{sid}/formula")
+    async def formula(sid: str):
+        s = session(sid)
+        if s.cfg.model != "kan" or s.cfg.task != "regression":
+            raise HTTPException(409, "discovering a formula needs a KAN trained on a regression "
+                                     f"data set (this session: {s.cfg.model} on {s.cfg.dataset})")
+        if not formula_mod.available():
+            raise HTTPException(501, formula_mod.UNAVAILABLE)
+        try:
+            return await asyncio.to_thread(formula_mod.discover, s)
+        except ValueError as e:
+            raise HTTPException(422, f"the symbolic pipeline failed: {e}") from None
+
+    @app.api_route("/api/sessions/{sid}", methods=["DELETE"])
+    async def delete(sid: str):
+        if not await mgr.close(sid):
+            raise HTTPException(404, f"no session {sid!r}")
+        return {"closed": sid}
+
+    @app.post("/api/sessions/{sid}/close")
+    async def close(sid: str):
+        return {"closed": sid if await mgr.close(sid) else None}
+
+    @app.get("/api/sessions/{sid}/events")
+    async def events(sid: str, limit: int | None = Query(None, ge=1)):
+        session(sid)
+
+        async def gen():
+            async for msg in mgr.stream(sid, limit=limit):
+                if msg is None:
+                    yield ": keep-alive\n\n"
+                else:
+                    yield f"event: {msg['type']}\ndata: {json.dumps(msg)}\n\n"
+
+        return StreamingResponse(gen(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return app
