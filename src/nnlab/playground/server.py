@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from importlib import resources
 from typing import Any
 
+import torch
 from fastapi import Body, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
@@ -35,6 +37,7 @@ from nnlab.playground.sessions import SessionManager, TooManySessions, UnknownSe
 __all__ = ["create_app", "static_dir"]
 
 MAX_STEP = 100
+log = logging.getLogger(__name__)
 
 
 def static_dir() -> str:
@@ -54,12 +57,23 @@ def _config(values: Any) -> PlaygroundConfig:
         raise HTTPException(422, str(e)) from None
 
 
-def create_app(manager: SessionManager | None = None, sweep_interval: float = 5.0) -> FastAPI:
-    """A FastAPI app serving the playground; ``manager`` bounds sessions (default: 8)."""
+def create_app(manager: SessionManager | None = None, sweep_interval: float = 5.0,
+               torch_threads: int | None = 1) -> FastAPI:
+    """A FastAPI app serving the playground.
+
+    ``manager`` bounds and drives the sessions (default ``SessionManager()``: 8 sessions);
+    ``sweep_interval`` is how often orphaned/idle sessions are closed; ``torch_threads``, when
+    not None, is applied with ``torch.set_num_threads`` as the server starts (the playground's
+    models are tiny: one intra-op thread per training task avoids oversubscribing the CPU,
+    which made small steps ~40x slower on a busy 2-core machine).
+    """
     mgr = manager or SessionManager()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
+
         async def sweeper():
             while True:
                 await asyncio.sleep(sweep_interval)
@@ -83,6 +97,13 @@ def create_app(manager: SessionManager | None = None, sweep_interval: float = 5.
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             parts.append(f"{where or 'request'}: {err.get('msg')}")
         return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.error("playground: unexpected error on %s", request.url.path, exc_info=exc)
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}: {exc}); the "
+                                       "server keeps running — press reset or reload"},
+                            status_code=500)
 
     def session(sid: str):
         try:
