@@ -71,9 +71,9 @@ def create_app(manager: SessionManager | None = None, sweep_interval: float = 5.
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        threads = torch.get_num_threads()
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)
-
         async def sweeper():
             while True:
                 await asyncio.sleep(sweep_interval)
@@ -85,6 +85,7 @@ def create_app(manager: SessionManager | None = None, sweep_interval: float = 5.
         finally:
             task.cancel()
             await mgr.close_all()
+            torch.set_num_threads(threads)
 
     app = FastAPI(title="nnlab playground", lifespan=lifespan, docs_url="/api/docs",
                   redoc_url=None)

@@ -139,8 +139,8 @@ function listen() {
   };
 }
 
-async function applyForm() {
-  const cfg = readForm();
+async function applyForm(fromURL) {
+  const cfg = fromURL && !(fromURL instanceof Event) ? fromURL : readForm();
   toggleModelOptions();
   try {
     if (sid) applySummary(await api("POST", `/api/sessions/${sid}/reset`, cfg));
@@ -403,6 +403,11 @@ async function main() {
   $("step").addEventListener("click", () => control("step"));
   $("reset").addEventListener("click", () => control("reset"));
   $("discover").addEventListener("click", discover);
+  window.addEventListener("hashchange", () => {  // a pasted link: apply its setup
+    const cfg = urlConfig();
+    writeForm(cfg);
+    applyForm(cfg);
+  });
   window.addEventListener("pagehide", () => { if (sid) navigator.sendBeacon(`/api/sessions/${sid}/close`); });
   try {
     await openSession(Object.keys(fromURL).length ? fromURL : readForm());
