@@ -15,3 +15,9 @@ from .layers import MLP, Dense, LowRank, Residual  # noqa: E402
 
 __all__ += ["activation", "activations", "init", "clip", "logic", "diagnostics",
             "Dense", "LowRank", "MLP", "Residual"]
+
+# §1 Training: nl.fit(model, train, val, loss=..., optimizer=...) -> History; nl.data toy sets
+from nnlab import data
+from nnlab.training import History, TrainState, fit
+
+__all__ += ["data", "fit", "History", "TrainState"]

@@ -1,0 +1,10 @@
+"""Training (lecture §1): ``fit`` minimises the empirical risk and reports the held-out risk.
+
+Modules: :mod:`.loop` (``fit``), :mod:`.history`, :mod:`.losses`, :mod:`.optimizers`,
+:mod:`.data_loading`, :mod:`.checkpoint`, :mod:`.distributed`, :mod:`._clipping`.
+"""
+from .checkpoint import load_checkpoint
+from .history import History
+from .loop import TrainState, fit
+
+__all__ = ["fit", "History", "TrainState", "load_checkpoint"]

@@ -1,0 +1,163 @@
+"""Checkpoints: safetensors for every tensor, JSON for everything else, written atomically.
+
+A checkpoint folder holds
+
+* ``state-epochNNNN.safetensors``: the model's ``state_dict`` (keys ``model.*``), the optimiser's
+  tensor state (``optimizer.*``) and the torch RNG states (``rng.*``);
+* ``checkpoint.json``: format, epoch, the tensors file's name and SHA-256, the run's config,
+  the History so far, the optimiser's non-tensor state (param groups, step counts, ...), and the
+  numpy, Python and shuffling RNG states.
+
+Each file is written through :mod:`nnlab._io` (temporary file, fsync, ``os.replace``). The tensors
+file of the new epoch is written first under a new name; replacing ``checkpoint.json`` is the commit
+point; only then are older tensor files removed. A crash at any moment therefore leaves the previous
+complete checkpoint readable (only the latest epoch is kept).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nnlab import _io
+
+__all__ = ["save_checkpoint", "load_checkpoint", "Checkpoint", "capture_rng", "restore_rng",
+           "META_FILE"]
+
+META_FILE = "checkpoint.json"
+FORMAT = "nnlab.checkpoint/1"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: ``meta`` (the JSON) and ``tensors`` (name -> tensor)."""
+
+    directory: Path
+    meta: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+
+    @property
+    def epoch(self) -> int:
+        return int(self.meta["epoch"])
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        return {k[len("model."):]: v for k, v in self.tensors.items() if k.startswith("model.")}
+
+    def optimizer_state(self) -> dict[str, Any]:
+        return _join(self.meta["optimizer"], self.tensors)
+
+
+# ---- nested structures <-> (JSON, tensors) -------------------------------------------------------
+def _split(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """Replace every tensor in a nested dict/list/tuple by ``{"__tensor__": key}``."""
+    if isinstance(obj, torch.Tensor):
+        tensors[prefix] = obj.detach().to("cpu").clone().contiguous()
+        return {"__tensor__": prefix}
+    if isinstance(obj, dict):  # keys may be ints (optimizer state): keep their type
+        return {"__dict__": [[k, _split(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_split(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_split(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot checkpoint a {type(obj).__name__} at {prefix!r}")
+
+
+def _join(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__tuple__" in obj:
+            return tuple(_join(v, tensors) for v in obj["__tuple__"])
+        if "__dict__" in obj:
+            return {k: _join(v, tensors) for k, v in obj["__dict__"]}
+        return {k: _join(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_join(v, tensors) for v in obj]
+    return obj
+
+
+# ---- RNG state -----------------------------------------------------------------------------------
+def capture_rng(tensors: dict[str, torch.Tensor], shuffle_seed: int) -> dict[str, Any]:
+    """Torch (CPU and CUDA) states into ``tensors``; numpy, Python and shuffling states as JSON."""
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, state, gauss_next = random.getstate()
+    return {"numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+            "python": [version, list(state), gauss_next],
+            # the shuffling generator of epoch e is torch.Generator().manual_seed(seed + e)
+            # (DistributedSampler's scheme), so its whole state is this seed
+            "shuffle": {"seed": int(shuffle_seed)}}
+
+
+def restore_rng(ckpt: Checkpoint) -> None:
+    """Put back the torch, CUDA, numpy and Python RNG states saved by :func:`capture_rng`."""
+    rng = ckpt.meta["rng"]
+    torch.set_rng_state(ckpt.tensors["rng.torch"])
+    cuda = [ckpt.tensors[k] for k in sorted(ckpt.tensors) if k.startswith("rng.cuda.")]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    kind, keys, pos, has_gauss, cached = rng["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    version, state, gauss_next = rng["python"]
+    random.setstate((version, tuple(state), gauss_next))
+
+
+# ---- save / load ---------------------------------------------------------------------------------
+def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    epoch: int, history: dict[str, list], config: dict[str, Any],
+                    shuffle_seed: int) -> Path:
+    """Write the checkpoint of a finished ``epoch`` into ``directory`` (see module docstring)."""
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    tensors: dict[str, torch.Tensor] = {}
+    for k, v in model.state_dict().items():
+        tensors[f"model.{k}"] = v.detach().to("cpu").clone().contiguous()
+    opt_json = _split(optimizer.state_dict(), "optimizer", tensors)
+    rng = capture_rng(tensors, shuffle_seed)
+    blob = save(tensors)
+    name = f"state-epoch{epoch:04d}.safetensors"
+    _io.write_bytes(directory / name, blob)
+    meta = {"format": FORMAT, "epoch": int(epoch), "tensors_file": name,
+            "sha256": hashlib.sha256(blob).hexdigest(), "config": config, "history": history,
+            "optimizer": opt_json, "rng": rng, "torch_version": torch.__version__}
+    _io.write_json(directory / META_FILE, meta)  # the commit point
+    for old in directory.glob("state-epoch*.safetensors"):
+        if old.name != name:
+            old.unlink(missing_ok=True)
+    return directory / META_FILE
+
+
+def load_checkpoint(directory: str | Path) -> Checkpoint:
+    """Read and verify a checkpoint folder written by :func:`save_checkpoint`."""
+    from safetensors.torch import load
+
+    directory = Path(directory)
+    meta_path = directory / META_FILE
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"no checkpoint in {directory} (expected {meta_path}); pass the "
+                                "checkpoint_dir of an earlier fit as resume=")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{meta_path} is not valid JSON: {e}") from None
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{meta_path} has format {meta.get('format')!r}, expected {FORMAT!r}")
+    tpath = directory / meta["tensors_file"]
+    if not tpath.is_file():
+        raise FileNotFoundError(f"checkpoint {meta_path} names {tpath.name}, which is missing")
+    blob = tpath.read_bytes()
+    if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
+        raise ValueError(f"{tpath} does not match the SHA-256 recorded in {meta_path} (corrupted?)")
+    return Checkpoint(directory, meta, load(blob))

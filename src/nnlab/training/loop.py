@@ -1,0 +1,349 @@
+"""``fit``: minimise the empirical risk by mini-batch gradient descent (lecture §1.1, §2.6, §2.10).
+
+Per epoch: the training set is shuffled (seeded), cut into batches, and for each batch
+L = mean loss(f(x), y) [+ penalty(model, x)] is back-propagated, the gradients are clipped if
+asked (§2.10) and the optimiser steps. The epoch's empirical risk (mean training loss over the
+batches, weighted by batch size) and the held-out risk on ``val`` go into the :class:`History`.
+"""
+from __future__ import annotations
+
+import math
+import random
+import secrets
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._clipping import apply_clip, check_clip
+from .checkpoint import load_checkpoint, restore_rng, save_checkpoint
+from .data_loading import Source, as_source, batches, check_against_model
+from .distributed import DistContext, all_reduce_sum, broadcast_int, setup, teardown
+from .history import History
+from .losses import LossSpec, get_loss
+from .optimizers import is_lbfgs, make_optimizer, param_list
+
+__all__ = ["fit", "TrainState"]
+
+_HOOKS = ("on_epoch_start", "on_batch_end", "on_epoch_end")
+
+
+@dataclass
+class TrainState:
+    """What callbacks see. ``epoch`` is 1-based; ``model`` is the bare model (never the DDP
+    wrapper); ``logs`` holds the epoch's metrics in ``on_epoch_end`` and ``{"epoch", "batch",
+    "loss"}`` in ``on_batch_end``. Set ``stop = True`` to end training after this epoch."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    history: History
+    epoch: int = 0
+    batch: int = 0
+    logs: dict[str, Any] = field(default_factory=dict)
+    stop: bool = False
+    rank: int = 0
+    world_size: int = 1
+
+
+def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "mse",
+        optimizer: Any = "adam", lr: float = 1e-3, epochs: int = 10, batch_size: int | None = 64,
+        clip: tuple[str, float] | None = None, seed: int | None = None, progress: bool = True,
+        callbacks: Iterable[Any] = (), checkpoint_dir: str | Path | None = None,
+        resume: str | Path | None = None, penalty: Callable | None = None,
+        distributed: bool | None = None) -> History:
+    """Train ``model`` in place and return its :class:`History`.
+
+    Args:
+        model: any ``nn.Module`` mapping a batch ``(B, ...)`` to outputs ``(B, ...)``.
+        train, val: ``(X, y)`` tensors/arrays, a ``Dataset`` of ``(x, y)`` or a ``DataLoader``.
+        loss: ``"mse"``, ``"cross_entropy"`` (integer labels; accuracy is recorded) or a callable
+            ``loss(output, y) -> scalar`` that averages over the batch.
+        optimizer: ``"adam"``, ``"sgd"``, ``"lbfgs"`` (step(closure) per batch; ``batch_size=None``
+            for full batch), an Optimizer instance on the model's parameters, or an Optimizer class.
+        lr: learning rate for named optimizers / classes.
+        epochs: the total number of epochs, counting those already in a ``resume`` checkpoint.
+        batch_size: the *global* batch (split evenly over processes when distributed);
+            ``None`` means the whole training set in one batch.
+        clip: ``None``, ``("norm", c)``: if ‖g‖ > c, g ← c·g/‖g‖, or ``("value", c)``: where
+            |g_i| > c, g_i ← c·sign(g_i) (lecture §2.10).
+        seed: seeds torch, numpy and Python's ``random`` (a side effect, on purpose: dropout and
+            the shuffling become reproducible; torch gets ``seed + rank``). The shuffling order
+            of epoch e is a permutation from a ``torch.Generator`` seeded with ``seed + e``.
+        progress: a tqdm bar over epochs on rank 0, shown only when stderr is a TTY.
+        callbacks: objects with any of ``on_epoch_start(state)``, ``on_batch_end(state)``,
+            ``on_epoch_end(state)``; a plain callable is an ``on_epoch_end``. See :class:`TrainState`.
+        checkpoint_dir: write a checkpoint there after every epoch (latest kept; rank 0 only).
+        resume: a checkpoint folder: restores model, optimizer, history and RNG states, then
+            continues up to ``epochs`` in total, exactly as if never interrupted.
+        penalty: ``penalty(model, X_batch) -> scalar tensor`` added to the training loss.
+        distributed: ``None`` auto-detects torchrun; ``True``/``False`` force it (see
+            :mod:`nnlab.training.distributed`).
+
+    Returns:
+        The :class:`History` (also the resumed epochs' entries when resuming).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    epochs = _check_int(epochs, "epochs", minimum=0)
+    if batch_size is not None:
+        batch_size = _check_int(batch_size, "batch_size", minimum=1)
+    if seed is not None:
+        seed = _check_int(seed, "seed", minimum=0)
+    spec = get_loss(loss)
+    clip_spec = check_clip(clip)
+    hooks = _resolve_callbacks(callbacks)
+    if penalty is not None and not callable(penalty):
+        raise TypeError(f"penalty must be a callable penalty(model, X_batch) -> scalar, got {penalty!r}")
+
+    ctx = setup(distributed)
+    try:
+        return _fit(model, train, val, spec, optimizer, lr, epochs, batch_size, clip_spec, seed,
+                    progress, hooks, checkpoint_dir, resume, penalty, ctx)
+    finally:
+        teardown(ctx)
+
+
+def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, clip_spec, seed,
+         progress, hooks, checkpoint_dir, resume, penalty, ctx: DistContext) -> History:
+    if ctx.enabled and ctx.device is not None and ctx.device.type == "cuda":
+        model.to(ctx.device)
+    dtype = _float_dtype(model)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    train_src = as_source(train, "train", spec, dtype)
+    val_src = None if val is None else as_source(val, "val", spec, dtype)
+    check_against_model(train_src, model, spec)
+    if val_src is not None:
+        check_against_model(val_src, model, spec)
+    local_batch = _local_batch(batch_size, ctx)
+
+    if seed is not None:
+        torch.manual_seed(seed + ctx.rank)
+        np.random.seed((seed + ctx.rank) % 2**32)
+        random.seed(seed + ctx.rank)
+    shuffle_seed = broadcast_int(seed if seed is not None else secrets.randbits(31), ctx)
+    opt = make_optimizer(optimizer, model, lr)
+    config = {"loss": spec.name, "optimizer": _name_of(optimizer), "lr": lr, "epochs": epochs,
+              "batch_size": batch_size, "clip": list(clip_spec) if clip_spec else None,
+              "seed": seed, "world_size": ctx.world,
+              "penalty": None if penalty is None else _name_of(penalty)}
+
+    history, start = History(), 0
+    if resume is not None:
+        ckpt = load_checkpoint(resume)
+        if epochs < ckpt.epoch:
+            raise ValueError(f"the checkpoint in {resume} already has {ckpt.epoch} epochs; epochs "
+                             f"counts the total, so pass epochs >= {ckpt.epoch}")
+        _warn_config_changes(ckpt.meta.get("config", {}), config)
+        model.load_state_dict(ckpt.model_state())
+        opt.load_state_dict(ckpt.optimizer_state())
+        history = History.from_dict(ckpt.meta["history"])
+        start = ckpt.epoch
+        shuffle_seed = int(ckpt.meta["rng"]["shuffle"]["seed"])
+        restore_rng(ckpt)
+    config["shuffle_seed"] = shuffle_seed
+
+    net: nn.Module = model
+    if ctx.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[ctx.device] if device.type == "cuda" else None)
+    params = param_list(opt)
+    state = TrainState(model=model, optimizer=opt, history=history, rank=ctx.rank, world_size=ctx.world)
+    bar = _progress_bar(progress and ctx.is_main, epochs, start)
+    try:
+        for epoch in range(start + 1, epochs + 1):
+            state.epoch, state.logs = epoch, {"epoch": epoch}
+            _call(hooks, "on_epoch_start", state)
+            logs = _train_epoch(net, model, opt, train_src, spec, epoch, local_batch, shuffle_seed,
+                                clip_spec, params, penalty, dtype, device, ctx, hooks, state)
+            if val_src is not None:
+                logs.update(_evaluate(model, val_src, spec, local_batch, dtype, device, ctx))
+            logs["lr"] = float(opt.param_groups[0].get("lr", float("nan")))
+            history.append(logs)
+            state.logs = logs
+            if not math.isfinite(logs["train_loss"]):
+                warnings.warn(f"the training loss is {logs['train_loss']} at epoch {epoch}; lower lr "
+                              "or clip the gradients, e.g. clip=('norm', 1.0)", RuntimeWarning,
+                              stacklevel=3)
+            _call(hooks, "on_epoch_end", state)
+            if checkpoint_dir is not None and ctx.is_main:
+                save_checkpoint(checkpoint_dir, model=model, optimizer=opt, epoch=epoch,
+                                history=history.as_dict(), config=config, shuffle_seed=shuffle_seed)
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()
+                             if k in ("train_loss", "val_loss", "train_acc", "val_acc") and v is not None})
+            if _agree_stop(state.stop, ctx):
+                break
+    finally:
+        bar.close()
+    return history
+
+
+def _train_epoch(net, model, opt, src: Source, spec: LossSpec, epoch: int, local_batch, shuffle_seed,
+                 clip_spec, params, penalty, dtype, device, ctx: DistContext, hooks, state) -> dict:
+    net.train()
+    # running sums in float64: loss·n, n, correct, penalty·n, grad-norm, steps
+    sums = torch.zeros(6, dtype=torch.float64, device=device)
+    lbfgs = is_lbfgs(opt)
+    for i, (xb, yb) in enumerate(batches(src, epoch=epoch - 1, batch_size=local_batch,
+                                         seed=shuffle_seed, shuffle=True, spec=spec, dtype=dtype,
+                                         device=device, rank=ctx.rank, world=ctx.world)):
+        first: dict[str, torch.Tensor] = {}
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad(set_to_none=True)
+            out = net(xb)
+            data_loss = spec.fn(out, yb)
+            total = data_loss
+            pen = None
+            if penalty is not None:
+                pen = penalty(model, xb)
+                if not isinstance(pen, torch.Tensor) or pen.numel() != 1:
+                    raise TypeError("penalty(model, X_batch) must return a scalar tensor, got "
+                                    f"{type(pen).__name__}")
+                total = total + pen.reshape(())
+            total.backward()
+            gnorm = apply_clip(params, clip_spec)
+            if not first:  # record the loss at the parameters before the step
+                first.update(loss=data_loss.detach(), out=out.detach(), gnorm=gnorm)
+                if pen is not None:
+                    first["pen"] = pen.detach().reshape(())
+            return total
+
+        if lbfgs:
+            opt.step(closure)
+        else:
+            closure()
+            opt.step()
+        n = xb.shape[0]
+        sums[0] += first["loss"].to(torch.float64) * n
+        sums[1] += n
+        if spec.classification:
+            sums[2] += (first["out"].argmax(dim=1) == yb).sum()
+        if "pen" in first:
+            sums[3] += first["pen"].to(torch.float64) * n
+        sums[4] += first["gnorm"].to(sums)
+        sums[5] += 1
+        if hooks["on_batch_end"]:
+            state.batch, state.logs = i, {"epoch": epoch, "batch": i, "loss": float(first["loss"])}
+            _call(hooks, "on_batch_end", state)
+    sums = all_reduce_sum(sums, ctx)
+    n, steps = float(sums[1]), max(float(sums[5]), 1.0)
+    return {"epoch": epoch, "train_loss": float(sums[0]) / n,
+            "train_acc": float(sums[2]) / n if spec.classification else None,
+            "penalty": float(sums[3]) / n if penalty is not None else None,
+            "grad_norm": float(sums[4]) / steps}
+
+
+def _evaluate(model, src: Source, spec: LossSpec, local_batch, dtype, device, ctx) -> dict:
+    """Held-out risk: mean loss (and accuracy) over every ``val`` sample, in eval mode."""
+    model.eval()
+    sums = torch.zeros(3, dtype=torch.float64, device=device)
+    with torch.no_grad():
+        for xb, yb in batches(src, epoch=0, batch_size=local_batch, seed=0, shuffle=False, spec=spec,
+                              dtype=dtype, device=device, rank=ctx.rank, world=ctx.world):
+            out = model(xb)
+            sums[0] += spec.fn(out, yb).to(torch.float64) * xb.shape[0]
+            sums[1] += xb.shape[0]
+            if spec.classification:
+                sums[2] += (out.argmax(dim=1) == yb).sum()
+    sums = all_reduce_sum(sums, ctx)
+    n = float(sums[1])
+    return {"val_loss": float(sums[0]) / n, "val_acc": float(sums[2]) / n if spec.classification else None}
+
+
+# ---- small helpers -------------------------------------------------------------------------------
+def _check_int(v: Any, name: str, minimum: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {v!r}")
+    if v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    return int(v)
+
+
+def _local_batch(batch_size: int | None, ctx: DistContext) -> int | None:
+    if batch_size is None or not ctx.enabled:
+        return batch_size
+    if batch_size % ctx.world:
+        raise ValueError(f"batch_size is the global batch and must be divisible by the "
+                         f"{ctx.world} processes; got {batch_size} (try "
+                         f"{max(ctx.world, batch_size // ctx.world * ctx.world)})")
+    return batch_size // ctx.world
+
+
+def _float_dtype(model: nn.Module) -> torch.dtype:
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
+
+
+def _name_of(obj: Any) -> str:
+    if isinstance(obj, str):
+        return obj
+    if isinstance(obj, type):
+        return obj.__name__
+    return getattr(obj, "__name__", type(obj).__name__)
+
+
+def _resolve_callbacks(callbacks: Any) -> dict[str, list[Callable]]:
+    if callbacks is None:
+        callbacks = ()
+    elif callable(callbacks) or any(hasattr(callbacks, h) for h in _HOOKS):
+        callbacks = (callbacks,)
+    hooks: dict[str, list[Callable]] = {h: [] for h in _HOOKS}
+    for cb in callbacks:
+        found = [h for h in _HOOKS if callable(getattr(cb, h, None))]
+        if found:
+            for h in found:
+                hooks[h].append(getattr(cb, h))
+        elif callable(cb):
+            hooks["on_epoch_end"].append(cb)
+        else:
+            raise TypeError(f"callback {cb!r} has none of {list(_HOOKS)} and is not callable")
+    return hooks
+
+
+def _call(hooks: dict[str, list[Callable]], name: str, state: TrainState) -> None:
+    for fn in hooks[name]:
+        fn(state)
+
+
+def _agree_stop(stop: bool, ctx: DistContext) -> bool:
+    """Stop when any rank asks (all ranks must leave the loop together)."""
+    if not ctx.enabled:
+        return bool(stop)
+    flag = all_reduce_sum(torch.tensor([1.0 if stop else 0.0], dtype=torch.float64), ctx)
+    return bool(flag[0] > 0)
+
+
+def _warn_config_changes(old: dict, new: dict) -> None:
+    changed = [k for k in ("loss", "optimizer", "batch_size", "clip", "world_size")
+               if k in old and old[k] != new[k]]
+    if changed:
+        warnings.warn("resuming with settings that differ from the checkpoint's ("
+                      + ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in changed)
+                      + "); the result will not match an uninterrupted run", UserWarning, stacklevel=4)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None: ...
+    def set_postfix(self, *a: Any, **k: Any) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress_bar(show: bool, total: int, initial: int) -> Any:
+    if not show or not _isatty(sys.stderr):
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="fit", unit="epoch", file=sys.stderr, leave=False)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
