@@ -98,6 +98,7 @@ BAD = [
     ({"width": -1}, "width"),
     ({"activation": "nope"}, "activation"),
     ({"layers": 50}, "layers"),
+    ({"grid": 1000}, "grid"),
     ({"n_samples": 10**7}, "n_samples"),
     ({"dataset": "mnist"}, "dataset"),
     ({"model": "cnn"}, "model"),
@@ -108,7 +109,8 @@ BAD = [
     ({"colour": "red"}, "colour"),
     ({"reg": "kan", "model": "mlp"}, "reg=kan"),
     ({"batch_size": 500, "n_samples": 100}, "batch_size"),
-    ({"model": "kan", "kan_hidden": "10,10,10", "grid": 20}, "parameters"),
+    ({"layers": 8, "width": 64}, "parameters"),
+    ({"model": "kan", "kan_hidden": "16,16,16", "grid": 30}, "parameters"),
 ]
 
 
