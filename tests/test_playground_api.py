@@ -184,6 +184,19 @@ def test_play_trains_in_the_background_and_pause_stops(client):
     assert client.get(f"/api/sessions/{sid}").json()["epoch"] <= e1 + 1  # a chunk may finish
 
 
+def test_play_pauses_itself_at_the_epoch_limit(client):
+    client.manager.max_epochs = 3
+    sid = new(client, dataset="sine_1d")
+    client.post(f"/api/sessions/{sid}/play")
+    deadline = time.monotonic() + 10
+    while client.get(f"/api/sessions/{sid}").json()["status"] == "playing":
+        assert time.monotonic() < deadline, "the session did not pause at max_epochs"
+        time.sleep(0.02)
+    assert client.get(f"/api/sessions/{sid}").json()["epoch"] == 3
+    r = client.post(f"/api/sessions/{sid}/play")
+    assert r.status_code == 409 and "limit of 3 epochs" in r.json()["detail"]
+
+
 def test_event_stream_sends_data_then_state(client):
     import json
 

@@ -106,7 +106,7 @@ def test_spiral_kan_trains_live_in_chromium(server, browser, tmp_path):
 
     d.find_element(By.ID, "play").click()
     wait_for(lambda: text(d, "status") == "playing", 5, "play")
-    wait_for(lambda: epoch() >= 40 and test_loss() < 0.8 * first, 25,
+    wait_for(lambda: epoch() >= 10 and test_loss() < 0.8 * first, 25,
              "the test loss to drop by 20% while playing")
     d.find_element(By.ID, "play").click()  # pause
     wait_for(lambda: text(d, "status") == "paused", 5, "pause")

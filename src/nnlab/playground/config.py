@@ -68,7 +68,7 @@ class PlaygroundConfig:
     """
 
     dataset: str = "spiral"
-    noise: float = 0.1
+    noise: float = 0.05
     train_ratio: float = 0.5
     n_samples: int = 400
     batch_size: int = 32
@@ -83,7 +83,7 @@ class PlaygroundConfig:
     grid: int = 5
     k: int = 3
     optimizer: str = "adam"
-    lr: float = 0.01
+    lr: float = 0.03
     reg: str = "none"
     lam: float = 0.0
     clip: str = "none"

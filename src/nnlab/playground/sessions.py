@@ -144,6 +144,9 @@ class SessionManager:
         s = self.get(sid)
         if s.status == "error":
             raise ValueError(f"session is in error ({s.error}); press reset first")
+        if s.trainer.epoch >= self.max_epochs:
+            raise ValueError(f"this session reached the playground's limit of {self.max_epochs} "
+                             "epochs; press reset to train again")
         s.status = "playing"
         s.wake.set()
         return s

@@ -23,8 +23,8 @@ from nnlab.playground.datasets import Split, io_dims, make_split
 
 __all__ = ["Trainer", "DivergedError", "build_model", "layer_modules"]
 
-#: KAN grids are refitted to the data (``KAN.update_grid``) after these epochs, as pykan does
-#: early in training.
+#: KAN grids are refitted to the data (``KAN.update_grid``) at the start and after these epochs,
+#: as pykan does early in training.
 GRID_UPDATE_EPOCHS = (2, 4, 6, 8, 10)
 MAX_HISTORY = 400
 
@@ -106,6 +106,9 @@ class Trainer:
         if self.split.task == "classification":
             self.history.update(train_acc=[], test_acc=[])
         self.grad_norms: list[float] = [0.0] * len(layer_modules(self.model))
+        if self.is_kan and hasattr(self.model, "update_grid"):
+            with torch.no_grad():  # fit every layer's grid to the inputs that reach it
+                self.model.update_grid(self.split.X_train)
         self.record()
 
     @property
