@@ -34,11 +34,13 @@ def server():
     import uvicorn
 
     from nnlab.playground.server import create_app
+    from nnlab.playground.sessions import SessionManager
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(), log_level="warning", lifespan="on")
+    manager = SessionManager(max_sessions=4)
+    config = uvicorn.Config(create_app(manager), log_level="warning", lifespan="on")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -46,7 +48,7 @@ def server():
     while not srv.started:
         assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{port}", manager
     srv.should_exit = True
     thread.join(10)
     sock.close()
@@ -89,8 +91,9 @@ def test_spiral_kan_trains_live_in_chromium(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
+    url, _ = server
     d = browser
-    d.get(server + "/")
+    d.get(url + "/")
     wait_for(lambda: text(d, "status") == "paused", 15, "the first session")
     Select(d.find_element(By.ID, "dataset")).select_by_value("spiral")
     wait_for(lambda: "dataset=spiral" in d.current_url, 10, "the dataset in the URL")
@@ -125,13 +128,18 @@ def test_spiral_kan_trains_live_in_chromium(server, browser, tmp_path):
         shutil.copyfile(shot, extra)
 
 
-def test_bad_url_shows_a_message_not_a_crash(server, browser):
+def test_bad_url_shows_a_message_and_leaving_frees_the_session(server, browser):
     from selenium.webdriver.common.by import By
 
+    url, manager = server
     d = browser
-    d.get(server + "/#dataset=spiral&width=-3&activation=relu")
+    d.get("about:blank")  # the tab leaves the page: its session is closed at once
+    wait_for(lambda: len(manager.sessions) == 0, 10, "the session to be freed")
+    d.get(url + "/#dataset=spiral&width=-3&activation=relu")  # a fresh page, a bad link
     box = d.find_element(By.ID, "error")
     wait_for(lambda: box.is_displayed() and "width" in box.text, 10, "the error message")
     assert "out of range" in box.text
-    d.get(server + "/#dataset=moons")  # the server is still fine
-    wait_for(lambda: text(d, "status") == "paused", 15, "a fresh session")
+    d.get(url + "/#dataset=moons")  # a pasted link (hash change): the server is still fine
+    wait_for(lambda: text(d, "status") == "paused" and "moons" in d.current_url, 15,
+             "a fresh session")
+    assert len(manager.sessions) == 1
