@@ -228,11 +228,22 @@ def test_kan_session_reports_edges_with_importance(client):
     assert len(e["y"]) == 3 and len(e["y"][0]) == 2 and len(e["x"]) == 2
     assert max(max(r) for r in e["importance"]) == pytest.approx(1.0)
     assert len(st["grad_norms"]) == 2
-    r = client.post(f"/api/sessions/{sid}/formula")
-    if formula_mod.available():
-        assert r.status_code == 200 and "r2" in r.json()
-    else:
+    if not formula_mod.available():
+        r = client.post(f"/api/sessions/{sid}/formula")
         assert r.status_code == 501 and "symbolic" in r.json()["detail"]
+
+
+@pytest.mark.skipif(not (HAS_KAN and formula_mod.available()),
+                    reason="nl.KAN and nl.symbolic are not merged into this branch yet")
+def test_discover_formula_of_a_trained_kan(client):
+    sid = new(client, dataset="sine_1d", model="kan", kan_hidden="1", noise=0, lr=0.03)
+    client.post(f"/api/sessions/{sid}/step", params={"n": 30})
+    r = client.post(f"/api/sessions/{sid}/formula")
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["r2"] > 0.99 and out["unmatched"] == 0 and out["variables"] == ["x"]
+    assert "<math" in out["mathml"] and "x" in out["latex"]
+    assert client.get(f"/api/sessions/{sid}").json()["epoch"] == 30  # the session is untouched
 
 
 @pytest.mark.skipif(not HAS_KAN, reason="nl.KAN is not merged into this branch yet")

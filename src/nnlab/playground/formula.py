@@ -6,6 +6,8 @@ library function, a few full-batch epochs refit the affine parameters, ``nl.symb
 composes the expression and ``nl.symbolic.snap`` rounds its constants where the data allow.
 The result carries the formula as text, LaTeX and presentation MathML (the page is offline,
 so the browser renders MathML natively), and its R² on the session's test points.
+Before matching, ``KAN.prune`` drops unimportant edges (step 2), after it ``nl.symbolic.polish``
+refits the formula's constants by least squares.
 """
 from __future__ import annotations
 
@@ -61,9 +63,23 @@ def _refit(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> None:
         opt.step()
 
 
-def discover(session: Any) -> dict:
-    """Run steps 3–6 on a copy of ``session.trainer.model``; returns ``{"formula", "latex",
-    "mathml", "r2", "variables"}``. Raises ``ValueError`` from the pipeline."""
+def _predict(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray) -> np.ndarray:
+    fn = sympy.lambdify(variables, expr, "numpy")
+    with np.errstate(all="ignore"):
+        out = np.asarray(fn(*X.T))
+    if np.iscomplexobj(out):
+        out = np.where(np.abs(out.imag) < 1e-9, out.real, np.nan)
+    return np.broadcast_to(out.astype(float), (X.shape[0],))
+
+
+def discover(session: Any, prune_threshold: float = 1e-2, snap_tol: float = 1e-3) -> dict:
+    """Run steps 2–6 on a copy of ``session.trainer.model`` (prune, match, refit, compose, snap).
+
+    Returns ``{"formula", "latex", "mathml", "r2", "variables", "matched", "unmatched"}``
+    (``formula`` at full precision, LaTeX and MathML with 4 significant digits): R² on
+    the session's test points, of the formula when every edge became symbolic, else of the
+    partly symbolic model (unmatched edges stay splines and appear as ``phi_l_o_i`` in the formula).
+    """
     sym = _symbolic()
     if sym is None:
         raise RuntimeError(UNAVAILABLE)
@@ -73,19 +89,29 @@ def discover(session: Any) -> dict:
         split = tr.split
     model.eval()
     X, y = split.X_train, split.y_train
+    Xt, yt = split.X_test.numpy().astype(float), split.y_test.numpy().reshape(-1).astype(float)
     names = ["x", "y"][: X.shape[1]]
-    sym.auto_symbolic(model, X)
-    _refit(model, X, y)
-    expr = sym.formula(model, names)
+    variables = [sympy.Symbol(n) for n in names]
+    if hasattr(model, "prune"):  # step 2: drop unimportant edges and nodes
+        model = model.prune(X, threshold=prune_threshold)
+    matches = sym.auto_symbolic(model, X)  # step 3
+    _refit(model, X, y)  # step 4
+    expr = sym.formula(model, names)  # step 5
     if isinstance(expr, (list, tuple)):
         expr = expr[0]
-    variables = [sympy.Symbol(n) for n in names]
-    snapped = sym.snap(expr, X.numpy(), y.numpy().reshape(-1), variables=variables)
-    expr = getattr(snapped, "expr", snapped)
-    fn = sympy.lambdify(variables, expr, "numpy")
-    Xt = split.X_test.numpy().astype(float)
-    with np.errstate(all="ignore"):
-        pred = np.broadcast_to(np.asarray(fn(*Xt.T), float), (Xt.shape[0],))
-    return {"formula": str(expr), "latex": sympy.latex(expr),
-            "mathml": sympy.mathml(expr, printer="presentation"),
-            "r2": r2_score(pred, split.y_test.numpy()), "variables": names}
+    unmatched = sum(1 for m in matches if not m.matched)
+    if unmatched == 0:
+        Xn, yn = X.numpy().astype(float), y.numpy().reshape(-1).astype(float)
+        if hasattr(sym, "polish"):
+            expr, _ = sym.polish(expr, variables, Xn, yn)
+        snapped = sym.snap(expr, Xn, yn, tol=snap_tol, variables=variables)  # step 6
+        expr = snapped.expr
+        r2 = r2_score(_predict(expr, variables, Xt), yt)
+    else:
+        with torch.no_grad():
+            r2 = r2_score(model(split.X_test).numpy(), yt)
+    shown = expr.xreplace({f: sympy.Float(f, 4) for f in expr.atoms(sympy.Float)})
+    return {"formula": str(expr), "latex": sympy.latex(shown),
+            "mathml": '<math display="block">' + sympy.mathml(shown, printer="presentation")
+                      + "</math>", "r2": r2, "variables": names,
+            "matched": sum(1 for m in matches if m.matched), "unmatched": unmatched}
