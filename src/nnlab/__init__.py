@@ -21,3 +21,9 @@ from nnlab import data
 from nnlab.training import History, TrainState, fit
 
 __all__ += ["data", "fit", "History", "TrainState"]
+
+# §6 Kolmogorov–Arnold Networks
+from . import kan  # noqa: E402
+from .kan import KAN, KANLayer  # noqa: E402
+
+__all__ += ["kan", "KAN", "KANLayer"]

@@ -1,0 +1,18 @@
+"""Kolmogorov–Arnold Networks (lecture §6): exact B-spline KAN layers, grids, pruning, plots.
+
+* :mod:`~nnlab.kan.spline`: B-spline math as pure functions (Cox–de Boor, closed form, fitting).
+* :class:`KANLayer` (:mod:`~nnlab.kan.layer`) with the fused kernel of :mod:`~nnlab.kan.kernel`.
+* :class:`KAN` (:mod:`~nnlab.kan.model`); :mod:`~nnlab.kan.grid` (grid update/extension),
+  :mod:`~nnlab.kan.regularization`, :mod:`~nnlab.kan.prune`, :func:`plot`, :mod:`~nnlab.kan.io`,
+  :class:`GridUpdate` (an ``nl.fit`` callback).
+"""
+from . import spline
+from .callbacks import GridUpdate
+from .layer import GridRangeWarning, KANLayer
+from .model import KAN, LayerTrace
+from .plot import plot
+from .prune import prune
+from .regularization import regularization
+
+__all__ = ["KANLayer", "KAN", "LayerTrace", "GridRangeWarning", "GridUpdate", "plot", "prune",
+           "regularization", "spline"]
