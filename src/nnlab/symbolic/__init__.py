@@ -1,0 +1,24 @@
+"""Symbolic regression with KANs (lecture §6.3): from data to an exact, snapped sympy formula.
+
+Steps and where they live: library of simple functions (``library``), affine fit of one edge
+(``affine``), matching of every edge (``matching``), symbolic edges inside a KAN layer
+(``edges``), formula composition (``formula``), least-squares polish (``polish``), number snap
+(``snap``), the whole search as a scikit-learn estimator (``regressor``), reports (``report``).
+"""
+from __future__ import annotations
+
+from .affine import AffineFit, canonical, fit_affine
+from .edges import SymbolicEdges
+from .formula import formula, spline_edges
+from .library import LIBRARY, Library, SymbolicFunction, default_library, register
+from .matching import EdgeMatch, auto_symbolic, choose, suggest
+from .polish import polish
+from .regressor import SymbolicRegressor
+from .snap import SnapResult, snap
+
+__all__ = [
+    "LIBRARY", "Library", "SymbolicFunction", "register", "default_library",
+    "AffineFit", "fit_affine", "canonical",
+    "SymbolicEdges", "EdgeMatch", "suggest", "choose", "auto_symbolic",
+    "formula", "spline_edges", "polish", "SnapResult", "snap", "SymbolicRegressor",
+]

@@ -1,0 +1,85 @@
+"""Least-squares polish of the numeric constants of a sympy formula.
+
+After the formula is composed (lecture §6.3 step 5) its floating-point constants still carry the
+spline approximation's error. Every ``sympy.Float`` in the expression becomes a free parameter
+``θ_k`` and ``Σ_n (f(x_n; θ) − y_n)²`` is minimised with ``scipy.optimize.least_squares``,
+starting from the current values. Integers and rationals (already snapped) stay fixed.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import sympy
+from scipy.optimize import least_squares
+
+__all__ = ["parametrize", "evaluate", "polish", "relative_rmse"]
+
+
+def parametrize(expr: sympy.Expr) -> tuple[sympy.Expr, list[sympy.Symbol], list[float]]:
+    """Replace every Float in ``expr`` by a fresh symbol ``_c{k}``; return (expr, symbols, values)."""
+    floats = sorted(expr.atoms(sympy.Float), key=lambda f: sympy.default_sort_key(f))
+    syms = [sympy.Symbol(f"_c{k}") for k in range(len(floats))]
+    return expr.xreplace(dict(zip(floats, syms))), syms, [float(f) for f in floats]
+
+
+def evaluate(expr: sympy.Expr, variables: Sequence[sympy.Symbol], X: np.ndarray) -> np.ndarray:
+    """Evaluate ``expr`` on rows of X (columns in the order of ``variables``); NaN where undefined."""
+    X = np.asarray(X, dtype=np.float64)
+    f = sympy.lambdify(list(variables), expr, "numpy")
+    with np.errstate(all="ignore"):
+        out = f(*[X[:, j] for j in range(X.shape[1])])
+    out = np.asarray(out, dtype=np.complex128 if np.iscomplexobj(out) else np.float64)
+    if np.iscomplexobj(out):
+        out = np.where(np.abs(out.imag) < 1e-12 * (1 + np.abs(out.real)), out.real, np.nan)
+    return np.broadcast_to(out, (X.shape[0],)).astype(np.float64)
+
+
+def relative_rmse(pred: np.ndarray, y: np.ndarray) -> float:
+    """``RMSE(pred, y) / RMS(y)`` (inf if pred has NaN/inf): the error measure used for snapping."""
+    pred = np.asarray(pred, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if pred.shape != y.shape or not np.all(np.isfinite(pred)):
+        return float("inf")
+    scale = float(np.sqrt(np.mean(y ** 2))) or 1.0
+    return float(np.sqrt(np.mean((pred - y) ** 2)) / scale)
+
+
+def polish(expr: sympy.Expr, variables: Sequence[sympy.Symbol], X: np.ndarray, y: np.ndarray,
+           max_nfev: int = 200) -> tuple[sympy.Expr, float]:
+    """Refit the Float constants of ``expr`` to (X, y) by least squares.
+
+    Returns ``(polished expression, relative RMSE)``; the input is returned unchanged if the
+    polish does not improve it or fails numerically (it never raises on bad numerics).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    base_err = relative_rmse(evaluate(expr, variables, X), y)
+    pexpr, syms, vals = parametrize(expr)
+    if not syms:
+        return expr, base_err
+    f = sympy.lambdify(list(variables) + syms, pexpr, "numpy")
+    cols = [X[:, j] for j in range(X.shape[1])]
+    scale = float(np.sqrt(np.mean(y ** 2))) or 1.0
+
+    def resid(theta: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            out = f(*cols, *theta)
+        r = np.broadcast_to(np.asarray(out), y.shape) - y
+        if np.iscomplexobj(r):
+            r = np.where(np.abs(r.imag) < 1e-9, r.real, 1e6 * scale)
+        return np.where(np.isfinite(r), r, 1e6 * scale).astype(np.float64)
+
+    try:
+        sol = least_squares(resid, np.asarray(vals, dtype=np.float64), method="lm" if len(y) >= len(vals) else "trf",
+                            max_nfev=max_nfev * (len(vals) + 1), xtol=1e-15, ftol=1e-15, gtol=1e-15)
+        theta = sol.x
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError, OverflowError, ZeroDivisionError):
+        return expr, base_err
+    if not np.all(np.isfinite(theta)):
+        return expr, base_err
+    new = pexpr.xreplace({s: sympy.Float(float(t)) for s, t in zip(syms, theta)})
+    err = relative_rmse(evaluate(new, variables, X), y)
+    if err <= base_err:
+        return new, err
+    return expr, base_err

@@ -1,0 +1,265 @@
+"""``nl.SymbolicRegressor``: lecture §6.3's six steps as a scikit-learn estimator.
+
+``fit(X, y)`` runs several KAN candidates (see :mod:`nnlab.symbolic.search`): additive KANs
+``[n, 1]`` in raw, log-target and log-log space (products become sums), a "monomial times/plus a
+function of a monomial" KAN ``[n, 2, 2, 1]`` and a deeper ``[n, h, 1]`` KAN, each trained,
+matched edge by edge to the library, refit, composed into sympy, polished and snapped. The
+winner is chosen on held-out rows as the simplest formula (``sympy.count_ops``) whose error is
+within 10% (+1e-9) of the best: a Pareto choice of accuracy against complexity.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+import sympy
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
+
+from .library import LIBRARY, Library
+from .polish import evaluate, relative_rmse
+from .search import Candidate, CandidateResult, run_candidate
+from .transforms import fixed_sign
+
+__all__ = ["SymbolicRegressor"]
+
+
+class SymbolicRegressor(RegressorMixin, BaseEstimator):
+    """Discover a closed-form law ``y = f(x)`` with KANs (lecture §6.3).
+
+    Args:
+        width: KAN width ``[n, …, 1]`` to use; None lets the search choose among candidates.
+        grid, k: spline grid intervals and order of the KANs.
+        steps: L-BFGS iterations of the first training (refits use a fraction of it).
+        lamb: sparsity regularisation weight (deeper KANs, when the KAN provides ``regularization``).
+        r2_threshold: minimum r² for an edge to become symbolic (else its spline is kept).
+        search: ``"auto"`` (all candidates), ``"additive"`` (only ``[n, 1]`` KANs; fast) or a
+            sequence of candidate names (``loglog``, ``raw``, ``logy``, ``mono_log``, ``mono_raw``,
+            ``deep_raw``, ``deep_loglog``).
+        seeds: restarts (different seeds) of the non-additive candidates.
+        library: a :class:`~nnlab.symbolic.library.Library` (default :data:`LIBRARY`).
+        snap_tol: allowed increase of relative RMSE when snapping constants.
+        time_limit: seconds; no new candidate starts after it (the first always runs).
+        validation_fraction: share of rows held out to choose among candidates.
+        nan_policy: ``"raise"`` (default) or ``"drop"`` rows with NaN/inf (with a warning).
+        variables: names of the features in the formula (default ``feature_names_in_`` or x0, x1…).
+        random_state: seed of the held-out split.
+
+    Fitted attributes: ``formula_`` (sympy), ``latex_``, ``model_`` (the chosen KAN),
+    ``result_`` (JSON-able: per-edge fits, candidates, errors), ``complete_`` (False when an
+    edge kept its spline; ``predict`` then uses the KAN), ``variables_``, ``n_features_in_``.
+    """
+
+    def __init__(self, width: Sequence[int] | None = None, grid: int = 5, k: int = 3, steps: int = 60,
+                 lamb: float = 1e-3, r2_threshold: float = 0.99, search: str | Sequence[str] = "auto",
+                 seeds: int = 1, library: Library | None = None, snap_tol: float = 1e-6,
+                 time_limit: float = 60.0, validation_fraction: float = 0.25, nan_policy: str = "raise",
+                 variables: Sequence[str] | None = None, random_state: int = 0) -> None:
+        self.width = width
+        self.grid = grid
+        self.k = k
+        self.steps = steps
+        self.lamb = lamb
+        self.r2_threshold = r2_threshold
+        self.search = search
+        self.seeds = seeds
+        self.library = library
+        self.snap_tol = snap_tol
+        self.time_limit = time_limit
+        self.validation_fraction = validation_fraction
+        self.nan_policy = nan_policy
+        self.variables = variables
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ input checks
+    def _check_params(self) -> None:
+        if self.nan_policy not in ("raise", "drop"):
+            raise ValueError(f"nan_policy must be 'raise' or 'drop', got {self.nan_policy!r}")
+        if not (isinstance(self.grid, (int, np.integer)) and self.grid >= 1):
+            raise ValueError(f"grid must be an int >= 1, got {self.grid!r}")
+        if not (isinstance(self.k, (int, np.integer)) and self.k >= 1):
+            raise ValueError(f"k must be an int >= 1, got {self.k!r}")
+        if not (isinstance(self.steps, (int, np.integer)) and self.steps >= 1):
+            raise ValueError(f"steps must be an int >= 1, got {self.steps!r}")
+        if not 0 < self.r2_threshold <= 1:
+            raise ValueError(f"r2_threshold must be in (0, 1], got {self.r2_threshold}")
+        if not 0 <= self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if not (self.time_limit > 0):
+            raise ValueError(f"time_limit must be > 0 seconds, got {self.time_limit}")
+
+    def _names(self, n: int) -> list[str]:
+        if self.variables is not None:
+            names = [str(v) for v in self.variables]
+            if len(names) != n:
+                raise ValueError(f"variables has {len(names)} names but X has {n} columns")
+            return names
+        fn = getattr(self, "feature_names_in_", None)
+        if fn is not None:
+            return [str(v) for v in fn]
+        return [f"x{j}" for j in range(n)]
+
+    def _validate(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        if self.nan_policy == "drop":
+            Xa = check_array(X, ensure_all_finite=False, dtype=np.float64)
+            ya = column_or_1d(np.asarray(y, dtype=np.float64))
+            if len(ya) != len(Xa):
+                raise ValueError(f"X has {len(Xa)} rows but y has {len(ya)}; they must match")
+            ok = np.isfinite(Xa).all(axis=1) & np.isfinite(ya)
+            if not ok.all():
+                warnings.warn(f"dropped {int((~ok).sum())} row(s) with NaN/inf (nan_policy='drop')", stacklevel=3)
+                X, y = Xa[ok], ya[ok]
+        X, y = validate_data(self, X, y, y_numeric=True, ensure_all_finite=False, dtype=np.float64,
+                             ensure_min_samples=1)
+        names = self._names(X.shape[1])
+        bad = ~np.isfinite(X)
+        if bad.any():
+            rows = np.unique(np.nonzero(bad)[0])
+            r, c = np.argwhere(bad)[0]
+            raise ValueError(f"X contains NaN or inf in {len(rows)} row(s) (first: row {r}, column "
+                             f"'{names[c]}'); clean them or pass nan_policy='drop'")
+        need = max(10, 2 * X.shape[1] + 4)
+        if X.shape[0] < need:
+            raise ValueError(f"got {X.shape[0]} sample(s) (rows) but SymbolicRegressor needs at least {need} "
+                             f"for {X.shape[1]} feature(s); provide more rows")
+        if np.ptp(y) == 0:
+            raise ValueError(f"y is constant (every value is {y[0]:g}): there is no law to discover")
+        for j in range(X.shape[1]):
+            if np.ptp(X[:, j]) == 0:
+                raise ValueError(f"feature '{names[j]}' (column {j}) is constant ({X[0, j]:g}); "
+                                 "drop it: it carries no information")
+        return X, y
+
+    # ------------------------------------------------------------------ candidates
+    def _candidates(self, X: np.ndarray, y: np.ndarray) -> list[Candidate]:
+        n = X.shape[1]
+        xpos = all(fixed_sign(X[:, j]) != 0 for j in range(n))
+        ypos = fixed_sign(y) != 0
+        if self.width is not None:
+            w = [int(v) for v in self.width]
+            if len(w) < 2 or w[0] != n or w[-1] != 1:
+                raise ValueError(f"width must look like [{n}, ..., 1] (n features in, one output), got {w}")
+            hidden = tuple(w[1:-1])
+            out = [Candidate("raw", hidden=hidden)]
+            if ypos:
+                out.append(Candidate("logy", log_y=True, hidden=hidden))
+            if xpos and ypos:
+                out.insert(0, Candidate("loglog", log_x=True, log_y=True, hidden=hidden))
+            return out
+        h = min(n + 1, 5)
+        table = {
+            "loglog": (xpos and ypos, Candidate("loglog", log_x=True, log_y=True)),
+            "raw": (True, Candidate("raw")),
+            "logy": (ypos, Candidate("logy", log_y=True)),
+            "mono_log": (xpos and ypos and n >= 2, Candidate("mono_log", log_x=True, log_y=True, shape="monomial")),
+            "mono_raw": (xpos, Candidate("mono_raw", log_x=True, shape="monomial")),
+            "deep_raw": (True, Candidate("deep_raw", hidden=(h,))),
+            "deep_loglog": (xpos and ypos, Candidate("deep_loglog", log_x=True, log_y=True, hidden=(h,))),
+        }
+        if self.search == "auto":
+            names = list(table)
+        elif self.search == "additive":
+            names = ["loglog", "raw", "logy"]
+        elif isinstance(self.search, str):
+            raise ValueError(f"search must be 'auto', 'additive' or a list of candidate names ({', '.join(table)}), "
+                             f"got {self.search!r}")
+        else:
+            names = list(self.search)
+            for nm in names:
+                if nm not in table:
+                    raise ValueError(f"unknown candidate {nm!r}; valid: {', '.join(table)}")
+        out = []
+        for nm in names:
+            ok, c = table[nm]
+            if ok:
+                out.append(c)
+        for s in range(1, int(self.seeds)):
+            out += [Candidate(c.name, c.log_x, c.log_y, c.hidden, c.shape, seed=s) for c in out
+                    if c.shape == "monomial" or c.hidden]
+        return out or [Candidate("raw")]
+
+    # ------------------------------------------------------------------ fit / predict
+    def fit(self, X: Any, y: Any) -> "SymbolicRegressor":
+        """Run the search on (X (n_samples, n_features), y (n_samples,)); returns self."""
+        self._check_params()
+        X, y = self._validate(X, y)
+        t_start = time.monotonic()
+        deadline = t_start + float(self.time_limit)
+        lib = LIBRARY if self.library is None else self.library
+        names = self._names(X.shape[1])
+        variables = [sympy.Symbol(v) for v in names]
+        rng = np.random.default_rng(self.random_state)
+        n = len(y)
+        if n >= 20 and self.validation_fraction > 0:
+            perm = rng.permutation(n)
+            n_val = max(int(round(self.validation_fraction * n)), 5)
+            va, tr = perm[:n_val], perm[n_val:]
+        else:
+            tr = va = np.arange(n)
+        results: list[CandidateResult] = []
+        for cand in self._candidates(X, y):
+            if results and time.monotonic() > deadline:
+                break
+            with torch.random.fork_rng():
+                r = run_candidate(cand, X[tr], y[tr], X[va], y[va], variables, lib, grid=int(self.grid),
+                                  k=int(self.k), steps=int(self.steps), lamb=float(self.lamb),
+                                  r2_threshold=float(self.r2_threshold), snap_tol=float(self.snap_tol),
+                                  deadline=deadline)
+            results.append(r)
+            if r.complete and r.val_error < 1e-10:
+                break  # exact on held-out rows: simpler candidates were tried first
+        best = self._choose(results)
+        self.candidates_ = results
+        self.variables_ = names
+        self.n_iter_ = len(results)
+        if best is None:  # every candidate failed: the mean is the honest answer
+            self.formula_ = sympy.Float(float(np.mean(y)))
+            self.complete_, self.model_, self._transform = True, None, None
+            chosen: dict[str, Any] = {"note": "every candidate failed; formula is the mean of y"}
+        else:
+            self.formula_ = best.expr
+            self.complete_ = best.complete
+            self.model_ = best.model
+            self._transform = best.transform
+            chosen = best.summary()
+        self.latex_ = sympy.latex(self.formula_)
+        self.result_ = {
+            "formula": str(self.formula_), "latex": self.latex_, "complete": self.complete_,
+            "variables": names, "chosen": chosen, "seconds": round(time.monotonic() - t_start, 3),
+            "unmatched_edges": [m.as_dict() for m in (best.matches if best else []) if not m.matched],
+            "candidates": [{k: v for k, v in r.summary().items() if k != "edges"} for r in results],
+        }
+        return self
+
+    @staticmethod
+    def _choose(results: list[CandidateResult]) -> CandidateResult | None:
+        ok = [r for r in results if r.expr is not None and math.isfinite(r.val_error)]
+        if not ok:
+            return None
+        complete = [r for r in ok if r.complete]
+        pool = complete if complete and min(r.val_error for r in complete) <= 10 * min(r.val_error for r in ok) + 1e-9 \
+            else ok
+        best = min(r.val_error for r in pool)
+        near = [r for r in pool if r.val_error <= best * 1.1 + 1e-9]
+        return min(near, key=lambda r: (r.complexity, r.val_error))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Evaluate the formula (or the KAN, when some edge kept its spline) on X (n, n_features)."""
+        check_is_fitted(self, "formula_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        if self.complete_:
+            out = evaluate(self.formula_, [sympy.Symbol(v) for v in self.variables_], X)
+        else:
+            tr = self._transform
+            with torch.no_grad():
+                t = self.model_(torch.from_numpy(tr.x(X))).numpy()[:, 0]
+            out = tr.y_inverse(t)
+        return np.asarray(out, dtype=np.float64)
+
+    def error(self, X: Any, y: Any) -> float:
+        """Relative RMSE ``RMSE / RMS(y)`` of the predictions on (X, y)."""
+        return relative_rmse(self.predict(X), np.asarray(y, dtype=np.float64).reshape(-1))

@@ -1,0 +1,177 @@
+"""One candidate of the symbolic search: a KAN in one data space, taken through §6.3's steps.
+
+A :class:`Candidate` fixes the space (raw or log inputs/target, see ``transforms``) and the KAN
+shape. :func:`run_candidate` then: trains the KAN (step 1), lets near-constant edges drop out
+(step 2), matches the remaining edges to library functions (step 3), refits all parameters
+including the symbolic affine ones (step 4), composes the sympy formula in the original
+variables (step 5), polishes its constants by least squares and snaps them (step 6).
+
+Shapes: ``plain`` is the KAN ``width = [n, *hidden, 1]``. ``monomial`` is ``[n, 2, 2, 1]`` in
+log-input space with the edges of the hypothesis "y = M₀(x)·g(M₁(x))" (or "+" in raw target
+space) fixed symbolic *before* training: layer 1 linear (log-monomials ``z₀, z₁``), layer 2
+``x`` on ``z₀`` and ``exp`` on ``z₁``; only the edge that learns ``g`` stays a spline.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy
+import torch
+
+from .affine import AffineFit
+from .edges import SymbolicEdges
+from .formula import formula
+from .library import Library
+from .matching import EdgeMatch, auto_symbolic
+from .polish import evaluate, polish, relative_rmse
+from .snap import snap
+from .train import train_lbfgs
+from .transforms import Transform
+
+__all__ = ["Candidate", "CandidateResult", "run_candidate", "tidy", "make_kan", "complexity"]
+
+_NUMERIC_ERRORS = (ValueError, ArithmeticError, RuntimeError, TypeError, np.linalg.LinAlgError, RecursionError)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    log_x: bool = False
+    log_y: bool = False
+    hidden: tuple[int, ...] = ()
+    shape: str = "plain"  # "plain" | "monomial"
+    seed: int = 0
+
+
+@dataclass
+class CandidateResult:
+    candidate: Candidate
+    expr: sympy.Expr | None = None
+    val_error: float = float("inf")
+    train_error: float = float("inf")
+    complexity: int = 10 ** 9
+    complete: bool = False
+    seconds: float = 0.0
+    model: Any = None
+    transform: Transform | None = None
+    matches: list[EdgeMatch] = field(default_factory=list)
+    note: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        c = self.candidate
+        return {"candidate": c.name, "log_x": c.log_x, "log_y": c.log_y, "hidden": list(c.hidden), "shape": c.shape,
+                "seed": c.seed, "formula": None if self.expr is None else str(self.expr),
+                "val_error": self.val_error, "train_error": self.train_error,
+                "complexity": self.complexity if self.complete else None, "complete": self.complete,
+                "seconds": round(self.seconds, 3), "note": self.note,
+                "edges": [m.as_dict() for m in self.matches]}
+
+
+def make_kan(width: list[int], grid: int, k: int, seed: int) -> Any:
+    """A float64 ``nl.KAN(width, grid, k)`` built under ``torch.manual_seed(seed)``."""
+    from nnlab.kan import KAN
+
+    torch.manual_seed(seed)
+    return KAN(width=list(width), grid=grid, k=k).double()
+
+
+def complexity(expr: sympy.Expr) -> int:
+    """Operation count of ``expr`` (``sympy.count_ops``) plus one per remaining float constant."""
+    return int(sympy.count_ops(expr)) + len(expr.atoms(sympy.Float))
+
+
+def tidy(expr: sympy.Expr) -> sympy.Expr:
+    """Collapse what the composition leaves: logs of products, exp of sums, numeric sub-terms."""
+    try:
+        e = sympy.expand_log(expr, force=True)
+        e = sympy.powsimp(sympy.expand_power_exp(e), force=True)
+        e = sympy.expand_log(e, force=True)
+    except _NUMERIC_ERRORS:
+        e = expr
+    # evaluate purely numeric sub-expressions that are not already simple numbers
+    reps = {s: sympy.Float(complex(s.evalf()).real) for s in e.atoms(sympy.Function, sympy.Pow)
+            if s.is_number and not s.free_symbols and s.evalf().is_real}
+    return e.xreplace(reps) if reps else e
+
+
+def _prefix_monomial(model: Any, lib: Library, rng: np.random.Generator) -> None:
+    l1, l2, l3 = model.layers
+    dt = next(model.parameters()).dtype
+    s1 = SymbolicEdges(l1.mask.shape[1], 2, lib).to(dt)
+    for o in range(2):
+        for i in range(l1.mask.shape[1]):
+            s1.set_edge(o, i, "x", AffineFit(1.0, 0.0, float(rng.normal(0, 0.5)), 0.0, 1.0))
+    s2 = SymbolicEdges(2, 2, lib).to(dt)
+    s2.set_edge(0, 0, "x", AffineFit(1.0, 0.0, 1.0, 0.0, 1.0))
+    s2.set_edge(1, 1, "exp", AffineFit(1.0, 0.0, 1.0, 0.0, 1.0))
+    s3 = SymbolicEdges(2, 1, lib).to(dt)
+    s3.set_edge(0, 0, "x", AffineFit(1.0, 0.0, 1.0, 0.0, 1.0))
+    with torch.no_grad():
+        l1.mask.zero_()
+        l2.mask.zero_()
+        l3.mask.zero_()
+        l3.mask[0, 1] = 1.0
+    l1.symbolic, l2.symbolic, l3.symbolic = s1, s2, s3
+
+
+def run_candidate(cand: Candidate, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
+                  variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int, steps: int, lamb: float,
+                  r2_threshold: float, snap_tol: float, deadline: float | None) -> CandidateResult:
+    """Run §6.3 steps 1–6 for one candidate; numeric failures end the candidate, never the search."""
+    t0 = time.monotonic()
+    res = CandidateResult(cand)
+    try:
+        tr = Transform.fit(Xtr, ytr, cand.log_x, cand.log_y)
+        res.transform = tr
+        U = torch.from_numpy(tr.x(Xtr))
+        T = torch.from_numpy(tr.y(ytr))[:, None]
+        n = Xtr.shape[1]
+        width = [n, 2, 2, 1] if cand.shape == "monomial" else [n, *cand.hidden, 1]
+        model = make_kan(width, grid, k, cand.seed)
+        res.model = model
+        if cand.shape == "monomial":
+            _prefix_monomial(model, lib, np.random.default_rng(cand.seed))
+        deep = len(width) > 2
+        train_lbfgs(model, U, T, steps=steps, lamb=lamb if deep else 0.0,
+                    update_grid_every=max(steps // 4, 1) if (deep or cand.shape == "monomial") else 0,
+                    deadline=deadline)
+        if hasattr(model, "update_grid") and not deep:
+            with torch.no_grad():
+                model.update_grid(U)
+            train_lbfgs(model, U, T, steps=max(steps // 4, 5), deadline=deadline)
+        res.matches = auto_symbolic(model, U, lib, r2_threshold=r2_threshold, zero_tol=1e-2 if deep else 1e-4)
+        train_lbfgs(model, U, T, steps=max(steps // 2, 10), deadline=deadline)
+        out = formula(model, tr.x_sympy(variables))
+        expr = tr.y_sympy(out)
+        res.complete = not expr.atoms(sympy.core.function.AppliedUndef)
+        if not res.complete:
+            res.expr = expr
+            with torch.no_grad():
+                pred_va = tr.y_inverse(model(torch.from_numpy(tr.x(Xva))).numpy()[:, 0])
+                pred_tr = tr.y_inverse(model(U).numpy()[:, 0])
+            res.val_error = relative_rmse(pred_va, yva)
+            res.train_error = relative_rmse(pred_tr, ytr)
+            res.note = "some edges kept their spline; formula incomplete"
+            return res
+        expr = tidy(expr)
+        expr, err = polish(expr, variables, Xtr, ytr)
+        sn = snap(expr, Xtr, ytr, tol=max(snap_tol, 0.01 * err), variables=variables)
+        expr = tidy(sn.expr)
+        if expr.atoms(sympy.Float):
+            expr, _ = polish(expr, variables, Xtr, ytr)
+        res.expr = expr
+        res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
+        res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)
+        res.complexity = complexity(expr)
+    except _NUMERIC_ERRORS as e:  # a failed candidate is reported, the search goes on
+        res.note = f"failed: {type(e).__name__}: {e}"
+    finally:
+        res.seconds = time.monotonic() - t0
+    if not math.isfinite(res.val_error):
+        res.val_error = float("inf")
+    return res
+
