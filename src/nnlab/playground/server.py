@@ -57,15 +57,25 @@ def _config(values: Any) -> PlaygroundConfig:
         raise HTTPException(422, str(e)) from None
 
 
+def _warm_up() -> None:
+    """Build and step one tiny model so the first tab does not wait for one-time imports
+    (the first torch optimizer imports torch._dynamo: seconds on a busy machine)."""
+    from nnlab.playground.trainer import Trainer
+
+    Trainer(parse_config({"n_samples": 50, "batch_size": 50, "dataset": "sine_1d"})).step()
+    formula_mod.available()
+
+
 def create_app(manager: SessionManager | None = None, sweep_interval: float = 5.0,
-               torch_threads: int | None = 1) -> FastAPI:
+               torch_threads: int | None = 1, warm_up: bool = True) -> FastAPI:
     """A FastAPI app serving the playground.
 
     ``manager`` bounds and drives the sessions (default ``SessionManager()``: 8 sessions);
     ``sweep_interval`` is how often orphaned/idle sessions are closed; ``torch_threads``, when
     not None, is applied with ``torch.set_num_threads`` as the server starts (the playground's
     models are tiny: one intra-op thread per training task avoids oversubscribing the CPU,
-    which made small steps ~40x slower on a busy 2-core machine).
+    which made small steps ~40x slower on a busy 2-core machine); ``warm_up`` does the
+    one-time imports in a background thread as the server starts.
     """
     mgr = manager or SessionManager()
 
@@ -80,10 +90,13 @@ def create_app(manager: SessionManager | None = None, sweep_interval: float = 5.
                 await mgr.sweep()
 
         task = asyncio.create_task(sweeper())
+        warm = asyncio.create_task(asyncio.to_thread(_warm_up)) if warm_up else None
         try:
             yield
         finally:
             task.cancel()
+            if warm is not None:
+                await asyncio.gather(warm, return_exceptions=True)
             await mgr.close_all()
             torch.set_num_threads(threads)
 

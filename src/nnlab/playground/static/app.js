@@ -99,11 +99,19 @@ function toggleModelOptions() {
 }
 
 // ---------------------------------------------------------------- session lifecycle
-async function openSession(cfg) {
-  const s = await api("POST", "/api/sessions", cfg);
-  sid = s.id;
-  applySummary(s);
-  listen();
+let opening = null;  // the one session request in flight: clicks while it runs wait for it
+
+function openSession(cfg) {
+  if (!opening) {
+    opening = (async () => {
+      const s = await api("POST", "/api/sessions", cfg);
+      if (sid && sid !== s.id) navigator.sendBeacon(`/api/sessions/${sid}/close`);
+      sid = s.id;
+      applySummary(s);
+      listen();
+    })().finally(() => { opening = null; });
+  }
+  return opening;
 }
 
 function applySummary(s) {
@@ -143,6 +151,7 @@ async function applyForm(fromURL) {
   const cfg = fromURL && !(fromURL instanceof Event) ? fromURL : readForm();
   toggleModelOptions();
   try {
+    if (opening) await opening.catch(() => null);
     if (sid) applySummary(await api("POST", `/api/sessions/${sid}/reset`, cfg));
     else await openSession(cfg);
     showError("");
@@ -153,6 +162,7 @@ async function applyForm(fromURL) {
 }
 
 async function control(action) {
+  if (opening) await opening.catch(() => null);
   if (!sid) { await applyForm(); if (!sid) return; }
   try {
     const s = await api("POST", `/api/sessions/${sid}/${action}`);
@@ -377,7 +387,8 @@ async function discover() {
     const r = await api("POST", `/api/sessions/${sid}/formula`);
     box.innerHTML = r.mathml;
     const code = document.createElement("code");
-    code.textContent = `${r.formula}   (LaTeX: ${r.latex})   R² on test = ${r.r2.toFixed(4)}`;
+    const kept = r.unmatched ? ` · ${r.unmatched} edge(s) matched no library function and stay splines (phi_l_o_i)` : "";
+    code.textContent = `R² on the test points = ${r.r2.toFixed(4)}${kept}\nLaTeX: ${r.latex}\nfull precision: ${r.formula}`;
     box.appendChild(code);
   } catch (err) { box.textContent = ""; showError(err.message); }
   $("discover").disabled = false;
@@ -403,6 +414,7 @@ async function main() {
   $("step").addEventListener("click", () => control("step"));
   $("reset").addEventListener("click", () => control("reset"));
   $("discover").addEventListener("click", discover);
+  for (const id of ["play", "step", "reset"]) $(id).disabled = false;
   window.addEventListener("hashchange", () => {  // a pasted link: apply its setup
     const cfg = urlConfig();
     writeForm(cfg);
