@@ -67,6 +67,20 @@ def test_config_round_trips_through_the_url():
     assert cfg.kan_hidden == (4, 3) and cfg.batchnorm is True
 
 
+@pytest.mark.parametrize("cfg", [{"layers": 3, "width": 7}, {"batchnorm": 1, "residual": 1},
+                                 {"dataset": "sine_1d", "layers": 0},
+                                 {"model": "kan", "kan_hidden": "4,3", "grid": 7, "k": 2},
+                                 {"model": "kan", "kan_hidden": "", "dataset": "saddle_2d"}])
+def test_parameter_bound_counts_the_real_model(cfg):
+    from nnlab.playground.config import _param_count
+    from nnlab.playground.trainer import build_model
+
+    if cfg.get("model") == "kan" and not HAS_KAN:
+        pytest.skip("nl.KAN is not merged into this branch yet")
+    c = parse_config(cfg)
+    assert _param_count(c) == sum(p.numel() for p in build_model(c).parameters())
+
+
 def test_mlp_session_steps_and_reports_state(client):
     sid = new(client, dataset="exp_sin_2d", layers=2, width=8, activation="tanh", lr=0.02)
     r = client.post(f"/api/sessions/{sid}/step", params={"n": 15})
@@ -112,6 +126,7 @@ BAD = [
     ({"colour": "red"}, "colour"),
     ({"reg": "kan", "model": "mlp"}, "reg=kan"),
     ({"batch_size": 500, "n_samples": 100}, "batch_size"),
+    ({"batchnorm": 1, "batch_size": 1}, "batch norm"),
     ({"layers": 8, "width": 64}, "parameters"),
     ({"model": "kan", "kan_hidden": "16,16,16", "grid": 30}, "parameters"),
 ]

@@ -192,6 +192,8 @@ def parse_config(values: Mapping[str, Any] | None = None) -> PlaygroundConfig:
     cfg = PlaygroundConfig(**out)
     if cfg.batch_size > cfg.n_samples:
         raise ValueError(f"batch_size={cfg.batch_size} is larger than n_samples={cfg.n_samples}")
+    if cfg.batchnorm and cfg.model == "mlp" and cfg.batch_size < 2:
+        raise ValueError("batch norm needs batch_size >= 2 (it normalises over the batch)")
     if cfg.reg == "kan" and cfg.model != "kan":
         raise ValueError("reg=kan (KAN sparsity, lecture §6.3) needs model=kan; use l1 or l2 for "
                          "an MLP")
@@ -202,16 +204,19 @@ def parse_config(values: Mapping[str, Any] | None = None) -> PlaygroundConfig:
     return cfg
 
 
-def count_mlp_params(sizes: list[int], batchnorm: bool = False) -> int:
-    """Parameters of ``nl.MLP(sizes)``: Σ (n_in+1)·n_out, plus 2·width per batch-norm layer."""
+def count_mlp_params(sizes: list[int], batchnorm: bool = False, residual: bool = False) -> int:
+    """Parameters of ``nl.MLP(sizes)``: Σ (n_in+1)·n_out, plus 2·width per batch-norm layer,
+    plus n_in·n_out per residual projection (hidden blocks whose width changes)."""
     n = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
     if batchnorm:
         n += 2 * sum(sizes[1:-1])
+    if residual:
+        n += sum(a * b for a, b in zip(sizes[:-2], sizes[1:-1]) if a != b)
     return n
 
 
 def count_kan_params(width: list[int], grid: int, k: int) -> int:
-    """Approximate parameters of ``nl.KAN(width, grid, k)``: per edge (grid+k) coefficients + 2 scales."""
+    """Parameters of ``nl.KAN(width, grid, k)``: per edge grid+k spline coefficients + 2 scales."""
     return sum(a * b * (grid + k + 2) for a, b in zip(width[:-1], width[1:]))
 
 
@@ -221,5 +226,5 @@ def _param_count(cfg: PlaygroundConfig) -> int:
     n_in, n_out = io_dims(cfg.dataset)
     if cfg.model == "mlp":
         sizes = [n_in, *([cfg.width] * cfg.layers), n_out]
-        return count_mlp_params(sizes, cfg.batchnorm)
+        return count_mlp_params(sizes, cfg.batchnorm, cfg.residual)
     return count_kan_params([n_in, *cfg.kan_hidden, n_out], cfg.grid, cfg.k)

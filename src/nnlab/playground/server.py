@@ -103,6 +103,7 @@ def create_app(manager: SessionManager | None = None, sweep_interval: float = 5.
     app = FastAPI(title="nnlab playground", lifespan=lifespan, docs_url="/api/docs",
                   redoc_url=None)
     app.state.manager = mgr
+    discovering: set[str] = set()  # sessions whose formula is being computed (one at a time)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(request: Request, exc: RequestValidationError):
@@ -198,10 +199,15 @@ def create_app(manager: SessionManager | None = None, sweep_interval: float = 5.
                                      f"data set (this session: {s.cfg.model} on {s.cfg.dataset})")
         if not formula_mod.available():
             raise HTTPException(501, formula_mod.UNAVAILABLE)
+        if sid in discovering:
+            raise HTTPException(409, "a formula is already being discovered for this session")
+        discovering.add(sid)
         try:
             return await asyncio.to_thread(formula_mod.discover, s)
         except ValueError as e:
             raise HTTPException(422, f"the symbolic pipeline failed: {e}") from None
+        finally:
+            discovering.discard(sid)
 
     @app.api_route("/api/sessions/{sid}", methods=["DELETE"])
     async def delete(sid: str):

@@ -409,7 +409,12 @@ async function main() {
   writeForm(options.defaults);
   const fromURL = urlConfig();
   writeForm(fromURL);
-  $("setup").addEventListener("change", applyForm);
+  $("setup").addEventListener("change", (e) => {
+    if (e.target.id === "model" && $("model").value !== "kan" && $("reg").value === "kan") {
+      $("reg").value = "none";  // the KAN sparsity penalty has no meaning for an MLP
+    }
+    applyForm();
+  });
   $("play").addEventListener("click", () => control(status === "playing" ? "pause" : "play"));
   $("step").addEventListener("click", () => control("step"));
   $("reset").addEventListener("click", () => control("reset"));
