@@ -158,11 +158,17 @@ def test_session_limit_unknown_session_and_close(client):
     new(client, dataset="sine_1d")  # room again
 
 
-def test_orphaned_sessions_are_swept(client):
+def test_orphaned_and_idle_sessions_are_swept(client):
+    mgr = client.manager
     sid = new(client, dataset="sine_1d")
-    client.manager.orphan_timeout = 0.0
-    assert client.portal.call(client.manager.sweep) == [sid]
+    assert client.portal.call(mgr.sweep) == []
+    mgr.orphan_timeout = 0.0
+    assert client.portal.call(mgr.sweep) == [sid]
     assert client.get(f"/api/sessions/{sid}").status_code == 404
+    mgr.orphan_timeout, mgr.idle_timeout = 60.0, 0.0
+    sid = new(client, dataset="sine_1d")
+    mgr.sessions[sid].subscribers = 1  # an open tab, but paused and idle
+    assert client.portal.call(mgr.sweep) == [sid]
 
 
 def test_reset_with_new_setup_and_bad_reset_keeps_session(client):

@@ -3,8 +3,9 @@
 A :class:`SessionManager` protects the machine: at most ``max_sessions`` sessions (each model is
 already bounded by :data:`nnlab.playground.config.MAX_PARAMS`), a session is paused after
 ``max_epochs`` epochs, and :meth:`SessionManager.sweep` closes sessions whose tab went away
-(no open event stream for ``orphan_timeout`` seconds) or that were left idle
-(``idle_timeout`` seconds without a request while paused).
+(no open event stream and no request for ``orphan_timeout`` seconds) or that were left idle
+(not playing and no request for ``idle_timeout`` seconds, even with the tab open; the page
+then starts a fresh session by itself).
 
 Training runs in a worker thread (``asyncio.to_thread``) a short chunk at a time, under the
 session's lock, so requests stay responsive; a snapshot is published at most ``rate`` times a
@@ -132,9 +133,9 @@ class SessionManager:
     async def sweep(self) -> list[str]:
         """Close orphaned and idle sessions; returns the closed ids."""
         now = time.monotonic()
-        dead = [s.id for s in self.sessions.values() if s.subscribers == 0 and (
-            now - s.last_seen > self.orphan_timeout
-            or (s.status != "playing" and now - s.last_seen > self.idle_timeout))]
+        dead = [s.id for s in self.sessions.values()
+                if (s.subscribers == 0 and now - s.last_seen > self.orphan_timeout)
+                or (s.status != "playing" and now - s.last_seen > self.idle_timeout)]
         for sid in dead:
             await self.close(sid)
         return dead
