@@ -22,6 +22,7 @@ from nnlab.playground.config import parse_config  # noqa: E402
 from nnlab.playground.server import create_app, static_dir  # noqa: E402
 from nnlab.playground.sessions import SessionManager  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore:.*outside the grid range:UserWarning")
 SMALL = {"n_samples": 100, "batch_size": 25}
 HAS_KAN = hasattr(nl, "KAN")
 HAS_TOY = hasattr(nl, "data") and hasattr(getattr(nl, "data"), "toy")
