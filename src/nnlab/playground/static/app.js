@@ -241,6 +241,8 @@ function drawSurface() {
   const classification = data.task === "classification";
   $("surface-title").textContent = classification ? "Decision boundary" :
     (s.dim === 2 ? "Regression surface" : "Regression curve");
+  $("surface-legend").textContent = s.dim === 2 ? "filled: train points · outlined: test points" :
+    "blue: train points · orange: test points · line: the model";
   if (s.dim === 2) {
     const C = data.n_classes;
     let color;
