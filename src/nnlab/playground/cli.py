@@ -26,10 +26,17 @@ def playground(
         raise typer.Exit(2) from None
     import socket
 
-    if port == 0:
-        with socket.socket() as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        typer.echo(f"cannot listen on {host}:{port} ({e.strerror}); pass another --port, or "
+                   "--port 0 for a free one", err=True)
+        raise typer.Exit(2) from None
+    port = sock.getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     url = f"http://{shown}:{port}/"
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -41,4 +48,8 @@ def playground(
 
         webbrowser.open(url)
     app = create_app(SessionManager(max_sessions=max_sessions))
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    try:
+        server.run(sockets=[sock])  # the socket bound above: no race for the port
+    finally:
+        sock.close()
