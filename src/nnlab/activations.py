@@ -23,16 +23,28 @@ it is marked ``differentiable=False``.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import sympy as sp
 import torch
 from torch import nn
 
 __all__ = ["ActivationSpec", "Activation", "activation", "derivative", "get", "names", "register"]
 
 Tensor = torch.Tensor
+
+
+class _LazySympy:
+    """``sp.<name>`` imports sympy on first use, so ``import nnlab`` stays fast."""
+
+    def __getattr__(self, name: str) -> Any:
+        import sympy
+
+        return getattr(sympy, name)
+
+
+sp = _LazySympy()
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,7 @@ class ActivationSpec:
                     raise ValueError(f"{self.name}: parameter {k} must be a scalar, got shape "
                                      f"{tuple(v.shape)}")
                 check_val = float(v.detach().reshape(-1)[0]) if v.numel() == 1 else None
-            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            elif isinstance(v, numbers.Real) and not isinstance(v, bool):
                 check_val = float(v)
                 v = float(v)
             else:
@@ -181,6 +193,8 @@ class Activation(nn.Module):
 
     def extra_repr(self) -> str:
         parts = [self.spec.name] + [f"{k}={v}" for k, v in self.static.items()]
+        parts += [f"{k}={float(getattr(self, k).detach().reshape(-1)[0]):.4g} (learnable)"
+                  for k in self.spec.learnable if getattr(self, k).numel() == 1]
         return ", ".join(parts)
 
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import linprog
 
 __all__ = ["ThresholdNeuron", "ThresholdNetwork", "threshold_neuron", "AND", "OR", "NOT",
            "xor_network", "inputs", "truth_table", "linearly_separable",
@@ -145,6 +144,8 @@ def linearly_separable(table: Sequence[int] | Mapping[tuple[int, ...], int],
     Solves: find (w, b) with s_j (w·x_j + b) >= 1, s_j = 2 y_j - 1. With ``return_weights=True``
     returns ``(separable, neuron_or_None)`` where the neuron computes the table.
     """
+    from scipy.optimize import linprog  # lazy: keeps `import nnlab` fast
+
     X, y = _parse_table(table)
     s = 2 * y - 1
     A_ub = -s[:, None] * np.hstack([X, np.ones((len(X), 1))])
@@ -162,7 +163,7 @@ def separable_boolean_functions(n: int) -> list[tuple[int, ...]]:
     """All truth tables of n inputs that one threshold neuron computes (§2.2).
 
     n = 1: 4 of 4; n = 2: 14 of 16 (all but XOR and XNOR); n = 3: 104 of 256; n = 4: 1882 of 65536
-    (65536 LPs, about a minute). n > 4 is refused (2**(2**n) tables).
+    (65536 LPs: minutes). n > 4 is refused (2**(2**n) tables).
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 4:
         raise ValueError(f"n must be an integer from 1 to 4 (there are 2**(2**n) tables), got {n!r}")

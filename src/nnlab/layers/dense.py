@@ -35,19 +35,21 @@ Tensor = torch.Tensor
 def dense_forward(X: Tensor, A: Tensor, b: Tensor | None, spec: _acts.ActivationSpec,
                   params: dict[str, Any]) -> tuple[Tensor, Tensor]:
     """Y = f(X·A + b) (§2.5). Shapes: X (batch, n_in), A (n_in, n_out), b (n_out,). Returns (Y, S)."""
-    S = X @ A
-    if b is not None:
-        S = S + b
+    S = X @ A if b is None else torch.addmm(b, X, A)  # addmm: S = b + X·A in one kernel
     return spec.raw_fn(S, **params), S
 
 
 def dense_backward(dY: Tensor, X: Tensor, A: Tensor, S: Tensor, spec: _acts.ActivationSpec,
-                   params: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The §2.7 backward. Returns (∂L/∂X, ∂L/∂A, ∂L/∂b, ∂L/∂S) for ∂L/∂Y = ``dY`` (batch, n_out)."""
-    dS = dY * spec.raw_derivative(S, **params)  # ∂L/∂S = ∂L/∂Y ⊙ f'(S)
-    db = dS.sum(dim=0)                           # ∂L/∂b = Σ_batch ∂L/∂S
-    dA = X.transpose(0, 1) @ dS                  # ∂L/∂A = Xᵀ·∂L/∂M, ∂L/∂M = ∂L/∂S
-    dX = dS @ A.transpose(0, 1)                  # ∂L/∂X = ∂L/∂M·Aᵀ
+                   params: dict[str, Any], needs: tuple[bool, bool, bool] = (True, True, True),
+                   ) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor]:
+    """The §2.7 backward. Returns (∂L/∂X, ∂L/∂A, ∂L/∂b, ∂L/∂S) for ∂L/∂Y = ``dY`` (batch, n_out).
+
+    ``needs`` = which of (∂L/∂X, ∂L/∂A, ∂L/∂b) to compute; the others come back as None.
+    """
+    dS = dY * spec.raw_derivative(S, **params)               # ∂L/∂S = ∂L/∂Y ⊙ f'(S)
+    db = dS.sum(dim=0) if needs[2] else None                 # ∂L/∂b = Σ_batch ∂L/∂S
+    dA = X.transpose(0, 1) @ dS if needs[1] else None        # ∂L/∂A = Xᵀ·∂L/∂M, ∂L/∂M = ∂L/∂S
+    dX = dS @ A.transpose(0, 1) if needs[0] else None        # ∂L/∂X = ∂L/∂M·Aᵀ
     return dX, dA, db, dS
 
 
@@ -72,14 +74,14 @@ class DenseFunction(torch.autograd.Function):
         X, A, S, *learnable = ctx.saved_tensors
         spec = ctx.spec
         params = {**ctx.static, **dict(zip(spec.learnable, learnable))}
-        dX, dA, db, _ = dense_backward(dY, X, A, S, spec, params)
+        need = ctx.needs_input_grad
+        dX, dA, db, _ = dense_backward(dY, X, A, S, spec, params,
+                                       needs=(need[0], need[1], ctx.has_bias and need[2]))
         d_learn = []
         for name, p in zip(spec.learnable, learnable):
             g = (dY * spec.param_derivatives[name](S, **params))  # ∂L/∂α = Σ ∂L/∂Y ⊙ ∂f/∂α(S)
             d_learn.append(g.sum().reshape(p.shape) if p.numel() == 1 else g.sum(dim=0).reshape(p.shape))
-        need = ctx.needs_input_grad
-        return (dX if need[0] else None, dA if need[1] else None,
-                db if (ctx.has_bias and need[2]) else None, None, None, *d_learn)
+        return (dX, dA, db, None, None, *d_learn)
 
 
 class Dense(nn.Module):

@@ -15,6 +15,7 @@ So ``mlp[:-1]`` is a feature extractor, ``mlp[-1]`` the head, and every weight i
 from __future__ import annotations
 
 import operator
+from collections import OrderedDict
 from typing import Callable, Sequence
 
 from torch import nn
@@ -63,7 +64,8 @@ class MLP(nn.Sequential):
     Args:
         sizes: widths, at least two positive ints, e.g. ``[2, 16, 16, 1]``.
         activation: activation name (``nl.activations.names()``) or a factory like ``nn.ReLU``;
-            a fresh module per hidden layer (so each prelu has its own α).
+            a fresh module per hidden layer (so each prelu has its own α). For non-default
+            parameters pass a factory: ``lambda: nl.activation("leaky_relu", alpha=0.2)``.
         init: "he" (Var = 2/fan_in), "xavier" (Var = 2/(fan_in+fan_out)) or "default" (PyTorch's);
             applied to every ``nn.Linear`` including the head and projections; biases start at 0.
         batchnorm: insert ``nn.BatchNorm1d`` after each hidden ``nn.Linear``.
@@ -100,3 +102,10 @@ class MLP(nn.Sequential):
         super().__init__(*children)
         self.sizes = sizes
         _init.initialize_(self, init)
+
+    def __getitem__(self, idx: int | slice) -> nn.Module:
+        """``mlp[i]`` is a child; ``mlp[a:b]`` a plain ``nn.Sequential`` of those children
+        (e.g. ``mlp[:-1]``, the feature extractor) sharing their parameters."""
+        if isinstance(idx, slice):
+            return nn.Sequential(OrderedDict(list(self._modules.items())[idx]))
+        return super().__getitem__(idx)
