@@ -221,3 +221,13 @@ def test_clipping_bounds_every_step(kind):
         assert torch.linalg.vector_norm(step).item() == pytest.approx(0.5, rel=1e-5)
     else:
         assert step.abs().max().item() == pytest.approx(0.5, rel=1e-6)
+
+
+def test_fit_signature_is_the_contract():
+    import inspect
+
+    sig = inspect.signature(nl.fit)
+    assert [(p.name, p.default) for p in list(sig.parameters.values())[2:]] == [
+        ("val", None), ("loss", "mse"), ("optimizer", "adam"), ("lr", 1e-3), ("epochs", 10),
+        ("batch_size", 64), ("clip", None), ("seed", None), ("progress", True), ("callbacks", ()),
+        ("checkpoint_dir", None), ("resume", None), ("penalty", None), ("distributed", None)]

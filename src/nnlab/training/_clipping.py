@@ -8,7 +8,8 @@ global norm ‖g‖ measured *before* clipping (useful for logging):
 * local (``"value"``):  for every element, if |g_i| > c then g_i ← c · sign(g_i).
 
 The ``blocks`` branch ships the same rules as ``nl.clip.global_norm_`` / ``nl.clip.value_``;
-these keep the same semantics so the two can be unified.
+these keep the same semantics so the two can be unified (including: a non-finite ‖g‖ leaves the
+gradients untouched under global clipping; the returned norm shows it).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def clip_global_norm_(params: Iterable[torch.nn.Parameter], c: float) -> torch.T
     c = _check_threshold(c)
     params = list(params)
     norm = global_norm(params)
-    if float(norm) > c:
+    if math.isfinite(float(norm)) and float(norm) > c:  # a non-finite norm leaves g untouched
         scale = c / float(norm)
         for g in _grads(params):
             g.detach().mul_(scale)

@@ -132,6 +132,8 @@ def batches(src: Source, *, epoch: int, batch_size: int | None, seed: int, shuff
         return
     if src.kind == "loader" and world == 1:
         loader: Any = src.loader
+        if hasattr(loader.sampler, "set_epoch"):  # the user's own DistributedSampler
+            loader.sampler.set_epoch(epoch)
     else:
         idx = order(src.n, epoch, seed, shuffle, rank, world)
         collate = src.loader.collate_fn if src.loader is not None else default_collate

@@ -12,7 +12,6 @@ import random
 import secrets
 import sys
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from ._clipping import apply_clip, check_clip
+from .callbacks import TrainState, call as _call, resolve_callbacks as _resolve_callbacks
 from .checkpoint import load_checkpoint, restore_rng, save_checkpoint
 from .data_loading import Source, as_source, batches, check_against_model
 from .distributed import DistContext, all_reduce_sum, broadcast_int, setup, teardown
@@ -28,27 +28,7 @@ from .history import History
 from .losses import LossSpec, get_loss
 from .optimizers import is_lbfgs, make_optimizer, param_list
 
-__all__ = ["fit", "TrainState"]
-
-_HOOKS = ("on_epoch_start", "on_batch_end", "on_epoch_end")
-
-
-@dataclass
-class TrainState:
-    """What callbacks see. ``epoch`` is 1-based; ``model`` is the bare model (never the DDP
-    wrapper); ``logs`` holds the epoch's metrics in ``on_epoch_end`` and ``{"epoch", "batch",
-    "loss"}`` in ``on_batch_end``. Set ``stop = True`` to end training after this epoch."""
-
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    history: History
-    epoch: int = 0
-    batch: int = 0
-    logs: dict[str, Any] = field(default_factory=dict)
-    stop: bool = False
-    rank: int = 0
-    world_size: int = 1
-
+__all__ = ["fit"]
 
 def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "mse",
         optimizer: Any = "adam", lr: float = 1e-3, epochs: int = 10, batch_size: int | None = 64,
@@ -129,7 +109,7 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
     opt = make_optimizer(optimizer, model, lr)
     config = {"loss": spec.name, "optimizer": _name_of(optimizer), "lr": lr, "epochs": epochs,
               "batch_size": batch_size, "clip": list(clip_spec) if clip_spec else None,
-              "seed": seed, "world_size": ctx.world,
+              "optimizer_class": type(opt).__name__, "seed": seed, "world_size": ctx.world,
               "penalty": None if penalty is None else _name_of(penalty)}
 
     history, start = History(), 0
@@ -139,8 +119,20 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
             raise ValueError(f"the checkpoint in {resume} already has {ckpt.epoch} epochs; epochs "
                              f"counts the total, so pass epochs >= {ckpt.epoch}")
         _warn_config_changes(ckpt.meta.get("config", {}), config)
-        model.load_state_dict(ckpt.model_state())
-        opt.load_state_dict(ckpt.optimizer_state())
+        try:
+            model.load_state_dict(ckpt.model_state())
+        except RuntimeError as e:
+            raise ValueError(f"the checkpoint in {resume} was written for a different model; build "
+                             f"the same architecture before resuming ({e})") from e
+        saved_class = ckpt.meta["config"].get("optimizer_class", type(opt).__name__)
+        try:
+            if saved_class != type(opt).__name__:
+                raise ValueError(f"saved by {saved_class}, loading into {type(opt).__name__}")
+            opt.load_state_dict(ckpt.optimizer_state())
+        except (ValueError, KeyError, RuntimeError) as e:
+            raise ValueError(f"the checkpoint in {resume} holds the state of a different optimizer "
+                             f"({saved_class}); resume with the same one "
+                             f"({e})") from e
         history = History.from_dict(ckpt.meta["history"])
         start = ckpt.epoch
         shuffle_seed = int(ckpt.meta["rng"]["shuffle"]["seed"])
@@ -286,29 +278,6 @@ def _name_of(obj: Any) -> str:
     if isinstance(obj, type):
         return obj.__name__
     return getattr(obj, "__name__", type(obj).__name__)
-
-
-def _resolve_callbacks(callbacks: Any) -> dict[str, list[Callable]]:
-    if callbacks is None:
-        callbacks = ()
-    elif callable(callbacks) or any(hasattr(callbacks, h) for h in _HOOKS):
-        callbacks = (callbacks,)
-    hooks: dict[str, list[Callable]] = {h: [] for h in _HOOKS}
-    for cb in callbacks:
-        found = [h for h in _HOOKS if callable(getattr(cb, h, None))]
-        if found:
-            for h in found:
-                hooks[h].append(getattr(cb, h))
-        elif callable(cb):
-            hooks["on_epoch_end"].append(cb)
-        else:
-            raise TypeError(f"callback {cb!r} has none of {list(_HOOKS)} and is not callable")
-    return hooks
-
-
-def _call(hooks: dict[str, list[Callable]], name: str, state: TrainState) -> None:
-    for fn in hooks[name]:
-        fn(state)
 
 
 def _agree_stop(stop: bool, ctx: DistContext) -> bool:
