@@ -152,3 +152,14 @@ def test_other_base_names_go_through_activations():
     assert torch.autograd.gradcheck(layer, (x,))
     with pytest.raises(ValueError):
         KANLayer(2, 1, base="no-such-activation")
+
+
+@pytest.mark.parametrize("recompute", [False, True])
+def test_blocked_kernel_gradcheck(monkeypatch, recompute):
+    """Several row blocks, stored or recomputed basis: gradients still exact."""
+    from nnlab.kan import kernel
+    monkeypatch.setattr(kernel, "CHUNK_ELEMENTS", 40)
+    layer = make(in_dim=2, out_dim=2, grid=3, recompute=recompute)
+    x = (torch.rand(70, 2, dtype=torch.float64) * 1.8 - 0.9).requires_grad_(True)
+    assert torch.allclose(layer(x), layer.edge_activations(x).sum(-1), atol=1e-7)
+    assert torch.autograd.gradcheck(layer, (x,))

@@ -96,8 +96,14 @@ def _local_masked(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, d
     return tuple(t.transpose(1, 2).contiguous() for t in res)  # (B, k+1, I)
 
 
+def _local(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool):
+    """(idx, values, derivatives), each (batch, k+1, in), as used by :func:`features`."""
+    loc = _local_fast(x, knots, k, True) if uniform else None
+    return loc if loc is not None else _local_masked(x, knots, k, uniform, True)
+
+
 def features(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, base: str | None,
-             derivative: bool = False):
+             derivative: bool = False, out: torch.Tensor | None = None):
     """Feature matrix F (batch, (K+1)·in) laid out as (batch, K+1, in), matching :func:`layer_weights`.
 
     With ``derivative=True`` also returns ``idx`` (batch, k+1, in): the slot of each local value
@@ -110,7 +116,7 @@ def features(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, base: 
     if loc is None:
         loc = _local_masked(x, knots, k, uniform, derivative)
     idx, V = loc[0], loc[1]
-    Fm = x.new_zeros(B, K + 1, I)
+    Fm = x.new_zeros(B, K + 1, I) if out is None else out.view(B, K + 1, I).zero_()
     Fm.scatter_(1, idx, V)  # valid slots are distinct; out-of-range ones land on slot K ...
     bfn, dbfn = resolve_base(base)
     Fm[:, K] = bfn(x)  # ... which the base branch then overwrites
@@ -120,35 +126,82 @@ def features(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, base: 
     return Fm, idx, loc[2], dbfn(x)
 
 
+#: rows of the batch processed at a time: keeps the feature block near cache size and the
+#: transient memory O(chunk) instead of O(batch)
+CHUNK_ELEMENTS = 1 << 17
+
+
+def _chunks(B: int, width: int):
+    rows = max(32, CHUNK_ELEMENTS // max(width, 1))
+    return [(i, min(i + rows, B)) for i in range(0, B, rows)]
+
+
 class KANFunction(torch.autograd.Function):
-    """Fused KAN layer: forward ``F·Wᵀ``; backward recomputes ``F`` (no basis tensor is saved)."""
+    """Fused KAN layer: forward ``F·Wᵀ``; backward from ``x`` and (optionally) the stored ``F``.
+
+    The basis is built block by block over the batch (:data:`CHUNK_ELEMENTS` features per
+    block). With ``store=False`` no feature tensor outlives a block: backward rebuilds them.
+    No per-edge (batch, out, in) tensor is ever built.
+    """
 
     @staticmethod
-    def forward(ctx, x, coef, scale_base, scale_spline, mask, knots, k, uniform, base):
+    def forward(ctx, x, coef, scale_base, scale_spline, mask, knots, k, uniform, base, store):
         W = layer_weights(coef, scale_base, scale_spline, mask)
         O = W.shape[0]
-        Fm = features(x, knots, k, uniform, base)
-        y = Fm @ W.view(O, -1).t()
-        ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots)
+        Wt = W.view(O, -1).t()
+        B = x.shape[0]
+        if store:  # store F once (like the GEMM floor stores its input); skips a rebuild later
+            Fm = x.new_empty(B, Wt.shape[0])
+            for a, b in _chunks(B, Wt.shape[0]):
+                features(x[a:b], knots, k, uniform, base, out=Fm[a:b])
+            y = Fm @ Wt
+        else:
+            Fm = None
+            y = x.new_empty(B, O)
+            for a, b in _chunks(B, Wt.shape[0]):
+                torch.mm(features(x[a:b], knots, k, uniform, base), Wt, out=y[a:b])
+        ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots, Fm)
         ctx.k, ctx.uniform, ctx.base = k, uniform, base
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, coef, scale_base, scale_spline, mask, knots = ctx.saved_tensors
+        x, coef, scale_base, scale_spline, mask, knots, Fsaved = ctx.saved_tensors
         k, uniform, base = ctx.k, ctx.uniform, ctx.base
         need_x, need_c, need_sb, need_ss = ctx.needs_input_grad[:4]
+        need_w = need_c or need_sb or need_ss
         O, I, K = coef.shape
         B = x.shape[0]
         g = g.contiguous()
-        W = layer_weights(coef, scale_base, scale_spline, mask)
-        gx = gc = gsb = gss = None
-        if need_x:
-            Fm, idx, dvals, db = features(x, knots, k, uniform, base, derivative=True)
+        W2 = layer_weights(coef, scale_base, scale_spline, mask).view(O, -1)
+        gx = torch.empty_like(x) if need_x else None
+        have_F = Fsaved is not None
+        if have_F:
+            gW2 = g.t() @ Fsaved if need_w else None
+            del Fsaved
         else:
-            Fm = features(x, knots, k, uniform, base)
-        if need_c or need_sb or need_ss:
-            gW = (g.t() @ Fm).view(O, K + 1, I).transpose(1, 2)  # (O, I, K+1)
+            gW2 = torch.zeros_like(W2) if need_w else None
+        for a, b in _chunks(B, W2.shape[1]):
+            xc, gc_ = x[a:b], g[a:b]
+            if have_F:
+                if not need_x:
+                    break
+                idx, _, dvals = _local(xc, knots, k, uniform)
+                db = resolve_base(base)[1](xc)
+            else:
+                if need_x:
+                    Fm, idx, dvals, db = features(xc, knots, k, uniform, base, derivative=True)
+                else:
+                    Fm = features(xc, knots, k, uniform, base)
+                if need_w:
+                    gW2.addmm_(gc_.t(), Fm)
+                del Fm
+            if need_x:
+                gF = (gc_ @ W2).view(b - a, K + 1, I)
+                gx[a:b] = (gF.gather(1, idx) * dvals).sum(1) + gF[:, K] * db
+        gc = gsb = gss = None
+        if need_w:
+            gW = gW2.view(O, K + 1, I).transpose(1, 2)  # (O, I, K+1)
             gWs = gW[..., :K]
             if need_c:
                 gc = gWs * (mask * scale_spline).unsqueeze(-1)
@@ -156,14 +209,19 @@ class KANFunction(torch.autograd.Function):
                 gss = (gWs * coef).sum(-1) * mask
             if need_sb:
                 gsb = gW[..., K] * mask
-        del Fm
-        if need_x:
-            gF = (g @ W.view(O, -1)).view(B, K + 1, I)
-            gx = (gF.gather(1, idx) * dvals).sum(1) + gF[:, K] * db
-        return gx, gc, gsb, gss, None, None, None, None, None
+        return gx, gc, gsb, gss, None, None, None, None, None, None
 
 
 def kan_forward(x, coef, scale_base, scale_spline, mask, knots, k: int, uniform: bool,
-                base: str | None) -> torch.Tensor:
-    """Apply the fused layer: x (batch, in) -> (batch, out). Shapes as in :class:`KANFunction`."""
-    return KANFunction.apply(x, coef, scale_base, scale_spline, mask, knots, k, uniform, base)
+                base: str | None, recompute: bool = False) -> torch.Tensor:
+    """Apply the fused layer: x (batch, in) -> (batch, out). Shapes as in :class:`KANFunction`.
+
+    ``recompute=False`` (default) keeps the feature matrix F from the forward pass for the
+    weight gradient (one tensor of batch·in·(K+1) values: what the GEMM floor holds as its input);
+    ``recompute=True`` keeps nothing but ``x`` and rebuilds F block by block in backward
+    (memory O(block), one more basis evaluation). Under ``torch.no_grad`` nothing is kept.
+    """
+    store = not recompute and torch.is_grad_enabled() and (
+        coef.requires_grad or scale_base.requires_grad or scale_spline.requires_grad)
+    return KANFunction.apply(x, coef, scale_base, scale_spline, mask, knots, k, uniform, base,
+                             bool(store))

@@ -57,6 +57,8 @@ class KANLayer(nn.Module):
         scale_spline: ``w^s`` starts at ``scale_spline / sqrt(in_dim)``.
         fast: use the fused custom-backward kernel (default). ``False`` runs a plain autograd
             path (slower, more memory) that supports double backward.
+        recompute: in the fused kernel, rebuild the basis in backward instead of keeping it
+            (least memory: nothing but ``x`` is stored; costs one more basis evaluation).
 
     Attributes:
         coef (out, in, G+k) parameter; scale_base, scale_spline (out, in) parameters;
@@ -67,7 +69,8 @@ class KANLayer(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, grid: int = 5, k: int = 3,
                  grid_range: tuple[float, float] = (-1.0, 1.0), base: str | None = "silu",
                  grid_eps: float = 0.02, noise_scale: float = 0.5, scale_base_mu: float = 0.0,
-                 scale_base_sigma: float = 1.0, scale_spline: float = 1.0, fast: bool = True):
+                 scale_base_sigma: float = 1.0, scale_spline: float = 1.0, fast: bool = True,
+                 recompute: bool = False):
         super().__init__()
         self.in_dim = _check_int("in_dim", in_dim, 1)
         self.out_dim = _check_int("out_dim", out_dim, 1)
@@ -82,6 +85,7 @@ class KANLayer(nn.Module):
         self.base = base
         self.grid_eps = float(grid_eps)
         self.fast = bool(fast)
+        self.recompute = bool(recompute)
         knots = spline.uniform_knots(lo, hi, grid, k).expand(in_dim, -1).contiguous()
         self.register_buffer("knots", knots)
         self.register_buffer("mask", torch.ones(out_dim, in_dim))
@@ -142,7 +146,7 @@ class KANLayer(nn.Module):
         x = self._check_input(x)
         if self.fast:
             y = kan_forward(x, self.coef, self.scale_base, self.scale_spline, self.mask,
-                            self.knots, self.k, self._uniform, self.base)
+                            self.knots, self.k, self._uniform, self.base, self.recompute)
         else:
             y = self.edge_activations(x, include_symbolic=False).sum(-1)
         if self.symbolic is not None:
