@@ -204,6 +204,11 @@ def canonical(fn: str | SymbolicFunction, fit: AffineFit) -> AffineFit:
         p = _POWERS[name]
         s = math.copysign(1.0, a)
         return AffineFit(s, b / abs(a), c * abs(a) ** p, d, r2)
+    if name in ("sin", "cos"):
+        if a < 0:  # sin(-u) = -sin(u), cos(-u) = cos(u)
+            a, b, c = -a, -b, (-c if name == "sin" else c)
+        b = math.remainder(b, 2 * math.pi)  # period 2π: b in [-π, π]
+        return AffineFit(a, b, c, d, r2)
     if name == "exp":
         return AffineFit(a, 0.0, c * math.exp(b), d, r2) if abs(b) < 700 else fit
     if name == "log":

@@ -57,7 +57,7 @@ def suggest(x: Any, y: Any, lib: Library | None = None, names: Iterable[str] | N
     fits = []
     for rank, (n, fit) in enumerate(coarse):
         if rank < refine_top and n not in ("0", "x") and math.isfinite(fit.r2):
-            fit = fit_affine(x, y, n, lib)
+            fit = fit_affine(x, y, n, lib, grid_number=25, iterations=3)
         fits.append((n, canonical(n, fit)))
     fits.sort(key=lambda t: -(t[1].r2 if math.isfinite(t[1].r2) else -1e300))
     return fits

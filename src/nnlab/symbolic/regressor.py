@@ -1,8 +1,8 @@
 """``nl.SymbolicRegressor``: lecture §6.3's six steps as a scikit-learn estimator.
 
 ``fit(X, y)`` runs several KAN candidates (see :mod:`nnlab.symbolic.search`): additive KANs
-``[n, 1]`` in raw, log-target and log-log space (products become sums), a "monomial times/plus a
-function of a monomial" KAN ``[n, 2, 2, 1]`` and a deeper ``[n, h, 1]`` KAN, each trained,
+``[n, 1]`` in raw, log-target and log-log space (products become sums) and deeper ``[n, h, 1]``
+KANs (raw and log-log), each trained,
 matched edge by edge to the library, refit, composed into sympy, polished and snapped. The
 winner is chosen on held-out rows as the simplest formula (``sympy.count_ops``) whose error is
 within 10% (+1e-9) of the best: a Pareto choice of accuracy against complexity.
@@ -38,8 +38,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         lamb: sparsity regularisation weight (deeper KANs, when the KAN provides ``regularization``).
         r2_threshold: minimum r² for an edge to become symbolic (else its spline is kept).
         search: ``"auto"`` (all candidates), ``"additive"`` (only ``[n, 1]`` KANs; fast) or a
-            sequence of candidate names (``loglog``, ``raw``, ``logy``, ``mono_log``, ``mono_raw``,
-            ``deep_raw``, ``deep_loglog``).
+            sequence of candidate names (``loglog``, ``raw``, ``logy``, ``deep_raw``, ``deep_loglog``).
         seeds: restarts (different seeds) of the non-additive candidates.
         library: a :class:`~nnlab.symbolic.library.Library` (default :data:`LIBRARY`).
         snap_tol: allowed increase of relative RMSE when snapping constants.
@@ -155,8 +154,6 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             "loglog": (xpos and ypos, Candidate("loglog", log_x=True, log_y=True)),
             "raw": (True, Candidate("raw")),
             "logy": (ypos, Candidate("logy", log_y=True)),
-            "mono_log": (xpos and ypos and n >= 2, Candidate("mono_log", log_x=True, log_y=True, shape="monomial")),
-            "mono_raw": (xpos, Candidate("mono_raw", log_x=True, shape="monomial")),
             "deep_raw": (True, Candidate("deep_raw", hidden=(h,))),
             "deep_loglog": (xpos and ypos, Candidate("deep_loglog", log_x=True, log_y=True, hidden=(h,))),
         }
@@ -178,8 +175,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             if ok:
                 out.append(c)
         for s in range(1, int(self.seeds)):
-            out += [Candidate(c.name, c.log_x, c.log_y, c.hidden, c.shape, seed=s) for c in out
-                    if c.shape == "monomial" or c.hidden]
+            out += [Candidate(c.name, c.log_x, c.log_y, c.hidden, seed=s) for c in out if c.hidden]
         return out or [Candidate("raw")]
 
     # ------------------------------------------------------------------ fit / predict

@@ -6,15 +6,13 @@ shape. :func:`run_candidate` then: trains the KAN (step 1), lets near-constant e
 including the symbolic affine ones (step 4), composes the sympy formula in the original
 variables (step 5), polishes its constants by least squares and snaps them (step 6).
 
-Shapes: ``plain`` is the KAN ``width = [n, *hidden, 1]``. ``monomial`` is ``[n, 2, 2, 1]`` in
-log-input space with the edges of the hypothesis "y = M₀(x)·g(M₁(x))" (or "+" in raw target
-space) fixed symbolic *before* training: layer 1 linear (log-monomials ``z₀, z₁``), layer 2
-``x`` on ``z₀`` and ``exp`` on ``z₁``; only the edge that learns ``g`` stays a spline.
+The KAN is ``width = [n, *hidden, 1]`` in the candidate's space.
 """
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +20,6 @@ import numpy as np
 import sympy
 import torch
 
-from .affine import AffineFit
-from .edges import SymbolicEdges
 from .formula import formula
 from .library import Library
 from .matching import EdgeMatch, auto_symbolic
@@ -43,7 +39,6 @@ class Candidate:
     log_x: bool = False
     log_y: bool = False
     hidden: tuple[int, ...] = ()
-    shape: str = "plain"  # "plain" | "monomial"
     seed: int = 0
 
 
@@ -63,7 +58,7 @@ class CandidateResult:
 
     def summary(self) -> dict[str, Any]:
         c = self.candidate
-        return {"candidate": c.name, "log_x": c.log_x, "log_y": c.log_y, "hidden": list(c.hidden), "shape": c.shape,
+        return {"candidate": c.name, "log_x": c.log_x, "log_y": c.log_y, "hidden": list(c.hidden),
                 "seed": c.seed, "formula": None if self.expr is None else str(self.expr),
                 "val_error": self.val_error, "train_error": self.train_error,
                 "complexity": self.complexity if self.complete else None, "complete": self.complete,
@@ -84,6 +79,22 @@ def complexity(expr: sympy.Expr) -> int:
     return int(sympy.count_ops(expr)) + len(expr.atoms(sympy.Float))
 
 
+def merge_numbers(expr: sympy.Expr) -> sympy.Expr:
+    """Fold the numeric factors of every product (and terms of every sum) that involve a Float into
+    one Float, e.g. ``1.1557·e·V/π → 1.0000·V``, so each free constant appears once."""
+    if not isinstance(expr, sympy.Basic) or expr.is_Atom:
+        return expr
+    args = [merge_numbers(a) for a in expr.args]
+    if isinstance(expr, (sympy.Mul, sympy.Add)):
+        num = [a for a in args if a.is_number]
+        if len(num) > 1 and any(a.atoms(sympy.Float) for a in num):
+            rest = [a for a in args if not a.is_number]
+            val = complex(expr.func(*num).evalf())
+            if abs(val.imag) < 1e-300:
+                return expr.func(sympy.Float(val.real), *rest)
+    return expr.func(*args) if args != list(expr.args) else expr
+
+
 def tidy(expr: sympy.Expr) -> sympy.Expr:
     """Collapse what the composition leaves: logs of products, exp of sums, numeric sub-terms."""
     try:
@@ -94,28 +105,17 @@ def tidy(expr: sympy.Expr) -> sympy.Expr:
         e = expr
     # evaluate purely numeric sub-expressions that are not already simple numbers
     reps = {s: sympy.Float(complex(s.evalf()).real) for s in e.atoms(sympy.Function, sympy.Pow)
-            if s.is_number and not s.free_symbols and s.evalf().is_real}
-    return e.xreplace(reps) if reps else e
+            if s.is_number and s.atoms(sympy.Float) and s.evalf().is_real}
+    e = e.xreplace(reps) if reps else e
+    return merge_numbers(e)
 
 
-def _prefix_monomial(model: Any, lib: Library, rng: np.random.Generator) -> None:
-    l1, l2, l3 = model.layers
-    dt = next(model.parameters()).dtype
-    s1 = SymbolicEdges(l1.mask.shape[1], 2, lib).to(dt)
-    for o in range(2):
-        for i in range(l1.mask.shape[1]):
-            s1.set_edge(o, i, "x", AffineFit(1.0, 0.0, float(rng.normal(0, 0.5)), 0.0, 1.0))
-    s2 = SymbolicEdges(2, 2, lib).to(dt)
-    s2.set_edge(0, 0, "x", AffineFit(1.0, 0.0, 1.0, 0.0, 1.0))
-    s2.set_edge(1, 1, "exp", AffineFit(1.0, 0.0, 1.0, 0.0, 1.0))
-    s3 = SymbolicEdges(2, 1, lib).to(dt)
-    s3.set_edge(0, 0, "x", AffineFit(1.0, 0.0, 1.0, 0.0, 1.0))
-    with torch.no_grad():
-        l1.mask.zero_()
-        l2.mask.zero_()
-        l3.mask.zero_()
-        l3.mask[0, 1] = 1.0
-    l1.symbolic, l2.symbolic, l3.symbolic = s1, s2, s3
+def _simplify(expr: sympy.Expr) -> sympy.Expr | None:
+    """``sympy.simplify`` with floats merged (e.g. ``1.2·√3/π`` becomes one float); None if it fails."""
+    try:
+        return merge_numbers(sympy.simplify(expr))
+    except _NUMERIC_ERRORS:
+        return None
 
 
 def run_candidate(cand: Candidate, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
@@ -124,20 +124,32 @@ def run_candidate(cand: Candidate, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.nda
     """Run §6.3 steps 1–6 for one candidate; numeric failures end the candidate, never the search."""
     t0 = time.monotonic()
     res = CandidateResult(cand)
+    with warnings.catch_warnings():
+        # hidden-layer inputs move during training; update_grid follows them, the warning is noise here
+        warnings.simplefilter("ignore", UserWarning)
+        _run(cand, res, Xtr, ytr, Xva, yva, variables, lib, grid=grid, k=k, steps=steps, lamb=lamb,
+             r2_threshold=r2_threshold, snap_tol=snap_tol, deadline=deadline)
+    res.seconds = time.monotonic() - t0
+    if not math.isfinite(res.val_error):
+        res.val_error = float("inf")
+    return res
+
+
+def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray,
+         yva: np.ndarray, variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int, steps: int,
+         lamb: float, r2_threshold: float, snap_tol: float, deadline: float | None) -> None:
     try:
         tr = Transform.fit(Xtr, ytr, cand.log_x, cand.log_y)
         res.transform = tr
         U = torch.from_numpy(tr.x(Xtr))
         T = torch.from_numpy(tr.y(ytr))[:, None]
         n = Xtr.shape[1]
-        width = [n, 2, 2, 1] if cand.shape == "monomial" else [n, *cand.hidden, 1]
+        width = [n, *cand.hidden, 1]
         model = make_kan(width, grid, k, cand.seed)
         res.model = model
-        if cand.shape == "monomial":
-            _prefix_monomial(model, lib, np.random.default_rng(cand.seed))
         deep = len(width) > 2
         train_lbfgs(model, U, T, steps=steps, lamb=lamb if deep else 0.0,
-                    update_grid_every=max(steps // 4, 1) if (deep or cand.shape == "monomial") else 0,
+                    update_grid_every=max(steps // 4, 1) if deep else 0,
                     deadline=deadline)
         if hasattr(model, "update_grid") and not deep:
             with torch.no_grad():
@@ -156,22 +168,25 @@ def run_candidate(cand: Candidate, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.nda
             res.val_error = relative_rmse(pred_va, yva)
             res.train_error = relative_rmse(pred_tr, ytr)
             res.note = "some edges kept their spline; formula incomplete"
-            return res
+            return
         expr = tidy(expr)
         expr, err = polish(expr, variables, Xtr, ytr)
         sn = snap(expr, Xtr, ytr, tol=max(snap_tol, 0.01 * err), variables=variables)
         expr = tidy(sn.expr)
         if expr.atoms(sympy.Float):
-            expr, _ = polish(expr, variables, Xtr, ytr)
+            expr = snap(expr, Xtr, ytr, tol=max(snap_tol, 0.01 * err), variables=variables).expr
+        if expr.atoms(sympy.Float):
+            expr, err = polish(expr, variables, Xtr, ytr)
+        if sympy.count_ops(expr) <= 40:
+            simple = _simplify(expr)
+            if simple is not None and relative_rmse(evaluate(simple, variables, Xtr), ytr) <= err + max(snap_tol, 0.01 * err):
+                expr = simple
+                if expr.atoms(sympy.Float):
+                    expr = snap(expr, Xtr, ytr, tol=max(snap_tol, 0.01 * err), variables=variables).expr
         res.expr = expr
         res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
         res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)
         res.complexity = complexity(expr)
     except _NUMERIC_ERRORS as e:  # a failed candidate is reported, the search goes on
         res.note = f"failed: {type(e).__name__}: {e}"
-    finally:
-        res.seconds = time.monotonic() - t0
-    if not math.isfinite(res.val_error):
-        res.val_error = float("inf")
-    return res
 

@@ -84,7 +84,7 @@ def _prepare(expr: Any, X: Any, y: Any, variables: Sequence[Any] | None):
 
 
 def snap(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6, variables: Sequence[Any] | None = None,
-         max_denominator: int = 12, refit: bool = True, max_tries: int = 4) -> SnapResult:
+         max_denominator: int = 12, refit: bool = True, max_tries: int = 4, max_constants: int = 16) -> SnapResult:
     """Snap the constants of ``expr`` to simple numbers where the data allows (lecture §6.3 step 6).
 
     Args:
@@ -95,6 +95,7 @@ def snap(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6, variables: Sequenc
         max_denominator: largest denominator of a snapped rational.
         refit: re-fit the still-free constants by least squares after each snap.
         max_tries: candidates tried per constant.
+        max_constants: at most this many constants are tried (each try re-fits the rest).
 
     Returns:
         :class:`SnapResult` (expression, its relative RMSE, what was replaced).
@@ -111,7 +112,7 @@ def snap(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6, variables: Sequenc
     tried: set[float] = set()
     while True:
         floats = [f for f in cur.atoms(sympy.Float) if float(f) not in tried]
-        if not floats:
+        if not floats or len(tried) >= max_constants:
             break
         # the constant closest (relatively) to a simple value goes first
         ranked = []
