@@ -93,6 +93,10 @@ def test_mlp_session_steps_and_reports_state(client):
     assert len(st["grad_norms"]) == 3 and all(g >= 0 for g in st["grad_norms"])
     assert st["surface"]["dim"] == 2 and len(st["surface"]["value"]) == st["surface"]["res"] ** 2
     assert [layer["width"] for layer in st["neurons"]] == [8, 8]
+    assert [len(layer["values"]) for layer in st["neurons"]] == [8, 8]
+    sid = new(client, dataset="exp_sin_2d", layers=1, width=40)
+    layer = client.get(f"/api/sessions/{sid}/state").json()["neurons"][0]
+    assert layer["width"] == 40 and len(layer["values"]) == 16  # the page draws at most 16
     data = client.get(f"/api/sessions/{sid}/data").json()
     assert len(data["train"]["x"]) + len(data["test"]["x"]) == 100
 

@@ -21,6 +21,7 @@ HEAT_RES = 48
 NEURON_RES = 16
 CURVE_POINTS = 96
 EDGE_POINTS = 32
+MAX_NEURONS = 16  # heat maps per MLP layer sent to the page (the rest are counted, not drawn)
 
 
 def _r(t: torch.Tensor, nd: int = 4) -> list:
@@ -75,7 +76,7 @@ def _surface(tr: Trainer) -> dict:
 @torch.no_grad()
 def _neurons(tr: Trainer) -> list[dict]:
     """Each hidden MLP block's outputs on a coarse grid: per layer ``{"width", "res", "values"
-    (width lists of res^dim numbers), "lo", "hi"}``."""
+    (min(width, MAX_NEURONS) lists of res^dim numbers), "lo", "hi"}``."""
     dim = tr.split.X_train.shape[1]
     res = NEURON_RES if dim == 2 else CURVE_POINTS // 2
     h = _grid(dim, res)
@@ -86,8 +87,9 @@ def _neurons(tr: Trainer) -> list[dict]:
     try:
         for block in list(model.children())[:-1]:
             h = block(h)
-            layers.append({"width": h.shape[1], "res": res, "dim": dim, "values": _r(h.T, 3),
-                           "lo": _r(h.min(0).values, 3), "hi": _r(h.max(0).values, 3)})
+            shown = h[:, :MAX_NEURONS]
+            layers.append({"width": h.shape[1], "res": res, "dim": dim, "values": _r(shown.T, 3),
+                           "lo": _r(shown.min(0).values, 3), "hi": _r(shown.max(0).values, 3)})
     finally:
         model.train(was)
     return layers

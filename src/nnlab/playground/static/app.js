@@ -344,6 +344,12 @@ function drawNeurons() {
       cv.title = `neuron ${j + 1}: output in [${fmt(lo)}, ${fmt(hi)}]`;
       col.appendChild(cv);
     });
+    if (layer.width > layer.values.length) {
+      const more = document.createElement("span");
+      more.className = "more";
+      more.textContent = `+${layer.width - layer.values.length} more`;
+      col.appendChild(more);
+    }
     net.appendChild(col);
   });
 }
