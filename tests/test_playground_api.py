@@ -7,6 +7,8 @@ from urllib.parse import parse_qsl
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("fastapi", reason="the playground extra (fastapi, uvicorn) is not installed")
 try:  # starlette's TestClient runs on httpx2 (older releases: httpx)
@@ -142,6 +144,25 @@ def test_bad_setup_is_a_4xx_with_a_message(client, cfg, word):
     r = client.post("/api/sessions", json=cfg)
     assert r.status_code == 422
     assert word in r.json()["detail"]
+
+
+JSON_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                        st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8),
+                        st.lists(st.integers(-3, 40), max_size=4))
+FUZZ_KEYS = st.sampled_from(["dataset", "noise", "n_samples", "batch_size", "model", "layers",
+                             "width", "activation", "kan_hidden", "grid", "k", "lr", "reg",
+                             "batchnorm", "seed", "bogus"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.dictionaries(FUZZ_KEYS, JSON_VALUES, max_size=4))
+def test_any_json_setup_gets_201_or_a_4xx_never_a_500(client, body):
+    r = client.post("/api/sessions", json={**SMALL, **body})
+    assert r.status_code in (201, 422), r.text
+    if r.status_code == 201:
+        assert client.delete(f"/api/sessions/{r.json()['id']}").status_code == 200
+    else:
+        assert isinstance(r.json()["detail"], str) and r.json()["detail"]
 
 
 def test_malformed_bodies_are_4xx(client):
