@@ -67,7 +67,7 @@ def browser(tmp_path_factory):
         opts.add_argument(flag)
     opts.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(20)
+    driver.set_page_load_timeout(30)
     yield driver
     driver.quit()
 
@@ -96,7 +96,7 @@ def test_spiral_kan_trains_live_in_chromium(server, browser, tmp_path):
     url, manager = server
     d = browser
     d.get(url + "/")
-    wait_for(lambda: text(d, "status") == "paused", 15, "the first session")
+    wait_for(lambda: text(d, "status") == "paused", 30, "the first session")
     Select(d.find_element(By.ID, "dataset")).select_by_value("spiral")
     wait_for(lambda: "dataset=spiral" in d.current_url, 10, "the dataset in the URL")
     Select(d.find_element(By.ID, "model")).select_by_value("kan")
