@@ -58,8 +58,12 @@ def server():
 
 @pytest.fixture
 def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:  # Chromium is here, so the test must run: say what is missing
+        pytest.fail("Chromium is installed but selenium is not: pip install 'selenium==4.51.0' "
+                    "(part of the test extra)")
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
