@@ -84,6 +84,7 @@ def create_app(manager: SessionManager | None = None, sweep_interval: float = 5.
         threads = torch.get_num_threads()
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)
+
         async def sweeper():
             while True:
                 await asyncio.sleep(sweep_interval)
@@ -100,8 +101,9 @@ def create_app(manager: SessionManager | None = None, sweep_interval: float = 5.
             await mgr.close_all()
             torch.set_num_threads(threads)
 
-    app = FastAPI(title="nnlab playground", lifespan=lifespan, docs_url="/api/docs",
-                  redoc_url=None)
+    # no Swagger/ReDoc pages: they load scripts from a CDN, and the playground stays offline;
+    # the schema is at /openapi.json
+    app = FastAPI(title="nnlab playground", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.manager = mgr
     discovering: set[str] = set()  # sessions whose formula is being computed (one at a time)
 
