@@ -97,9 +97,9 @@ class SessionManager:
         if len(self.sessions) >= self.max_sessions:  # filled up while we were building
             raise TooManySessions(f"the playground already runs {self.max_sessions} sessions")
         s = Session(id=secrets.token_urlsafe(9), cfg=cfg, trainer=trainer)
-        await self._publish(s, new_data=True)
+        self.sessions[s.id] = s  # counted before the next await: concurrent creates see it
         s.task = asyncio.create_task(self._run(s), name=f"playground-{s.id}")
-        self.sessions[s.id] = s
+        await self._publish(s, new_data=True)
         return s
 
     def get(self, sid: str) -> Session:
