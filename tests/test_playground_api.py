@@ -184,6 +184,22 @@ def test_session_limit_unknown_session_and_close(client):
     new(client, dataset="sine_1d")  # room again
 
 
+def test_concurrent_creates_respect_the_session_limit(client):
+    import asyncio
+
+    from nnlab.playground.sessions import TooManySessions
+
+    mgr = client.manager
+    cfg = parse_config({**SMALL, "dataset": "sine_1d"})
+
+    async def many():
+        return await asyncio.gather(*(mgr.create(cfg) for _ in range(5)), return_exceptions=True)
+
+    out = client.portal.call(many)
+    assert sum(isinstance(o, TooManySessions) for o in out) == 2
+    assert len(mgr.sessions) == mgr.max_sessions == 3
+
+
 def test_orphaned_and_idle_sessions_are_swept(client):
     mgr = client.manager
     sid = new(client, dataset="sine_1d")
