@@ -47,6 +47,10 @@ from nnlab.symbolic.cli import discover  # noqa: E402
 
 app.command("discover")(discover)
 
+from nnlab.playground.cli import playground  # noqa: E402
+
+app.command("playground")(playground)
+
 
 def main() -> None:
     app()

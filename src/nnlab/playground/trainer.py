@@ -1,0 +1,203 @@
+"""Step-wise training for the playground: one :meth:`Trainer.step` is one epoch of minibatches.
+
+The playground needs play / pause / step / reset, so it does not call ``nl.fit`` (which runs
+whole epochs on its own); it drives ``nl.MLP`` / ``nl.KAN`` with a torch optimizer directly:
+
+    L = loss(f(X_b), y_b) + λ·R(θ)        (lecture §2: empirical risk + regulariser)
+    θ ← optimizer_step(θ, clip(∇_θ L))
+
+with R = Σ|w| (L1), Σw² (L2) or ``KAN.regularization`` (L1 + entropy sparsity, lecture §6.3
+step 1), and gradient clipping by norm or by value. Everything a snapshot needs (losses,
+per-layer gradient norms) is recorded as it goes.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nnlab.playground.config import PlaygroundConfig
+from nnlab.playground.datasets import Split, io_dims, make_split
+
+__all__ = ["Trainer", "DivergedError", "build_model", "layer_modules"]
+
+#: KAN grids are refitted to the data (``KAN.update_grid``) at the start and after these epochs,
+#: as pykan does early in training.
+GRID_UPDATE_EPOCHS = (2, 4, 6, 8, 10)
+MAX_HISTORY = 400
+
+
+class DivergedError(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def build_model(cfg: PlaygroundConfig) -> nn.Module:
+    """``nl.MLP([n_in, width × layers, n_out], ...)`` or ``nl.KAN([n_in, *kan_hidden, n_out], ...)``
+    with the weights seeded from ``cfg.seed`` (the global RNG is left untouched)."""
+    import nnlab as nl
+
+    n_in, n_out = io_dims(cfg.dataset)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        if cfg.model == "mlp":
+            sizes = [n_in, *([cfg.width] * cfg.layers), n_out]
+            return nl.MLP(sizes, activation=cfg.activation, init=cfg.init,
+                          batchnorm=cfg.batchnorm, residual=cfg.residual)
+        return nl.KAN(width=[n_in, *cfg.kan_hidden, n_out], grid=cfg.grid, k=cfg.k)
+
+
+def layer_modules(model: nn.Module) -> list[nn.Module]:
+    """The layers whose gradient norms are reported: an MLP's children, a KAN's ``.layers``."""
+    layers = getattr(model, "layers", None)
+    if isinstance(layers, nn.ModuleList):
+        return list(layers)
+    return list(model.children())
+
+
+def _optimizer(cfg: PlaygroundConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr)
+    return torch.optim.Adam(params, lr=cfg.lr)
+
+
+def _clip(model: nn.Module, cfg: PlaygroundConfig) -> None:
+    """Gradient clipping (``nl.clip``, lecture §2.10): rescale to ‖g‖ ≤ c (``norm``) or clamp
+    each g_i to [-c, c] (``value``)."""
+    if cfg.clip == "none":
+        return
+    from nnlab import clip
+
+    params = [p for p in model.parameters() if p.grad is not None]
+    if cfg.clip == "norm":
+        clip.global_norm_(params, cfg.clip_value)
+    else:
+        clip.value_(params, cfg.clip_value)
+
+
+def _grad_norm(module: nn.Module) -> float:
+    sq = sum(float(p.grad.detach().pow(2).sum()) for p in module.parameters() if p.grad is not None)
+    return math.sqrt(sq)
+
+
+class Trainer:
+    """Holds one playground model, its optimizer and data, and trains it one epoch at a time.
+
+    Attributes: ``cfg``, ``split`` (:class:`Split`), ``model``, ``optimizer``, ``epoch``,
+    ``history`` (dict of lists ``epoch``, ``train_loss``, ``test_loss`` and, for classification,
+    ``train_acc``, ``test_acc``), ``grad_norms`` (list of floats, one per layer, mean over the
+    last epoch's minibatches, measured before clipping).
+    """
+
+    def __init__(self, cfg: PlaygroundConfig):
+        self.cfg = cfg
+        self.split: Split = make_split(cfg.dataset, cfg.n_samples, cfg.noise, cfg.train_ratio,
+                                       cfg.seed)
+        self.model = build_model(cfg)
+        self.optimizer = _optimizer(cfg, self.model.parameters())
+        self._gen = torch.Generator().manual_seed(cfg.seed + 2)
+        self.epoch = 0
+        self.history: dict[str, list] = {"epoch": [], "train_loss": [], "test_loss": []}
+        if self.split.task == "classification":
+            self.history.update(train_acc=[], test_acc=[])
+        self.grad_norms: list[float] = [0.0] * len(layer_modules(self.model))
+        if self.is_kan and hasattr(self.model, "update_grid"):
+            with torch.no_grad():  # fit every layer's grid to the inputs that reach it
+                self.model.update_grid(self.split.X_train)
+        self.record()
+
+    @property
+    def is_kan(self) -> bool:
+        return self.cfg.model == "kan"
+
+    def loss_fn(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy on logits for classification, MSE for regression (lecture §2)."""
+        if self.split.task == "classification":
+            return F.cross_entropy(out, y)
+        return F.mse_loss(out, y)
+
+    def penalty(self, X: torch.Tensor) -> torch.Tensor:
+        """λ·R: L1 Σ|w|, L2 Σw² over weight matrices, or ``KAN.regularization(X)``."""
+        cfg = self.cfg
+        if cfg.reg == "none" or cfg.lam == 0.0:
+            return torch.zeros(())
+        if cfg.reg == "kan":
+            return cfg.lam * self.model.regularization(X)
+        weights = [p for n, p in self.model.named_parameters() if p.ndim >= 2]
+        if cfg.reg == "l1":
+            return cfg.lam * sum(w.abs().sum() for w in weights)
+        return cfg.lam * sum(w.pow(2).sum() for w in weights)
+
+    def step(self) -> None:
+        """Train one epoch (shuffled minibatches of ``batch_size``), then record losses.
+
+        Raises :class:`DivergedError` when the loss stops being finite.
+        """
+        X, y = self.split.X_train, self.split.y_train
+        layers = layer_modules(self.model)
+        sums = [0.0] * len(layers)
+        n_batches = 0
+        self.model.train()
+        perm = torch.randperm(X.shape[0], generator=self._gen)
+        bs = self.cfg.batch_size
+        for start in range(0, X.shape[0], bs):
+            idx = perm[start:start + bs]
+            if len(idx) < 2 and self.cfg.batchnorm and n_batches > 0:
+                continue  # batch norm needs two samples; skip a lone leftover
+            xb, yb = X[idx], y[idx]
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.loss_fn(self.model(xb), yb) + self.penalty(xb)
+            if not torch.isfinite(loss):
+                raise DivergedError(f"the training loss became {float(loss)} at epoch "
+                                    f"{self.epoch + 1}; lower the learning rate or add "
+                                    "gradient clipping, then reset")
+            loss.backward()
+            for i, layer in enumerate(layers):
+                sums[i] += _grad_norm(layer)
+            _clip(self.model, self.cfg)
+            self.optimizer.step()
+            n_batches += 1
+        self.grad_norms = [s / max(n_batches, 1) for s in sums]
+        self.epoch += 1
+        if self.is_kan and self.epoch in GRID_UPDATE_EPOCHS and hasattr(self.model, "update_grid"):
+            with torch.no_grad():
+                self.model.update_grid(X)
+        self.record()
+
+    @torch.no_grad()
+    def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
+        """(loss, accuracy or None) of the current model on ``(X, y)``, in eval mode."""
+        was = self.model.training
+        self.model.eval()
+        try:
+            out = self.model(X)
+        finally:
+            self.model.train(was)
+        loss = float(self.loss_fn(out, y))
+        acc = float((out.argmax(1) == y).float().mean()) if y.dtype == torch.long else None
+        return loss, acc
+
+    def record(self) -> None:
+        """Append this epoch's train/test loss (and accuracy) to ``history``; thin old entries so
+        the history stays below ``MAX_HISTORY`` points (keeps every other one)."""
+        s = self.split
+        tr, tr_acc = self.evaluate(s.X_train, s.y_train)
+        te, te_acc = self.evaluate(s.X_test, s.y_test)
+        if not (math.isfinite(tr) and math.isfinite(te)):
+            raise DivergedError(f"the loss became non-finite at epoch {self.epoch}; lower the "
+                                "learning rate or add gradient clipping, then reset")
+        h = self.history
+        h["epoch"].append(self.epoch)
+        h["train_loss"].append(tr)
+        h["test_loss"].append(te)
+        if "train_acc" in h:
+            h["train_acc"].append(tr_acc)
+            h["test_acc"].append(te_acc)
+        if len(h["epoch"]) > MAX_HISTORY:
+            for key in h:
+                h[key] = h[key][:1] + h[key][1:-1][1::2] + h[key][-1:]
