@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Every device check in one run (for a machine with a CUDA GPU; CI has none):
+#   bash bench/gpu_checks.sh
+set -u
+export PYTHONPATH=src PYTHONUNBUFFERED=1
+rc=0
+for s in bench/gpu_check_blocks.py bench/gpu_check_training.py bench/gpu_check_kan.py; do
+  echo "== $s"
+  python3 "$s" || rc=1
+done
+exit $rc
