@@ -12,7 +12,6 @@ is a strong baseline; the bench/ transfer benchmark has the full study.)
 """
 from __future__ import annotations
 
-import copy
 
 import torch
 from matplotlib.figure import Figure

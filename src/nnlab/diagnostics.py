@@ -9,17 +9,11 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .layers.dense import Dense
 
-__all__ = ["gradient_norms", "LOSSES"]
-
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "mse": lambda out, y: F.mse_loss(out, y.reshape(out.shape).to(out.dtype)),
-    "cross_entropy": lambda out, y: F.cross_entropy(out, y.long()),
-}
+__all__ = ["gradient_norms"]
 
 
 def _weight(m: nn.Module) -> torch.Tensor:
@@ -43,15 +37,9 @@ def gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
-    if isinstance(loss, str):
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)} or a callable")
-        loss_fn = LOSSES[loss]
-    elif callable(loss):
-        loss_fn = loss
-    else:
-        raise TypeError(f"loss must be a name ({', '.join(LOSSES)}) or a callable, got "
-                        f"{type(loss).__name__}")
+    from .training.losses import get_loss
+
+    loss_fn = get_loss(loss).fn
     names = {m: n for n, m in model.named_modules() if isinstance(m, (nn.Linear, Dense))}
     if not names:
         raise ValueError("model has no nn.Linear or nl.Dense layer to report on")

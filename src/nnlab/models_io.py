@@ -21,7 +21,6 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-import torch
 from torch import nn
 
 from nnlab._io import load_tensors, save_tensors, write_json

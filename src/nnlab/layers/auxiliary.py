@@ -23,16 +23,9 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["AuxiliaryHeads", "auxiliary_loss"]
-
-_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "cross_entropy": F.cross_entropy,
-    "mse": F.mse_loss,
-}
-
 
 def auxiliary_loss(main: torch.Tensor, aux: Sequence[torch.Tensor], y: torch.Tensor,
                    weights: Sequence[float],
@@ -176,14 +169,13 @@ class AuxiliaryHeads(nn.Module):
         On an output without ``aux_outputs`` (evaluation) it is the base loss alone, so the
         validation loss is the main network's.
         """
-        if isinstance(base, str):
-            if base not in _LOSSES:
-                raise ValueError(f"base loss must be one of {sorted(_LOSSES)} or a callable, got {base!r}")
-            fn = _LOSSES[base]
-        elif callable(base):
-            fn = base
-        else:
+        from ..training.losses import get_loss, names
+
+        if isinstance(base, str) and base not in names():
+            raise ValueError(f"base loss must be one of {names()} or a callable, got {base!r}")
+        if not isinstance(base, str) and not callable(base):
             raise TypeError(f"base loss must be a name or a callable, got {type(base).__name__}")
+        fn = get_loss(base).fn
         weights = self.weights
 
         def loss_with_aux(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

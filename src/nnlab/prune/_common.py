@@ -6,17 +6,10 @@ from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .._validate import as_tensor, check_finite
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-_LOSSES: dict[str, LossFn] = {
-    "cross_entropy": F.cross_entropy,
-    "mse": F.mse_loss,
-}
-
 
 def check_sparsity(sparsity: Any, name: str = "sparsity") -> float:
     """A fraction of weights to remove: a real number in [0, 1)."""
@@ -30,11 +23,9 @@ def check_sparsity(sparsity: Any, name: str = "sparsity") -> float:
 
 def resolve_loss(loss: str | LossFn) -> LossFn:
     """``"cross_entropy"``, ``"mse"`` or a callable ``(output, y) -> scalar`` (mean over the batch)."""
-    if callable(loss):
-        return loss
-    if isinstance(loss, str) and loss in _LOSSES:
-        return _LOSSES[loss]
-    raise ValueError(f"unknown loss {loss!r}; use one of {sorted(_LOSSES)} or a callable (output, y) -> scalar")
+    from ..training.losses import get_loss
+
+    return get_loss(loss).fn
 
 
 def prunable_layers(model: nn.Module, layers: Iterable[str] | None = None) -> list[tuple[str, nn.Module]]:
