@@ -38,6 +38,7 @@ def test_find_direction_recovers_the_inner_monomial():
     ("p/(1 - (q/r)**2)", "p q r", [(1, 3), (0.5, 1.5), (2, 4)]),
     ("x*exp(-(y/z)**2)", "x y z", [(0.5, 2), (0.5, 2), (1, 3)]),
     ("w*atan(3*u/v)", "u v w", [(0.2, 2), (1, 4), (1, 2)]),
+    ("p*(1 + cos(q/r))", "p q r", [(1, 2), (1, 6), (0.5, 1.5)]),  # g has zeros: raw-space search
 ])
 def test_composite_laws_recovered_exactly(truth, names, ranges):
     rng = np.random.default_rng(1)

@@ -14,7 +14,9 @@ a KAN ``[n, 2, 1]`` whose first layer is linear. It is found directly:
    non-zero (up to the budget of
    ``find_direction``), up to sign and common factor) ``log|y|`` is regressed by linear least squares on
    ``u`` plus Chebyshev polynomials ``T_0, T_2…T_K`` of ``s = β·u`` (``T_1`` is left out: the
-   linear part belongs to ``α``). The true ``β`` leaves (almost) no residual.
+   linear part belongs to ``α``). The true ``β`` leaves (almost) no residual. When ``g`` has
+   zeros (``1 − cos``, ``sin²``) ``log|g|`` is singular; then :func:`find_raw` fits
+   ``y ≈ M₁(x)·h(β·u)`` in raw space, enumerating small monomials ``M₁`` as well (few variables).
 2. **Monomial M₁.** ``α`` is defined up to multiples of ``β``; each representative with
    ``α_j = 0`` for one ``j`` in ``β``'s support is snapped to simple rationals.
 3. **Function g.** ``t = M₂(x)``, ``z = y / M₁(x)``; ``z ≈ c·f(a·φ(t) + b) + d`` is fitted by
@@ -110,6 +112,39 @@ def find_direction(U: np.ndarray, ly: np.ndarray, degree: int = 12, top: int = 3
     return found[:top]
 
 
+def find_raw(U: np.ndarray, y: np.ndarray, degree: int = 24, top: int = 3, max_power: int = 2,
+             budget: int = 4000) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """Raw-space variant for ``g`` with zeros (oscillating laws): ``y ≈ exp(α·U)·h(β·U)``.
+
+    ``α`` is enumerated too (integer entries in −1..2, at most two non-zero), so this runs only
+    while directions × monomials stay within ``budget``; h is a Chebyshev polynomial of degree
+    ``degree``. Returns (relative residual, β, α), best first; [] when over budget.
+    """
+    n = U.shape[1]
+    betas = directions(n, max_power, _max_support(n, max_power, budget))
+    alphas = [np.zeros(n)]
+    for k in (1, 2):
+        for support in itertools.combinations(range(n), k):
+            for entries in itertools.product((-1, 1, 2), repeat=k):
+                a = np.zeros(n)
+                a[list(support)] = entries
+                alphas.append(a)
+    if len(alphas) * len(betas) > budget:
+        return []
+    scale = float(np.sqrt(np.mean(y ** 2))) or 1.0
+    found = []
+    for beta in betas:
+        sv = U @ beta
+        A = np.polynomial.chebyshev.chebvander(2 * (sv - sv.min()) / (np.ptp(sv) or 1.0) - 1, degree)
+        for alpha in alphas:
+            z = y / np.exp(U @ alpha)
+            coef, *_ = np.linalg.lstsq(A, z, rcond=None)
+            r = float(np.sqrt(np.mean((np.exp(U @ alpha) * (A @ coef - z)) ** 2)) / scale)
+            found.append((r, beta, alpha))
+    found.sort(key=lambda t: t[0])
+    return found[:top]
+
+
 def _snap_vector(v: np.ndarray, max_den: int = 3, tol: float = 0.02) -> list[Fraction] | None:
     out = []
     for x in v:
@@ -181,37 +216,39 @@ def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
     rng = np.random.default_rng(0)
     sub = rng.choice(len(ya), size=min(len(ya), 240), replace=False)
     U, ly = np.log(Xs), np.log(ya)
-    dirs = [d for d in find_direction(U[sub], ly[sub]) if d[0] < 1e-3]
-    if not dirs:
-        res.note = "no direction beta makes log|y| a monomial plus a function of one monomial"
+    structures: list[tuple[list[Fraction], list[Fraction]]] = []
+    for _, beta, alpha in (d for d in find_direction(U[sub], ly[sub]) if d[0] < 1e-3):
+        bpow = [Fraction(int(b)) for b in beta]
+        for j0 in np.nonzero(beta)[0]:
+            apow = _snap_vector(alpha - alpha[j0] / beta[j0] * beta)
+            if apow is not None and (apow, bpow) not in structures:
+                structures.append((apow, bpow))
+    if not structures:  # g may vanish somewhere (log|g| is then singular): search in raw space
+        structures = [([Fraction(int(a)) for a in alpha], [Fraction(int(b)) for b in beta])
+                      for r, beta, alpha in find_raw(U[sub], ya[sub]) if r < 0.05]
+    if not structures:
+        res.note = "no direction beta makes y a monomial times a function of one monomial"
         return
     sub = sub[:max_samples]
     fits: list[tuple[float, float, str, str, Any, list[Fraction], list[Fraction]]] = []
-    seen = set()
-    for _, beta, alpha in dirs:
-        bpow = [Fraction(int(b)) for b in beta]
+    for apow, bpow in structures:
         t = _monomial(bpow, Xs)
-        for j0 in np.nonzero(beta)[0]:
-            apow = _snap_vector(alpha - alpha[j0] / beta[j0] * beta)
-            if apow is None or (tuple(apow), tuple(bpow)) in seen:
+        z = ya / _monomial(apow, Xs)
+        for iname, inum, _ in _INNERS:
+            with np.errstate(all="ignore"):
+                phi = inum(t)
+            if not np.all(np.isfinite(phi)):
                 continue
-            seen.add((tuple(apow), tuple(bpow)))
-            z = ya / _monomial(apow, Xs)
-            for iname, inum, _ in _INNERS:
-                with np.errstate(all="ignore"):
-                    phi = inum(t)
-                if not np.all(np.isfinite(phi)):
+            for fname in lib:
+                if fname in _SKIP:
                     continue
-                for fname in lib:
-                    if fname in _SKIP:
-                        continue
-                    if deadline is not None and time.monotonic() > deadline and fits:
-                        break
-                    fit = fit_affine(phi[sub], z[sub], fname, lib, grid_number=25)
-                    if not math.isfinite(fit.r2):
-                        continue
-                    cost = lib[fname].complexity + _INNER_COST[iname] + sum(p != 0 for p in apow)
-                    fits.append((1.0 - fit.r2, cost, iname, fname, fit, apow, bpow))
+                if deadline is not None and time.monotonic() > deadline and fits:
+                    break
+                fit = fit_affine(phi[sub], z[sub], fname, lib, grid_number=25)
+                if not math.isfinite(fit.r2):
+                    continue
+                cost = lib[fname].complexity + _INNER_COST[iname] + sum(p != 0 for p in apow)
+                fits.append((1.0 - fit.r2, cost, iname, fname, fit, apow, bpow))
     good = [f for f in fits if f[0] < 1e-8]
     pool = sorted(good, key=lambda f: (f[1], f[0]))[:keep] if good else sorted(fits, key=lambda f: f[0])[:1]
     best_err, first = float("inf"), True
