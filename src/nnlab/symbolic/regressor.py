@@ -38,7 +38,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         lamb: sparsity regularisation weight (deeper KANs, when the KAN provides ``regularization``).
         r2_threshold: minimum r² for an edge to become symbolic (else its spline is kept).
         search: ``"auto"`` (all candidates), ``"additive"`` (only ``[n, 1]`` KANs; fast) or a
-            sequence of candidate names (``loglog``, ``raw``, ``logy``, ``deep_raw``, ``deep_loglog``).
+            sequence of candidate names (``loglog``, ``raw``, ``logy``, ``composite``, ``deep_raw``,
+            ``deep_loglog``). ``composite`` (positive data only) looks for ``y = M₁(x)·g(M₂(x))``,
+            monomials ``M`` and a library function ``g`` (see :mod:`nnlab.symbolic.composite`).
         seeds: restarts (different seeds) of the non-additive candidates.
         library: a :class:`~nnlab.symbolic.library.Library` (default :data:`LIBRARY`).
         snap_tol: allowed increase of relative RMSE when snapping constants.
@@ -154,6 +156,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             "loglog": (xpos and ypos, Candidate("loglog", log_x=True, log_y=True)),
             "logy": (ypos, Candidate("logy", log_y=True)),
             "raw": (True, Candidate("raw")),
+            "composite": (xpos and ypos, Candidate("composite", log_x=True, log_y=True)),
             "deep_raw": (True, Candidate("deep_raw", hidden=(h,))),
             "deep_loglog": (xpos and ypos, Candidate("deep_loglog", log_x=True, log_y=True, hidden=(h,))),
         }

@@ -140,6 +140,12 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
          yva: np.ndarray, variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int, steps: int,
          lamb: float, r2_threshold: float, snap_tol: float, deadline: float | None) -> None:
     try:
+        if cand.name == "composite":  # y = M1(x)·g(M2(x)): its own search (see composite.py)
+            from .composite import run_composite
+
+            run_composite(res, Xtr, ytr, Xva, yva, variables, lib, grid=grid, k=k, snap_tol=snap_tol,
+                          deadline=deadline)
+            return
         tr = Transform.fit(Xtr, ytr, cand.log_x, cand.log_y)
         res.transform = tr
         U = torch.from_numpy(tr.x(Xtr))

@@ -1,0 +1,274 @@
+"""Composite candidate: a monomial times a function of another monomial.
+
+Many laws have the form ``y = M₁(x)·g(M₂(x))`` with monomials ``M = Π x_i^{p_i}`` and ``g`` a
+library function of an affine map of ``M₂`` (or ``M₂²``, ``1/M₂``, ``√M₂``), e.g.
+``m/√(1 − v²/c²)``, ``ω/(1 − v/c)``, ``exp(−(θ/σ)²/2)/σ``, ``asin(λ/(n·d))``. With all values of a
+fixed sign, in log space
+
+    ``log|y| = α·u + h(β·u)``,  ``u = log|x|``,
+
+a KAN ``[n, 2, 1]`` whose first layer is linear. It is found directly:
+
+1. **Direction β.** ``β`` has small integer entries (the variables of ``M₂`` usually cancel
+   units: ``v/c``, ``θ/σ``, ``λ/(n·d)``). For every such ``β`` (entries in −2..2, at most three
+   non-zero (up to the budget of
+   ``find_direction``), up to sign and common factor) ``log|y|`` is regressed by linear least squares on
+   ``u`` plus Chebyshev polynomials ``T_0, T_2…T_K`` of ``s = β·u`` (``T_1`` is left out: the
+   linear part belongs to ``α``). The true ``β`` leaves (almost) no residual. When ``g`` has
+   zeros (``1 − cos``, ``sin²``) ``log|g|`` is singular; then :func:`find_raw` fits
+   ``y ≈ M₁(x)·h(β·u)`` in raw space, enumerating small monomials ``M₁`` as well (few variables).
+2. **Monomial M₁.** ``α`` is defined up to multiples of ``β``; each representative with
+   ``α_j = 0`` for one ``j`` in ``β``'s support is snapped to simple rationals.
+3. **Function g.** ``t = M₂(x)``, ``z = y / M₁(x)``; ``z ≈ c·f(a·φ(t) + b) + d`` is fitted by
+   :func:`~nnlab.symbolic.affine.fit_affine` for each library ``f`` and inner ``φ ∈ {t, t², 1/t,
+   √t}`` (a KAN ``[1, 1, 1]`` chain on ``t``: edge ``φ`` then edge ``f``).
+4. The best fits become sympy formulas in ``x``, are polished, snapped (§6.3 step 6) and
+   judged on held-out rows like every other candidate.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import time
+import warnings
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import sympy
+import torch
+
+from .affine import fit_affine
+from .edges import SymbolicEdges
+from .library import Library
+from .polish import evaluate, polish, relative_rmse
+from .snap import snap
+
+__all__ = ["directions", "find_direction", "monomial_sympy", "run_composite"]
+
+_INNERS: tuple[tuple[str, Any, Any], ...] = (
+    ("x", lambda t: t, lambda t: t),
+    ("x^2", lambda t: t ** 2, lambda t: t ** 2),
+    ("1/x", lambda t: 1 / t, lambda t: 1 / t),
+    ("sqrt", np.sqrt, sympy.sqrt),
+)
+_INNER_COST = {"x": 0, "x^2": 1, "1/x": 1, "sqrt": 1}
+_SKIP = ("0", "abs", "sgn")
+
+
+def directions(n: int, max_power: int = 2, max_support: int = 3) -> list[np.ndarray]:
+    """Integer vectors β (entries in −max_power..max_power, 1..max_support non-zero), one per
+    direction: first non-zero entry positive, entries without a common factor."""
+    out = []
+    vals = [v for v in range(-max_power, max_power + 1) if v != 0]
+    for k in range(1, min(max_support, n) + 1):
+        for support in itertools.combinations(range(n), k):
+            for entries in itertools.product(vals, repeat=k):
+                if entries[0] < 0 or math.gcd(*map(abs, entries)) != 1:
+                    continue
+                b = np.zeros(n)
+                b[list(support)] = entries
+                out.append(b)
+    return out
+
+
+def _basis(U: np.ndarray, s: np.ndarray, degree: int) -> np.ndarray:
+    lo, hi = float(s.min()), float(s.max())
+    z = 2 * (s - lo) / ((hi - lo) or 1.0) - 1
+    cheb = np.polynomial.chebyshev.chebvander(z, degree)
+    return np.hstack([U, cheb[:, [0] + list(range(2, degree + 1))]])
+
+
+def _max_support(n: int, max_power: int, budget: int) -> int:
+    """Largest support whose direction count stays within ``budget``."""
+    total, k = 0, 0
+    while k < n:
+        total += math.comb(n, k + 1) * (2 * max_power) ** (k + 1) // 2
+        if total > budget:
+            break
+        k += 1
+    return max(k, 1)
+
+
+def find_direction(U: np.ndarray, ly: np.ndarray, degree: int = 12, top: int = 3, max_power: int = 2,
+                   max_support: int | None = None, budget: int = 6000) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """Best directions β for ``ly ≈ α·U + h(β·U)``: list of (relative residual, β, α), best first.
+
+    U: (N, n) log-inputs, ly: (N,) log-target. ``α`` is one representative (defined up to ``k·β``).
+    ``max_support`` (non-zero entries of β) defaults to the largest that keeps at most ``budget``
+    directions (all of them for n <= 5).
+    """
+    n = U.shape[1]
+    if max_support is None:
+        max_support = _max_support(n, max_power, budget)
+    scale = float(ly.std()) or 1.0
+    found = []
+    for beta in directions(n, max_power, max_support):
+        A = _basis(U, U @ beta, degree)
+        coef, *_ = np.linalg.lstsq(A, ly, rcond=None)
+        r = float(np.sqrt(np.mean((A @ coef - ly) ** 2)) / scale)
+        found.append((r, beta, coef[:n]))
+    found.sort(key=lambda t: t[0])
+    return found[:top]
+
+
+def find_raw(U: np.ndarray, y: np.ndarray, degree: int = 24, top: int = 3, max_power: int = 2,
+             budget: int = 4000) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """Raw-space variant for ``g`` with zeros (oscillating laws): ``y ≈ exp(α·U)·h(β·U)``.
+
+    ``α`` is enumerated too (integer entries in −1..2, at most two non-zero), so this runs only
+    while directions × monomials stay within ``budget``; h is a Chebyshev polynomial of degree
+    ``degree``. Returns (relative residual, β, α), best first; [] when over budget.
+    """
+    n = U.shape[1]
+    betas = directions(n, max_power, _max_support(n, max_power, budget))
+    alphas = [np.zeros(n)]
+    for k in (1, 2):
+        for support in itertools.combinations(range(n), k):
+            for entries in itertools.product((-1, 1, 2), repeat=k):
+                a = np.zeros(n)
+                a[list(support)] = entries
+                alphas.append(a)
+    if len(alphas) * len(betas) > budget:
+        return []
+    scale = float(np.sqrt(np.mean(y ** 2))) or 1.0
+    found = []
+    for beta in betas:
+        sv = U @ beta
+        A = np.polynomial.chebyshev.chebvander(2 * (sv - sv.min()) / (np.ptp(sv) or 1.0) - 1, degree)
+        for alpha in alphas:
+            z = y / np.exp(U @ alpha)
+            coef, *_ = np.linalg.lstsq(A, z, rcond=None)
+            r = float(np.sqrt(np.mean((np.exp(U @ alpha) * (A @ coef - z)) ** 2)) / scale)
+            found.append((r, beta, alpha))
+    found.sort(key=lambda t: t[0])
+    return found[:top]
+
+
+def _snap_vector(v: np.ndarray, max_den: int = 3, tol: float = 0.02) -> list[Fraction] | None:
+    out = []
+    for x in v:
+        fr = Fraction(float(x)).limit_denominator(max_den)
+        if abs(float(fr) - x) > tol:
+            return None
+        out.append(fr)
+    return out
+
+
+def monomial_sympy(powers: list[Fraction], variables: list[sympy.Symbol], signs: list[int]) -> sympy.Expr:
+    """``Π (s_i·x_i)^{p_i}`` as sympy (rational powers)."""
+    out = sympy.Integer(1)
+    for p, v, s in zip(powers, variables, signs):
+        if p != 0:
+            out = out * (s * v) ** sympy.Rational(p.numerator, p.denominator)
+    return out
+
+
+def _monomial(powers: list[Fraction], Xs: np.ndarray) -> np.ndarray:
+    return np.exp(np.log(Xs) @ np.array([float(p) for p in powers]))
+
+
+def _chain_kan(inner: str, fn: str, fit: Any, lib: Library, grid: int, k: int) -> Any:
+    """KAN [1, 1, 1] on t = M₂ computing ``c·fn(a·inner(t) + b) + d`` with symbolic edges."""
+    from nnlab.kan import KAN
+
+    model = KAN(width=[1, 1, 1], grid=grid, k=k).double()
+    for layer, name, p in ((model.layers[0], inner, (1.0, 0.0, fit.a, fit.b)),
+                           (model.layers[1], fn, (1.0, 0.0, fit.c, fit.d))):
+        layer.symbolic = SymbolicEdges(1, 1, lib).double()
+        layer.symbolic.set_edge(0, 0, name, p)
+        with torch.no_grad():
+            layer.mask[0, 0] = 0.0
+    return model
+
+
+def _finish(expr: sympy.Expr, variables: list[sympy.Symbol], Xtr: np.ndarray, ytr: np.ndarray,
+            snap_tol: float, late: bool) -> sympy.Expr:
+    """Polish, snap, polish again, simplify if small (the same order as the other candidates)."""
+    expr, err = polish(expr, variables, Xtr, ytr)
+    if late:
+        return expr
+    tol = max(snap_tol, 0.01 * err)
+    expr = snap(expr, Xtr, ytr, tol=tol, variables=variables).expr
+    if expr.atoms(sympy.Float):
+        expr, err = polish(expr, variables, Xtr, ytr)
+    if sympy.count_ops(expr) <= 40:
+        try:
+            simple = sympy.simplify(expr)
+            if relative_rmse(evaluate(simple, variables, Xtr), ytr) <= err + tol:
+                expr = simple
+        except (ValueError, ArithmeticError, TypeError, RecursionError):
+            pass
+    return expr
+
+
+def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
+                  variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int, snap_tol: float,
+                  deadline: float | None, max_samples: int = 160, keep: int = 3) -> None:
+    """Fill ``res`` (a :class:`~nnlab.symbolic.search.CandidateResult`) with the best composite law."""
+    from .search import complexity
+
+    xs = [1 if np.all(Xtr[:, j] > 0) else -1 for j in range(Xtr.shape[1])]
+    ys = 1 if np.all(ytr > 0) else -1
+    Xs, ya = Xtr * np.array(xs), ytr * ys
+    if np.any(Xs <= 0) or np.any(ya <= 0):
+        raise ValueError("the composite candidate needs every feature and the target of fixed sign")
+    rng = np.random.default_rng(0)
+    sub = rng.choice(len(ya), size=min(len(ya), 240), replace=False)
+    U, ly = np.log(Xs), np.log(ya)
+    structures: list[tuple[list[Fraction], list[Fraction]]] = []
+    for _, beta, alpha in (d for d in find_direction(U[sub], ly[sub]) if d[0] < 1e-3):
+        bpow = [Fraction(int(b)) for b in beta]
+        for j0 in np.nonzero(beta)[0]:
+            apow = _snap_vector(alpha - alpha[j0] / beta[j0] * beta)
+            if apow is not None and (apow, bpow) not in structures:
+                structures.append((apow, bpow))
+    if not structures:  # g may vanish somewhere (log|g| is then singular): search in raw space
+        structures = [([Fraction(int(a)) for a in alpha], [Fraction(int(b)) for b in beta])
+                      for r, beta, alpha in find_raw(U[sub], ya[sub]) if r < 0.05]
+    if not structures:
+        res.note = "no direction beta makes y a monomial times a function of one monomial"
+        return
+    sub = sub[:max_samples]
+    fits: list[tuple[float, float, str, str, Any, list[Fraction], list[Fraction]]] = []
+    for apow, bpow in structures:
+        t = _monomial(bpow, Xs)
+        z = ya / _monomial(apow, Xs)
+        for iname, inum, _ in _INNERS:
+            with np.errstate(all="ignore"):
+                phi = inum(t)
+            if not np.all(np.isfinite(phi)):
+                continue
+            for fname in lib:
+                if fname in _SKIP:
+                    continue
+                if deadline is not None and time.monotonic() > deadline and fits:
+                    break
+                fit = fit_affine(phi[sub], z[sub], fname, lib, grid_number=25)
+                if not math.isfinite(fit.r2):
+                    continue
+                cost = lib[fname].complexity + _INNER_COST[iname] + sum(p != 0 for p in apow)
+                fits.append((1.0 - fit.r2, cost, iname, fname, fit, apow, bpow))
+    good = [f for f in fits if f[0] < 1e-8]
+    pool = sorted(good, key=lambda f: (f[1], f[0]))[:keep] if good else sorted(fits, key=lambda f: f[0])[:1]
+    best_err, first = float("inf"), True
+    for loss, _, iname, fname, fit, apow, bpow in pool:
+        t_sym = monomial_sympy(bpow, variables, xs)
+        inner = dict((n, s) for n, _, s in _INNERS)[iname](t_sym)
+        g = sympy.Float(fit.c) * lib[fname].sympy_fn(sympy.Float(fit.a) * inner + sympy.Float(fit.b)) \
+            + sympy.Float(fit.d)
+        expr = ys * monomial_sympy(apow, variables, xs) * g
+        late = not first and deadline is not None and time.monotonic() > deadline
+        if late:
+            break
+        first = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expr = _finish(expr, variables, Xtr, ytr, snap_tol, late)
+        err = relative_rmse(evaluate(expr, variables, Xva), yva)
+        if err < best_err * 0.5 or (err <= best_err * 2 + 1e-12 and complexity(expr) < res.complexity):
+            best_err = min(err, best_err)
+            res.expr, res.val_error, res.complexity, res.complete = expr, err, complexity(expr), True
+            res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
+            res.model = _chain_kan(iname, fname, fit, lib, grid, k)
+            res.note = f"y = M1(x)·g(M2(x)), M2 = {t_sym}, g = {fname}∘{iname} (1 - r2 = {loss:.1e})"
