@@ -65,7 +65,7 @@ def _native_mats(k: int):
 
 
 def _native_setup(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, base):
-    """Arguments of the native kernels ``(t0, inv_h, M, dM, base_kind)``, or None if unusable.
+    """Arguments of the native kernels ``(t0, inv_h, M, dM)``, or None if unusable.
 
     Native route: uniform grid, CPU, contiguous float32/float64 ``x``, kernels built
     (:mod:`nnlab.kan.native`; ``NNLAB_NATIVE=0`` turns it off).
@@ -77,23 +77,29 @@ def _native_setup(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, b
     t0 = ends[:, 0].contiguous()
     inv_h = ((n - 1) / (ends[:, 1] - t0)).contiguous()
     M, dM = _native_mats(k)
-    return t0, inv_h, M, dM, native.base_kind(base)
+    return t0, inv_h, M, dM
 
 
 def _native_features(x, nat, k: int, K: int, base, out: torch.Tensor) -> torch.Tensor:
-    """Fill ``out`` (B, K+1, I) with the native kernel (base slot by torch for other bases)."""
-    t0, inv_h, M, _, kind = nat
-    native.features_uniform(x, t0, inv_h, k, K, M, kind, out)
-    if kind == 2:
+    """Fill ``out`` (B, K+1, I) with the native kernel; the base slot K by torch."""
+    t0, inv_h, M, _ = nat
+    native.features_uniform(x, t0, inv_h, k, K, M, base is None, out)
+    if base is not None:
         out[:, K] = resolve_base(base)[0](x)
     return out
 
 
 def _native_gx(gF, x, nat, k: int, K: int, base, out: torch.Tensor) -> None:
     """``out`` (B, I) = ∂L/∂x from ``gF`` (B, K+1, I) contiguous, by the native kernel."""
-    t0, inv_h, _, dM, kind = nat
-    db = resolve_base(base)[1](x).contiguous() if kind == 2 else None
-    native.backward_x(gF, x, t0, inv_h, k, K, dM, kind, db, out)
+    t0, inv_h, _, dM = nat
+    gK = gF.view(x.shape[0], K + 1, -1)[:, K]
+    if base is None:
+        term = None
+    elif base == "silu":  # one fused vectorised op: gK · silu'(x)
+        term = torch.ops.aten.silu_backward(gK, x).contiguous()
+    else:
+        term = (gK * resolve_base(base)[1](x)).contiguous()
+    native.backward_x(gF, x, t0, inv_h, k, K, dM, term, out)
 
 
 def _horner_c(Mc: torch.Tensor, f: torch.Tensor) -> torch.Tensor:

@@ -68,10 +68,10 @@ def _build() -> ctypes.CDLL:
     for dt in ("f32", "f64"):
         fn = getattr(lib, f"kan_features_{dt}")
         fn.argtypes = [P, L, L, P, P, L, L, P, I_, P]
-        fn.restype = None
+        fn.restype = I_
         fn = getattr(lib, f"kan_backward_x_{dt}")
-        fn.argtypes = [P, P, L, L, P, P, L, L, P, I_, P, P]
-        fn.restype = None
+        fn.argtypes = [P, P, L, L, P, P, L, L, P, P, P]
+        fn.restype = I_
     return lib
 
 
@@ -117,27 +117,23 @@ def usable(x: torch.Tensor, k: int) -> bool:
             and x.is_contiguous() and k <= MAX_K and lib() is not None)
 
 
-_BASE_KIND = {None: 0, "silu": 1}
-
-
-def base_kind(base: str | None) -> int:
-    return _BASE_KIND.get(base, 2)
-
-
-def features_uniform(x, t0, inv_h, k: int, K: int, M, kind: int, out) -> None:
-    """Fill ``out`` (B, K+1, I) contiguous; slot K only for ``kind`` 0/1 (see ``_native.c``).
+def features_uniform(x, t0, inv_h, k: int, K: int, M, zero_base: bool, out) -> None:
+    """Fill ``out`` (B, K+1, I) contiguous: slots 0..K-1, and slot K only if ``zero_base``.
 
     ``t0``, ``inv_h`` (I,) and ``M`` (k+1, k+1) are contiguous float64 CPU tensors.
     """
     B, I = x.shape
     fn = _lib.kan_features_f32 if x.dtype == torch.float32 else _lib.kan_features_f64
-    fn(x.data_ptr(), B, I, t0.data_ptr(), inv_h.data_ptr(), k, K, M.data_ptr(), kind,
-       out.data_ptr())
+    if fn(x.data_ptr(), B, I, t0.data_ptr(), inv_h.data_ptr(), k, K, M.data_ptr(),
+          int(zero_base), out.data_ptr()):
+        raise MemoryError("nnlab.kan native kernel: out of memory for its scratch buffer")
 
 
-def backward_x(gF, x, t0, inv_h, k: int, K: int, dM, kind: int, db, out) -> None:
-    """``out`` (B, I) = ∂L/∂x from ``gF`` (B, K+1, I); ``db`` (B, I) only for ``kind`` 2."""
+def backward_x(gF, x, t0, inv_h, k: int, K: int, dM, base_term, out) -> None:
+    """``out`` (B, I) = ∂L/∂x from ``gF`` (B, K+1, I), plus ``base_term`` (B, I) if given."""
     B, I = x.shape
     fn = _lib.kan_backward_x_f32 if x.dtype == torch.float32 else _lib.kan_backward_x_f64
-    fn(gF.data_ptr(), x.data_ptr(), B, I, t0.data_ptr(), inv_h.data_ptr(), k, K, dM.data_ptr(),
-       kind, db.data_ptr() if db is not None else None, out.data_ptr())
+    if fn(gF.data_ptr(), x.data_ptr(), B, I, t0.data_ptr(), inv_h.data_ptr(), k, K,
+          dM.data_ptr(), base_term.data_ptr() if base_term is not None else None,
+          out.data_ptr()):
+        raise MemoryError("nnlab.kan native kernel: out of memory for its scratch buffer")
