@@ -64,6 +64,38 @@ def _native_mats(k: int):
     return M, dM
 
 
+_KNOT_CACHE: dict = {}
+
+
+def knot_cached(knots: torch.Tensor, tag, fn):
+    """``fn(knots)``, memoised per knots tensor, ``tag`` and version (in-place edits recompute).
+
+    Saves the few small eager ops per call that dominate tiny layers. Entries hold a reference
+    to their knots tensor (so its id cannot be reused while cached); at most 128 are kept.
+    """
+    try:
+        version = knots._version
+    except RuntimeError:  # inference tensors have no version counter: no caching
+        return fn(knots)
+    key = (id(knots), tag)
+    hit = _KNOT_CACHE.get(key)
+    if hit is not None and hit[0] is knots and hit[1] == version:
+        return hit[2]
+    val = fn(knots)
+    if len(_KNOT_CACHE) >= 128:
+        _KNOT_CACHE.clear()
+    _KNOT_CACHE[key] = (knots, version, val)
+    return val
+
+
+def _grid_params(knots: torch.Tensor):
+    """float64 ``t0`` (first knot) and ``inv_h`` (1 / spacing) per input of a uniform grid."""
+    n = knots.shape[1]
+    ends = knots[:, [0, -1]].double()
+    t0 = ends[:, 0].contiguous()
+    return t0, ((n - 1) / (ends[:, 1] - t0)).contiguous()
+
+
 def _native_setup(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, base):
     """Arguments of the native kernels ``(t0, inv_h, M, dM)``, or None if unusable.
 
@@ -72,10 +104,7 @@ def _native_setup(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, b
     """
     if not (uniform and native.usable(x, k) and knots.device.type == "cpu"):
         return None
-    n = knots.shape[1]
-    ends = knots[:, [0, -1]].double()
-    t0 = ends[:, 0].contiguous()
-    inv_h = ((n - 1) / (ends[:, 1] - t0)).contiguous()
+    t0, inv_h = knot_cached(knots, "grid", _grid_params)
     M, dM = _native_mats(k)
     return t0, inv_h, M, dM
 
@@ -239,6 +268,7 @@ class KANFunction(torch.autograd.Function):
                 torch.mm(features(x[a:b], knots, k, uniform, base, nat=nat), Wt, out=y[a:b])
         ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots, Fm)
         ctx.k, ctx.uniform, ctx.base, ctx.nat = k, uniform, base, nat
+        ctx.W = W  # the packed weight (a temporary of parameter size): backward reuses it
         return y
 
     @staticmethod
@@ -250,7 +280,7 @@ class KANFunction(torch.autograd.Function):
         O, I, K = coef.shape
         B = x.shape[0]
         g = g.contiguous()
-        W2 = layer_weights(coef, scale_base, scale_spline, mask).view(O, -1)
+        W2 = ctx.W.view(O, -1)
         gx = torch.empty_like(x) if need_x else None
         have_F = Fsaved is not None
         if have_F:
