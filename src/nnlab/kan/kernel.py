@@ -12,7 +12,11 @@ product ``y = F · Wᵀ`` with ``F`` of shape (batch, in·(K+1)) — the GEMM fl
 
 Only ``k + 1`` of the ``K`` basis values are non-zero per input, so ``F`` is built by scattering
 the local values (:func:`nnlab.kan.spline.local_basis_uniform`, closed form on uniform grids, or
-:func:`~nnlab.kan.spline.local_basis` on adapted grids) into a zeroed buffer.
+:func:`~nnlab.kan.spline.local_basis` on adapted grids) into a zeroed buffer. On uniform grids
+(CPU, contiguous float32/float64) a small native kernel (:mod:`nnlab.kan.native`, C built at first
+use) writes all of ``F`` in one pass and gathers ``∂L/∂x`` in backward, with the same closed form
+(:func:`~nnlab.kan.spline.uniform_basis_matrix`, float64 arithmetic); without a C compiler, or
+with ``NNLAB_NATIVE=0``, the eager PyTorch code below does the same work.
 
 Backward (the custom :class:`KANFunction`, no autograd graph over the basis):
 
