@@ -27,7 +27,7 @@ from torch import nn
 from . import grid as _grid
 from . import spline
 from .base import resolve_base
-from .kernel import kan_forward
+from .kernel import kan_forward, knot_cached
 
 __all__ = ["KANLayer", "GridRangeWarning"]
 
@@ -115,6 +115,14 @@ class KANLayer(nn.Module):
                 f"base={self.base!r}")
 
     # ----------------------------------------------------------------- forward
+    def _grid_bounds(self, knots: torch.Tensor):
+        """Per-input grid range with slack (a, b) and the range common to all inputs."""
+        k = self.k
+        ends = knots[:, [k, -k - 1]]
+        slack = 1e-6 * (ends[:, 1] - ends[:, 0])  # rounding of knots placed on the data itself
+        a, b = ends[:, 0] - slack, ends[:, 1] + slack
+        return a, b, torch.stack([a.max(), b.min()]).tolist()
+
     def _check_input(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"KANLayer expects a torch.Tensor, got {type(x).__name__}")
@@ -130,11 +138,7 @@ class KANLayer(nn.Module):
             raise ValueError("KANLayer input contains NaN/inf; clean or drop those rows first")
         flags = [True, False]
         if not self._warned_range:
-            k = self.k
-            ends = self.knots[:, [k, -k - 1]]
-            slack = 1e-6 * (ends[:, 1] - ends[:, 0])  # rounding of knots placed on the data itself
-            a, b = ends[:, 0] - slack, ends[:, 1] + slack
-            inner = torch.stack([a.max(), b.min()]).tolist()
+            a, b, inner = knot_cached(self.knots, ("range", self.k), self._grid_bounds)
             if lo < inner[0] or hi > inner[1]:  # maybe outside: check input by input
                 clo, chi = torch.aminmax(xd, dim=0)
                 flags[1] = bool(((clo < a) | (chi > b)).any())
