@@ -239,7 +239,11 @@ def features(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, base: 
 CHUNK_ELEMENTS = 1 << 17
 
 
-def _chunks(B: int, width: int):
+def _chunks(B: int, width: int, device: torch.device | None = None):
+    """Row blocks of the batch. On the CPU they keep F near cache size; on an accelerator one
+    block (every extra block costs kernel launches and a host sync in the range check)."""
+    if device is not None and device.type != "cpu":
+        return [(0, B)]
     rows = max(32, CHUNK_ELEMENTS // max(width, 1))
     return [(i, min(i + rows, B)) for i in range(0, B, rows)]
 
@@ -262,13 +266,13 @@ class KANFunction(torch.autograd.Function):
         B = x.shape[0]
         if store:  # store F once (like the GEMM floor stores its input); skips a rebuild later
             Fm = x.new_empty(B, Wt.shape[0])
-            for a, b in _chunks(B, Wt.shape[0]):
+            for a, b in _chunks(B, Wt.shape[0], x.device):
                 features(x[a:b], knots, k, uniform, base, out=Fm[a:b], nat=nat)
             y = Fm @ Wt
         else:
             Fm = None
             y = x.new_empty(B, O)
-            for a, b in _chunks(B, Wt.shape[0]):
+            for a, b in _chunks(B, Wt.shape[0], x.device):
                 torch.mm(features(x[a:b], knots, k, uniform, base, nat=nat), Wt, out=y[a:b])
         ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots, Fm)
         ctx.k, ctx.uniform, ctx.base, ctx.nat = k, uniform, base, nat
@@ -292,7 +296,7 @@ class KANFunction(torch.autograd.Function):
             del Fsaved
         else:
             gW2 = torch.zeros_like(W2) if need_w else None
-        for a, b in _chunks(B, W2.shape[1]):
+        for a, b in _chunks(B, W2.shape[1], x.device):
             xc, gc_ = x[a:b], g[a:b]
             if nat is not None:  # native: F (if not stored) and ∂L/∂x without any eager pass
                 if not have_F:
