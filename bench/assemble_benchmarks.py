@@ -22,6 +22,7 @@ ORDER = [  # (file, section title)
     ("blocks.md", "Building blocks (issue 2, §2–§4)"),
     ("cli.md", "Run folders (issue 7)"),
     ("playground.md", "Playground (issue 8)"),
+    ("gpu.md", "Device checks on a CUDA GPU"),
 ]
 
 
