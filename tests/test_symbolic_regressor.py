@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import nnlab.symbolic as S
 from nnlab.cli import app
-from nnlab.symbolic.cli import read_csv
+from nnlab.commands.discover import read_csv
 
 torch.set_num_threads(1)
 

@@ -36,14 +36,32 @@ from .training import History, TrainState, fit
 # §5 transfer learning, LoRA, pruning
 from . import lora, prune, transfer
 
-# §6 KANs and symbolic regression
-from . import kan, symbolic
+# §6 KANs and symbolic regression (``symbolic`` loads sympy/scipy: imported on first use)
+from . import kan
 from .kan import KAN, KANLayer
-from .symbolic import SymbolicRegressor
 
 # saved models and run folders (used by the CLI)
 from . import models_io, runs
 from .models_io import load_model, save_model
+
+_LAZY = {"symbolic": ("nnlab.symbolic", None), "SymbolicRegressor": ("nnlab.symbolic", "SymbolicRegressor")}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = importlib.import_module(module)
+        value = getattr(value, attr) if attr else value
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nnlab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "__version__",

@@ -43,7 +43,7 @@ lora.register(app)
 plot.register(app)
 bench.register(app)
 
-from nnlab.symbolic.cli import discover  # noqa: E402
+from nnlab.commands.discover import discover  # noqa: E402
 
 app.command("discover")(discover)
 

@@ -15,7 +15,7 @@ import typer
 
 __all__ = ["discover", "read_csv", "BUNDLED"]
 
-BUNDLED = Path(__file__).parent / "data" / "pendulum.csv"
+BUNDLED = Path(__file__).resolve().parents[1] / "symbolic" / "data" / "pendulum.csv"
 
 
 def read_csv(path: Path, target: str, features: list[str] | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -69,8 +69,8 @@ def discover(
     seed: int = typer.Option(0, help="seed of the held-out split and of the KANs"),
 ) -> None:
     """Discover a formula for TARGET from the other columns with KAN symbolic regression (§6.3)."""
-    from .regressor import SymbolicRegressor
-    from .report import metrics, write_report
+    from nnlab.symbolic.regressor import SymbolicRegressor
+    from nnlab.symbolic.report import metrics, write_report
 
     path = BUNDLED if csv_path is None else csv_path
     if target is None:
