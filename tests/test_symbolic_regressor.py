@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import nnlab.symbolic as S
 from nnlab.cli import app
-from nnlab.commands.discover import read_csv
+from nnlab.data import read_csv
 
 torch.set_num_threads(1)
 
@@ -116,8 +116,8 @@ def test_cli_discovers_the_bundled_law(tmp_path):
 
 @pytest.mark.parametrize("content,args,match", [
     ("a,b\n1,2\n3,4\n", ["--target", "y"], "target column 'y' is not in .*columns: a, b"),
-    ("a,y\n1,2\nfoo,4\n", ["--target", "y"], "column 'a' is not numeric: row 3 holds 'foo'"),
-    ("a,y\n1,2\n3,4\n", ["--target", "y", "--features", "z"], "feature column 'z'"),
+    ("a,y\n1,2\nfoo,4\n", ["--target", "y"], "column 'a' of d.csv is not numeric: line 3 holds 'foo'"),
+    ("a,y\n1,2\n3,4\n", ["--target", "y", "--features", "z"], "feature column\\(s\\) 'z' not in d.csv; columns: a, y$"),
 ])
 def test_cli_bad_csv(tmp_path, content, args, match):
     p = tmp_path / "d.csv"

@@ -3,7 +3,8 @@
 * :func:`toy`: the two-class 2-D sets of TensorFlow Playground (lecture §2.4), for seeing what
   a linear classifier cannot do (xor, circles, spiral) and what an MLP learns;
 * :func:`digits`: the bundled 8×8 digits (1,797 images, 10 classes), stratified train/val/test;
-* :func:`load_csv`: a numeric CSV file as ``(X, y)``, with errors that name the bad column/row.
+* :func:`read_csv` / :func:`load_csv`: a numeric CSV file as arrays / ``(X, y)``, with errors that
+  name the bad column and line.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["toy", "toy_names", "digits", "Splits", "load_csv"]
+__all__ = ["toy", "toy_names", "digits", "Splits", "read_csv", "load_csv"]
 
 
 # ---- toy 2-D sets --------------------------------------------------------------------------------
@@ -139,29 +140,32 @@ def digits(seed: int = 0, val: float = 0.15, test: float = 0.15) -> Splits:
 _MISSING = {"", "nan", "NaN", "NA", "N/A", "null", "None"}
 
 
-def load_csv(path: str | Path, target: str, features: Sequence[str] | None = None,
-             dropna: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Read a numeric CSV file with a header row into ``(X float32 (n, d), y (n,))``.
+def read_csv(path: str | Path, target: str, features: Sequence[str] | None = None
+             ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Parse a numeric CSV file with a header row: ``(X float64 (n, d), y float64 (n,), feature names)``.
 
-    ``y`` is int64 when every target value is an integer (class labels), float32 otherwise.
+    The one CSV reader of nnlab (``load_csv``, ``nnlab train`` and ``nnlab discover`` build on it).
     ``features`` picks and orders the input columns (default: every column but ``target``).
-    Rows with a missing or NaN value are an error that counts them, unless ``dropna=True``
-    (they are then dropped with a warning).
+    Empty or NaN-like cells (``""``, ``nan``, ``NA``, ``null``, ...) become NaN, so callers decide
+    whether to refuse or drop those rows; anything else that is not a number raises ``ValueError``
+    naming the column, line and value. A missing file raises ``FileNotFoundError``.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no CSV file at {path}")
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
     if not rows:
         raise ValueError(f"{path} is empty; expected a header row and data rows")
     header, body = [h.strip() for h in rows[0]], [r for r in rows[1:] if any(c.strip() for c in r)]
+    columns = ", ".join(header)
     if target not in header:
-        raise ValueError(f"target column {target!r} is not in {path.name}; available columns: {header}")
+        raise ValueError(f"target column {target!r} is not in {path.name}; columns: {columns}")
     cols = [c for c in header if c != target] if features is None else list(features)
     unknown = [c for c in cols if c not in header]
     if unknown:
-        raise ValueError(f"feature column(s) {unknown} not in {path.name}; available columns: {header}")
+        raise ValueError(f"feature column(s) {', '.join(map(repr, unknown))} not in {path.name}; "
+                         f"columns: {columns}")
     if target in cols:
         raise ValueError(f"target column {target!r} is also listed in features")
     if not cols:
@@ -182,12 +186,27 @@ def load_csv(path: str | Path, target: str, features: Sequence[str] | None = Non
             try:
                 data[r, j] = float(cell)
             except ValueError:
-                raise ValueError(f"column {header[i]!r} is not numeric: line {r + 2} holds {cell!r}; "
-                                 "encode it as numbers or leave it out of features") from None
+                raise ValueError(f"column {header[i]!r} of {path.name} is not numeric: line {r + 2} holds "
+                                 f"{cell!r}; encode it as numbers or leave it out of features") from None
+    return data[:, :-1], data[:, -1], cols
+
+
+def load_csv(path: str | Path, target: str, features: Sequence[str] | None = None,
+             dropna: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read a numeric CSV file with a header row into ``(X float32 (n, d), y (n,))``.
+
+    ``y`` is int64 when every target value is an integer (class labels), float32 otherwise.
+    ``features`` picks and orders the input columns (default: every column but ``target``).
+    Rows with a missing or NaN value are an error that counts them, unless ``dropna=True``
+    (they are then dropped with a warning). Parsing and its errors: :func:`read_csv`.
+    """
+    path = Path(path)
+    X, t, _ = read_csv(path, target, features)
+    data = np.column_stack([X, t])
     bad = ~np.isfinite(data).all(axis=1)
     if bad.any():
         first = int(np.argmax(bad)) + 2
-        msg = f"{int(bad.sum())} of {len(body)} rows in {path.name} have missing/NaN/inf values (first on line {first})"
+        msg = f"{int(bad.sum())} of {len(data)} rows in {path.name} have missing/NaN/inf values (first on line {first})"
         if not dropna:
             raise ValueError(msg + "; clean them or pass dropna=True to drop them")
         warnings.warn(msg + "; dropped", UserWarning, stacklevel=2)

@@ -5,12 +5,11 @@ keys, so a run folder's ``config.json`` is enough to rebuild exactly the same sp
 """
 from __future__ import annotations
 
-import csv
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 
 from nnlab.commands._common import CLIError
@@ -51,46 +50,23 @@ def _split(X: torch.Tensor, y: torch.Tensor, frac: float, seed: int):
 
 
 def read_csv(path: str | Path, target: str | None, features: list[str] | None = None):
-    """Read a numeric CSV with a header row -> ``(X float32 (n, d), y float64 (n,), feature names)``."""
-    path = Path(path)
-    if not path.is_file():
-        raise CLIError(f"CSV file {path} does not exist")
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        raise CLIError(f"CSV file {path} is empty")
-    header = [h.strip() for h in rows[0]]
+    """``nl.data.read_csv`` for the CLI: ``(X float32 (n, d), y float64 (n,), feature names)``;
+    its errors, and rows with missing values, become one-line :class:`CLIError` messages."""
+    from nnlab.data import read_csv as parse
+
     if not target:
-        raise CLIError(f"a CSV dataset needs --target COLUMN; columns in {path.name}: {', '.join(header)}")
-    if target not in header:
-        raise CLIError(f"target column {target!r} is not in {path.name}; columns: {', '.join(header)}")
-    feats = features or [h for h in header if h != target]
-    missing = [f for f in feats if f not in header]
-    if missing:
-        raise CLIError(f"feature column(s) {', '.join(missing)} not in {path.name}; columns: {', '.join(header)}")
-    if not feats:
-        raise CLIError(f"{path.name} has no feature columns besides the target {target!r}")
-    body = [r for r in rows[1:] if any(c.strip() for c in r)]
-    if not body:
-        raise CLIError(f"CSV file {path} has a header but no data rows")
-    cols = {h: i for i, h in enumerate(header)}
-    values: dict[str, list[float]] = {}
-    for name in feats + [target]:
-        j, out = cols[name], []
-        for line, r in enumerate(body, start=2):
-            cell = r[j].strip() if j < len(r) else ""
-            try:
-                v = float(cell)
-            except ValueError:
-                raise CLIError(f"column {name!r} of {path.name} is not numeric: line {line} holds {cell!r}") from None
-            if not math.isfinite(v):
-                raise CLIError(f"column {name!r} of {path.name} holds {cell!r} on line {line}; "
-                               "remove rows with missing or infinite values first")
-            out.append(v)
-        values[name] = out
-    X = torch.tensor([values[f] for f in feats], dtype=torch.float64).T.contiguous()
-    y = torch.tensor(values[target], dtype=torch.float64)
-    return X.float(), y, feats
+        header = Path(path).read_text(encoding="utf-8").splitlines()[:1] if Path(path).is_file() else []
+        cols = f"; columns in {Path(path).name}: {header[0].replace(',', ', ')}" if header else ""
+        raise CLIError(f"a CSV dataset needs --target COLUMN{cols}")
+    try:
+        X, y, feats = parse(path, target, features)
+    except (ValueError, FileNotFoundError) as e:
+        raise CLIError(str(e)) from None
+    bad = ~(np.isfinite(X).all(axis=1) & np.isfinite(y))
+    if bad.any():
+        raise CLIError(f"{int(bad.sum())} row(s) of {Path(path).name} hold missing or infinite values "
+                       f"(first on data row {int(np.argmax(bad)) + 1}); remove them first")
+    return torch.from_numpy(X).float(), torch.from_numpy(y), feats
 
 
 def _target_task(y: torch.Tensor, task: str) -> str:

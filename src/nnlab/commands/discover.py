@@ -5,56 +5,17 @@ Without a CSV it runs on the bundled ``pendulum.csv``: 200 rows of a simple pend
 """
 from __future__ import annotations
 
-import csv
-import math
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import typer
 
-__all__ = ["discover", "read_csv", "BUNDLED"]
+from nnlab.data import read_csv
+
+__all__ = ["discover", "BUNDLED"]
 
 BUNDLED = Path(__file__).resolve().parents[1] / "symbolic" / "data" / "pendulum.csv"
-
-
-def read_csv(path: Path, target: str, features: list[str] | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Read numeric columns: (X, y, feature names). Empty cells become NaN; anything else that
-    is not a number raises ``ValueError`` naming the column, row and value."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no CSV file at {path}")
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        raise ValueError(f"{path} is empty")
-    header = [h.strip() for h in rows[0]]
-    if target not in header:
-        raise ValueError(f"target column {target!r} is not in {path.name}; columns: {', '.join(header)}")
-    if features is None:
-        features = [h for h in header if h != target]
-    for f in features:
-        if f not in header:
-            raise ValueError(f"feature column {f!r} is not in {path.name}; columns: {', '.join(header)}")
-        if f == target:
-            raise ValueError(f"column {f!r} is both the target and a feature")
-    if not features:
-        raise ValueError("no feature columns: the CSV needs at least one column besides the target")
-    cols = [header.index(c) for c in features + [target]]
-    data = np.empty((len(rows) - 1, len(cols)))
-    for r, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise ValueError(f"row {r} of {path.name} has {len(row)} cells but the header has {len(header)}")
-        for j, c in enumerate(cols):
-            cell = row[c].strip()
-            if cell == "" or cell.lower() in ("nan", "na"):
-                data[r - 2, j] = math.nan
-                continue
-            try:
-                data[r - 2, j] = float(cell)
-            except ValueError:
-                raise ValueError(f"column {header[c]!r} is not numeric: row {r} holds {cell!r}") from None
-    return data[:, :-1], data[:, -1], features
 
 
 def discover(
@@ -76,7 +37,7 @@ def discover(
     if target is None:
         target = "T" if csv_path is None else "y"
     try:
-        X, y, names = read_csv(path, target, features.split(",") if features else None)
+        X, y, names = read_csv(path, target, features.split(",") if features else None)  # nl.data
         if not 0 < test_fraction < 1:
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
         rng = np.random.default_rng(seed)
@@ -92,7 +53,7 @@ def discover(
         te, tr = perm[:n_test], perm[n_test:]
         est = SymbolicRegressor(time_limit=time_limit, variables=names, random_state=seed)
         est.fit(X[tr], y[tr])
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from None
     held = metrics(y[te], est.predict(X[te]))
