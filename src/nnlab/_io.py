@@ -14,7 +14,8 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-__all__ = ["atomic_write", "write_bytes", "write_text", "write_json", "save_tensors", "load_tensors"]
+__all__ = ["atomic_write", "write_bytes", "write_text", "write_json", "save_tensors", "load_tensors",
+           "save_figure"]
 
 
 @contextlib.contextmanager
@@ -74,3 +75,16 @@ def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"no safetensors file at {path}")
     return load_file(str(path))
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 100, **savefig_kwargs: Any) -> Path:
+    """Render a matplotlib Figure in memory (format from ``path``'s suffix, PNG by default) and
+    write it atomically; returns the path."""
+    import io
+
+    path = Path(path)
+    buf = io.BytesIO()
+    fmt = path.suffix[1:].lower() or "png"
+    fig.savefig(buf, format=fmt, dpi=dpi, **savefig_kwargs)
+    write_bytes(path, buf.getvalue())
+    return path

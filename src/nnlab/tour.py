@@ -15,7 +15,6 @@ on one CPU core (``fast=True`` skips the 256 linear programs of the n = 3 count)
 """
 from __future__ import annotations
 
-import io
 import itertools
 import time
 from pathlib import Path
@@ -31,11 +30,8 @@ Echo = Callable[[str], None]
 
 
 def _save(fig: Any, path: Path) -> str:
-    """Render a matplotlib Figure to PNG in memory, then write it atomically."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _io.write_bytes(path, buf.getvalue())
-    return str(path)
+    """Write a matplotlib Figure as PNG, atomically."""
+    return str(_io.save_figure(fig, path, dpi=110, bbox_inches="tight"))
 
 
 def _figure(**kw: Any) -> Any:

@@ -5,25 +5,15 @@ no display needed); :func:`save_figure` writes it as PNG atomically.
 """
 from __future__ import annotations
 
-import io
-import os
 import warnings
 from typing import Any, Sequence
 
 import torch
 from matplotlib.figure import Figure
 
-from nnlab._io import write_bytes
+from nnlab._io import save_figure  # re-exported: nl.viz.save_figure
 
 __all__ = ["loss_curves", "decision_boundary", "activation_gallery", "save_figure"]
-
-
-def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 100) -> None:
-    """Render ``fig`` to PNG (or the format of ``path``'s suffix) and write it atomically."""
-    buf = io.BytesIO()
-    fmt = str(path).rsplit(".", 1)[-1].lower() if "." in str(path) else "png"
-    fig.savefig(buf, format=fmt, dpi=dpi)
-    write_bytes(path, buf.getvalue())
 
 
 def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> Figure:

@@ -2,7 +2,6 @@
 with ``result.json``, ``formula.txt`` and ``edges.png`` (all files written atomically)."""
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._io import write_bytes, write_json, write_text
+from .._io import save_figure, write_json, write_text
 from .library import LIBRARY, Library
 from .matching import EdgeMatch
 
@@ -84,10 +83,8 @@ def write_report(folder: str | Path, estimator: Any, held_out: dict[str, float] 
         log = best.candidate.log_x
         names = [f"{'log|' + v + '|' if log else v} (scaled to [-1, 1])" for v in estimator.variables_]
     fig = edge_figure(best.matches if best is not None else [], estimator.library, input_names=names)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    save_figure(fig, folder / "edges.png", dpi=110)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
-    write_bytes(folder / "edges.png", buf.getvalue())
     return folder
