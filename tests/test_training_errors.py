@@ -58,7 +58,9 @@ CASES = [
     ("clip kind", reg, dict(train=(X, Y_REG), clip=("l2", 1.0)), ValueError, "'norm'.*'value'"),
     ("clip threshold", reg, dict(train=(X, Y_REG), clip=("norm", -1.0)), ValueError, "positive"),
     ("clip form", reg, dict(train=(X, Y_REG), clip=1.0), TypeError, r"\('norm', c\)"),
-    ("lr", reg, dict(train=(X, Y_REG), lr=0.0), ValueError, "lr must be > 0"),
+    ("lr", reg, dict(train=(X, Y_REG), lr=0.0), ValueError, "lr must be a finite number > 0"),
+    ("lr_inf", reg, dict(train=(X, Y_REG), lr=float("inf")), ValueError, "lr must be a finite number > 0"),
+    ("lr_nan", reg, dict(train=(X, Y_REG), lr=float("nan")), ValueError, "lr must be a finite number > 0"),
     ("epochs", reg, dict(train=(X, Y_REG), epochs=-1), ValueError, "epochs must be >= 0"),
     ("epochs type", reg, dict(train=(X, Y_REG), epochs=2.5), TypeError, "epochs must be an integer"),
     ("batch_size", reg, dict(train=(X, Y_REG), batch_size=0), ValueError, "batch_size must be >= 1"),
@@ -85,10 +87,21 @@ def test_nan_in_a_dataset_batch_is_caught():
         nl.fit(reg(), torch.utils.data.TensorDataset(Xn, Y_REG), epochs=1, batch_size=8)
 
 
-def test_diverging_training_warns_with_advice():
+def test_diverging_training_is_an_error_and_keeps_the_last_finite_checkpoint(tmp_path):
+    from nnlab.training import DivergenceError, load_checkpoint
+
     Xb = 1e3 * X
-    with pytest.warns(RuntimeWarning, match="clip"):
-        nl.fit(nn.Linear(2, 1), (Xb, Y_REG), optimizer="sgd", lr=10.0, epochs=10, batch_size=8)
+    seen = []
+    with pytest.raises(DivergenceError, match=r"diverged at epoch \d+.*clip") as err:
+        nl.fit(nn.Linear(2, 1), (Xb, Y_REG), optimizer="sgd", lr=10.0, epochs=10, batch_size=8,
+               checkpoint_dir=tmp_path, callbacks=[lambda st: seen.append(st.epoch)])
+    bad_epoch = seen[-1]
+    assert f"epoch {bad_epoch}" in str(err.value)
+    assert seen == list(range(1, bad_epoch + 1))  # the diverged epoch is still reported to callbacks
+    if bad_epoch > 1:
+        ckpt = load_checkpoint(tmp_path)
+        assert ckpt.epoch == bad_epoch - 1
+        assert all(torch.isfinite(t).all() for t in ckpt.model_state().values())
 
 
 def test_mse_accepts_1d_targets_for_one_output():

@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 # §2-§4 building blocks
 from . import activations, clip, diagnostics, init, logic
 from .activations import activation
-from .layers import MLP, Dense, LowRank, Residual
+from .layers import MLP, Dense, LowRank, Residual, Standardize, Standardized
 from .layers.auxiliary import AuxiliaryHeads
 
 # §1 training and data
@@ -69,6 +69,7 @@ __all__ = [
     "fit", "History", "TrainState", "data",
     # §2-§4
     "logic", "Dense", "LowRank", "MLP", "Residual", "AuxiliaryHeads", "init", "clip",
+    "Standardize", "Standardized",
     "diagnostics", "activation", "activations",
     # §5
     "transfer", "lora", "prune",

@@ -1,7 +1,10 @@
 """Atomic file writes: a crash never leaves a half-written checkpoint or report.
 
 Every writer goes through :func:`atomic_write`: the data goes to a temporary file in the
-same folder, is flushed and fsynced, then ``os.replace`` swaps it in (atomic on POSIX).
+same folder, is flushed and fsynced, then ``os.replace`` swaps it in (atomic on POSIX). The file
+gets the permissions a plain ``open`` would give (0666 less the umask), not ``mkstemp``'s 0600.
+A process killed mid-write leaves its ``.<name>.*.tmp`` behind; :func:`remove_stale_temps`
+clears them (run folders and checkpoint folders call it).
 """
 from __future__ import annotations
 
@@ -15,7 +18,16 @@ from typing import Any, Iterator, Mapping
 import torch
 
 __all__ = ["atomic_write", "write_bytes", "write_text", "write_json", "save_tensors", "load_tensors",
-           "save_figure"]
+           "save_figure", "remove_stale_temps", "read_json_object"]
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once: os.umask can only be read by setting it (not thread-safe)
 
 
 @contextlib.contextmanager
@@ -25,6 +37,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()
@@ -49,6 +62,23 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
+def read_json_object(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a JSON file that must hold an object with the ``required`` keys; anything else (bad
+    JSON, bad encoding, a list, a missing key) raises ``ValueError`` naming the file."""
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path} must hold a JSON object, got {type(obj).__name__}")
+    missing = [k for k in required if k not in obj]
+    if missing:
+        raise ValueError(f"{path} lacks the key(s) {', '.join(missing)}; it is damaged or was not "
+                         "written by nnlab")
+    return obj
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, torch.Tensor):
         return o.tolist()
@@ -69,12 +99,33 @@ def save_tensors(path: str | os.PathLike, tensors: Mapping[str, torch.Tensor],
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
+    """Read a safetensors file; a truncated or foreign file raises ``ValueError`` naming it."""
+    from safetensors.torch import load
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no safetensors file at {path}")
-    return load_file(str(path))
+    try:
+        return load(path.read_bytes())
+    except Exception as e:  # safetensors raises its own SafetensorError (not a ValueError)
+        raise ValueError(f"{path} is not a readable safetensors file (truncated or corrupted?): "
+                         f"{e}") from None
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the ``.<name>.*.tmp`` files :func:`atomic_write` leaves when its process is killed.
+
+    Only call it where no other process is writing into ``folder`` at the same time. Returns the
+    removed paths."""
+    folder = Path(folder)
+    removed = []
+    if folder.is_dir():
+        for p in folder.glob(".*.tmp"):
+            if p.is_file():
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    removed.append(p)
+    return removed
 
 
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 100, **savefig_kwargs: Any) -> Path:

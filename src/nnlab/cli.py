@@ -4,12 +4,44 @@ Each subcommand lives in its own module under :mod:`nnlab.commands` (or beside i
 """
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 import nnlab
 
-app = typer.Typer(help="nnlab: the deep-learning lecture as tools.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+
+class _Boundary(TyperGroup):
+    """The command line's one error boundary: any exception a command raises becomes one line
+    ``Error: ...`` and exit code 2 (the user can fix it) or 1 (a bug); see
+    :func:`nnlab.commands._common.report_error`. ``--debug`` anywhere before a ``--`` (or
+    ``NNLAB_DEBUG=1``) shows the traceback instead."""
+
+    def make_context(self, info_name: Any, args: list[str], parent: Any = None, **extra: Any):
+        args = list(args)
+        head = args[:args.index("--")] if "--" in args else args
+        if "--debug" in head:
+            os.environ["NNLAB_DEBUG"] = "1"
+            args = [a for a in head if a != "--debug"] + args[len(head):]
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as e:
+            from nnlab.commands._common import is_cli_control, report_error
+
+            if is_cli_control(e):  # --help, usage errors, typer.Exit: click reports them itself
+                raise
+            report_error(e)
+
+
+app = typer.Typer(help="nnlab: the deep-learning lecture as tools.\n\nErrors are one line on stderr "
+                       "(exit code 2: bad input or files; 1: a bug); --debug shows the traceback.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  cls=_Boundary)
 
 
 def _version(value: bool) -> None:
@@ -20,8 +52,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
+                                       help="Print the version and exit."),
+          debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error (also "
+                                     "NNLAB_DEBUG=1; may be given after the command too).")) -> None:
     """nnlab: the deep-learning lecture as tools."""
+    if debug:
+        os.environ["NNLAB_DEBUG"] = "1"
 
 
 @app.command()

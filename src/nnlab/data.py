@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["toy", "toy_names", "digits", "Splits", "read_csv", "load_csv"]
+__all__ = ["toy", "toy_names", "digits", "Splits", "read_csv", "read_table", "load_csv"]
 
 
 # ---- toy 2-D sets --------------------------------------------------------------------------------
@@ -138,46 +138,107 @@ def digits(seed: int = 0, val: float = 0.15, test: float = 0.15) -> Splits:
 
 # ---- CSV -----------------------------------------------------------------------------------------
 _MISSING = {"", "nan", "NaN", "NA", "N/A", "null", "None"}
+SEPARATORS = (",", ";", "\t")
+_SEP_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
-def read_csv(path: str | Path, target: str, features: Sequence[str] | None = None
-             ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _sniff(lines: list[str]) -> str:
+    """The separator among comma, semicolon and tab that splits the first lines into the same
+    number (> 1) of fields most often, the most fields winning ties; comma if none does."""
+    best, best_key = ",", (0, 0)
+    for sep in SEPARATORS:
+        counts = [len(r) for r in csv.reader(lines, delimiter=sep) if any(c.strip() for c in r)]
+        if not counts or counts[0] < 2:
+            continue
+        key = (sum(c == counts[0] for c in counts), counts[0])
+        if key > best_key:
+            best, best_key = sep, key
+    return best
+
+
+def read_table(path: str | Path, sep: str | None = None) -> tuple[list[str], list[list[str]], str]:
+    """A CSV file's ``(header, data rows, separator)``: UTF-8 with or without a byte-order mark,
+    separator ``sep`` or sniffed (comma, semicolon or tab), blank lines skipped; a header with
+    duplicate or empty column names is refused, naming them."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(21, "is a folder, not a CSV file", str(path))
+    if not path.is_file():
+        raise FileNotFoundError(f"no CSV file at {path}")
+    if sep is not None:
+        sep = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";"}.get(sep, sep)
+        if len(sep) != 1 or sep in "\"\r\n":
+            raise ValueError(f"sep must be one character such as , ; or tab, got {sep!r}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # utf-8-sig drops a byte-order mark
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path.name} is not UTF-8 text (byte {e.start}: {e.reason}); save it as "
+                         "UTF-8 CSV") from None
+    if "\x00" in text:
+        raise ValueError(f"{path.name} holds NUL bytes: it is not a text CSV file")
+    lines = text.splitlines()
+    if sep is None:
+        sep = _sniff([ln for ln in lines[:50] if ln.strip()])
+    try:
+        rows = list(csv.reader(lines, delimiter=sep))
+    except csv.Error as e:
+        raise ValueError(f"{path.name} is not a valid CSV file: {e}") from None
+    rows = [r for r in rows if any(c.strip() for c in r)]
+    if not rows:
+        raise ValueError(f"{path} is empty; expected a header row and data rows")
+    header = [h.strip() for h in rows[0]]
+    empty = [i + 1 for i, h in enumerate(header) if not h]
+    if empty:
+        raise ValueError(f"column(s) {', '.join(map(str, empty))} of {path.name} have no name in the "
+                         f"header ({_SEP_NAMES.get(sep, repr(sep))}-separated); name every column")
+    seen: dict[str, int] = {}
+    for h in header:
+        seen[h] = seen.get(h, 0) + 1
+    dups = [h for h, n in seen.items() if n > 1]
+    if dups:
+        raise ValueError(f"{path.name} has duplicate column names: "
+                         + ", ".join(f"{h!r} ({seen[h]} times)" for h in dups)
+                         + "; give every column its own name")
+    return header, rows[1:], sep
+
+
+def read_csv(path: str | Path, target: str | None, features: Sequence[str] | None = None,
+             sep: str | None = None) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     """Parse a numeric CSV file with a header row: ``(X float64 (n, d), y float64 (n,), feature names)``.
 
-    The one CSV reader of nnlab (``load_csv``, ``nnlab train`` and ``nnlab discover`` build on it).
-    ``features`` picks and orders the input columns (default: every column but ``target``).
+    The one CSV reader of nnlab (``load_csv``, ``nnlab train``, ``nnlab predict`` and ``nnlab
+    discover`` build on it). The file is UTF-8 (a byte-order mark is dropped); the separator is
+    ``sep`` or sniffed among comma, semicolon and tab. Duplicate or empty column names are refused.
+    ``features`` picks and orders the input columns (default: every column but ``target``);
+    ``target=None`` reads features only and returns ``y=None``.
     Empty or NaN-like cells (``""``, ``nan``, ``NA``, ``null``, ...) become NaN, so callers decide
     whether to refuse or drop those rows; anything else that is not a number raises ``ValueError``
     naming the column, line and value. A missing file raises ``FileNotFoundError``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no CSV file at {path}")
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        raise ValueError(f"{path} is empty; expected a header row and data rows")
-    header, body = [h.strip() for h in rows[0]], [r for r in rows[1:] if any(c.strip() for c in r)]
+    header, body, sep = read_table(path, sep)
     columns = ", ".join(header)
-    if target not in header:
+    if target is not None and target not in header:
         raise ValueError(f"target column {target!r} is not in {path.name}; columns: {columns}")
     cols = [c for c in header if c != target] if features is None else list(features)
+    if len(set(cols)) != len(cols):
+        raise ValueError(f"features name a column twice: {', '.join(cols)}")
     unknown = [c for c in cols if c not in header]
     if unknown:
         raise ValueError(f"feature column(s) {', '.join(map(repr, unknown))} not in {path.name}; "
                          f"columns: {columns}")
-    if target in cols:
+    if target is not None and target in cols:
         raise ValueError(f"target column {target!r} is also listed in features")
     if not cols:
         raise ValueError(f"{path.name} has no feature columns besides the target {target!r}")
     if not body:
         raise ValueError(f"{path} has a header but no data rows")
-    idx = [header.index(c) for c in cols + [target]]
+    idx = [header.index(c) for c in cols + ([target] if target is not None else [])]
     data = np.empty((len(body), len(idx)), dtype=np.float64)
     for r, row in enumerate(body):
         if len(row) != len(header):
             raise ValueError(f"{path.name} line {r + 2} has {len(row)} fields but the header has "
-                             f"{len(header)}")
+                             f"{len(header)} ({_SEP_NAMES.get(sep, repr(sep))}-separated)")
         for j, i in enumerate(idx):
             cell = row[i].strip()
             if cell in _MISSING:
@@ -186,8 +247,11 @@ def read_csv(path: str | Path, target: str, features: Sequence[str] | None = Non
             try:
                 data[r, j] = float(cell)
             except ValueError:
-                raise ValueError(f"column {header[i]!r} of {path.name} is not numeric: line {r + 2} holds "
-                                 f"{cell!r}; encode it as numbers or leave it out of features") from None
+                raise ValueError(f"column {header[i]!r} of {path.name} is not numeric: line {r + 2} "
+                                 f"holds {cell[:40]!r}; encode it as numbers or leave it out of "
+                                 "features") from None
+    if target is None:
+        return data, None, cols
     return data[:, :-1], data[:, -1], cols
 
 

@@ -4,7 +4,8 @@ A model folder holds::
 
     model.json          {"format": "nnlab-model", "version": 1, "arch": "mlp"|"resnet"|"kan",
                          "kwargs": {...constructor arguments...}, "lora": null|{rank, alpha, targets},
-                         "meta": {...task, data config, preprocessing, metrics...}}
+                         "preprocess": null|{"standardize": {"mean": [...], "std": [...]}},
+                         "meta": {...task, data config, metrics...}}
     model.safetensors   the state dict (MLP/ResNet), or the KAN's own files (``nl.KAN.save``)
 
 ``arch`` picks the constructor: ``mlp`` -> ``nl.MLP(**kwargs)``, ``resnet`` ->
@@ -13,19 +14,27 @@ A model folder holds::
 units were pruned away (§5.5) reloads with its new, smaller shapes; residual blocks replaced by
 their skip path are listed in ``kwargs["removed_blocks"]`` and removed again on load. A model
 with LoRA adapters (§5.3) is saved with its adapter settings and re-injected on load.
+
+Preprocessing is part of the model: a :class:`nnlab.layers.Standardized` model (the network
+behind the input standardisation ``nnlab train`` applied to CSV features) is saved as its network
+plus ``preprocess.standardize`` (μ, σ), and :func:`load_model` puts the :class:`Standardize` layer
+back in front, so the loaded model takes raw features. (Older run folders recorded μ, σ only in
+``meta.preprocess``; they are read from there.)
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, Mapping
 
 from torch import nn
 
-from nnlab._io import load_tensors, save_tensors, write_json
+from nnlab.layers.standardize import Standardize, Standardized
 
-__all__ = ["ARCHS", "build_model", "save_model", "load_model", "read_model_json", "mlp_sizes", "removed_blocks"]
+from nnlab._io import load_tensors, read_json_object, save_tensors, write_json
+
+__all__ = ["ARCHS", "build_model", "save_model", "load_model", "read_model_json", "mlp_sizes", "removed_blocks",
+           "input_standardize"]
 
 ARCHS = ("mlp", "resnet", "kan")
 FORMAT, VERSION = "nnlab-model", 1
@@ -80,10 +89,33 @@ def _batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.BatchNorm1d) for m in model.modules())
 
 
+def input_standardize(spec: Mapping[str, Any]) -> Standardize | None:
+    """The :class:`Standardize` layer a saved model's inputs go through, or None."""
+    pre = spec.get("preprocess") or (spec.get("meta") or {}).get("preprocess") or {}
+    st = pre.get("standardize") if isinstance(pre, dict) else None
+    if not st:
+        return None
+    try:
+        return Standardize(st["mean"], st["std"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"the input standardisation recorded with this model is damaged ({e})") from None
+
+
 def save_model(model: nn.Module, folder: str | os.PathLike, arch: str, kwargs: Mapping[str, Any],
                meta: Mapping[str, Any] | None = None, lora: Mapping[str, Any] | None = None) -> Path:
-    """Write ``model`` to ``folder`` (created; files written atomically). Returns the folder."""
+    """Write ``model`` to ``folder`` (created; files written atomically). Returns the folder.
+
+    A :class:`Standardized` model is saved as its network plus ``preprocess.standardize``; a bare
+    network keeps the standardisation recorded in ``meta["preprocess"]`` (as ``nnlab train``,
+    ``prune`` and ``lora`` pass it on)."""
     folder = Path(folder)
+    pre = None
+    if isinstance(model, Standardized):
+        pre = {"standardize": model.standardize.as_dict()}
+        model = model.net
+    else:
+        legacy = input_standardize({"meta": dict(meta or {})})
+        pre = {"standardize": legacy.as_dict()} if legacy is not None else None
     folder.mkdir(parents=True, exist_ok=True)
     kw = dict(kwargs)
     if arch in ("mlp", "resnet"):
@@ -104,7 +136,7 @@ def save_model(model: nn.Module, folder: str | os.PathLike, arch: str, kwargs: M
         raise ValueError(f"unknown model {arch!r}; choose one of {', '.join(ARCHS)}")
     write_json(folder / "model.json", {"format": FORMAT, "version": VERSION, "arch": arch,
                                        "kwargs": kw, "lora": dict(lora) if lora else None,
-                                       "meta": dict(meta or {})})
+                                       "preprocess": pre, "meta": dict(meta or {})})
     return folder
 
 
@@ -114,18 +146,31 @@ def read_model_json(folder: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{folder} is not a saved nnlab model (no model.json); "
                                 "train one with `nnlab train` (it writes runs/<name>/model/)")
-    spec = json.loads(path.read_text(encoding="utf-8"))
+    spec = read_json_object(path)
     if spec.get("format") != FORMAT:
         raise ValueError(f"{path} is not an nnlab model file (format {spec.get('format')!r})")
-    if int(spec.get("version", 0)) > VERSION:
+    missing = [k for k in ("arch", "kwargs") if k not in spec]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}; it is damaged")
+    version = spec.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"{path} has a bad format version {version!r}")
+    if version > VERSION:
         raise ValueError(f"{path} was written by a newer nnlab (format version {spec['version']})")
+    if spec["arch"] not in ARCHS or not isinstance(spec["kwargs"], dict) \
+            or not isinstance(spec.get("meta") or {}, dict) or not isinstance(spec.get("lora") or {}, dict):
+        raise ValueError(f"{path} is damaged: arch {spec['arch']!r} (one of {', '.join(ARCHS)}), "
+                         "kwargs, meta and lora must be JSON objects")
     return spec
 
 
-def load_model(folder: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+def load_model(folder: str | os.PathLike, preprocess: bool = True) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a model saved by :func:`save_model`; returns ``(model, spec)`` with the model in eval mode.
 
-    ``folder`` may also be a run folder (its ``model/`` subfolder is used).
+    ``folder`` may also be a run folder (its ``model/`` subfolder is used). When the model was
+    trained behind an input standardisation, the returned model is a :class:`Standardized`
+    that takes the raw features (as in the CSV); ``preprocess=False`` returns the bare network,
+    which expects standardised inputs.
     """
     folder = Path(folder)
     if not (folder / "model.json").is_file() and (folder / "model" / "model.json").is_file():
@@ -139,7 +184,10 @@ def load_model(folder: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     else:
         kw = dict(spec["kwargs"])
         removed = kw.pop("removed_blocks", [])
-        model = build_model(arch, **kw)
+        try:
+            model = build_model(arch, **kw)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{folder / 'model.json'} describes a model nnlab cannot build: {e}") from None
         for i in removed:  # a residual block pruned away: only its skip path x (or P(x)) is left
             proj = getattr(model[i], "projection", None)
             model[i] = proj if proj is not None else nn.Identity()
@@ -152,5 +200,8 @@ def load_model(folder: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
             model.load_state_dict(state)
         except RuntimeError as e:
             raise ValueError(f"weights in {folder} do not match the architecture in model.json: {e}") from None
+    st = input_standardize(spec) if preprocess else None
+    if st is not None:
+        model = Standardized(st, model)
     model.eval()
     return model, spec

@@ -27,9 +27,10 @@ from typing import Any, Iterable
 
 import torch
 
-from nnlab._io import write_json, write_text
+from nnlab._io import read_json_object, remove_stale_temps, write_json, write_text
 
-__all__ = ["RunFolder", "RunFolderError", "MetricsLogger", "read_metrics", "global_grad_norm"]
+__all__ = ["RunFolder", "RunFolderError", "MetricsLogger", "read_metrics", "global_grad_norm",
+           "check_parent"]
 
 
 class RunFolderError(ValueError):
@@ -46,12 +47,14 @@ class RunFolder:
 
     @classmethod
     def open(cls, root: str | os.PathLike, name: str, overwrite: bool = False, resume: bool = False,
-             create: bool = True) -> "RunFolder":
+             create: bool = True, can_resume: bool = True) -> "RunFolder":
         """Open ``root/name`` for a new run, an overwrite, or a resume.
 
         A new run refuses an existing folder; ``overwrite`` deletes an existing *run* folder
-        (one holding ``config.json``, or empty) first; ``resume`` requires the folder to exist.
-        ``create=False`` (non-zero ranks) checks nothing and writes nothing.
+        (one holding ``config.json``, or empty) first; ``resume`` requires the folder to exist
+        (its stale temporary files are removed). ``root`` must be a folder (or not exist yet).
+        ``create=False`` (non-zero ranks) checks nothing and writes nothing. ``can_resume=False``
+        (commands without ``--resume``) leaves ``--resume`` out of the "already exists" advice.
         """
         if not name or name in (".", "..") or "/" in name or os.sep in name:
             raise RunFolderError(f"run name must be a plain folder name, got {name!r}")
@@ -60,15 +63,19 @@ class RunFolder:
         run = cls(Path(root) / name)
         if not create:
             return run
+        check_parent(Path(root), "--runs-dir")
         exists = run.path.exists()
         if resume:
             if not (run.path / cls.CONFIG).is_file():
                 raise RunFolderError(f"cannot resume: {run.path} is not an existing run folder "
                                      f"(no {cls.CONFIG}); start it without --resume")
+            remove_stale_temps(run.path)
+            remove_stale_temps(run.checkpoints)
             return run
         if exists and not overwrite:
+            also = "--resume to continue it, " if can_resume else ""
             raise RunFolderError(f"run folder {run.path} already exists; pass --overwrite to replace it, "
-                                 "--resume to continue it, or choose another --name")
+                                 f"{also}or choose another --name")
         if exists:
             if not run.path.is_dir():
                 raise RunFolderError(f"{run.path} exists and is not a folder")
@@ -101,7 +108,7 @@ class RunFolder:
         write_json(self.config_path, cfg)
 
     def read_config(self) -> dict[str, Any]:
-        return json.loads(self.config_path.read_text(encoding="utf-8"))
+        return read_json_object(self.config_path)
 
     def metrics(self) -> list[dict[str, Any]]:
         return read_metrics(self.metrics_path)
@@ -114,7 +121,33 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
         path = path / RunFolder.METRICS
     if not path.is_file():
         raise FileNotFoundError(f"no metrics log at {path}; train a run first (`nnlab train --name ...`)")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} line {i} is not valid JSON ({e})") from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("epoch"), int):
+            raise ValueError(f"{path} line {i} is not a metrics record (a JSON object with an epoch)")
+        records.append(rec)
+    return records
+
+
+def check_parent(folder: Path, option: str) -> None:
+    """``folder`` (where outputs go) must be a folder or not exist yet, below a writable folder."""
+    if folder.exists() and not folder.is_dir():
+        raise RunFolderError(f"{option} {folder} is a file, not a folder")
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise RunFolderError(f"{option} {folder}: {probe} is a file, not a folder")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise RunFolderError(f"{option} {folder}: no permission to write in {probe}")
 
 
 def global_grad_norm(params: Iterable[torch.nn.Parameter]) -> float | None:
@@ -197,7 +230,7 @@ class MetricsLogger:
             "val_accuracy": val_acc,
             # nl.fit logs the epoch's mean (pre-clipping) ‖g‖; otherwise: the last batch's gradients
             "grad_norm": pick("grad_norm") if pick("grad_norm") is not None
-            else global_grad_norm(state.model.parameters()),
+            else _num(global_grad_norm(state.model.parameters())),
             "lr": lr,
             "time_s": round(now - self._t_epoch, 6),
             "elapsed_s": round(self._offset + now - (self._t_start or self._t_epoch), 6),
@@ -211,5 +244,7 @@ class MetricsLogger:
         # a resumed run re-logs epochs after its checkpoint: drop stale lines from the crashed run
         self._records = {e: r for e, r in self._records.items() if e < epoch}
         self._records[epoch] = rec
-        text = "".join(json.dumps(self._records[e], sort_keys=True) + "\n" for e in sorted(self._records))
+        # non-finite numbers are null (JSON has no NaN); allow_nan=False makes sure of it
+        text = "".join(json.dumps(self._records[e], sort_keys=True, allow_nan=False) + "\n"
+                       for e in sorted(self._records))
         write_text(self.path, text)

@@ -1,9 +1,12 @@
 """Shared plumbing for the subcommands: bad input -> one clear line and exit code 2, config files.
 
-Every command body is wrapped in :func:`user_errors`: a :class:`CLIError` (or a ``ValueError``,
-``TypeError``, ``FileNotFoundError`` raised at the library's input boundary) prints
-``Error: <message>`` on stderr and exits with status 2, without a traceback. Set
-``NNLAB_DEBUG=1`` to see the traceback instead.
+The error boundary of the whole command line is :func:`report_error` (called by
+``nnlab.cli``'s command group around every command, and by :func:`user_errors`): a
+:class:`CLIError`, a ``ValueError``/``TypeError`` raised at the library's input boundary, an
+``OSError`` (missing file, permissions, a file where a folder belongs, disk full) or a diverged
+training prints ``Error: <message>`` on stderr and exits with status 2; anything else is a bug
+and exits with status 1, still as one line. ``--debug`` or ``NNLAB_DEBUG=1`` shows the traceback
+instead.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 import typer
 
-__all__ = ["CLIError", "user_errors", "read_config_file", "resolve_config", "parse_list",
+__all__ = ["CLIError", "user_errors", "report_error", "describe_error", "is_cli_control", "debug_enabled", "read_config_file", "resolve_config", "parse_list",
            "parse_clip", "is_rank_zero", "echo"]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,18 +28,56 @@ class CLIError(Exception):
     """Bad input on the command line: reported as ``Error: ...`` with exit code 2."""
 
 
+def debug_enabled() -> bool:
+    """``--debug`` was given (it sets ``NNLAB_DEBUG``) or ``NNLAB_DEBUG`` is set to a true value."""
+    return os.environ.get("NNLAB_DEBUG", "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def describe_error(e: BaseException) -> tuple[str, int]:
+    """``(one-line message, exit code)``: 2 for a problem the user can fix, 1 for a bug."""
+    from nnlab.training import DivergenceError
+
+    if isinstance(e, OSError):
+        where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+        what = e.strerror or str(e) or type(e).__name__
+        if isinstance(e, (IsADirectoryError, NotADirectoryError, FileExistsError)) and where:
+            what = {IsADirectoryError: "is a folder, not a file",
+                    NotADirectoryError: "a part of this path is a file, not a folder",
+                    FileExistsError: "already exists"}[type(e)]
+        return (f"{where}: {what}" if where else str(e) or what), 2
+    if isinstance(e, (CLIError, ValueError, TypeError, DivergenceError)):
+        msg = str(e) or type(e).__name__
+        return " ".join(msg.split()) if "\n" in msg and len(msg) < 2000 else msg, 2
+    return (f"internal error ({type(e).__name__}: {e}); this is a bug in nnlab: rerun with --debug "
+            "to see the traceback and report it"), 1
+
+
+def is_cli_control(e: BaseException) -> bool:
+    """click's/typer's own exceptions (exit, abort, usage errors): not ours to report."""
+    return type(e).__module__.split(".")[0] in ("click", "typer")
+
+
+def report_error(e: BaseException) -> None:
+    """Print ``Error: <message>`` on stderr and exit (code from :func:`describe_error`); with
+    ``--debug`` / ``NNLAB_DEBUG=1`` re-raise instead, so the traceback shows."""
+    if debug_enabled():
+        raise e
+    msg, code = describe_error(e)
+    typer.echo(f"Error: {msg}", err=True)
+    raise typer.Exit(code=code) from None
+
+
 def user_errors(fn: F) -> F:
-    """Turn input errors into a one-line message and exit code 2 (no traceback)."""
+    """Turn errors into a one-line message and an exit code (see :func:`report_error`)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (CLIError, ValueError, TypeError, FileNotFoundError) as e:
-            if os.environ.get("NNLAB_DEBUG"):
+        except Exception as e:
+            if is_cli_control(e):
                 raise
-            typer.echo(f"Error: {e}", err=True)
-            raise typer.Exit(code=2) from None
+            report_error(e)
 
     return wrapper  # type: ignore[return-value]
 

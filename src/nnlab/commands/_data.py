@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from nnlab.commands._common import CLIError
+from nnlab.layers.standardize import Standardize
 
 __all__ = ["TOY_NAMES", "Data", "load_data", "read_csv"]
 
@@ -49,17 +50,18 @@ def _split(X: torch.Tensor, y: torch.Tensor, frac: float, seed: int):
     return (X[tr], y[tr]), (X[va], y[va])
 
 
-def read_csv(path: str | Path, target: str | None, features: list[str] | None = None):
+def read_csv(path: str | Path, target: str | None, features: list[str] | None = None,
+             sep: str | None = None):
     """``nl.data.read_csv`` for the CLI: ``(X float32 (n, d), y float64 (n,), feature names)``;
     its errors, and rows with missing values, become one-line :class:`CLIError` messages."""
-    from nnlab.data import read_csv as parse
+    from nnlab.data import read_csv as parse, read_table
 
     if not target:
-        header = Path(path).read_text(encoding="utf-8").splitlines()[:1] if Path(path).is_file() else []
-        cols = f"; columns in {Path(path).name}: {header[0].replace(',', ', ')}" if header else ""
-        raise CLIError(f"a CSV dataset needs --target COLUMN{cols}")
+        header = read_table(path, sep)[0]
+        raise CLIError(f"a CSV dataset needs --target COLUMN; columns in {Path(path).name}: "
+                       f"{', '.join(header)}")
     try:
-        X, y, feats = parse(path, target, features)
+        X, y, feats = parse(path, target, features, sep=sep)
     except (ValueError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
     bad = ~(np.isfinite(X).all(axis=1) & np.isfinite(y))
@@ -79,7 +81,8 @@ def _target_task(y: torch.Tensor, task: str) -> str:
 
 
 def load_data(cfg: Mapping[str, Any]) -> Data:
-    """Build the split described by ``cfg`` (keys data, target, features, n, noise, val_fraction, seed, task)."""
+    """Build the split described by ``cfg`` (keys data, target, features, sep, n, noise, val_fraction,
+    seed, task, standardize; ``standardize_stats``: a saved model's μ, σ to use instead of the data's)."""
     import nnlab as nl
 
     name = str(cfg["data"])
@@ -88,13 +91,18 @@ def load_data(cfg: Mapping[str, Any]) -> Data:
     if name.lower().endswith(".csv") or Path(name).is_file():
         feats = cfg.get("features")
         feats = [f for f in str(feats).split(",") if f] if isinstance(feats, str) else feats
-        X, y, names = read_csv(name, cfg.get("target"), feats or None)
+        X, y, names = read_csv(name, cfg.get("target"), feats or None, sep=cfg.get("sep"))
         task = _target_task(y, str(cfg.get("task", "auto")))
         pre: dict[str, Any] = {}
         if cfg.get("standardize", True):
-            mean, std = X.mean(0), X.std(0).clamp_min(1e-12)
-            X = (X - mean) / std
-            pre = {"standardize": {"mean": mean.tolist(), "std": std.tolist()}}
+            # a saved model's own standardisation (prune/plot/lora on new data), else the data's
+            st = Standardize(**stats) if (stats := cfg.get("standardize_stats")) else Standardize.fit(X)
+            if st.mean.numel() != X.shape[1]:
+                raise CLIError(f"{name} has {X.shape[1]} feature columns but the model was trained "
+                               f"on {st.mean.numel()}")
+            with torch.no_grad():
+                X = st(X)
+            pre = {"standardize": st.as_dict()}
         if task == "classification":
             classes, yi = torch.unique(y, return_inverse=True)
             pre["classes"] = classes.tolist()

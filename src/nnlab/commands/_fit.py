@@ -12,6 +12,7 @@ from torch import nn
 
 from nnlab.commands._common import echo, is_rank_zero
 from nnlab.commands._data import Data
+from nnlab.layers.standardize import Standardize, Standardized
 from nnlab.models_io import save_model
 from nnlab.runs import MetricsLogger, RunFolder
 from nnlab.viz import decision_boundary, loss_curves, save_figure
@@ -36,7 +37,7 @@ def fit_into_run(model: nn.Module, data: Data, cfg: Mapping[str, Any], run: RunF
                      clip=parse_clip(cfg.get("clip")), seed=cfg.get("seed"),
                      progress=bool(cfg.get("progress", True)), callbacks=[logger, *callbacks],
                      checkpoint_dir=str(run.checkpoints),
-                     resume=str(run.checkpoints) if resume and run.checkpoints.exists() else None,
+                     resume=str(run.checkpoints) if resume else None,
                      penalty=penalty, distributed=None)
     model.to("cpu")  # DDP on CUDA moved it; saving and plotting happen on the CPU
     if writer:
@@ -46,7 +47,10 @@ def fit_into_run(model: nn.Module, data: Data, cfg: Mapping[str, Any], run: RunF
                 "data": {k: cfg.get(k) for k in ("data", "target", "features", "samples", "noise",
                                                   "val_fraction", "seed", "task", "standardize")},
                 "final_metrics": final, **dict(meta or {})}
-        save_model(model, run.model_dir, arch, kwargs, meta=info, lora=lora)
+        st = (data.preprocess or {}).get("standardize")
+        # the input standardisation is part of the saved model: load_model gives raw-feature inputs
+        saved = Standardized(Standardize(st["mean"], st["std"]), model) if st else model
+        save_model(saved, run.model_dir, arch, kwargs, meta=info, lora=lora)
         if cfg.get("plots", True):
             write_plots(model, data, run, arch, title=run.path.name)
         echo(f"run {run.path}: " + summary(final))

@@ -62,7 +62,7 @@ def inject(model: Path = typer.Argument(..., help="Run folder or model folder (w
     import nnlab as nl
     from nnlab.models_io import load_model, save_model
 
-    net, spec = load_model(model)
+    net, spec = load_model(model, preprocess=False)
     if spec.get("lora"):
         raise CLIError(f"{model} already has LoRA adapters; merge them first with `nnlab lora merge`")
     if spec["arch"] == "kan":
@@ -102,7 +102,7 @@ def train(model: Path = typer.Argument(..., help="Model folder with adapters (fr
     from nnlab.models_io import load_model
     from nnlab.runs import RunFolder
 
-    net, spec = load_model(model)
+    net, spec = load_model(model, preprocess=False)
     if spec["arch"] == "kan":
         raise CLIError("LoRA adapts nn.Linear layers; a KAN has none")
     settings = spec.get("lora") or _inject(net, rank, alpha, 0.0, targets)
@@ -114,7 +114,10 @@ def train(model: Path = typer.Argument(..., help="Model folder with adapters (fr
         dcfg = {"data": data, "target": target, "seed": seed, "val_fraction": 0.2}
     if not dcfg.get("data"):
         raise CLIError(f"{model} does not record its dataset; pass --data")
-    d = load_data(dcfg)
+    from nnlab.models_io import input_standardize
+
+    st = input_standardize(spec)
+    d = load_data({**dcfg, "standardize_stats": st.as_dict()} if st is not None else dcfg)
     name = name or f"{Path(model).name}-lora"
     run = RunFolder.open(runs_dir, name, overwrite=overwrite, resume=resume, create=is_rank_zero())
     cfg = {**dcfg, "model_path": str(model), "lora": settings, "train_head": train_head, "epochs": epochs,
@@ -143,7 +146,7 @@ def merge(model: Path = typer.Argument(..., help="Run folder or model folder wit
     import nnlab as nl
     from nnlab.models_io import load_model, save_model
 
-    net, spec = load_model(model)
+    net, spec = load_model(model, preprocess=False)
     if not spec.get("lora"):
         raise CLIError(f"{model} has no LoRA adapters to merge")
     if out.exists() and any(out.iterdir()) and not overwrite:

@@ -22,9 +22,9 @@ plot_app = typer.Typer(help="Draw PNG figures: loss curves, decision boundaries,
 
 def model_data(path: Path, data: Optional[str], target: Optional[str] = None) -> tuple[Any, dict, Any]:
     """Load a saved model (or a run folder's) and the dataset it was trained on (or ``data``/``target``)."""
-    from nnlab.models_io import load_model
+    from nnlab.models_io import input_standardize, load_model
 
-    model, spec = load_model(path)
+    model, spec = load_model(path, preprocess=False)  # the bare network: load_data standardises
     cfg = dict(spec.get("meta", {}).get("data") or {})
     if data:
         cfg = {"data": data, "target": target, "seed": cfg.get("seed", 0), "val_fraction": 0.2,
@@ -32,6 +32,9 @@ def model_data(path: Path, data: Optional[str], target: Optional[str] = None) ->
     if not cfg.get("data"):
         raise CLIError(f"{path} does not record its dataset; pass --data")
     cfg.setdefault("val_fraction", 0.2)
+    st = input_standardize(spec)
+    if st is not None:  # new data goes through the model's own μ, σ, not its own
+        cfg["standardize_stats"] = st.as_dict()
     return model, spec, load_data(cfg)
 
 

@@ -11,6 +11,7 @@ import typer
 from nnlab.commands._common import (CLIError, echo, is_rank_zero, parse_clip, parse_list,
                                     read_config_file, resolve_config, user_errors)
 from nnlab.commands._data import TOY_NAMES, load_data
+from nnlab.commands._validate import check_number, check_resumable
 from nnlab.models_io import ARCHS, build_model
 from nnlab.runs import RunFolder
 
@@ -22,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "model": "mlp", "hidden": [32, 32], "activation": "relu", "init": "he", "batchnorm": False,
     "dropout": 0.0, "grid": 5, "k": 3, "kan_lambda": 0.0,
     "data": "spiral", "target": None, "features": None, "task": "auto", "samples": 400, "noise": 0.0,
-    "val_fraction": 0.2, "standardize": True,
+    "val_fraction": 0.2, "standardize": True, "sep": None,
     "optimizer": "adam", "lr": 1e-2, "epochs": 100, "batch_size": 64, "clip": None, "seed": 0,
     "progress": True, "plots": True,
 }
@@ -61,10 +62,15 @@ def _check(cfg: dict[str, Any]) -> None:
     for key in ("epochs", "batch_size", "samples"):
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] <= 0:
             raise CLIError(f"{key} must be a positive integer, got {cfg[key]!r}")
-    if not float(cfg["lr"]) > 0:
-        raise CLIError(f"lr must be > 0, got {cfg['lr']!r}")
-    if not 0.0 <= float(cfg["dropout"]) < 1.0:
-        raise CLIError(f"dropout must be in [0, 1), got {cfg['dropout']!r}")
+    check_number(cfg, "lr", low=0.0, low_open=True)
+    check_number(cfg, "val_fraction", low=0.0, high=1.0, low_open=True, high_open=True)
+    check_number(cfg, "dropout", low=0.0, high=1.0, high_open=True)
+    check_number(cfg, "noise", low=0.0)
+    check_number(cfg, "kan_lambda", low=0.0)
+    for key in ("grid", "k"):
+        if cfg["model"] == "kan" and (not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] <= 0):
+            raise CLIError(f"{key} must be a positive integer, got {cfg[key]!r}")
+    model_kwargs(cfg, 1, 1)  # hidden widths
     parse_clip(cfg["clip"])
 
 
@@ -84,10 +90,13 @@ def _train(config: Optional[Path], flags: dict[str, Any], overwrite: bool, resum
     resolve_config(DEFAULTS, file_cfg, {}, source=str(config))  # refuses unknown keys, listing them
     name = flags.get("name") or file_cfg.get("name")
     runs_dir = flags.get("runs_dir") or file_cfg.get("runs_dir") or DEFAULTS["runs_dir"]
+    if resume and overwrite:
+        raise CLIError("choose either --resume (continue the run) or --overwrite (start it again), not both")
     if resume:
         if not name:
             raise CLIError("--resume needs the --name of the run to continue")
         run = RunFolder.open(runs_dir, name, resume=True)
+        check_resumable(run)
         saved = run.read_config()
         cfg = _normalise(resolve_config(DEFAULTS, saved, {**file_cfg, **flags}, source=str(run.config_path)))
         before = _normalise({**DEFAULTS, **saved})
@@ -100,14 +109,15 @@ def _train(config: Optional[Path], flags: dict[str, Any], overwrite: bool, resum
         cfg = _normalise(resolve_config(DEFAULTS, file_cfg, flags, source=str(config)))
         if not cfg["name"]:
             cfg["name"] = f"{cfg['model']}-{Path(str(cfg['data'])).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-        _check(cfg)
-        run = RunFolder.open(cfg["runs_dir"], cfg["name"], overwrite=overwrite, create=is_rank_zero())
     _check(cfg)
+    # everything is checked (and the data read) before the run folder is created or replaced
     data = load_data(cfg)
     X = data.train[0]
     kwargs = model_kwargs(cfg, data.n_features, data.n_outputs)
     torch.manual_seed(int(cfg["seed"] or 0))
     model = build_model(cfg["model"], **kwargs)
+    if not resume:
+        run = RunFolder.open(cfg["runs_dir"], cfg["name"], overwrite=overwrite, create=is_rank_zero())
     if cfg["model"] == "kan":
         model.update_grid(X)  # every layer's spline grid on the inputs it actually sees (KAN §2.4)
     if is_rank_zero():
@@ -140,6 +150,7 @@ def register(app: typer.Typer) -> None:
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML or TOML file of options."),
         data: Optional[str] = typer.Option(None, help=f"Toy set ({', '.join(TOY_NAMES)}), 'digits', or a CSV path. (default: spiral)"),
         target: Optional[str] = typer.Option(None, help="Target column of a CSV dataset."),
+        sep: Optional[str] = typer.Option(None, help="Separator of a CSV dataset: , ; or tab. (default: sniffed)"),
         features: Optional[str] = typer.Option(None, help="Comma-separated feature columns of a CSV (default: all but the target)."),
         task: Optional[str] = typer.Option(None, help="auto, classification or regression (CSV only). (default: auto)"),
         samples: Optional[int] = typer.Option(None, help="Number of points of a toy set. (default: 400)"),

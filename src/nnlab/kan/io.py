@@ -4,11 +4,10 @@ Both files are written atomically through :mod:`nnlab._io`; nothing is pickled.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from .._io import load_tensors, save_tensors, write_json
+from .._io import load_tensors, read_json_object, save_tensors, write_json
 
 __all__ = ["save", "load", "FORMAT"]
 
@@ -38,9 +37,14 @@ def load(path: str | os.PathLike):
     if not cfg_file.is_file():
         raise FileNotFoundError(f"no KAN at {path}: {cfg_file} is missing (expected a folder "
                                 "written by KAN.save)")
-    meta = json.loads(cfg_file.read_text())
+    meta = read_json_object(cfg_file)
     if meta.get("format") != FORMAT:
         raise ValueError(f"{cfg_file} has format {meta.get('format')!r}, expected {FORMAT!r}")
-    model = KAN(**meta["config"])
-    model.load_state_dict(load_tensors(path / "model.safetensors"))
+    if not isinstance(meta.get("config"), dict):
+        raise ValueError(f"{cfg_file} is damaged: 'config' must be a JSON object")
+    try:
+        model = KAN(**meta["config"])
+        model.load_state_dict(load_tensors(path / "model.safetensors"))
+    except (TypeError, RuntimeError) as e:
+        raise ValueError(f"the KAN in {path} does not match its {cfg_file.name}: {e}") from None
     return model

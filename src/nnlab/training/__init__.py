@@ -6,6 +6,6 @@ Modules: :mod:`.loop` (``fit``), :mod:`.history`, :mod:`.losses`, :mod:`.optimiz
 from .callbacks import TrainState
 from .checkpoint import load_checkpoint
 from .history import History
-from .loop import fit
+from .loop import DivergenceError, fit
 
-__all__ = ["fit", "History", "TrainState", "load_checkpoint"]
+__all__ = ["fit", "DivergenceError", "History", "TrainState", "load_checkpoint"]

@@ -136,6 +136,7 @@ def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer:
     for old in directory.glob("state-epoch*.safetensors"):
         if old.name != name:
             old.unlink(missing_ok=True)
+    _io.remove_stale_temps(directory)  # left by a run killed mid-write
     return directory / META_FILE
 
 
@@ -148,16 +149,23 @@ def load_checkpoint(directory: str | Path) -> Checkpoint:
     if not meta_path.is_file():
         raise FileNotFoundError(f"no checkpoint in {directory} (expected {meta_path}); pass the "
                                 "checkpoint_dir of an earlier fit as resume=")
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{meta_path} is not valid JSON: {e}") from None
+    meta = _io.read_json_object(meta_path)
     if meta.get("format") != FORMAT:
         raise ValueError(f"{meta_path} has format {meta.get('format')!r}, expected {FORMAT!r}")
+    _io.read_json_object(meta_path, ("epoch", "tensors_file", "sha256", "config", "history",
+                                     "optimizer", "rng"))
+    if isinstance(meta["epoch"], bool) or not isinstance(meta["epoch"], int) or meta["epoch"] < 0 \
+            or not isinstance(meta["tensors_file"], str) or "/" in meta["tensors_file"]:
+        raise ValueError(f"{meta_path} is damaged (epoch {meta['epoch']!r}, tensors file "
+                         f"{meta['tensors_file']!r})")
     tpath = directory / meta["tensors_file"]
     if not tpath.is_file():
         raise FileNotFoundError(f"checkpoint {meta_path} names {tpath.name}, which is missing")
     blob = tpath.read_bytes()
     if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
         raise ValueError(f"{tpath} does not match the SHA-256 recorded in {meta_path} (corrupted?)")
-    return Checkpoint(directory, meta, load(blob))
+    try:
+        tensors = load(blob)
+    except Exception as e:  # safetensors' own error type
+        raise ValueError(f"{tpath} is not a readable safetensors file: {e}") from None
+    return Checkpoint(directory, meta, tensors)

@@ -28,7 +28,7 @@ from .history import History
 from .losses import LossSpec, get_loss
 from .optimizers import is_lbfgs, make_optimizer, param_list
 
-__all__ = ["fit"]
+__all__ = ["fit", "DivergenceError"]
 
 def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "mse",
         optimizer: Any = "adam", lr: float = 1e-3, epochs: int = 10, batch_size: int | None = 64,
@@ -66,6 +66,11 @@ def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "m
 
     Returns:
         The :class:`History` (also the resumed epochs' entries when resuming).
+
+    Raises:
+        DivergenceError: when an epoch's training or validation loss is NaN or infinite. The
+            callbacks still see that epoch (logged as non-finite), but no checkpoint is written
+            for it, so ``checkpoint_dir`` keeps the last finite epoch.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -158,11 +163,8 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
             logs["lr"] = float(opt.param_groups[0].get("lr", float("nan")))
             history.append(logs)
             state.logs = logs
-            if not math.isfinite(logs["train_loss"]):
-                warnings.warn(f"the training loss is {logs['train_loss']} at epoch {epoch}; lower lr "
-                              "or clip the gradients, e.g. clip=('norm', 1.0)", RuntimeWarning,
-                              stacklevel=3)
             _call(hooks, "on_epoch_end", state)
+            _check_diverged(logs, epoch, checkpoint_dir)  # before the checkpoint: keep the last finite one
             if checkpoint_dir is not None and ctx.is_main:
                 save_checkpoint(checkpoint_dir, model=model, optimizer=opt, epoch=epoch,
                                 history=history.as_dict(), config=config, shuffle_seed=shuffle_seed)
@@ -250,6 +252,22 @@ def _evaluate(model, src: Source, spec: LossSpec, local_batch, dtype, device, ct
 
 
 # ---- small helpers -------------------------------------------------------------------------------
+class DivergenceError(ArithmeticError):
+    """The training (or validation) loss stopped being finite: training was stopped (§2.10)."""
+
+
+def _check_diverged(logs: dict, epoch: int, checkpoint_dir) -> None:
+    bad = {k: logs.get(k) for k in ("train_loss", "val_loss")
+           if logs.get(k) is not None and not math.isfinite(logs[k])}
+    if not bad:
+        return
+    kept = (f"; the checkpoint of epoch {epoch - 1} in {checkpoint_dir} is kept" if checkpoint_dir
+            is not None and epoch > 1 else "")
+    raise DivergenceError(f"training diverged at epoch {epoch}: "
+                          + ", ".join(f"{k.replace('_loss', ' loss')} is {v}" for k, v in bad.items())
+                          + f"{kept}. Lower lr or clip the gradients, e.g. clip=('norm', 1.0)")
+
+
 def _check_int(v: Any, name: str, minimum: int) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {v!r}")

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import math
 from typing import Iterable
 
 import torch
@@ -57,8 +58,8 @@ def is_lbfgs(optimizer: torch.optim.Optimizer) -> bool:
 def _check_lr(lr: float) -> float:
     if isinstance(lr, bool) or not isinstance(lr, (int, float)):
         raise TypeError(f"lr must be a positive number, got {lr!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a finite number > 0, got {lr}")
     return float(lr)
 
 
