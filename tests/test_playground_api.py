@@ -33,7 +33,7 @@ HAS_TOY = hasattr(nl, "data") and hasattr(getattr(nl, "data"), "toy")
 @pytest.fixture
 def client():
     mgr = SessionManager(max_sessions=3, orphan_timeout=60, idle_timeout=60)
-    with TestClient(create_app(mgr, sweep_interval=3600, warm_up=False)) as c:
+    with TestClient(create_app(mgr, sweep_interval=3600, warm_up=False), base_url="http://127.0.0.1:8765") as c:
         c.manager = mgr
         yield c
 

@@ -125,7 +125,7 @@ def test_cli_bad_csv(tmp_path, content, args, match):
     with pytest.raises(ValueError, match=match):
         read_csv(p, args[1], args[3].split(",") if len(args) > 2 else None)
     res = CliRunner().invoke(app, ["discover", str(p), *args, "--out", str(tmp_path / "r")])
-    assert res.exit_code == 2 and "error:" in res.output
+    assert res.exit_code == 2 and "Error:" in res.output
 
 
 def test_cli_nan_rows_refused_or_dropped(tmp_path):

@@ -71,9 +71,10 @@ def tour(out: str = typer.Option("runs/tour", "--out", help="Folder for the plot
     run(out_dir=out, fast=fast, echo=typer.echo)
 
 
-from nnlab.commands import bench, lora, plot, prune, train  # noqa: E402  (subcommands register below)
+from nnlab.commands import bench, lora, plot, predict, prune, train  # noqa: E402  (subcommands register below)
 
 train.register(app)
+predict.register(app)
 prune.register(app)
 lora.register(app)
 plot.register(app)

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from nnlab.commands._common import CLIError
 
-__all__ = ["check_number", "check_resumable", "check_out_folder"]
+__all__ = ["check_number", "check_resumable", "check_out_folder", "check_prune_options"]
 
 
 def check_number(cfg: Mapping[str, Any], key: str, low: float | None = None, high: float | None = None,
@@ -71,3 +71,16 @@ def check_out_folder(out: Path, overwrite: bool, marker: str, option: str = "--o
                            f"(no {marker})")
     if out.is_dir() and not os.access(out, os.W_OK | os.X_OK):
         raise CLIError(f"{option} {out}: no permission to write there")
+
+
+def check_prune_options(scope: str, hessian: str, importance: str, tolerance: float, lr: float) -> None:
+    """``nnlab prune``'s choices, checked before a model is loaded or a run folder made."""
+    from nnlab.prune.hessian import ESTIMATORS
+
+    for option, value, valid in (("--scope", scope, ("global", "layer")),
+                                 ("--hessian", hessian, tuple(ESTIMATORS)),
+                                 ("--importance", importance, ("magnitude", "taylor", "obd"))):
+        if value not in valid:
+            raise CLIError(f"{option} must be one of {', '.join(valid)}; got {value!r}")
+    check_number({"tolerance": tolerance}, "tolerance", low=0.0)
+    check_number({"lr": lr}, "lr", low=0.0, low_open=True)

@@ -11,6 +11,8 @@ from typing import Optional
 import numpy as np
 import typer
 
+from nnlab.commands._common import report_error
+from nnlab.commands._validate import check_out_folder
 from nnlab.data import read_csv
 
 __all__ = ["discover", "BUNDLED"]
@@ -24,6 +26,8 @@ def discover(
     target: str = typer.Option(None, "--target", "-t", help="target column (default: T for the bundled data, else y)"),
     features: Optional[str] = typer.Option(None, "--features", "-f", help="comma-separated feature columns"),
     out: Path = typer.Option(Path("discover-report"), "--out", "-o", help="report folder"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing report folder"),
+    sep: Optional[str] = typer.Option(None, "--sep", help="CSV separator: , ; or tab (default: sniffed)"),
     time_limit: float = typer.Option(60.0, help="seconds; no new candidate KAN starts after it"),
     test_fraction: float = typer.Option(0.2, help="share of rows held out for RMSE and R²"),
     drop_nan: bool = typer.Option(False, "--drop-nan", help="drop rows with NaN/inf instead of refusing"),
@@ -36,8 +40,9 @@ def discover(
     path = BUNDLED if csv_path is None else csv_path
     if target is None:
         target = "T" if csv_path is None else "y"
+    check_out_folder(out, overwrite, marker="result.json")  # before the search, not after it
     try:
-        X, y, names = read_csv(path, target, features.split(",") if features else None)  # nl.data
+        X, y, names = read_csv(path, target, features.split(",") if features else None, sep=sep)  # nl.data
         if not 0 < test_fraction < 1:
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
         rng = np.random.default_rng(seed)
@@ -54,8 +59,7 @@ def discover(
         est = SymbolicRegressor(time_limit=time_limit, variables=names, random_state=seed)
         est.fit(X[tr], y[tr])
     except (ValueError, FileNotFoundError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(code=2) from None
+        report_error(e)
     held = metrics(y[te], est.predict(X[te]))
     typer.echo(f"data:    {path} ({len(y)} rows; target {target}; features {', '.join(names)})")
     typer.echo(f"formula: {target} = {est.formula_}")

@@ -8,6 +8,7 @@ from typing import Any, Optional
 import typer
 
 from nnlab.commands._common import CLIError, echo, is_rank_zero, parse_list, user_errors
+from nnlab.commands._validate import check_out_folder
 
 __all__ = ["register", "default_targets"]
 
@@ -67,8 +68,7 @@ def inject(model: Path = typer.Argument(..., help="Run folder or model folder (w
         raise CLIError(f"{model} already has LoRA adapters; merge them first with `nnlab lora merge`")
     if spec["arch"] == "kan":
         raise CLIError("LoRA adapts nn.Linear layers; a KAN has none")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise CLIError(f"{out} already exists; pass --overwrite or choose another --out")
+    check_out_folder(out, overwrite, marker="model.json")
     settings = _inject(net, rank, alpha, dropout, targets)
     save_model(net, out, spec["arch"], spec["kwargs"], meta=spec.get("meta"), lora=settings)
     typer.echo(str(nl.lora.trainable_report(net)))
@@ -149,8 +149,7 @@ def merge(model: Path = typer.Argument(..., help="Run folder or model folder wit
     net, spec = load_model(model, preprocess=False)
     if not spec.get("lora"):
         raise CLIError(f"{model} has no LoRA adapters to merge")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise CLIError(f"{out} already exists; pass --overwrite or choose another --out")
+    check_out_folder(out, overwrite, marker="model.json")
     merged = nl.lora.merge(net)
     x = torch.randn(16, spec["kwargs"]["sizes"][0], generator=torch.Generator().manual_seed(0))
     with torch.no_grad():

@@ -7,6 +7,7 @@ from typing import Any, Optional
 import typer
 
 from nnlab.commands._common import CLIError, echo, user_errors
+from nnlab.commands._validate import check_prune_options
 
 __all__ = ["register", "METHODS"]
 
@@ -41,6 +42,7 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
         raise CLIError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if not 0.0 <= sparsity < 1.0:
         raise CLIError(f"--sparsity must be in [0, 1), got {sparsity}")
+    check_prune_options(scope, hessian, importance, tolerance, lr)
     model, spec, d = model_data(model_path, data, target)
     if not hasattr(nl, "prune"):
         raise CLIError("nl.prune is not available in this build (the pruning branch)")
@@ -49,7 +51,7 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
     if spec["arch"] == "kan":
         raise CLIError("pruning here works on nn.Linear weights; for a KAN use model.prune(x) (§6.3)")
     name = name or f"{Path(model_path).name}-{method}-{sparsity:g}"
-    run = RunFolder.open(runs_dir, name, overwrite=overwrite, create=is_rank_zero())
+    run = RunFolder.open(runs_dir, name, overwrite=overwrite, create=is_rank_zero(), can_resume=False)
     Xv, yv = d.val
     before = {**evaluate(model, Xv, yv, d.task), "params": n_params(model),
               "sparsity": nl.prune.sparsity(model).overall}

@@ -1,6 +1,8 @@
 """``nnlab playground``: serve the playground on 127.0.0.1 and print its URL."""
 from __future__ import annotations
 
+from typing import List, Optional
+
 import typer
 
 __all__ = ["playground"]
@@ -14,6 +16,10 @@ def playground(
     max_sessions: int = typer.Option(8, "--max-sessions", min=1, max=64,
                                      help="Most browser tabs trained at once."),
     open_browser: bool = typer.Option(False, "--open/--no-open", help="Open the page in a browser."),
+    allow_host: Optional[List[str]] = typer.Option(None, "--allow-host",
+                                                  help="Another host name the page may be opened "
+                                                       "under (besides localhost, 127.0.0.1, ::1 and "
+                                                       "--host); repeatable."),
 ) -> None:
     """A live MLP vs KAN playground in the browser (lecture §2.4, §6)."""
     try:
@@ -47,7 +53,7 @@ def playground(
         import webbrowser
 
         webbrowser.open(url)
-    app = create_app(SessionManager(max_sessions=max_sessions))
+    app = create_app(SessionManager(max_sessions=max_sessions), hosts=[host, *(allow_host or [])])
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     try:
         server.run(sockets=[sock])  # the socket bound above: no race for the port

@@ -7,9 +7,13 @@ already bounded by :data:`nnlab.playground.config.MAX_PARAMS`), a session is pau
 (not playing and no request for ``idle_timeout`` seconds, even with the tab open; the page
 then starts a fresh session by itself).
 
-Training runs in a worker thread (``asyncio.to_thread``) a short chunk at a time, under the
-session's lock, so requests stay responsive; a snapshot is published at most ``rate`` times a
-second and waiting event streams are woken.
+Training runs in a worker thread (``asyncio.to_thread``) in time slices of ``chunk_seconds``
+(minibatch by minibatch, :meth:`Trainer.advance`), under the session's lock, so requests stay
+responsive: a pause or a delete is seen before the next minibatch, even for the largest model.
+At most ``compute_slots`` slices run at once over all sessions (an asyncio semaphore, taken
+per slice, so sessions share the CPU in turns and a new tab is never stuck behind heavy ones).
+A snapshot is published at most ``rate`` times a second and waiting event streams are woken.
+A session that fails because of its setup (divergence, a bad value) is logged as one line.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from typing import Any, AsyncIterator
 
 from nnlab.playground.config import PlaygroundConfig
 from nnlab.playground.snapshot import data_view, state_view
-from nnlab.playground.trainer import Trainer
+from nnlab.playground.trainer import DivergedError, Trainer
 
 __all__ = ["Session", "SessionManager", "TooManySessions", "UnknownSession"]
 
@@ -75,13 +79,15 @@ class SessionManager:
 
     def __init__(self, max_sessions: int = 8, idle_timeout: float = 900.0,
                  orphan_timeout: float = 30.0, max_epochs: int = 5000, rate: float = 5.0,
-                 chunk_seconds: float = 0.1):
+                 chunk_seconds: float = 0.1, compute_slots: int = 2):
         self.max_sessions = max_sessions
         self.idle_timeout = idle_timeout
         self.orphan_timeout = orphan_timeout
         self.max_epochs = max_epochs
         self.rate = rate
         self.chunk_seconds = chunk_seconds
+        self.compute_slots = max(1, int(compute_slots))
+        self._compute: asyncio.Semaphore | None = None  # made in the running loop, on first use
         self.sessions: dict[str, Session] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -160,13 +166,19 @@ class SessionManager:
         return s
 
     async def step(self, sid: str, n: int = 1) -> Session:
-        """Pause, then train ``n`` epochs now and publish the new state."""
+        """Pause, then train ``n`` epochs now (in time slices) and publish the new state."""
         s = self.get(sid)
         if s.status == "error":
             raise ValueError(f"session is in error ({s.error}); press reset first")
         s.status = "paused"
-        await self._guarded(s, self._train_epochs, s, n)
-        await self._publish(s)
+        left = n
+        while left > 0 and s.status != "closed":
+            done = await self._guarded(s, self._slice, s, left)
+            if done is None:
+                break
+            left -= done
+        if s.status != "closed":
+            await self._publish(s)
         return s
 
     async def reset(self, sid: str, cfg: PlaygroundConfig | None = None) -> Session:
@@ -181,34 +193,48 @@ class SessionManager:
         return s
 
     # -- work ------------------------------------------------------------------------------
-    def _train_epochs(self, s: Session, n: int | None) -> None:
-        """Worker thread: train ``n`` epochs, or (n=None) for about ``chunk_seconds``."""
+    def _slice(self, s: Session, n: int | None) -> int:
+        """Worker thread: train for about ``chunk_seconds``, at most ``n`` epochs (n=None: while
+        playing, up to ``max_epochs``); stops before the next minibatch once the session is paused
+        or closed. Returns the number of epochs that ended."""
         with s.lock:
             tr = s.trainer
-            t0 = time.monotonic()
-            done = 0
-            while (done < n) if n is not None else (time.monotonic() - t0 < self.chunk_seconds):
-                tr.step()
-                done += 1
-                if n is None and tr.epoch >= self.max_epochs:
+            if n is None:
+                limit = self.max_epochs - tr.epoch
+                if limit <= 0:
                     s.status = "paused"
-                    break
+                    return 0
+                done = tr.advance(self.chunk_seconds, max_epochs=limit,
+                                  stop=lambda: s.status != "playing")
+                if tr.epoch >= self.max_epochs:
+                    s.status = "paused"
+                return done
+            return tr.advance(self.chunk_seconds, max_epochs=n, stop=lambda: s.status == "closed")
 
     def _views(self, s: Session, new_data: bool) -> tuple[dict, dict | None]:
         with s.lock:
             return state_view(s.trainer), (data_view(s.trainer) if new_data else None)
 
-    async def _guarded(self, s: Session, fn, *args) -> bool:
-        """Run ``fn`` in a thread; on failure put the session in error (reported, resettable)."""
+    async def _guarded(self, s: Session, fn, *args) -> Any:
+        """Run ``fn`` in a thread, holding one of the ``compute_slots``; returns its result, or
+        None after a failure, which puts the session in error (reported, resettable)."""
+        if self._compute is None:
+            self._compute = asyncio.Semaphore(self.compute_slots)
         try:
-            await asyncio.to_thread(fn, *args)
-            return True
+            async with self._compute:
+                if s.status == "closed":
+                    return None
+                return await asyncio.to_thread(fn, *args)
         except Exception as e:  # any failure of the user's setup must not kill the server
-            log.warning("playground session %s failed: %s", s.id, e, exc_info=True)
-            s.status, s.error = "error", f"{type(e).__name__}: {e}"
+            if isinstance(e, (DivergedError, ValueError)):  # the setup's fault: one line
+                log.warning("playground session %s stopped: %s", s.id, e)
+            else:
+                log.warning("playground session %s failed: %s", s.id, e, exc_info=True)
+            if s.status != "closed":
+                s.status, s.error = "error", f"{type(e).__name__}: {e}"
             s.updated.set()
             s.updated = asyncio.Event()
-            return False
+            return None
 
     async def _publish(self, s: Session, new_data: bool = False) -> None:
         try:
@@ -232,7 +258,7 @@ class SessionManager:
             s.wake.clear()
             last, cost = 0.0, 0.0
             while s.status == "playing":
-                if not await self._guarded(s, self._train_epochs, s, None):
+                if await self._guarded(s, self._slice, s, None) is None:
                     break
                 # at most `rate` snapshots a second, and at most ~20% of the time on them
                 if time.monotonic() - last >= max(1.0 / self.rate, 4 * cost):

@@ -13,6 +13,8 @@ per-layer gradient norms) is recorded as it goes.
 from __future__ import annotations
 
 import math
+import time
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -106,6 +108,7 @@ class Trainer:
         if self.split.task == "classification":
             self.history.update(train_acc=[], test_acc=[])
         self.grad_norms: list[float] = [0.0] * len(layer_modules(self.model))
+        self._epoch_state: dict | None = None  # the epoch in progress (see advance)
         if self.is_kan and hasattr(self.model, "update_grid"):
             with torch.no_grad():  # fit every layer's grid to the inputs that reach it
                 self.model.update_grid(self.split.X_train)
@@ -138,35 +141,65 @@ class Trainer:
 
         Raises :class:`DivergedError` when the loss stops being finite.
         """
+        self.advance(math.inf, max_epochs=1)
+
+    def advance(self, seconds: float, max_epochs: int | None = None,
+                stop: Callable[[], bool] | None = None) -> int:
+        """Train minibatch by minibatch for about ``seconds`` (at least one minibatch), across
+        epoch boundaries, until ``max_epochs`` epochs have ended or ``stop()`` is true (checked
+        before every minibatch). An epoch may end in a later call: its position, shuffling and
+        gradient-norm sums are kept. Returns the number of epochs that ended.
+
+        This is what keeps the playground responsive: a pause or a delete waits for one
+        minibatch, never for a whole epoch of the largest model.
+        """
+        t_end = time.monotonic() + seconds
+        ended, first = 0, True
+        while (max_epochs is None or ended < max_epochs) and (first or time.monotonic() < t_end):
+            if not first and stop is not None and stop():
+                break
+            first = False
+            if self._epoch_state is None:
+                perm = torch.randperm(self.split.X_train.shape[0], generator=self._gen)
+                self._epoch_state = {"perm": perm, "pos": 0, "n_batches": 0,
+                                     "sums": [0.0] * len(layer_modules(self.model))}
+            if self._minibatch(self._epoch_state):
+                self._end_epoch(self._epoch_state)
+                self._epoch_state = None
+                ended += 1
+        return ended
+
+    def _minibatch(self, st: dict) -> bool:
+        """One minibatch of the epoch in ``st``; True when the epoch has no batch left."""
         X, y = self.split.X_train, self.split.y_train
-        layers = layer_modules(self.model)
-        sums = [0.0] * len(layers)
-        n_batches = 0
-        self.model.train()
-        perm = torch.randperm(X.shape[0], generator=self._gen)
         bs = self.cfg.batch_size
-        for start in range(0, X.shape[0], bs):
-            idx = perm[start:start + bs]
-            if len(idx) < 2 and self.cfg.batchnorm and n_batches > 0:
-                continue  # batch norm needs two samples; skip a lone leftover
-            xb, yb = X[idx], y[idx]
-            self.optimizer.zero_grad(set_to_none=True)
-            loss = self.loss_fn(self.model(xb), yb) + self.penalty(xb)
-            if not torch.isfinite(loss):
-                raise DivergedError(f"the training loss became {float(loss)} at epoch "
-                                    f"{self.epoch + 1}; lower the learning rate or add "
-                                    "gradient clipping, then reset")
-            loss.backward()
-            for i, layer in enumerate(layers):
-                sums[i] += _grad_norm(layer)
-            _clip(self.model, self.cfg)
-            self.optimizer.step()
-            n_batches += 1
-        self.grad_norms = [s / max(n_batches, 1) for s in sums]
+        idx = st["perm"][st["pos"]:st["pos"] + bs]
+        st["pos"] += bs
+        if len(idx) < 2 and self.cfg.batchnorm and st["n_batches"] > 0:
+            return st["pos"] >= X.shape[0]  # batch norm needs two samples; skip a lone leftover
+        layers = layer_modules(self.model)
+        self.model.train()
+        xb, yb = X[idx], y[idx]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.model(xb), yb) + self.penalty(xb)
+        if not torch.isfinite(loss):
+            raise DivergedError(f"the training loss became {float(loss)} at epoch "
+                                f"{self.epoch + 1}; lower the learning rate or add "
+                                "gradient clipping, then reset")
+        loss.backward()
+        for i, layer in enumerate(layers):
+            st["sums"][i] += _grad_norm(layer)
+        _clip(self.model, self.cfg)
+        self.optimizer.step()
+        st["n_batches"] += 1
+        return st["pos"] >= X.shape[0]
+
+    def _end_epoch(self, st: dict) -> None:
+        self.grad_norms = [v / max(st["n_batches"], 1) for v in st["sums"]]
         self.epoch += 1
         if self.is_kan and self.epoch in GRID_UPDATE_EPOCHS and hasattr(self.model, "update_grid"):
             with torch.no_grad():
-                self.model.update_grid(X)
+                self.model.update_grid(self.split.X_train)
         self.record()
 
     @torch.no_grad()

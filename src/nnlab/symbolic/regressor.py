@@ -98,10 +98,13 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             names = [str(v) for v in self.variables]
             if len(names) != n:
                 raise ValueError(f"variables has {len(names)} names but X has {n} columns")
+            _check_distinct(names, "variables")
             return names
         fn = getattr(self, "feature_names_in_", None)
         if fn is not None:
-            return [str(v) for v in fn]
+            names = [str(v) for v in fn]
+            _check_distinct(names, "the column names of X")
+            return names
         return [f"x{j}" for j in range(n)]
 
     def _validate(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -262,3 +265,13 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     def error(self, X: Any, y: Any) -> float:
         """Relative RMSE ``RMSE / RMS(y)`` of the predictions on (X, y)."""
         return relative_rmse(self.predict(X), np.asarray(y, dtype=np.float64).reshape(-1))
+
+
+def _check_distinct(names: list[str], what: str) -> None:
+    """Each variable is one sympy Symbol: names must be distinct and non-blank."""
+    blank = [i for i, v in enumerate(names) if not v.strip()]
+    if blank:
+        raise ValueError(f"{what} has blank name(s) at position(s) {', '.join(map(str, blank))}")
+    dups = sorted({v for v in names if names.count(v) > 1})
+    if dups:
+        raise ValueError(f"{what} must be distinct; repeated: {', '.join(map(repr, dups))}")
