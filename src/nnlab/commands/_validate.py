@@ -44,12 +44,13 @@ def check_number(cfg: Mapping[str, Any], key: str, low: float | None = None, hig
 
 def check_resumable(run: Any) -> None:
     """``--resume`` needs a checkpoint to continue from; refuse instead of silently starting over."""
-    from nnlab.training.checkpoint import META_FILE
+    from nnlab.training.checkpoint import META_FILE, load_checkpoint
 
     if not (run.checkpoints / META_FILE).is_file():
         raise CLIError(f"nothing to resume in {run.path}: {run.checkpoints / META_FILE} is missing "
                        "(the run saved no checkpoint, or it was deleted); start the run again with "
                        "--overwrite")
+    load_checkpoint(run.checkpoints)  # a damaged checkpoint is reported now, not after set-up
 
 
 def check_out_folder(out: Path, overwrite: bool, marker: str, option: str = "--out") -> None:
