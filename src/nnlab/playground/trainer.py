@@ -93,7 +93,7 @@ class Trainer:
     Attributes: ``cfg``, ``split`` (:class:`Split`), ``model``, ``optimizer``, ``epoch``,
     ``history`` (dict of lists ``epoch``, ``train_loss``, ``test_loss`` and, for classification,
     ``train_acc``, ``test_acc``), ``grad_norms`` (list of floats, one per layer, mean over the
-    last epoch's minibatches, measured before clipping).
+    last epoch's minibatches, measured before clipping), ``batches`` (minibatches trained).
     """
 
     def __init__(self, cfg: PlaygroundConfig):
@@ -109,6 +109,7 @@ class Trainer:
             self.history.update(train_acc=[], test_acc=[])
         self.grad_norms: list[float] = [0.0] * len(layer_modules(self.model))
         self._epoch_state: dict | None = None  # the epoch in progress (see advance)
+        self.batches = 0  # minibatches trained so far (all epochs)
         if self.is_kan and hasattr(self.model, "update_grid"):
             with torch.no_grad():  # fit every layer's grid to the inputs that reach it
                 self.model.update_grid(self.split.X_train)
@@ -192,6 +193,7 @@ class Trainer:
         _clip(self.model, self.cfg)
         self.optimizer.step()
         st["n_batches"] += 1
+        self.batches += 1
         return st["pos"] >= X.shape[0]
 
     def _end_epoch(self, st: dict) -> None:
