@@ -132,6 +132,10 @@ def test_csv_bom_separators_and_duplicate_names(tmp_path):
     (tmp_path / "dup.csv").write_text("a,b,a,y\n1,2,3,4\n5,6,7,8\n9,1,2,3\n")
     with pytest.raises(ValueError, match=r"duplicate column names: 'a' \(2 times\)"):
         nl.data.read_csv(tmp_path / "dup.csv", "y")
+    with pytest.raises(ValueError, match="features name a column twice"):
+        nl.data.read_csv(tmp_path / "bom.csv", "y", features=["x1", "x1"])
+    assert "twice" in one_line_error(invoke("discover", tmp_path / "bom.csv", "--features", "x1,x1",
+                                            "--out", tmp_path / "o"))
     assert "'a' (2 times)" in one_line_error(invoke("discover", tmp_path / "dup.csv", "--out", tmp_path / "o"))
     assert not (tmp_path / "o").exists()
     with pytest.raises(ValueError, match="distinct; repeated: 'a'"):

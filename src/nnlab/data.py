@@ -256,7 +256,7 @@ def read_csv(path: str | Path, target: str | None, features: Sequence[str] | Non
 
 
 def load_csv(path: str | Path, target: str, features: Sequence[str] | None = None,
-             dropna: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+             dropna: bool = False, sep: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Read a numeric CSV file with a header row into ``(X float32 (n, d), y (n,))``.
 
     ``y`` is int64 when every target value is an integer (class labels), float32 otherwise.
@@ -265,7 +265,7 @@ def load_csv(path: str | Path, target: str, features: Sequence[str] | None = Non
     (they are then dropped with a warning). Parsing and its errors: :func:`read_csv`.
     """
     path = Path(path)
-    X, t, _ = read_csv(path, target, features)
+    X, t, _ = read_csv(path, target, features, sep=sep)
     data = np.column_stack([X, t])
     bad = ~np.isfinite(data).all(axis=1)
     if bad.any():

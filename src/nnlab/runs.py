@@ -185,7 +185,8 @@ class MetricsLogger:
     epoch's batches of the global gradient norm ‖g‖ before clipping, as ``nl.fit`` logs it; with a
     trainer that does not log it, the norm of the last batch's gradients), ``lr`` (first
     parameter group), ``time_s`` (the epoch's wall time) and ``elapsed_s`` (since the first
-    epoch started, plus the elapsed time of a resumed run). ``write=False`` (non-zero ranks) logs nothing.
+    epoch started, plus the elapsed time of a resumed run). A NaN or infinite value is written as
+    ``null`` (JSON has no NaN). ``write=False`` (non-zero ranks) logs nothing.
     """
 
     def __init__(self, path: str | os.PathLike, write: bool = True) -> None:

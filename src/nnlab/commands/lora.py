@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 
 from nnlab.commands._common import CLIError, echo, is_rank_zero, parse_list, user_errors
-from nnlab.commands._validate import check_out_folder
+from nnlab.commands._validate import check_out_folder, check_resumable
 
 __all__ = ["register", "default_targets"]
 
@@ -120,6 +120,8 @@ def train(model: Path = typer.Argument(..., help="Model folder with adapters (fr
     d = load_data({**dcfg, "standardize_stats": st.as_dict()} if st is not None else dcfg)
     name = name or f"{Path(model).name}-lora"
     run = RunFolder.open(runs_dir, name, overwrite=overwrite, resume=resume, create=is_rank_zero())
+    if resume:
+        check_resumable(run)
     cfg = {**dcfg, "model_path": str(model), "lora": settings, "train_head": train_head, "epochs": epochs,
            "lr": lr, "batch_size": batch_size, "optimizer": optimizer, "seed": seed, "progress": progress,
            "name": name, "runs_dir": runs_dir}

@@ -114,7 +114,8 @@ async def formula(request: Request, sid: str):
         raise HTTPException(409, "a formula is already being discovered for this session")
     discovering.add(sid)
     try:
-        return await asyncio.to_thread(formula_mod.discover, s)
+        async with manager(request).compute_slot():  # counted with the training slices
+            return await asyncio.to_thread(formula_mod.discover, s)
     except ValueError as e:
         raise HTTPException(422, f"the symbolic pipeline failed: {e}") from None
     finally:

@@ -215,13 +215,17 @@ class SessionManager:
         with s.lock:
             return state_view(s.trainer), (data_view(s.trainer) if new_data else None)
 
+    def compute_slot(self) -> asyncio.Semaphore:
+        """The semaphore bounding the compute of all sessions (training slices, formula search)."""
+        if self._compute is None:
+            self._compute = asyncio.Semaphore(self.compute_slots)
+        return self._compute
+
     async def _guarded(self, s: Session, fn, *args) -> Any:
         """Run ``fn`` in a thread, holding one of the ``compute_slots``; returns its result, or
         None after a failure, which puts the session in error (reported, resettable)."""
-        if self._compute is None:
-            self._compute = asyncio.Semaphore(self.compute_slots)
         try:
-            async with self._compute:
+            async with self.compute_slot():
                 if s.status == "closed":
                     return None
                 return await asyncio.to_thread(fn, *args)
