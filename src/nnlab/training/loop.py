@@ -27,6 +27,7 @@ from .distributed import DistContext, all_reduce_sum, broadcast_int, setup, tear
 from .history import History
 from .losses import LossSpec, get_loss
 from .optimizers import is_lbfgs, make_optimizer, param_list
+from .schedulers import make_schedule, steps_per_epoch
 
 __all__ = ["fit"]
 
@@ -35,7 +36,7 @@ def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "m
         clip: tuple[str, float] | None = None, seed: int | None = None, progress: bool = True,
         callbacks: Iterable[Any] = (), checkpoint_dir: str | Path | None = None,
         resume: str | Path | None = None, penalty: Callable | None = None,
-        distributed: bool | None = None) -> History:
+        distributed: bool | None = None, scheduler: Any = None, warmup: int = 0) -> History:
     """Train ``model`` in place and return its :class:`History`.
 
     Args:
@@ -63,6 +64,11 @@ def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "m
         penalty: ``penalty(model, X_batch) -> scalar tensor`` added to the training loss.
         distributed: ``None`` auto-detects torchrun; ``True``/``False`` force it (see
             :mod:`nnlab.training.distributed`).
+        scheduler: ``None``, ``"cosine"``, ``"step"``, ``"onecycle"``, ``"plateau"``, a factory
+            ``lambda opt: torch.optim.lr_scheduler.X(opt, ...)`` or a dict ``{"scheduler": factory,
+            "interval": "step"|"epoch", "monitor": ...}`` (see :mod:`nnlab.training.schedulers`);
+            its state is checkpointed.
+        warmup: epochs of linear learning-rate warm-up for a named ``scheduler``.
 
     Returns:
         The :class:`History` (also the resumed epochs' entries when resuming).
@@ -83,13 +89,14 @@ def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "m
     ctx = setup(distributed)
     try:
         return _fit(model, train, val, spec, optimizer, lr, epochs, batch_size, clip_spec, seed,
-                    progress, hooks, checkpoint_dir, resume, penalty, ctx)
+                    progress, hooks, checkpoint_dir, resume, penalty, ctx, scheduler, warmup)
     finally:
         teardown(ctx)
 
 
 def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, clip_spec, seed,
-         progress, hooks, checkpoint_dir, resume, penalty, ctx: DistContext) -> History:
+         progress, hooks, checkpoint_dir, resume, penalty, ctx: DistContext, scheduler=None,
+         warmup: int = 0) -> History:
     if ctx.enabled and ctx.device is not None and ctx.device.type == "cuda":
         model.to(ctx.device)
     dtype = _float_dtype(model)
@@ -107,10 +114,13 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
         random.seed(seed + ctx.rank)
     shuffle_seed = broadcast_int(seed if seed is not None else secrets.randbits(31), ctx)
     opt = make_optimizer(optimizer, model, lr)
+    sched = make_schedule(scheduler, opt, epochs=epochs, warmup=warmup, has_val=val_src is not None,
+                          steps_per_epoch=_steps_per_epoch(train_src, local_batch, ctx))
     config = {"loss": spec.name, "optimizer": _name_of(optimizer), "lr": lr, "epochs": epochs,
               "batch_size": batch_size, "clip": list(clip_spec) if clip_spec else None,
               "optimizer_class": type(opt).__name__, "seed": seed, "world_size": ctx.world,
-              "penalty": None if penalty is None else _name_of(penalty)}
+              "penalty": None if penalty is None else _name_of(penalty),
+              "scheduler": None if sched is None else sched.name, "warmup": warmup}
 
     history, start = History(), 0
     if resume is not None:
@@ -133,6 +143,7 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
             raise ValueError(f"the checkpoint in {resume} holds the state of a different optimizer "
                              f"({saved_class}); resume with the same one "
                              f"({e})") from e
+        _restore_schedule(sched, ckpt, resume)
         history = History.from_dict(ckpt.meta["history"])
         start = ckpt.epoch
         shuffle_seed = int(ckpt.meta["rng"]["shuffle"]["seed"])
@@ -145,17 +156,28 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
 
         net = DistributedDataParallel(model, device_ids=[ctx.device] if device.type == "cuda" else None)
     params = param_list(opt)
-    state = TrainState(model=model, optimizer=opt, history=history, rank=ctx.rank, world_size=ctx.world)
+    state = TrainState(model=model, optimizer=opt, history=history, rank=ctx.rank, world_size=ctx.world,
+                       scheduler=sched)
+
+    def save(directory: str | Path) -> Path:
+        return save_checkpoint(directory, model=model, optimizer=opt, epoch=state.epoch,
+                               history=history.as_dict(), config=config, shuffle_seed=shuffle_seed,
+                               scheduler=None if sched is None else sched.state_dict())
+
+    state.save_checkpoint = save
+    _call(hooks, "on_fit_start", state)
     bar = _progress_bar(progress and ctx.is_main, epochs, start)
     try:
         for epoch in range(start + 1, epochs + 1):
             state.epoch, state.logs = epoch, {"epoch": epoch}
             _call(hooks, "on_epoch_start", state)
             logs = _train_epoch(net, model, opt, train_src, spec, epoch, local_batch, shuffle_seed,
-                                clip_spec, params, penalty, dtype, device, ctx, hooks, state)
+                                clip_spec, params, penalty, dtype, device, ctx, hooks, state, sched)
             if val_src is not None:
                 logs.update(_evaluate(model, val_src, spec, local_batch, dtype, device, ctx))
             logs["lr"] = float(opt.param_groups[0].get("lr", float("nan")))
+            if sched is not None:
+                sched.after_epoch(logs)
             history.append(logs)
             state.logs = logs
             if not math.isfinite(logs["train_loss"]):
@@ -164,24 +186,31 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
                               stacklevel=3)
             _call(hooks, "on_epoch_end", state)
             if checkpoint_dir is not None and ctx.is_main:
-                save_checkpoint(checkpoint_dir, model=model, optimizer=opt, epoch=epoch,
-                                history=history.as_dict(), config=config, shuffle_seed=shuffle_seed)
+                save(checkpoint_dir)
             bar.update(1)
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()
                              if k in ("train_loss", "val_loss", "train_acc", "val_acc") and v is not None})
             if _agree_stop(state.stop, ctx):
                 break
+        _call(hooks, "on_fit_end", state)
     finally:
         bar.close()
     return history
 
 
 def _train_epoch(net, model, opt, src: Source, spec: LossSpec, epoch: int, local_batch, shuffle_seed,
-                 clip_spec, params, penalty, dtype, device, ctx: DistContext, hooks, state) -> dict:
+                 clip_spec, params, penalty, dtype, device, ctx: DistContext, hooks, state,
+                 sched=None) -> dict:
     net.train()
-    # running sums in float64: loss·n, n, correct, penalty·n, grad-norm, steps
-    sums = torch.zeros(6, dtype=torch.float64, device=device)
+    # per-step values stay on the device (no host sync inside the epoch); summed once at its end
+    losses: list[torch.Tensor] = []
+    norms: list[torch.Tensor] = []
+    correct: list[torch.Tensor] = []
+    pens: list[torch.Tensor] = []
+    sizes: list[int] = []
     lbfgs = is_lbfgs(opt)
+    batch_hooks = hooks["on_batch_end"]
+    classification = spec.classification
     for i, (xb, yb) in enumerate(batches(src, epoch=epoch - 1, batch_size=local_batch,
                                          seed=shuffle_seed, shuffle=True, spec=spec, dtype=dtype,
                                          device=device, rank=ctx.rank, world=ctx.world)):
@@ -212,24 +241,36 @@ def _train_epoch(net, model, opt, src: Source, spec: LossSpec, epoch: int, local
         else:
             closure()
             opt.step()
-        n = xb.shape[0]
-        sums[0] += first["loss"].to(torch.float64) * n
-        sums[1] += n
-        if spec.classification:
-            sums[2] += (first["out"].argmax(dim=1) == yb).sum()
+        if sched is not None:
+            sched.after_batch()
+        sizes.append(xb.shape[0])
+        losses.append(first["loss"])
+        norms.append(first["gnorm"])
+        if classification:
+            correct.append((first["out"].argmax(dim=1) == yb).sum())
         if "pen" in first:
-            sums[3] += first["pen"].to(torch.float64) * n
-        sums[4] += first["gnorm"].to(sums)
-        sums[5] += 1
-        if hooks["on_batch_end"]:
+            pens.append(first["pen"])
+        if batch_hooks:
             state.batch, state.logs = i, {"epoch": epoch, "batch": i, "loss": float(first["loss"])}
             _call(hooks, "on_batch_end", state)
-    sums = all_reduce_sum(sums, ctx)
-    n, steps = float(sums[1]), max(float(sums[5]), 1.0)
-    return {"epoch": epoch, "train_loss": float(sums[0]) / n,
-            "train_acc": float(sums[2]) / n if spec.classification else None,
-            "penalty": float(sums[3]) / n if penalty is not None else None,
-            "grad_norm": float(sums[4]) / steps}
+    f64 = dict(dtype=torch.float64, device=device)
+    n_b = torch.tensor(sizes, **f64)
+    sums = torch.zeros(6, **f64)
+    if sizes:
+        sums[0] = torch.dot(torch.stack(losses).to(**f64).reshape(-1), n_b)
+        sums[1] = float(sum(sizes))
+        if correct:
+            sums[2] = torch.stack(correct).sum()
+        if pens:
+            sums[3] = torch.dot(torch.stack(pens).to(**f64), n_b)
+        sums[4] = torch.stack([g.to(**f64) for g in norms]).sum()
+        sums[5] = float(len(sizes))
+    sums = all_reduce_sum(sums, ctx).tolist()
+    n, steps = sums[1], max(sums[5], 1.0)
+    return {"epoch": epoch, "train_loss": sums[0] / n,
+            "train_acc": sums[2] / n if classification else None,
+            "penalty": sums[3] / n if penalty is not None else None,
+            "grad_norm": sums[4] / steps}
 
 
 def _evaluate(model, src: Source, spec: LossSpec, local_batch, dtype, device, ctx) -> dict:
@@ -288,8 +329,35 @@ def _agree_stop(stop: bool, ctx: DistContext) -> bool:
     return bool(flag[0] > 0)
 
 
+def _steps_per_epoch(src: Source, local_batch: int | None, ctx: DistContext) -> int | None:
+    """Optimiser steps of one epoch on this rank (None for a DataLoader without len())."""
+    if src.kind == "loader" and ctx.world == 1:
+        try:
+            return len(src.loader)  # type: ignore[arg-type]
+        except TypeError:
+            return None
+    n_local = None if src.n is None else -(-src.n // ctx.world)
+    return steps_per_epoch(n_local, local_batch)
+
+
+def _restore_schedule(sched, ckpt, resume) -> None:
+    saved = ckpt.meta.get("scheduler")
+    if sched is None and saved is None:
+        return
+    if sched is None or saved is None:
+        have = "no scheduler" if saved is None else f"scheduler {ckpt.meta['config'].get('scheduler')!r}"
+        raise ValueError(f"the checkpoint in {resume} was written with {have}; resume with the same "
+                         "scheduler setting")
+    try:
+        sched.load_state_dict(ckpt.scheduler_state())
+    except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise ValueError(f"the checkpoint in {resume} holds the state of a different scheduler; "
+                         f"resume with the same one ({e})") from e
+
+
 def _warn_config_changes(old: dict, new: dict) -> None:
-    changed = [k for k in ("loss", "optimizer", "batch_size", "clip", "world_size")
+    changed = [k for k in ("loss", "optimizer", "batch_size", "clip", "world_size", "scheduler",
+                           "warmup")
                if k in old and old[k] != new[k]]
     if changed:
         warnings.warn("resuming with settings that differ from the checkpoint's ("
