@@ -3,7 +3,8 @@
 The public API, section by section of the lecture:
 
 §1 Training: empirical and held-out risk
-    fit, History, TrainState, data (toy sets, digits, CSV)
+    fit, History, TrainState, callbacks (early stopping, best checkpoints, TensorBoard, CSV),
+    data (toy sets, digits, CSV)
 §2 Neurons, layers, backpropagation
     logic (threshold neurons, XOR, linear separability), Dense (explicit §2.7 backward),
     LowRank (§2.9 bottleneck), MLP, init (Xavier/He), clip (global-norm and per-element),
@@ -32,6 +33,7 @@ from .layers.auxiliary import AuxiliaryHeads
 # §1 training and data
 from . import data
 from .training import History, TrainState, fit
+from . import callbacks
 
 # §5 transfer learning, LoRA, pruning
 from . import lora, prune, transfer
@@ -66,7 +68,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "__version__",
     # §1
-    "fit", "History", "TrainState", "data",
+    "fit", "History", "TrainState", "data", "callbacks",
     # §2-§4
     "logic", "Dense", "LowRank", "MLP", "Residual", "AuxiliaryHeads", "init", "clip",
     "diagnostics", "activation", "activations",
