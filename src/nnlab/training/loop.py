@@ -175,7 +175,6 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
                                 clip_spec, params, penalty, dtype, device, ctx, hooks, state, sched)
             if val_src is not None:
                 logs.update(_evaluate(model, val_src, spec, local_batch, dtype, device, ctx))
-            logs["lr"] = float(opt.param_groups[0].get("lr", float("nan")))
             if sched is not None:
                 sched.after_epoch(logs)
             history.append(logs)
@@ -209,6 +208,7 @@ def _train_epoch(net, model, opt, src: Source, spec: LossSpec, epoch: int, local
     pens: list[torch.Tensor] = []
     sizes: list[int] = []
     lbfgs = is_lbfgs(opt)
+    lr_used = opt.param_groups[0].get("lr", float("nan"))
     batch_hooks = hooks["on_batch_end"]
     classification = spec.classification
     for i, (xb, yb) in enumerate(batches(src, epoch=epoch - 1, batch_size=local_batch,
@@ -242,6 +242,7 @@ def _train_epoch(net, model, opt, src: Source, spec: LossSpec, epoch: int, local
             closure()
             opt.step()
         if sched is not None:
+            lr_used = opt.param_groups[0]["lr"]
             sched.after_batch()
         sizes.append(xb.shape[0])
         losses.append(first["loss"])
@@ -270,7 +271,7 @@ def _train_epoch(net, model, opt, src: Source, spec: LossSpec, epoch: int, local
     return {"epoch": epoch, "train_loss": sums[0] / n,
             "train_acc": sums[2] / n if classification else None,
             "penalty": sums[3] / n if penalty is not None else None,
-            "grad_norm": sums[4] / steps}
+            "grad_norm": sums[4] / steps, "lr": float(lr_used)}
 
 
 def _evaluate(model, src: Source, spec: LossSpec, local_batch, dtype, device, ctx) -> dict:
