@@ -35,13 +35,14 @@ def tour(out: str = typer.Option("runs/tour", "--out", help="Folder for the plot
     run(out_dir=out, fast=fast, echo=typer.echo)
 
 
-from nnlab.commands import bench, lora, plot, prune, train  # noqa: E402  (subcommands register below)
+from nnlab.commands import bench, export, lora, plot, prune, train  # noqa: E402  (subcommands register below)
 
 train.register(app)
 prune.register(app)
 lora.register(app)
 plot.register(app)
 bench.register(app)
+export.register(app)
 
 from nnlab.commands.discover import discover  # noqa: E402
 
