@@ -18,7 +18,8 @@ The public API, section by section of the lecture:
 §6 Kolmogorov-Arnold Networks and symbolic regression
     KAN, KANLayer, kan (splines, grid, plots), symbolic, SymbolicRegressor
 Tools
-    save_model / load_model (models_io), runs (run folders); the ``nnlab`` command line
+    save_model / load_model (models_io), export (ONNX, torch.export), runs (run folders);
+    the ``nnlab`` command line
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from . import kan
 from .kan import KAN, KANLayer
 
 # saved models and run folders (used by the CLI)
-from . import models_io, runs
+from . import export, models_io, runs
 from .models_io import load_model, save_model
 
 _LAZY = {"symbolic": ("nnlab.symbolic", None), "SymbolicRegressor": ("nnlab.symbolic", "SymbolicRegressor")}
@@ -77,5 +78,5 @@ __all__ = [
     # §6
     "KAN", "KANLayer", "kan", "symbolic", "SymbolicRegressor",
     # tools
-    "models_io", "runs", "save_model", "load_model",
+    "models_io", "runs", "save_model", "load_model", "export",
 ]

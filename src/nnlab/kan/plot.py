@@ -22,8 +22,8 @@ def plot(model, x: torch.Tensor, beta: float = 3.0, max_edges: int = 400, title:
     ``tanh(beta · score / max score of the layer)``, the score being the edge's L1 norm
     (:meth:`KAN.edge_scores`). Edges with mask 0 are not drawn. Input nodes are labelled with
     ``var_names`` (default ``x1, x2, ...``), outputs with ``out_names`` (default ``y1, ...``);
-    the rows are labelled input / hidden / output on the left axis, each panel's horizontal
-    axis shows the range of its input, and the title defaults to the layer widths.
+    the rows are labelled inputs / hidden / outputs at the left, each panel's horizontal axis
+    shows the range of its input, and the title defaults to the layer widths.
 
     Raises ``ValueError`` above ``max_edges`` edges (prune first: ``model.prune(x)``).
     """
@@ -41,14 +41,12 @@ def plot(model, x: torch.Tensor, beta: float = 3.0, max_edges: int = 400, title:
     L = len(traces)
     wmax = max(widths)
     fig = Figure(figsize=(max(4.0, 1.6 * wmax), 2.2 * (L + 1)))
-    ax = fig.add_axes((0.09, 0, 0.91, 1))
+    ax = fig.add_axes((0, 0, 1, 1))  # data coordinates = figure fractions (the panels rely on it)
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.5, L + 0.5)
-    ax.set_xticks([])
-    ax.set_yticks(range(L + 1), ["input"] + [f"hidden {l}" for l in range(1, L)] + ["output"])
-    for side in ("top", "right", "bottom"):
-        ax.spines[side].set_visible(False)
-    ax.set_ylabel("layer")
+    ax.axis("off")
+    for layer, name in enumerate(["inputs"] + [f"hidden {l}" for l in range(1, L)] + ["outputs"]):
+        ax.text(0.005, layer, name, ha="left", va="center", fontsize=8, color="0.35", rotation=90)
     for j, nm in enumerate(var_names):
         ax.text(*_offset(pos_of(widths, 0, j), -0.18), nm, ha="center", va="top", fontsize=9)
     for j, nm in enumerate(out_names):
@@ -89,7 +87,8 @@ def plot(model, x: torch.Tensor, beta: float = 3.0, max_edges: int = 400, title:
                 sub.patch.set_alpha(0.0)
                 for sp in sub.spines.values():
                     sp.set_alpha(a)
-    ax.set_title(title if title is not None else f"KAN {list(widths)}: learned edge functions")
+    ax.text(0.5, L + 0.47, title if title is not None else f"KAN {list(widths)}: learned edge functions",
+            ha="center", va="top", fontsize=11)
     return fig
 
 

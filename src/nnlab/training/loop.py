@@ -171,6 +171,7 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
         for epoch in range(start + 1, epochs + 1):
             state.epoch, state.logs = epoch, {"epoch": epoch}
             _call(hooks, "on_epoch_start", state)
+            params = param_list(opt)  # a callback may have replaced parameters (KAN grid extension)
             logs = _train_epoch(net, model, opt, train_src, spec, epoch, local_batch, shuffle_seed,
                                 clip_spec, params, penalty, dtype, device, ctx, hooks, state, sched)
             if val_src is not None:
