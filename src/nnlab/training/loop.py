@@ -19,14 +19,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._clipping import apply_clip, check_clip
+from ._clipping import check_clip
 from .callbacks import TrainState, call as _call, resolve_callbacks as _resolve_callbacks
 from .checkpoint import load_checkpoint, restore_rng, save_checkpoint
-from .data_loading import Source, as_source, batches, check_against_model
+from .data_loading import Source, as_source, check_against_model
+from .epoch import evaluate as _evaluate, train_epoch as _train_epoch
 from .distributed import DistContext, all_reduce_sum, broadcast_int, setup, teardown
 from .history import History
 from .losses import LossSpec, get_loss
-from .optimizers import is_lbfgs, make_optimizer, param_list
+from .optimizers import make_optimizer, param_list
 from .schedulers import make_schedule, steps_per_epoch
 
 __all__ = ["fit"]
@@ -196,100 +197,6 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
     finally:
         bar.close()
     return history
-
-
-def _train_epoch(net, model, opt, src: Source, spec: LossSpec, epoch: int, local_batch, shuffle_seed,
-                 clip_spec, params, penalty, dtype, device, ctx: DistContext, hooks, state,
-                 sched=None) -> dict:
-    net.train()
-    # per-step values stay on the device (no host sync inside the epoch); summed once at its end
-    losses: list[torch.Tensor] = []
-    norms: list[torch.Tensor] = []
-    correct: list[torch.Tensor] = []
-    pens: list[torch.Tensor] = []
-    sizes: list[int] = []
-    lbfgs = is_lbfgs(opt)
-    lr_used = opt.param_groups[0].get("lr", float("nan"))
-    batch_hooks = hooks["on_batch_end"]
-    classification = spec.classification
-    for i, (xb, yb) in enumerate(batches(src, epoch=epoch - 1, batch_size=local_batch,
-                                         seed=shuffle_seed, shuffle=True, spec=spec, dtype=dtype,
-                                         device=device, rank=ctx.rank, world=ctx.world)):
-        first: dict[str, torch.Tensor] = {}
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad(set_to_none=True)
-            out = net(xb)
-            data_loss = spec.fn(out, yb)
-            total = data_loss
-            pen = None
-            if penalty is not None:
-                pen = penalty(model, xb)
-                if not isinstance(pen, torch.Tensor) or pen.numel() != 1:
-                    raise TypeError("penalty(model, X_batch) must return a scalar tensor, got "
-                                    f"{type(pen).__name__}")
-                total = total + pen.reshape(())
-            total.backward()
-            gnorm = apply_clip(params, clip_spec)
-            if not first:  # record the loss at the parameters before the step
-                first.update(loss=data_loss.detach(), out=out.detach(), gnorm=gnorm)
-                if pen is not None:
-                    first["pen"] = pen.detach().reshape(())
-            return total
-
-        if lbfgs:
-            opt.step(closure)
-        else:
-            closure()
-            opt.step()
-        if sched is not None:
-            lr_used = opt.param_groups[0]["lr"]
-            sched.after_batch()
-        sizes.append(xb.shape[0])
-        losses.append(first["loss"])
-        norms.append(first["gnorm"])
-        if classification:
-            correct.append((first["out"].argmax(dim=1) == yb).sum())
-        if "pen" in first:
-            pens.append(first["pen"])
-        if batch_hooks:
-            state.batch, state.logs = i, {"epoch": epoch, "batch": i, "loss": float(first["loss"])}
-            _call(hooks, "on_batch_end", state)
-    f64 = dict(dtype=torch.float64, device=device)
-    n_b = torch.tensor(sizes, **f64)
-    sums = torch.zeros(6, **f64)
-    if sizes:
-        sums[0] = torch.dot(torch.stack(losses).to(**f64).reshape(-1), n_b)
-        sums[1] = float(sum(sizes))
-        if correct:
-            sums[2] = torch.stack(correct).sum()
-        if pens:
-            sums[3] = torch.dot(torch.stack(pens).to(**f64), n_b)
-        sums[4] = torch.stack([g.to(**f64) for g in norms]).sum()
-        sums[5] = float(len(sizes))
-    sums = all_reduce_sum(sums, ctx).tolist()
-    n, steps = sums[1], max(sums[5], 1.0)
-    return {"epoch": epoch, "train_loss": sums[0] / n,
-            "train_acc": sums[2] / n if classification else None,
-            "penalty": sums[3] / n if penalty is not None else None,
-            "grad_norm": sums[4] / steps, "lr": float(lr_used)}
-
-
-def _evaluate(model, src: Source, spec: LossSpec, local_batch, dtype, device, ctx) -> dict:
-    """Held-out risk: mean loss (and accuracy) over every ``val`` sample, in eval mode."""
-    model.eval()
-    sums = torch.zeros(3, dtype=torch.float64, device=device)
-    with torch.no_grad():
-        for xb, yb in batches(src, epoch=0, batch_size=local_batch, seed=0, shuffle=False, spec=spec,
-                              dtype=dtype, device=device, rank=ctx.rank, world=ctx.world):
-            out = model(xb)
-            sums[0] += spec.fn(out, yb).to(torch.float64) * xb.shape[0]
-            sums[1] += xb.shape[0]
-            if spec.classification:
-                sums[2] += (out.argmax(dim=1) == yb).sum()
-    sums = all_reduce_sum(sums, ctx)
-    n = float(sums[1])
-    return {"val_loss": float(sums[0]) / n, "val_acc": float(sums[2]) / n if spec.classification else None}
 
 
 # ---- small helpers -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import torch
 
 __all__ = ["make_optimizer", "names", "is_lbfgs"]
 
-_NAMES = ("adam", "adamw", "sgd", "lbfgs")
+_NAMES = ("adam", "sgd", "lbfgs", "adamw")
 _CLASSES = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
             "lbfgs": torch.optim.LBFGS}
 
