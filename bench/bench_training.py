@@ -65,7 +65,7 @@ def table(title, X, y, configs, contenders, repeats):
         epochs = 4
         steps = epochs * (len(X) // batch)
         for _, fn in contenders:  # warm-up (imports, allocator)
-            fn(X, y, width, 1, batch)
+            fn(X, y, width, 2, batch)
         times = {n: [] for n in names}
         for _ in range(repeats):
             for name, fn in contenders:

@@ -4,8 +4,8 @@ Per batch: L = mean loss(f(x), y) [+ penalty(model, x)], back-propagation, optio
 (§2.10), the optimiser step and, for a per-batch schedule, the learning-rate step. What History
 records (the loss at the parameters before each step, the pre-clip global gradient norm ‖g‖,
 accuracy) stays on the device during the epoch and is reduced once at its end: per step the
-trainer adds one fused ``torch._foreach_norm`` over the gradients and, for classification, one
-``argmax`` to the hand-written loop, and never waits for the device.
+trainer adds one fused ``torch._foreach_norm`` over the gradients to the hand-written loop (the
+classification outputs are argmax-ed a chunk at a time) and never waits for the device.
 """
 from __future__ import annotations
 
@@ -32,8 +32,10 @@ class _Record:
         self.losses: list[torch.Tensor] = []
         self.norms: list[torch.Tensor] = []  # per-tensor norms (no clipping) or 0-d global norms
         self.per_tensor: list[int] = []  # how many entries of norms each step added
-        self.preds: list[torch.Tensor] = []
+        self.outs: list[torch.Tensor] = []  # classification outputs, argmax-ed in chunks
         self.labels: list[torch.Tensor] = []
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self._pending = 0
         self.pens: list[torch.Tensor] = []
         self.sizes: list[int] = []
 
@@ -48,10 +50,21 @@ class _Record:
             self.norms.extend(norm)
             self.per_tensor.append(len(norm))
         if self.classification:
-            self.preds.append(out.argmax(dim=1))
+            self.outs.append(out)
             self.labels.append(y)
+            self._pending += out.numel()
+            if self._pending > self.CHUNK:
+                self._count()
         if pen is not None:
             self.pens.append(pen)
+
+    CHUNK = 1 << 20  # output values held before counting the correct predictions
+
+    def _count(self) -> None:
+        if self.outs:
+            preds = torch.cat(self.outs).argmax(dim=1)
+            self.correct += (preds == torch.cat(self.labels)).sum()
+        self.outs, self.labels, self._pending = [], [], 0
 
     def sums(self) -> torch.Tensor:
         """[Σ loss·n, n, correct, Σ penalty·n, Σ ‖g‖, steps] in float64 on the device."""
@@ -62,8 +75,9 @@ class _Record:
         n_b = torch.tensor(self.sizes, **f64)
         out[0] = torch.dot(torch.stack(self.losses).to(**f64).reshape(-1), n_b)
         out[1] = float(sum(self.sizes))
-        if self.preds:
-            out[2] = (torch.cat(self.preds) == torch.cat(self.labels)).sum()
+        if self.classification:
+            self._count()
+            out[2] = self.correct
         if self.pens:
             out[3] = torch.dot(torch.stack(self.pens).to(**f64).reshape(-1), n_b)
         try:
