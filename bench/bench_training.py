@@ -1,8 +1,14 @@
 """Overhead of nl.fit over a hand-written training loop, and the cost of a checkpoint.
 
 Run: PYTHONPATH=src python bench/bench_training.py [--repeats 7]
-Both contenders do the same work (same model, data, batch size, Adam, number of steps); they are
-interleaved and the medians of the repeats are reported, on 1 thread.
+All contenders do the same work (same model, data, batch size, Adam, number of steps); they are
+interleaved and the medians of the repeats are reported, on 1 thread. Contenders:
+
+* hand loop: randperm, index, forward, cross-entropy, backward, Adam step (no metrics at all);
+* nl.fit: the same with History (losses, accuracy, gradient norm), seeded DistributedSampler order;
+* nl.fit + extras: also a cosine scheduler with warm-up (stepped per batch), TensorBoard
+  (nl.callbacks.TensorBoard: scalars and per-layer gradient norms every epoch) and a checkpoint
+  after every epoch (checkpoint_dir: safetensors + JSON, fsynced, atomically replaced).
 """
 from __future__ import annotations
 
@@ -42,29 +48,54 @@ def with_fit(X, y, width, epochs, batch):
            seed=0, progress=False)
 
 
+def with_extras(X, y, width, epochs, batch):
+    with tempfile.TemporaryDirectory() as d:
+        nl.fit(make(width), (X, y), loss="cross_entropy", lr=1e-3, epochs=epochs, batch_size=batch,
+               seed=0, progress=False, scheduler="cosine", warmup=1, checkpoint_dir=f"{d}/ckpt",
+               callbacks=[nl.callbacks.TensorBoard(f"{d}/tb")])
+
+
+def table(title, X, y, configs, contenders, repeats):
+    print(f"\n{title}\n")
+    names = [n for n, _ in contenders]
+    print("| hidden width | batch | samples | steps | " + " | ".join(f"{n} ms/step" for n in names)
+          + " | " + " | ".join(f"{n} / hand" for n in names[1:]) + " |")
+    print("|---" * (4 + 2 * len(names) - 1) + "|")
+    for width, batch in configs:
+        epochs = 4
+        steps = epochs * (len(X) // batch)
+        for _, fn in contenders:  # warm-up (imports, allocator)
+            fn(X, y, width, 2, batch)
+        times = {n: [] for n in names}
+        for _ in range(repeats):
+            for name, fn in contenders:
+                t = time.perf_counter()
+                fn(X, y, width, epochs, batch)
+                times[name].append((time.perf_counter() - t) / steps * 1e3)
+        med = {n: statistics.median(v) for n, v in times.items()}
+        print(f"| {width} | {batch} | {len(X)} | {steps} | " + " | ".join(f"{med[n]:.3f}" for n in names)
+              + " | " + " | ".join(f"{med[n] / med[names[0]]:.3f}" for n in names[1:]) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--only", choices=["plain", "extras"], default=None)
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     X, y = nl.data.toy("spiral", 1024, seed=0)
     print(f"torch {torch.__version__}, 1 thread")
-    print("| model (hidden width) | batch | steps | hand loop ms/step | nl.fit ms/step | ratio |")
-    print("|---|---|---|---|---|---|")
-    for width, batch in [(32, 32), (256, 128)]:
-        epochs = 4
-        steps = epochs * (len(X) // batch)
-        with_fit(X, y, width, 1, batch)  # warm-up (imports, allocator)
-        hand_loop(X, y, width, 1, batch)
-        times = {"hand": [], "fit": []}
-        for _ in range(args.repeats):
-            for name, fn in (("hand", hand_loop), ("fit", with_fit)):
-                t = time.perf_counter()
-                fn(X, y, width, epochs, batch)
-                times[name].append((time.perf_counter() - t) / steps * 1e3)
-        h, f = statistics.median(times["hand"]), statistics.median(times["fit"])
-        print(f"| {width} | {batch} | {steps} | {h:.3f} | {f:.3f} | {f / h:.2f} |")
+    if args.only in (None, "plain"):
+        table("nothing on", X, y, [(32, 32), (256, 128)],
+              [("hand", hand_loop), ("fit", with_fit)], args.repeats)
+    if args.only in (None, "extras"):
+        X8, y8 = nl.data.toy("spiral", 8192, seed=0)
+        for data in ((X, y), (X8, y8)):
+            table("scheduler + TensorBoard + a checkpoint every epoch", *data, [(32, 32), (256, 128)],
+                  [("hand", hand_loop), ("fit", with_fit), ("fit+extras", with_extras)], args.repeats)
+    if args.only == "extras":
+        return
 
     print("\n| parameters | checkpoint write ms | load ms | tensors file MB |")
     print("|---|---|---|---|")

@@ -30,7 +30,6 @@ def trained(tmp_path_factory):
     return root
 
 
-@pytest.mark.skipif(not hasattr(nl, "prune"), reason="needs nl.prune (branch prune not merged here yet)")
 @pytest.mark.parametrize("method,extra", [
     ("magnitude", ["--sparsity", "0.8", "--finetune-epochs", "1"]),
     ("random", ["--sparsity", "0.5", "--scope", "layer"]),
@@ -62,7 +61,6 @@ def test_prune_methods(trained, method, extra):
         assert report["pruned"]["params"] < report["before"]["params"]
 
 
-@pytest.mark.skipif(not hasattr(nl, "lora"), reason="needs nl.lora (branch transfer not merged here yet)")
 def test_lora_inject_train_merge(trained, tmp_path):
     x = torch.randn(32, 2, generator=torch.Generator().manual_seed(1))
     base, _ = nl.load_model(trained / "base")
@@ -91,7 +89,6 @@ def test_lora_inject_train_merge(trained, tmp_path):
     assert r.exit_code == 2 and "rank" in r.output and "Traceback" not in r.output
 
 
-@pytest.mark.skipif(not hasattr(nl, "KAN"), reason="needs nl.KAN (branch kan not merged here yet)")
 def test_kan_run_and_plot(tmp_path):
     r = invoke("train", "--model", "kan", "--data", "xor", "--samples", 64, "--hidden", "3", "--epochs", 2,
                "--runs-dir", tmp_path, "--name", "k", "--no-progress", "--no-plots")
@@ -105,7 +102,6 @@ def test_kan_run_and_plot(tmp_path):
     assert r.exit_code == 2 and "KAN" in r.output
 
 
-@pytest.mark.skipif(not hasattr(nl, "prune"), reason="needs nl.prune (branch prune not merged here yet)")
 def test_prune_bad_input(trained):
     r = invoke("prune", trained / "plain", "--method", "residual_blocks", "--runs-dir", trained)
     assert r.exit_code == 2 and "needs a residual model" in r.output

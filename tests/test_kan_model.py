@@ -181,7 +181,6 @@ def test_grid_update_callback():
         GridUpdate(X, every=0)
 
 
-@pytest.mark.skipif(not hasattr(nl, "fit"), reason="nl.fit (issue 2) not merged yet")
 @pytest.mark.parametrize("optimizer, lr, epochs", [("adam", 3e-2, 80), ("lbfgs", 1.0, 5)])
 def test_with_nl_fit(optimizer, lr, epochs):
     X, y = data(256)

@@ -26,8 +26,6 @@ from nnlab.playground.sessions import SessionManager  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*outside the grid range:UserWarning")
 SMALL = {"n_samples": 100, "batch_size": 25}
-HAS_KAN = hasattr(nl, "KAN")
-HAS_TOY = hasattr(nl, "data") and hasattr(getattr(nl, "data"), "toy")
 
 
 @pytest.fixture
@@ -78,8 +76,6 @@ def test_parameter_bound_counts_the_real_model(cfg):
     from nnlab.playground.config import _param_count
     from nnlab.playground.trainer import build_model
 
-    if cfg.get("model") == "kan" and not HAS_KAN:
-        pytest.skip("nl.KAN is not merged into this branch yet")
     c = parse_config(cfg)
     assert _param_count(c) == sum(p.numel() for p in build_model(c).parameters())
 
@@ -284,7 +280,6 @@ def test_formula_needs_a_kan_on_regression(client):
     assert r.status_code == 409 and "KAN" in r.json()["detail"]
 
 
-@pytest.mark.skipif(not HAS_KAN, reason="nl.KAN is not merged into this branch yet")
 def test_kan_session_reports_edges_with_importance(client):
     sid = new(client, dataset="exp_sin_2d", model="kan", kan_hidden="3", grid=5, lr=0.02)
     client.post(f"/api/sessions/{sid}/step", params={"n": 5})
@@ -299,8 +294,6 @@ def test_kan_session_reports_edges_with_importance(client):
         assert r.status_code == 501 and "symbolic" in r.json()["detail"]
 
 
-@pytest.mark.skipif(not (HAS_KAN and formula_mod.available()),
-                    reason="nl.KAN and nl.symbolic are not merged into this branch yet")
 def test_discover_formula_of_a_trained_kan(client):
     sid = new(client, dataset="sine_1d", model="kan", kan_hidden="1", noise=0, lr=0.03)
     client.post(f"/api/sessions/{sid}/step", params={"n": 30})
@@ -312,13 +305,11 @@ def test_discover_formula_of_a_trained_kan(client):
     assert client.get(f"/api/sessions/{sid}").json()["epoch"] == 30  # the session is untouched
 
 
-@pytest.mark.skipif(not HAS_KAN, reason="nl.KAN is not merged into this branch yet")
 def test_kan_sparsity_regularisation_runs(client):
     sid = new(client, dataset="saddle_2d", model="kan", kan_hidden="2", reg="kan", lam=0.01)
     assert client.post(f"/api/sessions/{sid}/step", params={"n": 2}).json()["status"] == "paused"
 
 
-@pytest.mark.skipif(not HAS_TOY, reason="nl.data.toy is not merged into this branch yet")
 @pytest.mark.parametrize("name", ["xor", "circles", "gaussians", "spiral", "moons"])
 def test_classification_sets_give_a_decision_boundary(client, name):
     sid = new(client, dataset=name, clip="norm", clip_value=1.0, reg="l2", lam=1e-4)

@@ -230,4 +230,5 @@ def test_fit_signature_is_the_contract():
     assert [(p.name, p.default) for p in list(sig.parameters.values())[2:]] == [
         ("val", None), ("loss", "mse"), ("optimizer", "adam"), ("lr", 1e-3), ("epochs", 10),
         ("batch_size", 64), ("clip", None), ("seed", None), ("progress", True), ("callbacks", ()),
-        ("checkpoint_dir", None), ("resume", None), ("penalty", None), ("distributed", None)]
+        ("checkpoint_dir", None), ("resume", None), ("penalty", None), ("distributed", None),
+        ("scheduler", None), ("warmup", 0)]

@@ -3,7 +3,8 @@
 The public API, section by section of the lecture:
 
 §1 Training: empirical and held-out risk
-    fit, History, TrainState, data (toy sets, digits, CSV)
+    fit, History, TrainState, callbacks (early stopping, best checkpoints, TensorBoard, CSV),
+    data (toy sets, digits, CSV)
 §2 Neurons, layers, backpropagation
     logic (threshold neurons, XOR, linear separability), Dense (explicit §2.7 backward),
     LowRank (§2.9 bottleneck), MLP, init (Xavier/He), clip (global-norm and per-element),
@@ -17,7 +18,8 @@ The public API, section by section of the lecture:
 §6 Kolmogorov-Arnold Networks and symbolic regression
     KAN, KANLayer, kan (splines, grid, plots), symbolic, SymbolicRegressor
 Tools
-    save_model / load_model (models_io), runs (run folders); the ``nnlab`` command line
+    save_model / load_model (models_io), export (ONNX, torch.export), runs (run folders);
+    the ``nnlab`` command line
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from .layers.auxiliary import AuxiliaryHeads
 # §1 training and data
 from . import data
 from .training import History, TrainState, fit
+from . import callbacks
 
 # §5 transfer learning, LoRA, pruning
 from . import lora, prune, transfer
@@ -41,7 +44,7 @@ from . import kan
 from .kan import KAN, KANLayer
 
 # saved models and run folders (used by the CLI)
-from . import models_io, runs
+from . import export, models_io, runs
 from .models_io import load_model, save_model
 
 _LAZY = {"symbolic": ("nnlab.symbolic", None), "SymbolicRegressor": ("nnlab.symbolic", "SymbolicRegressor")}
@@ -66,7 +69,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "__version__",
     # §1
-    "fit", "History", "TrainState", "data",
+    "fit", "History", "TrainState", "data", "callbacks",
     # §2-§4
     "logic", "Dense", "LowRank", "MLP", "Residual", "AuxiliaryHeads", "init", "clip",
     "Standardize", "Standardized",
@@ -76,5 +79,5 @@ __all__ = [
     # §6
     "KAN", "KANLayer", "kan", "symbolic", "SymbolicRegressor",
     # tools
-    "models_io", "runs", "save_model", "load_model",
+    "models_io", "runs", "save_model", "load_model", "export",
 ]

@@ -71,7 +71,7 @@ def tour(out: str = typer.Option("runs/tour", "--out", help="Folder for the plot
     run(out_dir=out, fast=fast, echo=typer.echo)
 
 
-from nnlab.commands import bench, lora, plot, predict, prune, train  # noqa: E402  (subcommands register below)
+from nnlab.commands import bench, export, lora, plot, predict, prune, train  # noqa: E402  (subcommands register below)
 
 train.register(app)
 predict.register(app)
@@ -79,6 +79,7 @@ prune.register(app)
 lora.register(app)
 plot.register(app)
 bench.register(app)
+export.register(app)
 
 from nnlab.commands.discover import discover  # noqa: E402
 

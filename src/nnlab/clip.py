@@ -30,7 +30,9 @@ def global_norm(grads: list[torch.Tensor]) -> torch.Tensor:
     """‖g‖ = sqrt(Σ_tensors Σ_i g_i²), one L2 norm over all tensors (0-d tensor)."""
     if not grads:
         return torch.tensor(0.0)
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    if len({(g.dtype, g.device) for g in grads}) == 1:  # one fused kernel over all tensors
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g).to(grads[0]) for g in grads]))
 
 
 def clip_by_global_norm(grads: list[torch.Tensor], c: float) -> tuple[list[torch.Tensor], torch.Tensor]:

@@ -218,9 +218,9 @@ class MetricsLogger:
 
         now = time.perf_counter()
         train_acc, val_acc = pick("train_acc", "train_accuracy"), pick("val_acc", "val_accuracy")
-        lr = None
+        lr = pick("lr")  # nl.fit logs the lr the epoch trained with (a scheduler may have moved it on)
         opt = getattr(state, "optimizer", None)
-        if opt is not None and getattr(opt, "param_groups", None):
+        if lr is None and opt is not None and getattr(opt, "param_groups", None):
             lr = _num(opt.param_groups[0].get("lr"))
         return {
             "epoch": int(state.epoch),

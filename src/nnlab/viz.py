@@ -19,6 +19,9 @@ __all__ = ["loss_curves", "decision_boundary", "activation_gallery", "save_figur
 def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> Figure:
     """Empirical and held-out risk (§1.1), accuracy, gradient norm and learning rate per epoch.
 
+    The learning-rate panel is drawn only when the rate changes (a scheduler); a constant one is
+    named in the title instead.
+
     ``records``: the lines of a run's ``metrics.jsonl``.
     """
     if not records:
@@ -29,9 +32,15 @@ def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> Figure:
         pts = [(e, r.get(key)) for e, r in zip(ep, records) if r.get(key) is not None]
         return [p[0] for p in pts], [p[1] for p in pts]
 
-    fig = Figure(figsize=(9, 6.5), layout="constrained")
-    axes = fig.subplots(2, 2)
-    ax = axes[0, 0]
+    lr_x, lr_y = series("lr")
+    flat_lr = len(set(lr_y)) <= 1  # a constant lr gets a note in the title, not a flat panel
+    if flat_lr:
+        fig = Figure(figsize=(12, 3.8), layout="constrained")
+        panels = list(fig.subplots(1, 3))
+    else:
+        fig = Figure(figsize=(9, 6.5), layout="constrained")
+        panels = list(fig.subplots(2, 2).ravel())
+    ax = panels[0]
     for key, label in (("train_risk", "training risk"), ("val_risk", "validation risk")):
         x, y = series(key)
         if y:
@@ -40,7 +49,7 @@ def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> Figure:
     if any(r.get("train_risk") and r["train_risk"] > 0 for r in records):
         ax.set_yscale("log")
     ax.legend()
-    ax = axes[0, 1]
+    ax = panels[1]
     for key, label in (("train_accuracy", "training"), ("val_accuracy", "validation")):
         x, y = series(key)
         if y:
@@ -50,13 +59,18 @@ def loss_curves(records: Sequence[dict[str, Any]], title: str = "") -> Figure:
         ax.legend()
     else:
         ax.text(0.5, 0.5, "regression: no accuracy", ha="center", va="center", transform=ax.transAxes)
-    for ax, key, label in ((axes[1, 0], "grad_norm", "gradient norm ‖g‖"), (axes[1, 1], "lr", "learning rate")):
+    rows = [(panels[2], "grad_norm", "gradient norm ‖g‖")]
+    if not flat_lr:
+        rows.append((panels[3], "lr", "learning rate"))
+    for ax, key, label in rows:
         x, y = series(key)
         if y:
             ax.plot(x, y)
             if key == "grad_norm" and min(y) > 0:
                 ax.set_yscale("log")
         ax.set(xlabel="epoch", title=label)
+    if flat_lr and lr_y:
+        title = f"{title} (learning rate {lr_y[0]:g} throughout)" if title else f"learning rate {lr_y[0]:g}"
     if title:
         fig.suptitle(title)
     return fig

@@ -22,6 +22,13 @@ __all__ = ["fit_into_run", "write_plots", "summary"]
 KAN_PLOT_MAX_EDGES = 400  # one small panel per edge: beyond this the figure is unreadable
 
 
+def _with_preprocess(net: nn.Module, data: Data) -> nn.Module:
+    """The model as saved: the input standardisation training applied is part of it, so
+    ``nl.load_model`` gives a model that takes raw features."""
+    st = (data.preprocess or {}).get("standardize")
+    return Standardized(Standardize(st["mean"], st["std"]), net) if st else net
+
+
 def fit_into_run(model: nn.Module, data: Data, cfg: Mapping[str, Any], run: RunFolder, *, resume: bool,
                  arch: str, kwargs: Mapping[str, Any], lora: Mapping[str, Any] | None = None,
                  penalty: Any = None, meta: Mapping[str, Any] | None = None,
@@ -32,29 +39,54 @@ def fit_into_run(model: nn.Module, data: Data, cfg: Mapping[str, Any], run: RunF
 
     writer = is_rank_zero()
     logger = MetricsLogger(run.metrics_path, write=writer)
+    has_val = data.val is not None and len(data.val[0]) > 0
+    info = {"task": data.task, "feature_names": data.feature_names, "preprocess": data.preprocess,
+            "data": {k: cfg.get(k) for k in ("data", "target", "features", "samples", "noise",
+                                              "val_fraction", "seed", "task", "standardize")},
+            **dict(meta or {})}
+
+    def save_best(net: nn.Module, folder: Any) -> None:  # best/ is a model folder too (nl.load_model)
+        save_model(_with_preprocess(net, data), folder, arch, _current_kwargs(net, arch, kwargs), lora=lora,
+                   meta={**info, "final_metrics": run.metrics()[-1] if run.metrics_path.exists() else {}})
+
+    best = nl.callbacks.ModelCheckpoint(run.path, monitor="val_loss" if has_val else "train_loss",
+                                        save_top_k=1, keep_last=0, save_fn=save_best)
+    extra = [best]
+    if cfg.get("tensorboard"):
+        kan_x = data.train[0][:512] if arch == "kan" else None
+        extra.append(nl.callbacks.TensorBoard(run.path / "tensorboard", kan_inputs=kan_x,
+                                              var_names=_var_names(data) if arch == "kan" else None))
     history = nl.fit(model, data.train, data.val, loss=data.loss, optimizer=cfg["optimizer"],
                      lr=float(cfg["lr"]), epochs=int(cfg["epochs"]), batch_size=int(cfg["batch_size"]),
                      clip=parse_clip(cfg.get("clip")), seed=cfg.get("seed"),
-                     progress=bool(cfg.get("progress", True)), callbacks=[logger, *callbacks],
+                     progress=bool(cfg.get("progress", True)), callbacks=[logger, *callbacks, *extra],
                      checkpoint_dir=str(run.checkpoints),
                      resume=str(run.checkpoints) if resume else None,
-                     penalty=penalty, distributed=None)
+                     penalty=penalty, distributed=None, scheduler=cfg.get("scheduler"),
+                     warmup=int(cfg.get("warmup") or 0))
     model.to("cpu")  # DDP on CUDA moved it; saving and plotting happen on the CPU
     if writer:
         records = run.metrics()
         final = records[-1] if records else {}
-        info = {"task": data.task, "feature_names": data.feature_names, "preprocess": data.preprocess,
-                "data": {k: cfg.get(k) for k in ("data", "target", "features", "samples", "noise",
-                                                  "val_fraction", "seed", "task", "standardize")},
-                "final_metrics": final, **dict(meta or {})}
-        st = (data.preprocess or {}).get("standardize")
-        # the input standardisation is part of the saved model: load_model gives raw-feature inputs
-        saved = Standardized(Standardize(st["mean"], st["std"]), model) if st else model
-        save_model(saved, run.model_dir, arch, kwargs, meta=info, lora=lora)
+        save_model(_with_preprocess(model, data), run.model_dir, arch, _current_kwargs(model, arch, kwargs),
+                   meta={**info, "final_metrics": final}, lora=lora)
         if cfg.get("plots", True):
             write_plots(model, data, run, arch, title=run.path.name)
         echo(f"run {run.path}: " + summary(final))
     return history
+
+
+def _current_kwargs(model: nn.Module, arch: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Constructor arguments as the model is now (a KAN's grid may have been extended)."""
+    kw = dict(kwargs)
+    if arch == "kan" and hasattr(model, "grid"):
+        kw["grid"] = list(model.grid)
+    return kw
+
+
+def _var_names(data: Data) -> list[str] | None:
+    names = getattr(data, "feature_names", None)
+    return list(names) if names and len(names) == data.n_features else None
 
 
 def write_plots(model: nn.Module, data: Data, run: RunFolder, arch: str, title: str = "") -> list[str]:
@@ -77,7 +109,8 @@ def write_plots(model: nn.Module, data: Data, run: RunFolder, arch: str, title: 
 
         n_edges = sum(a * b for a, b in zip(model.width[:-1], model.width[1:]))
         if n_edges <= KAN_PLOT_MAX_EDGES:
-            fig = nl.kan.plot(model, data.train[0][:512], max_edges=KAN_PLOT_MAX_EDGES)
+            fig = nl.kan.plot(model, data.train[0][:512], max_edges=KAN_PLOT_MAX_EDGES,
+                              var_names=_var_names(data), title=f"{title}: KAN {model.width}")
             save_figure(fig, run.path / "kan.png")
             written.append("kan.png")
         else:

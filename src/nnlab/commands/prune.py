@@ -11,7 +11,9 @@ from nnlab.commands._validate import check_prune_options
 
 __all__ = ["register", "METHODS"]
 
-METHODS = ("magnitude", "random", "obd", "obs", "neurons", "residual_blocks")
+METHODS = ("magnitude", "random", "obd", "obs", "neurons", "residual_blocks",
+           "gradual-magnitude", "gradual-obd", "gradual-obs")
+GRADUAL_STEPS = 5
 
 HELP = (
     "Prune a saved model (§5.5), optionally fine-tune it; write runs/<name>/.\n\n"
@@ -21,7 +23,10 @@ HELP = (
     "Methods: magnitude (smallest |a_i|), random, obd (Optimal Brain Damage, saliency a_i²·H_ii/2), "
     "obs (Optimal Brain Surgeon, L_i = a_i²/[H⁻¹]_ii with the compensating update, layer by layer), "
     "neurons (whole hidden units: the layers get smaller), residual_blocks (blocks F of a residual "
-    "model whose removal raises the validation loss by at most --tolerance). The data the model was "
+    "model whose removal raises the validation loss by at most --tolerance), and gradual-magnitude, "
+    "gradual-obd, gradual-obs (or --gradual with magnitude/obd/obs): prune -> fine-tune on the cubic "
+    "schedule s_t = s_f(1 - (1 - t/T)^3) of nl.prune.gradual, --steps steps of --finetune-epochs "
+    "(default 2) each; gradual OBS uses the exact OBS update. The data the model was "
     "trained on (recorded in its model.json) is used for Hessians, fine-tuning and the report.\n\n"
     "Example: nnlab prune runs/digits --method magnitude --sparsity 0.9 --finetune-epochs 5 --name digits-90"
 )
@@ -29,7 +34,8 @@ HELP = (
 
 def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, scope: str, hessian: str,
            importance: str, data: Optional[str], target: Optional[str], finetune_epochs: int, lr: float,
-           batch_size: int, name: Optional[str], runs_dir: str, overwrite: bool, seed: int) -> None:
+           batch_size: int, name: Optional[str], runs_dir: str, overwrite: bool, seed: int,
+           gradual: bool = False, steps: int = GRADUAL_STEPS) -> None:
     import nnlab as nl
     from nnlab._io import write_json
     from nnlab.commands._common import is_rank_zero
@@ -38,8 +44,14 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
     from nnlab.models_io import save_model
     from nnlab.runs import RunFolder
 
+    if gradual and not method.startswith("gradual-"):
+        if method not in ("magnitude", "obd", "obs"):
+            raise CLIError(f"--gradual works with magnitude, obd or obs, not {method!r}")
+        method = f"gradual-{method}"
     if method not in METHODS:
         raise CLIError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if steps < 1:
+        raise CLIError(f"--steps must be >= 1, got {steps}")
     if not 0.0 <= sparsity < 1.0:
         raise CLIError(f"--sparsity must be in [0, 1), got {sparsity}")
     check_prune_options(scope, hessian, importance, tolerance, lr)
@@ -64,6 +76,16 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
         nl.prune.obd(model, d.train, d.loss, sparsity, hessian=hessian, scope=scope)
     elif method == "obs":
         nl.prune.obs(model, d.train, d.loss, sparsity)
+    elif method.startswith("gradual-"):
+        base = method[len("gradual-"):]
+        kw = {"algorithm": "exact"} if base == "obs" else {"hessian": hessian} if base == "obd" else {}
+        per_step = finetune_epochs or 2
+        model, log = nl.prune.gradual(model, d.train, d.val, target_sparsity=sparsity, steps=steps,
+                                      method=base, method_kwargs=kw, finetune_epochs=per_step,
+                                      loss=d.loss, lr=lr, batch_size=batch_size, seed=seed)
+        echo(f"gradual {base}: {steps} steps to {sparsity:.0%}, {per_step} fine-tuning epochs each; last "
+             f"step: sparsity {log[-1]['sparsity']:.1%}")
+        finetune_epochs = 0  # the schedule fine-tuned already
     elif method == "neurons":
         model, rep = nl.prune.neurons(model, sparsity, importance=importance, data=d.train, loss=d.loss)
         echo(str(rep))
@@ -78,6 +100,7 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
     cfg = {"model": str(model_path), "method": method, "sparsity": sparsity, "tolerance": tolerance, "scope": scope,
            "hessian": hessian, "importance": importance, "finetune_epochs": finetune_epochs, "lr": lr,
            "batch_size": batch_size, "seed": seed, "data": spec["meta"].get("data"), "name": name,
+           "steps": steps if method.startswith("gradual-") else None,
            "runs_dir": runs_dir}
     if is_rank_zero():
         run.write_config(cfg)
@@ -118,7 +141,9 @@ def register(app: typer.Typer) -> None:
         importance: str = typer.Option("magnitude", help="neurons: magnitude, taylor or obd."),
         data: Optional[str] = typer.Option(None, help="Dataset (default: the one recorded with the model)."),
         target: Optional[str] = typer.Option(None, help="Target column when --data is a CSV."),
-        finetune_epochs: int = typer.Option(0, min=0, help="Epochs of fine-tuning after pruning."),
+        finetune_epochs: int = typer.Option(0, min=0, help="Epochs of fine-tuning after pruning (gradual: after each step, default 2)."),
+        gradual: bool = typer.Option(False, "--gradual", help="Prune gradually (magnitude, obd, obs): same as --method gradual-<method>."),
+        steps: int = typer.Option(GRADUAL_STEPS, help="Gradual pruning: number of cubic prune/fine-tune steps."),
         lr: float = typer.Option(1e-3, help="Fine-tuning learning rate."),
         batch_size: int = typer.Option(64, min=1, help="Fine-tuning batch size."),
         seed: int = typer.Option(0, help="Random seed (random pruning, fine-tuning)."),
@@ -127,4 +152,4 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     ) -> None:
         _prune(model, method, sparsity, tolerance, scope, hessian, importance, data, target, finetune_epochs, lr,
-               batch_size, name, runs_dir, overwrite, seed)
+               batch_size, name, runs_dir, overwrite, seed, gradual=gradual, steps=steps)

@@ -26,15 +26,20 @@ DEFAULTS: dict[str, Any] = {
     "val_fraction": 0.2, "standardize": True, "sep": None,
     "optimizer": "adam", "lr": 1e-2, "epochs": 100, "batch_size": 64, "clip": None, "seed": 0,
     "progress": True, "plots": True,
+    "scheduler": None, "warmup": 0, "early_stopping": None, "tensorboard": False,
+    "update_grid": "5:50", "grid_extend": None,
 }
 
 # what --resume may change (epochs: the new total); anything else would not continue the same run
-RESUME_MAY_CHANGE = frozenset({"epochs", "progress", "plots", "name", "runs_dir"})
+RESUME_MAY_CHANGE = frozenset({"epochs", "progress", "plots", "name", "runs_dir", "tensorboard",
+                               "early_stopping"})
 
 HELP = (
     "Train an MLP, a residual MLP or a KAN; write runs/<name>/.\n\n"
     "The run folder gets config.json (the resolved options), metrics.jsonl (one line per epoch), "
-    "checkpoints/ (for --resume), model/ (for prune, lora, plot) and PNG plots.\n\n"
+    "checkpoints/ (for --resume), model/ (the final model, for prune, lora, plot, export), best/ (the "
+    "epoch with the lowest validation loss: a model folder and a checkpoint), PNG plots and, with "
+    "--tensorboard, tensorboard/.\n\n"
     "Options come from flags, a YAML/TOML --config file (keys = option names, e.g. `epochs: 50`), "
     f"or both (flags win). --data is a toy set ({', '.join(TOY_NAMES)}), `digits`, or a CSV path "
     "with --target COLUMN.\n\n"
@@ -72,6 +77,43 @@ def _check(cfg: dict[str, Any]) -> None:
             raise CLIError(f"{key} must be a positive integer, got {cfg[key]!r}")
     model_kwargs(cfg, 1, 1)  # hidden widths
     parse_clip(cfg["clip"])
+    from nnlab.training.schedulers import names as scheduler_names
+
+    if cfg["scheduler"] not in (None, "none") and cfg["scheduler"] not in scheduler_names():
+        raise CLIError(f"unknown scheduler {cfg['scheduler']!r}; choose one of {', '.join(scheduler_names())}")
+    if not isinstance(cfg["warmup"], int) or isinstance(cfg["warmup"], bool) or cfg["warmup"] < 0:
+        raise CLIError(f"warmup must be a number of epochs >= 0, got {cfg['warmup']!r}")
+    if cfg["warmup"] and cfg["scheduler"] in (None, "none"):
+        raise CLIError("--warmup needs a --scheduler (cosine, step, onecycle or plateau)")
+    es = cfg["early_stopping"]
+    if es is not None and (not isinstance(es, int) or isinstance(es, bool) or es < 0):
+        raise CLIError(f"early_stopping is the patience in epochs and must be >= 0, got {es!r}")
+    parse_update_grid(cfg["update_grid"])
+    grids = parse_list(cfg["grid_extend"], "grid_extend")
+    if grids and cfg["model"] != "kan":
+        raise CLIError("--grid-extend refines a KAN's grid; use it with --model kan")
+    if grids:
+        from nnlab.kan.callbacks import grid_schedule
+
+        try:
+            grid_schedule(grids, int(cfg["epochs"]))
+        except ValueError as e:
+            raise CLIError(f"--grid-extend: {e}") from None
+
+
+def parse_update_grid(value: Any) -> tuple[int, int] | None:
+    """``"5:50"`` -> every 5 epochs before epoch 50 (``nl.kan.GridUpdate``); ``"off"`` -> None."""
+    if value is None or str(value).lower() in ("off", "none", "0", ""):
+        return None
+    every, _, until = str(value).partition(":")
+    try:
+        e, u = int(every), int(until) if until else 50
+    except ValueError:
+        e = u = -1
+    if e < 1 or u < 0:
+        raise CLIError(f"update_grid must be EVERY[:UNTIL] (e.g. 5:50: every 5 epochs before epoch 50) "
+                       f"or off; got {value!r}")
+    return e, u
 
 
 def _normalise(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +122,12 @@ def _normalise(cfg: dict[str, Any]) -> dict[str, Any]:
     cfg["hidden"] = parse_list(cfg["hidden"], "hidden")
     clip = parse_clip(cfg["clip"])
     cfg["clip"] = None if clip is None else f"{clip[0]}:{clip[1]:g}"
+    if cfg.get("grid_extend") not in (None, "", []):
+        cfg["grid_extend"] = ",".join(map(str, parse_list(cfg["grid_extend"], "grid_extend")))
+    else:
+        cfg["grid_extend"] = None
+    if cfg.get("scheduler") == "none":
+        cfg["scheduler"] = None
     if isinstance(cfg.get("features"), (list, tuple)):
         cfg["features"] = ",".join(map(str, cfg["features"]))
     return cfg
@@ -114,6 +162,11 @@ def _train(config: Optional[Path], flags: dict[str, Any], overwrite: bool, resum
     data = load_data(cfg)
     X = data.train[0]
     kwargs = model_kwargs(cfg, data.n_features, data.n_outputs)
+    grids = parse_list(cfg["grid_extend"], "grid_extend")
+    if grids:  # coarse-to-fine: the model is built (or resumed) at its stage's grid
+        from nnlab.kan.callbacks import grid_at
+
+        kwargs["grid"] = grids[0] if not resume else grid_at(grids, int(cfg["epochs"]), _done_epochs(run))
     torch.manual_seed(int(cfg["seed"] or 0))
     model = build_model(cfg["model"], **kwargs)
     if not resume:
@@ -122,12 +175,15 @@ def _train(config: Optional[Path], flags: dict[str, Any], overwrite: bool, resum
         model.update_grid(X)  # every layer's spline grid on the inputs it actually sees (KAN §2.4)
     if is_rank_zero():
         run.write_config(cfg)
-    penalty, callbacks = None, ()
+    penalty, callbacks = None, []
     if cfg["model"] == "kan":
         import nnlab as nl
 
-        # re-place the spline grids on the training inputs every 5 epochs early on (KAN §2.4)
-        callbacks = (nl.kan.GridUpdate(X, every=5, until=min(50, int(cfg["epochs"]))),)
+        schedule = parse_update_grid(cfg["update_grid"])
+        if schedule:  # re-place the spline grids on the training inputs early on (KAN §2.4)
+            callbacks.append(nl.kan.GridUpdate(X, every=schedule[0], until=min(schedule[1], int(cfg["epochs"]))))
+        if grids:
+            callbacks.insert(0, nl.kan.GridExtend(nl.kan.grid_schedule(grids, int(cfg["epochs"]))))
     if cfg["model"] == "kan" and float(cfg["kan_lambda"]) > 0:
         lam = float(cfg["kan_lambda"])
 
@@ -139,8 +195,22 @@ def _train(config: Optional[Path], flags: dict[str, Any], overwrite: bool, resum
          f"-> {run.path}")
     from nnlab.commands._fit import fit_into_run
 
+    if cfg["early_stopping"] is not None:
+        import nnlab as nl
+
+        callbacks.append(nl.callbacks.EarlyStopping(_monitor(data), patience=int(cfg["early_stopping"])))
     fit_into_run(model, data, cfg, run, resume=resume, arch=cfg["model"], kwargs=kwargs, penalty=penalty,
-                 callbacks=callbacks)
+                 callbacks=tuple(callbacks))
+
+
+def _monitor(data: Any) -> str:
+    return "val_loss" if data.val is not None and len(data.val[0]) else "train_loss"
+
+
+def _done_epochs(run: RunFolder) -> int:
+    from nnlab.training.checkpoint import load_checkpoint
+
+    return load_checkpoint(run.checkpoints).epoch if run.checkpoints.exists() else 0
 
 
 def register(app: typer.Typer) -> None:
@@ -165,11 +235,17 @@ def register(app: typer.Typer) -> None:
         grid: Optional[int] = typer.Option(None, help="KAN: spline grid intervals. (default: 5)"),
         k: Optional[int] = typer.Option(None, help="KAN: spline order. (default: 3)"),
         kan_lambda: Optional[float] = typer.Option(None, help="KAN: weight of the sparsity regulariser (§6.3). (default: 0)"),
+        update_grid: Optional[str] = typer.Option(None, help="KAN: move the grids onto the data every EVERY epochs before epoch UNTIL (EVERY:UNTIL), or off. (default: 5:50)"),
+        grid_extend: Optional[str] = typer.Option(None, help="KAN: coarse-to-fine grids, e.g. 5,10,20: start at 5, refine to 10 and 20 at equal shares of the epochs."),
         optimizer: Optional[str] = typer.Option(None, help="adam, sgd or lbfgs. (default: adam)"),
         lr: Optional[float] = typer.Option(None, help="Learning rate. (default: 0.01)"),
         epochs: Optional[int] = typer.Option(None, help="Total epochs (with --resume: the new total). (default: 100)"),
         batch_size: Optional[int] = typer.Option(None, help="Global batch size. (default: 64)"),
         clip: Optional[str] = typer.Option(None, help="Gradient clipping, norm:C or value:C (§2.10). (default: none)"),
+        scheduler: Optional[str] = typer.Option(None, help="Learning-rate schedule: cosine, step, onecycle or plateau. (default: none)"),
+        warmup: Optional[int] = typer.Option(None, help="Epochs of linear learning-rate warm-up (with --scheduler). (default: 0)"),
+        early_stopping: Optional[int] = typer.Option(None, help="Stop after this many epochs without a lower validation loss. (default: off)"),
+        tensorboard: Optional[bool] = typer.Option(None, "--tensorboard/--no-tensorboard", help="Write TensorBoard logs into <run>/tensorboard/."),
         seed: Optional[int] = typer.Option(None, help="Random seed (data split, init, batches). (default: 0)"),
         progress: Optional[bool] = typer.Option(None, "--progress/--no-progress", help="Progress bar (off anyway when not on a terminal)."),
         plots: Optional[bool] = typer.Option(None, "--plots/--no-plots", help="Write PNG plots into the run folder. (default: plots)"),

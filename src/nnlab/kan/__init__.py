@@ -4,15 +4,15 @@
 * :class:`KANLayer` (:mod:`~nnlab.kan.layer`) with the fused kernel of :mod:`~nnlab.kan.kernel`.
 * :class:`KAN` (:mod:`~nnlab.kan.model`); :mod:`~nnlab.kan.grid` (grid update/extension),
   :mod:`~nnlab.kan.regularization`, :mod:`~nnlab.kan.prune`, :func:`plot`, :mod:`~nnlab.kan.io`,
-  :class:`GridUpdate` (an ``nl.fit`` callback).
+  :class:`GridUpdate` and :class:`GridExtend` (``nl.fit`` callbacks).
 """
 from . import spline
-from .callbacks import GridUpdate
+from .callbacks import GridExtend, GridUpdate, grid_schedule
 from .layer import GridRangeWarning, KANLayer
 from .model import KAN, LayerTrace
 from .plot import plot
 from .prune import prune
 from .regularization import regularization
 
-__all__ = ["KANLayer", "KAN", "LayerTrace", "GridRangeWarning", "GridUpdate", "plot", "prune",
+__all__ = ["KANLayer", "KAN", "LayerTrace", "GridRangeWarning", "GridUpdate", "GridExtend", "grid_schedule", "plot", "prune",
            "regularization", "spline"]

@@ -5,19 +5,25 @@ the caller decides whether to ``fig.savefig(...)``.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 __all__ = ["plot"]
 
 
-def plot(model, x: torch.Tensor, beta: float = 3.0, max_edges: int = 400, title: str | None = None):
+def plot(model, x: torch.Tensor, beta: float = 3.0, max_edges: int = 400, title: str | None = None,
+         var_names: Sequence[str] | None = None, out_names: Sequence[str] | None = None):
     """Figure of ``model`` evaluated on inputs ``x`` (batch, width[0]).
 
     Nodes are drawn layer by layer (inputs at the bottom). Each edge gets a small panel with its
     function :math:`\\phi_{o,i}(x_i)` over the values ``x_i`` that reach it (a row of panels
     above input node ``i``); line and panel opacity is
     ``tanh(beta · score / max score of the layer)``, the score being the edge's L1 norm
-    (:meth:`KAN.edge_scores`). Edges with mask 0 are not drawn.
+    (:meth:`KAN.edge_scores`). Edges with mask 0 are not drawn. Input nodes are labelled with
+    ``var_names`` (default ``x1, x2, ...``), outputs with ``out_names`` (default ``y1, ...``);
+    the rows are labelled inputs / hidden / outputs at the left, each panel's horizontal axis
+    shows the range of its input, and the title defaults to the layer widths.
 
     Raises ``ValueError`` above ``max_edges`` edges (prune first: ``model.prune(x)``).
     """
@@ -27,19 +33,27 @@ def plot(model, x: torch.Tensor, beta: float = 3.0, max_edges: int = 400, title:
     if n_edges > max_edges:
         raise ValueError(f"this KAN has {n_edges} edges (> max_edges={max_edges}); prune it first "
                          "(model.prune(x)) or raise max_edges")
+    widths = model.width
+    var_names = _names(var_names, widths[0], "x", "var_names")
+    out_names = _names(out_names, widths[-1], "y", "out_names")
     with torch.no_grad():
         traces = model.trace(torch.as_tensor(x))
     L = len(traces)
-    widths = model.width
     wmax = max(widths)
     fig = Figure(figsize=(max(4.0, 1.6 * wmax), 2.2 * (L + 1)))
-    ax = fig.add_axes((0, 0, 1, 1))
+    ax = fig.add_axes((0, 0, 1, 1))  # data coordinates = figure fractions (the panels rely on it)
     ax.set_xlim(0, 1)
     ax.set_ylim(-0.5, L + 0.5)
     ax.axis("off")
+    for layer, name in enumerate(["inputs"] + [f"hidden {l}" for l in range(1, L)] + ["outputs"]):
+        ax.text(0.005, layer, name, ha="left", va="center", fontsize=8, color="0.35", rotation=90)
+    for j, nm in enumerate(var_names):
+        ax.text(*_offset(pos_of(widths, 0, j), -0.18), nm, ha="center", va="top", fontsize=9)
+    for j, nm in enumerate(out_names):
+        ax.text(*_offset(pos_of(widths, L, j), 0.12), nm, ha="center", va="bottom", fontsize=9)
 
     def pos(layer: int, j: int) -> tuple[float, float]:
-        return (j + 0.5) / widths[layer], float(layer)
+        return pos_of(widths, layer, j)
 
     for layer in range(L + 1):
         for j in range(widths[layer]):
@@ -66,11 +80,31 @@ def plot(model, x: torch.Tensor, beta: float = 3.0, max_edges: int = 400, title:
                 ax.plot([px, x1], [pt, y1], color="black", alpha=a, lw=1, zorder=1)
                 sub = fig.add_axes((px - pw / 2, (pb + 0.5) / (L + 1), pw, ph))
                 sub.plot(xi, tr.edges[order, o, i].numpy(), color="C0", alpha=a)
-                sub.set_xticks([])
+                sub.set_xticks([float(xi[0]), float(xi[-1])], [f"{xi[0]:.2g}", f"{xi[-1]:.2g}"],
+                               fontsize=5)
+                sub.tick_params(length=1, pad=1)
                 sub.set_yticks([])
                 sub.patch.set_alpha(0.0)
                 for sp in sub.spines.values():
                     sp.set_alpha(a)
-    if title:
-        ax.text(0.5, L + 0.4, title, ha="center", va="top")
+    ax.text(0.5, L + 0.47, title if title is not None else f"KAN {list(widths)}: learned edge functions",
+            ha="center", va="top", fontsize=11)
     return fig
+
+
+def pos_of(widths: Sequence[int], layer: int, j: int) -> tuple[float, float]:
+    """Centre of node ``j`` of ``layer`` in the figure's data coordinates."""
+    return (j + 0.5) / widths[layer], float(layer)
+
+
+def _offset(p: tuple[float, float], dy: float) -> tuple[float, float]:
+    return p[0], p[1] + dy
+
+
+def _names(names: Sequence[str] | None, n: int, stem: str, what: str) -> list[str]:
+    if names is None:
+        return [f"{stem}{i + 1}" for i in range(n)]
+    names = [str(v) for v in names]
+    if len(names) != n:
+        raise ValueError(f"{what} has {len(names)} names but the KAN has {n} of these nodes")
+    return names

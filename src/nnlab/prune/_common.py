@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .._validate import as_tensor, check_finite
+from ..training.data_loading import batch_slices
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -92,7 +93,8 @@ def as_xy(data: Any, model: nn.Module | None = None, name: str = "data") -> tupl
 
 
 def batches(n: int, batch_size: int) -> list[slice]:
-    return [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+    """Slices of ``n`` rows in batches (nnlab's one batching rule, shared with the trainer)."""
+    return batch_slices(n, batch_size)
 
 
 def dense_copy(model: nn.Module) -> nn.Module:

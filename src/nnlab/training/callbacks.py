@@ -1,8 +1,10 @@
 """Callbacks: hooks that ``fit`` calls at the start and end of each epoch and after each batch.
 
-A callback is any object with some of ``on_epoch_start(state)``, ``on_batch_end(state)`` and
-``on_epoch_end(state)``; a plain callable is treated as ``on_epoch_end``. Each receives the same
-:class:`TrainState`; setting ``state.stop = True`` ends training after the current epoch.
+A callback is any object with some of ``on_fit_start(state)``, ``on_epoch_start(state)``,
+``on_batch_end(state)``, ``on_epoch_end(state)`` and ``on_fit_end(state)``; a plain callable is
+treated as ``on_epoch_end``. Each receives the same :class:`TrainState`; setting
+``state.stop = True`` ends training after the current epoch. Ready-made callbacks (early
+stopping, best checkpoints, TensorBoard, CSV) are in :mod:`nnlab.callbacks`.
 """
 from __future__ import annotations
 
@@ -16,14 +18,16 @@ from .history import History
 
 __all__ = ["TrainState", "resolve_callbacks", "call", "HOOKS"]
 
-HOOKS = ("on_epoch_start", "on_batch_end", "on_epoch_end")
+HOOKS = ("on_fit_start", "on_epoch_start", "on_batch_end", "on_epoch_end", "on_fit_end")
 
 
 @dataclass
 class TrainState:
     """What callbacks see. ``epoch`` is 1-based; ``model`` is the bare model (never the DDP
     wrapper); ``logs`` holds the epoch's metrics in ``on_epoch_end`` and ``{"epoch", "batch",
-    "loss"}`` in ``on_batch_end``. Set ``stop = True`` to end training after this epoch."""
+    "loss"}`` in ``on_batch_end``. Set ``stop = True`` to end training after this epoch.
+    ``scheduler`` is the run's :class:`~nnlab.training.schedulers.Schedule` (or None);
+    ``save_checkpoint(folder)`` writes a full, resumable checkpoint of the current epoch."""
 
     model: nn.Module
     optimizer: torch.optim.Optimizer
@@ -34,6 +38,8 @@ class TrainState:
     stop: bool = False
     rank: int = 0
     world_size: int = 1
+    scheduler: Any = None
+    save_checkpoint: Callable[[Any], Any] | None = None
 
 
 def resolve_callbacks(callbacks: Any) -> dict[str, list[Callable]]:

@@ -5,8 +5,8 @@ A checkpoint folder holds
 * ``state-epochNNNN.safetensors``: the model's ``state_dict`` (keys ``model.*``), the optimiser's
   tensor state (``optimizer.*``) and the torch RNG states (``rng.*``);
 * ``checkpoint.json``: format, epoch, the tensors file's name and SHA-256, the run's config,
-  the History so far, the optimiser's non-tensor state (param groups, step counts, ...), and the
-  numpy, Python and shuffling RNG states.
+  the History so far, the optimiser's and the learning-rate scheduler's non-tensor state (param
+  groups, step counts, ...), and the numpy, Python and shuffling RNG states.
 
 Each file is written through :mod:`nnlab._io` (temporary file, fsync, ``os.replace``). The tensors
 file of the new epoch is written first under a new name; replacing ``checkpoint.json`` is the commit
@@ -51,6 +51,11 @@ class Checkpoint:
 
     def optimizer_state(self) -> dict[str, Any]:
         return _join(self.meta["optimizer"], self.tensors)
+
+    def scheduler_state(self) -> dict[str, Any] | None:
+        """The learning-rate schedule's state (None when the run had no scheduler)."""
+        saved = self.meta.get("scheduler")
+        return None if saved is None else _join(saved, self.tensors)
 
 
 # ---- nested structures <-> (JSON, tensors) -------------------------------------------------------
@@ -116,7 +121,7 @@ def restore_rng(ckpt: Checkpoint) -> None:
 # ---- save / load ---------------------------------------------------------------------------------
 def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     epoch: int, history: dict[str, list], config: dict[str, Any],
-                    shuffle_seed: int) -> Path:
+                    shuffle_seed: int, scheduler: dict[str, Any] | None = None) -> Path:
     """Write the checkpoint of a finished ``epoch`` into ``directory`` (see module docstring)."""
     from safetensors.torch import save
 
@@ -125,13 +130,15 @@ def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer:
     for k, v in model.state_dict().items():
         tensors[f"model.{k}"] = v.detach().to("cpu").clone().contiguous()
     opt_json = _split(optimizer.state_dict(), "optimizer", tensors)
+    sched_json = None if scheduler is None else _split(scheduler, "scheduler", tensors)
     rng = capture_rng(tensors, shuffle_seed)
     blob = save(tensors)
     name = f"state-epoch{epoch:04d}.safetensors"
     _io.write_bytes(directory / name, blob)
     meta = {"format": FORMAT, "epoch": int(epoch), "tensors_file": name,
             "sha256": hashlib.sha256(blob).hexdigest(), "config": config, "history": history,
-            "optimizer": opt_json, "rng": rng, "torch_version": torch.__version__}
+            "optimizer": opt_json, "scheduler": sched_json, "rng": rng,
+            "torch_version": torch.__version__}
     _io.write_json(directory / META_FILE, meta)  # the commit point
     for old in directory.glob("state-epoch*.safetensors"):
         if old.name != name:

@@ -22,7 +22,7 @@ from nnlab._validate import check_finite, check_xy
 
 from .losses import LossSpec, check_labels
 
-__all__ = ["Source", "as_source", "batches"]
+__all__ = ["Source", "as_source", "batches", "batch_slices"]
 
 
 @dataclass
@@ -116,6 +116,18 @@ def order(n: int, epoch: int, seed: int, shuffle: bool, rank: int = 0, world: in
     return list(sampler)
 
 
+def batch_slices(n: int, batch_size: int | None) -> list[slice]:
+    """Consecutive slices ``[0:b], [b:2b], ...`` covering ``n`` rows (``None``: one slice of all).
+
+    The one batching rule of nnlab: the trainer, the transfer helpers and pruning's Hessian and
+    gradient passes all cut their data with it.
+    """
+    b = n if batch_size is None else int(batch_size)
+    if b < 1 and n > 0:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return [slice(i, min(i + b, n)) for i in range(0, n, max(b, 1))]
+
+
 def batches(src: Source, *, epoch: int, batch_size: int | None, seed: int, shuffle: bool,
             spec: LossSpec, dtype: torch.dtype, device: torch.device, rank: int = 0,
             world: int = 1) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -125,9 +137,8 @@ def batches(src: Source, *, epoch: int, batch_size: int | None, seed: int, shuff
     """
     if src.kind == "tensors":
         idx = torch.as_tensor(order(src.n, epoch, seed, shuffle, rank, world), dtype=torch.int64)
-        b = len(idx) if batch_size is None else batch_size
-        for start in range(0, len(idx), max(b, 1)):
-            sel = idx[start:start + b]
+        for sl in batch_slices(len(idx), batch_size):
+            sel = idx[sl]
             yield src.X[sel].to(device), src.y[sel].to(device)
         return
     if src.kind == "loader" and world == 1:

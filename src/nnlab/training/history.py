@@ -25,7 +25,7 @@ class History:
         val_loss: held-out risk on ``val`` after the epoch (None entries when no ``val``).
         train_acc, val_acc: accuracy for ``loss="cross_entropy"`` (None entries otherwise).
         grad_norm: mean global gradient norm ‖g‖ before clipping, over the epoch's steps.
-        lr: learning rate of the first parameter group at the end of the epoch.
+        lr: learning rate of the first parameter group at the epoch's last optimiser step.
         penalty: mean value of the ``penalty`` term (None entries when no penalty).
     """
 

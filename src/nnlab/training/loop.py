@@ -19,14 +19,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._clipping import apply_clip, check_clip
+from ._clipping import check_clip
 from .callbacks import TrainState, call as _call, resolve_callbacks as _resolve_callbacks
 from .checkpoint import load_checkpoint, restore_rng, save_checkpoint
-from .data_loading import Source, as_source, batches, check_against_model
+from .data_loading import Source, as_source, check_against_model
+from .epoch import evaluate as _evaluate, train_epoch as _train_epoch
 from .distributed import DistContext, all_reduce_sum, broadcast_int, setup, teardown
 from .history import History
 from .losses import LossSpec, get_loss
-from .optimizers import is_lbfgs, make_optimizer, param_list
+from .optimizers import make_optimizer, param_list
+from .schedulers import make_schedule, steps_per_epoch
 
 __all__ = ["fit", "DivergenceError"]
 
@@ -35,7 +37,7 @@ def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "m
         clip: tuple[str, float] | None = None, seed: int | None = None, progress: bool = True,
         callbacks: Iterable[Any] = (), checkpoint_dir: str | Path | None = None,
         resume: str | Path | None = None, penalty: Callable | None = None,
-        distributed: bool | None = None) -> History:
+        distributed: bool | None = None, scheduler: Any = None, warmup: int = 0) -> History:
     """Train ``model`` in place and return its :class:`History`.
 
     Args:
@@ -63,6 +65,11 @@ def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "m
         penalty: ``penalty(model, X_batch) -> scalar tensor`` added to the training loss.
         distributed: ``None`` auto-detects torchrun; ``True``/``False`` force it (see
             :mod:`nnlab.training.distributed`).
+        scheduler: ``None``, ``"cosine"``, ``"step"``, ``"onecycle"``, ``"plateau"``, a factory
+            ``lambda opt: torch.optim.lr_scheduler.X(opt, ...)`` or a dict ``{"scheduler": factory,
+            "interval": "step"|"epoch", "monitor": ...}`` (see :mod:`nnlab.training.schedulers`);
+            its state is checkpointed.
+        warmup: epochs of linear learning-rate warm-up for a named ``scheduler``.
 
     Returns:
         The :class:`History` (also the resumed epochs' entries when resuming).
@@ -88,13 +95,14 @@ def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "m
     ctx = setup(distributed)
     try:
         return _fit(model, train, val, spec, optimizer, lr, epochs, batch_size, clip_spec, seed,
-                    progress, hooks, checkpoint_dir, resume, penalty, ctx)
+                    progress, hooks, checkpoint_dir, resume, penalty, ctx, scheduler, warmup)
     finally:
         teardown(ctx)
 
 
 def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, clip_spec, seed,
-         progress, hooks, checkpoint_dir, resume, penalty, ctx: DistContext) -> History:
+         progress, hooks, checkpoint_dir, resume, penalty, ctx: DistContext, scheduler=None,
+         warmup: int = 0) -> History:
     if ctx.enabled and ctx.device is not None and ctx.device.type == "cuda":
         model.to(ctx.device)
     dtype = _float_dtype(model)
@@ -112,10 +120,13 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
         random.seed(seed + ctx.rank)
     shuffle_seed = broadcast_int(seed if seed is not None else secrets.randbits(31), ctx)
     opt = make_optimizer(optimizer, model, lr)
+    sched = make_schedule(scheduler, opt, epochs=epochs, warmup=warmup, has_val=val_src is not None,
+                          steps_per_epoch=_steps_per_epoch(train_src, local_batch, ctx))
     config = {"loss": spec.name, "optimizer": _name_of(optimizer), "lr": lr, "epochs": epochs,
               "batch_size": batch_size, "clip": list(clip_spec) if clip_spec else None,
               "optimizer_class": type(opt).__name__, "seed": seed, "world_size": ctx.world,
-              "penalty": None if penalty is None else _name_of(penalty)}
+              "penalty": None if penalty is None else _name_of(penalty),
+              "scheduler": None if sched is None else sched.name, "warmup": warmup}
 
     history, start = History(), 0
     if resume is not None:
@@ -138,6 +149,7 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
             raise ValueError(f"the checkpoint in {resume} holds the state of a different optimizer "
                              f"({saved_class}); resume with the same one "
                              f"({e})") from e
+        _restore_schedule(sched, ckpt, resume)
         history = History.from_dict(ckpt.meta["history"])
         start = ckpt.epoch
         shuffle_seed = int(ckpt.meta["rng"]["shuffle"]["seed"])
@@ -150,105 +162,43 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
 
         net = DistributedDataParallel(model, device_ids=[ctx.device] if device.type == "cuda" else None)
     params = param_list(opt)
-    state = TrainState(model=model, optimizer=opt, history=history, rank=ctx.rank, world_size=ctx.world)
+    state = TrainState(model=model, optimizer=opt, history=history, rank=ctx.rank, world_size=ctx.world,
+                       scheduler=sched)
+
+    def save(directory: str | Path) -> Path:
+        return save_checkpoint(directory, model=model, optimizer=opt, epoch=state.epoch,
+                               history=history.as_dict(), config=config, shuffle_seed=shuffle_seed,
+                               scheduler=None if sched is None else sched.state_dict())
+
+    state.save_checkpoint = save
+    _call(hooks, "on_fit_start", state)
     bar = _progress_bar(progress and ctx.is_main, epochs, start)
     try:
         for epoch in range(start + 1, epochs + 1):
             state.epoch, state.logs = epoch, {"epoch": epoch}
             _call(hooks, "on_epoch_start", state)
+            params = param_list(opt)  # a callback may have replaced parameters (KAN grid extension)
             logs = _train_epoch(net, model, opt, train_src, spec, epoch, local_batch, shuffle_seed,
-                                clip_spec, params, penalty, dtype, device, ctx, hooks, state)
+                                clip_spec, params, penalty, dtype, device, ctx, hooks, state, sched)
             if val_src is not None:
                 logs.update(_evaluate(model, val_src, spec, local_batch, dtype, device, ctx))
-            logs["lr"] = float(opt.param_groups[0].get("lr", float("nan")))
+            if sched is not None:
+                sched.after_epoch(logs)
             history.append(logs)
             state.logs = logs
             _call(hooks, "on_epoch_end", state)
             _check_diverged(logs, epoch, checkpoint_dir)  # before the checkpoint: keep the last finite one
             if checkpoint_dir is not None and ctx.is_main:
-                save_checkpoint(checkpoint_dir, model=model, optimizer=opt, epoch=epoch,
-                                history=history.as_dict(), config=config, shuffle_seed=shuffle_seed)
+                save(checkpoint_dir)
             bar.update(1)
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()
                              if k in ("train_loss", "val_loss", "train_acc", "val_acc") and v is not None})
             if _agree_stop(state.stop, ctx):
                 break
+        _call(hooks, "on_fit_end", state)
     finally:
         bar.close()
     return history
-
-
-def _train_epoch(net, model, opt, src: Source, spec: LossSpec, epoch: int, local_batch, shuffle_seed,
-                 clip_spec, params, penalty, dtype, device, ctx: DistContext, hooks, state) -> dict:
-    net.train()
-    # running sums in float64: loss·n, n, correct, penalty·n, grad-norm, steps
-    sums = torch.zeros(6, dtype=torch.float64, device=device)
-    lbfgs = is_lbfgs(opt)
-    for i, (xb, yb) in enumerate(batches(src, epoch=epoch - 1, batch_size=local_batch,
-                                         seed=shuffle_seed, shuffle=True, spec=spec, dtype=dtype,
-                                         device=device, rank=ctx.rank, world=ctx.world)):
-        first: dict[str, torch.Tensor] = {}
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad(set_to_none=True)
-            out = net(xb)
-            data_loss = spec.fn(out, yb)
-            total = data_loss
-            pen = None
-            if penalty is not None:
-                pen = penalty(model, xb)
-                if not isinstance(pen, torch.Tensor) or pen.numel() != 1:
-                    raise TypeError("penalty(model, X_batch) must return a scalar tensor, got "
-                                    f"{type(pen).__name__}")
-                total = total + pen.reshape(())
-            total.backward()
-            gnorm = apply_clip(params, clip_spec)
-            if not first:  # record the loss at the parameters before the step
-                first.update(loss=data_loss.detach(), out=out.detach(), gnorm=gnorm)
-                if pen is not None:
-                    first["pen"] = pen.detach().reshape(())
-            return total
-
-        if lbfgs:
-            opt.step(closure)
-        else:
-            closure()
-            opt.step()
-        n = xb.shape[0]
-        sums[0] += first["loss"].to(torch.float64) * n
-        sums[1] += n
-        if spec.classification:
-            sums[2] += (first["out"].argmax(dim=1) == yb).sum()
-        if "pen" in first:
-            sums[3] += first["pen"].to(torch.float64) * n
-        sums[4] += first["gnorm"].to(sums)
-        sums[5] += 1
-        if hooks["on_batch_end"]:
-            state.batch, state.logs = i, {"epoch": epoch, "batch": i, "loss": float(first["loss"])}
-            _call(hooks, "on_batch_end", state)
-    sums = all_reduce_sum(sums, ctx)
-    n, steps = float(sums[1]), max(float(sums[5]), 1.0)
-    return {"epoch": epoch, "train_loss": float(sums[0]) / n,
-            "train_acc": float(sums[2]) / n if spec.classification else None,
-            "penalty": float(sums[3]) / n if penalty is not None else None,
-            "grad_norm": float(sums[4]) / steps}
-
-
-def _evaluate(model, src: Source, spec: LossSpec, local_batch, dtype, device, ctx) -> dict:
-    """Held-out risk: mean loss (and accuracy) over every ``val`` sample, in eval mode."""
-    model.eval()
-    sums = torch.zeros(3, dtype=torch.float64, device=device)
-    with torch.no_grad():
-        for xb, yb in batches(src, epoch=0, batch_size=local_batch, seed=0, shuffle=False, spec=spec,
-                              dtype=dtype, device=device, rank=ctx.rank, world=ctx.world):
-            out = model(xb)
-            sums[0] += spec.fn(out, yb).to(torch.float64) * xb.shape[0]
-            sums[1] += xb.shape[0]
-            if spec.classification:
-                sums[2] += (out.argmax(dim=1) == yb).sum()
-    sums = all_reduce_sum(sums, ctx)
-    n = float(sums[1])
-    return {"val_loss": float(sums[0]) / n, "val_acc": float(sums[2]) / n if spec.classification else None}
 
 
 # ---- small helpers -------------------------------------------------------------------------------
@@ -306,8 +256,35 @@ def _agree_stop(stop: bool, ctx: DistContext) -> bool:
     return bool(flag[0] > 0)
 
 
+def _steps_per_epoch(src: Source, local_batch: int | None, ctx: DistContext) -> int | None:
+    """Optimiser steps of one epoch on this rank (None for a DataLoader without len())."""
+    if src.kind == "loader" and ctx.world == 1:
+        try:
+            return len(src.loader)  # type: ignore[arg-type]
+        except TypeError:
+            return None
+    n_local = None if src.n is None else -(-src.n // ctx.world)
+    return steps_per_epoch(n_local, local_batch)
+
+
+def _restore_schedule(sched, ckpt, resume) -> None:
+    saved = ckpt.meta.get("scheduler")
+    if sched is None and saved is None:
+        return
+    if sched is None or saved is None:
+        have = "no scheduler" if saved is None else f"scheduler {ckpt.meta['config'].get('scheduler')!r}"
+        raise ValueError(f"the checkpoint in {resume} was written with {have}; resume with the same "
+                         "scheduler setting")
+    try:
+        sched.load_state_dict(ckpt.scheduler_state())
+    except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise ValueError(f"the checkpoint in {resume} holds the state of a different scheduler; "
+                         f"resume with the same one ({e})") from e
+
+
 def _warn_config_changes(old: dict, new: dict) -> None:
-    changed = [k for k in ("loss", "optimizer", "batch_size", "clip", "world_size")
+    changed = [k for k in ("loss", "optimizer", "batch_size", "clip", "world_size", "scheduler",
+                           "warmup")
                if k in old and old[k] != new[k]]
     if changed:
         warnings.warn("resuming with settings that differ from the checkpoint's ("

@@ -1,6 +1,9 @@
 """Optimisers by name, or the user's own instance (its parameter groups are kept as they are).
 
-* ``"adam"``: ``torch.optim.Adam(params, lr)``;
+One :func:`make_optimizer` serves ``nl.fit``, fine-tuning (:mod:`nnlab.transfer`, parameter groups
+with their own learning rates) and pruning's fine-tuning steps.
+
+* ``"adam"``: ``torch.optim.Adam(params, lr)``; ``"adamw"``: ``torch.optim.AdamW(params, lr)``;
 * ``"sgd"``: plain gradient descent θ ← θ − lr·∇L (pass ``torch.optim.SGD(..., momentum=0.9)``
   for momentum);
 * ``"lbfgs"``: ``torch.optim.LBFGS(params, lr, line_search_fn="strong_wolfe")``. ``fit`` calls
@@ -13,39 +16,63 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Any, Iterable
 
 import torch
 
 __all__ = ["make_optimizer", "names", "is_lbfgs"]
 
-_NAMES = ("adam", "sgd", "lbfgs")
+_NAMES = ("adam", "sgd", "lbfgs", "adamw")
+_CLASSES = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+            "lbfgs": torch.optim.LBFGS}
 
 
 def names() -> list[str]:
     return list(_NAMES)
 
 
-def make_optimizer(optimizer: object, model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
-    """Resolve ``fit``'s ``optimizer`` argument for ``model``."""
-    params = [p for p in model.parameters() if p.requires_grad]
+def make_optimizer(optimizer: object, model: Any, lr: float | None = None,
+                   **kwargs: Any) -> torch.optim.Optimizer:
+    """Resolve an ``optimizer`` argument (a name, a class or an instance) for ``model``.
+
+    Args:
+        optimizer: ``"adam"``, ``"adamw"``, ``"sgd"``, ``"lbfgs"``, an Optimizer subclass, or an
+            instance already built on ``model``'s parameters (returned as it is).
+        model: an ``nn.Module`` (its trainable parameters), or parameter groups
+            ``[{"params": [...], "lr": ...}, ...]`` whose own learning rates are kept.
+        lr: the learning rate (for groups: the default of groups without one).
+        kwargs: passed to the optimizer's constructor (e.g. ``momentum=0.9``).
+    """
     if isinstance(optimizer, torch.optim.Optimizer):
-        _check_owned(optimizer, model)
+        if isinstance(model, torch.nn.Module):
+            _check_owned(optimizer, model)
         return optimizer
-    if not params:
-        raise ValueError("the model has no trainable parameters (all have requires_grad=False)")
-    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
-        return optimizer(params, lr=_check_lr(lr))
-    if isinstance(optimizer, str):
+    if isinstance(model, torch.nn.Module):
+        params: Any = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError("the model has no trainable parameters (all have requires_grad=False)")
         lr = _check_lr(lr)
-        if optimizer == "adam":
-            return torch.optim.Adam(params, lr=lr)
-        if optimizer == "sgd":
-            return torch.optim.SGD(params, lr=lr)
-        if optimizer == "lbfgs":
-            return torch.optim.LBFGS(params, lr=lr, line_search_fn="strong_wolfe")
-        raise ValueError(f"unknown optimizer {optimizer!r}; expected one of {names()} "
-                         "or a torch.optim.Optimizer instance")
+    else:
+        params = [g for g in model if not isinstance(g, dict) or g.get("params")]
+        if not params:
+            raise ValueError("no parameters to optimise (empty parameter groups)")
+        if lr is not None:
+            lr = _check_lr(lr)
+        elif not all(isinstance(g, dict) and "lr" in g for g in params):
+            raise ValueError("lr is required unless every parameter group sets its own 'lr'")
+    opts = dict(kwargs)
+    if lr is not None:
+        opts["lr"] = lr
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        return optimizer(params, **opts)
+    if isinstance(optimizer, str):
+        cls = _CLASSES.get(optimizer.lower())
+        if cls is None:
+            raise ValueError(f"unknown optimizer {optimizer!r}; expected one of {names()} "
+                             "or a torch.optim.Optimizer instance")
+        if cls is torch.optim.LBFGS:
+            opts.setdefault("line_search_fn", "strong_wolfe")
+        return cls(params, **opts)
     raise TypeError(f"optimizer must be one of {names()}, a torch.optim.Optimizer instance or "
                     f"subclass; got {type(optimizer).__name__}")
 

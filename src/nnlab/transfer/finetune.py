@@ -17,25 +17,13 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ..training.optimizers import make_optimizer
 from .freeze import ParamCount, count_parameters, freeze, hold_batchnorm, unfreeze
 
 __all__ = ["finetune", "FinetuneResult", "Phase", "make_optimizer"]
 
-_OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-}
-
-
-def make_optimizer(name: str, groups: list[dict[str, Any]], **kwargs: Any) -> torch.optim.Optimizer:
-    """A torch optimizer (``"adam"``, ``"adamw"``, ``"sgd"``) over parameter groups with their own lr."""
-    if not isinstance(name, str) or name.lower() not in _OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {sorted(_OPTIMIZERS)} (or pass a factory "
-                         f"callable(groups) -> Optimizer), got {name!r}")
-    if name.lower() == "sgd":
-        kwargs.setdefault("momentum", 0.9)
-    return _OPTIMIZERS[name.lower()](groups, **kwargs)
+_NAMES = ("adam", "adamw", "sgd")
+SGD_MOMENTUM = 0.9  # fine-tuning's "sgd" is SGD with momentum (the usual transfer recipe)
 
 
 @dataclass
@@ -115,7 +103,8 @@ def finetune(model: nn.Module, train: Any, val: Any = None, *,
             phase 1's.
         extractor_lr_scale: A′'s learning-rate factor in phase 2 (0.1: ten times smaller; 1.0:
             plain full fine-tuning).
-        optimizer: ``"adam"``, ``"adamw"``, ``"sgd"`` or a factory ``groups -> Optimizer``.
+        optimizer: ``"adam"``, ``"adamw"``, ``"sgd"`` (with momentum 0.9) or a factory
+            ``groups -> Optimizer``; built by :func:`nnlab.training.optimizers.make_optimizer`.
         freeze_batchnorm: in phase 1 the extractor's BatchNorm layers also keep their pretrained
             running statistics (they run in eval mode); see :func:`hold_batchnorm`.
         loss, batch_size, seed, progress, **fit_kwargs: passed to ``nl.fit``.
@@ -149,7 +138,11 @@ def finetune(model: nn.Module, train: Any, val: Any = None, *,
             if not isinstance(opt, torch.optim.Optimizer):
                 raise TypeError("the optimizer factory must return a torch.optim.Optimizer")
             return opt
-        return make_optimizer(optimizer, groups)
+        if not isinstance(optimizer, str) or optimizer.lower() not in _NAMES:
+            raise ValueError(f"optimizer must be one of {list(_NAMES)} (or pass a factory "
+                             f"callable(groups) -> Optimizer), got {optimizer!r}")
+        extra = {"momentum": SGD_MOMENTUM} if optimizer.lower() == "sgd" else {}
+        return make_optimizer(optimizer, groups, **extra)
 
     result = FinetuneResult(model)
     common = dict(loss=loss, batch_size=batch_size, progress=progress, **fit_kwargs)
