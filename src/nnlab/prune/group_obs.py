@@ -78,4 +78,4 @@ def greedy_select(Ws: list[torch.Tensor], Hinvs: list[torch.Tensor], n_remove: i
         alive[j] = False
         removed.append(j)
         costs.append(float(sal[j]))
-    return torch.tensor(removed, dtype=torch.long), Ws, torch.tensor(costs)
+    return torch.tensor(removed, dtype=torch.long), Ws, torch.tensor(costs, dtype=Ws[0].dtype)

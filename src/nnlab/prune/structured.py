@@ -5,7 +5,9 @@ is row j of every layer writing the group's axis, column j of every layer readin
 of its ``BatchNorm1d``/``LayerNorm``/``PReLU``: a hidden layer of a plain MLP, or the whole
 residual stream of a residual one. Importance of unit j:
 
-* ``"magnitude"``: ‖θ_j‖₂, the norm of all its parameter slices (rows, columns, BN γ/β);
+* ``"magnitude"``: ‖θ_j^in‖₂·‖θ_j^out‖₂, the norm of its incoming slices (rows and biases of the
+  layers writing it, or the γ, β of its BatchNorm/LayerNorm/PReLU, which rescale them) times the
+  norm of its outgoing columns (so a unit nothing reads scores 0);
 * ``"taylor"``: |Σ_{θ∈θ_j} θ·∂L/∂θ|, the first-order loss change of setting them to 0
   (Molchanov et al., 2019);
 * ``"obd"``: Σ_q ‖W_q[:, j]‖²·H_q,jj / 2 over the layers q reading the unit, with the layer-wise
@@ -98,7 +100,16 @@ def _slices(model: nn.Module, g: Group, grads: bool = False) -> torch.Tensor:
             v = t.grad if grads else t
             v = torch.zeros_like(t) if v is None else v
             cols.append(v.detach().movedim(d, 0).reshape(g.width, -1))
-    return torch.cat(cols, 1)
+    return torch.cat(cols, 1) if cols else torch.zeros(g.width, 0)
+
+
+def _magnitude(model: nn.Module, g: Group) -> torch.Tensor:
+    """‖θ_j written‖·‖θ_j read‖: rows (or the per-channel γ, β when a norm rescales them) times columns."""
+    def part(roles: set[str]) -> torch.Tensor:
+        return _slices(model, Group(g.width, frozenset(m for m in g.members if m.role in roles))).norm(dim=1)
+
+    norm = _slices(model, Group(g.width, frozenset(m for m in g.members if m.role == "channel")))
+    return (norm.norm(dim=1) if norm.shape[1] else part({"out"})) * part({"in"})
 
 
 def _layer_inputs(model: nn.Module, names: list[str], X: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -155,7 +166,7 @@ def group_importance(model: nn.Module, groups: Groups, importance: str, X: torch
                      y: torch.Tensor | None = None, loss: LossFn | None = None) -> list[torch.Tensor]:
     """One score per unit (higher = keep) for ``"magnitude"``, ``"taylor"`` or ``"obd"``."""
     if importance == "magnitude":
-        return [_slices(model, g).norm(dim=1) for g in groups]
+        return [_magnitude(model, g) for g in groups]
     if X is None or y is None or loss is None:
         raise ValueError(f"importance={importance!r} needs data=(X, y)")
     if importance == "taylor":
