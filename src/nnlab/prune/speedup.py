@@ -24,7 +24,7 @@ from .groups import Groups
 from .shrink import flops, flops_of_widths, latency
 from .structured import NeuronReport, _check_data, find_groups, label, prune_groups
 
-__all__ = ["prune_to_speedup", "speed_ratio", "SpeedupError"]
+__all__ = ["prune_to_speedup", "speed_ratio", "speed_report", "SpeedupError"]
 
 
 class SpeedupError(ValueError):
@@ -152,3 +152,15 @@ def prune_to_speedup(model: nn.Module, speedup: float, importance: str, data: An
     report.flops_after = flops(cur, example_input)
     return cur, report
 
+
+
+def speed_report(dense: nn.Module, pruned: nn.Module, example_input: torch.Tensor, rounds: int = 7) -> str:
+    """Parameters, FLOPs per sample and measured latency (interleaved medians) before and after, as text."""
+    la, lb, r = speed_ratio(dense, pruned, example_input, rounds)
+    pa, pb = (sum(p.numel() for p in m.parameters()) for m in (dense, pruned))
+    fa, fb = flops(dense, example_input), flops(pruned, example_input)
+    rows = [f"{'':<22} {'before':>12} {'after':>12} {'ratio':>8}",
+            f"{'parameters':<22} {pa:>12} {pb:>12} {pa / pb:>7.2f}x",
+            f"{'FLOPs per sample':<22} {fa:>12} {fb:>12} {fa / fb:>7.2f}x",
+            f"{'latency, batch ' + str(len(example_input)):<22} {1e6 * la:>10.1f}us {1e6 * lb:>10.1f}us {r:>7.2f}x"]
+    return "\n".join(rows)
