@@ -17,7 +17,7 @@ softmax, ...): such a group is left alone and listed in :attr:`Groups.fixed` wit
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -66,12 +66,12 @@ class Group:
         return f"group of {self.width} units ({parts})"
 
 
-@dataclass
 class Groups(list):
-    """The prunable groups (a list of :class:`Group`, in forward order) plus what was left alone."""
+    """The prunable groups (a list of :class:`Group`, in forward order) plus what was left alone.
 
-    fixed: list[tuple[Group, str]] = field(default_factory=list)
-    calls: list[tuple[str, str]] = field(default_factory=list)   # (module name, kind) of every layer call
+    Attributes: ``fixed``, a list of ``(Group, reason)`` for the axes that cannot shrink, and
+    ``calls``, the ``(module name, kind)`` of every layer call in forward order.
+    """
 
     def __init__(self, groups=(), fixed=None, calls=None):
         list.__init__(self, groups)
