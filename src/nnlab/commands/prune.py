@@ -35,7 +35,8 @@ HELP = (
 def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, scope: str, hessian: str,
            importance: str, data: Optional[str], target: Optional[str], finetune_epochs: int, lr: float,
            batch_size: int, name: Optional[str], runs_dir: str, overwrite: bool, seed: int,
-           gradual: bool = False, steps: int = GRADUAL_STEPS) -> None:
+           gradual: bool = False, steps: int = GRADUAL_STEPS, structured: bool = False,
+           speedup: Optional[float] = None, measure: str = "latency") -> None:
     import nnlab as nl
     from nnlab._io import write_json
     from nnlab.commands._common import is_rank_zero
@@ -44,10 +45,19 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
     from nnlab.models_io import save_model
     from nnlab.runs import RunFolder
 
+    if gradual and structured:
+        raise CLIError("--gradual and --structured are two different methods: pick one")
     if gradual and not method.startswith("gradual-"):
         if method not in ("magnitude", "obd", "obs"):
             raise CLIError(f"--gradual works with magnitude, obd or obs, not {method!r}")
         method = f"gradual-{method}"
+    if speedup is not None and not structured:
+        raise CLIError("--speedup removes whole units: add --structured")
+    if speedup is not None and not speedup > 1:
+        raise CLIError(f"--speedup must be > 1 (how many times faster), got {speedup:g}")
+    if measure not in ("latency", "flops"):
+        raise CLIError(f"--measure must be latency or flops, got {measure!r}")
+    method = "neurons" if structured else method
     if method not in METHODS:
         raise CLIError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if steps < 1:
@@ -62,7 +72,7 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
         raise CLIError(f"{model_path} holds LoRA adapters: merge them first with `nnlab lora merge`")
     if spec["arch"] == "kan":
         raise CLIError("pruning here works on nn.Linear weights; for a KAN use model.prune(x) (§6.3)")
-    name = name or f"{Path(model_path).name}-{method}-{sparsity:g}"
+    name = name or f"{Path(model_path).name}-{method}-" + (f"{speedup:g}x" if speedup is not None else f"{sparsity:g}")
     run = RunFolder.open(runs_dir, name, overwrite=overwrite, create=is_rank_zero(), can_resume=False)
     Xv, yv = d.val
     before = {**evaluate(model, Xv, yv, d.task), "params": n_params(model),
@@ -87,8 +97,14 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
              f"step: sparsity {log[-1]['sparsity']:.1%}")
         finetune_epochs = 0  # the schedule fine-tuned already
     elif method == "neurons":
-        model, rep = nl.prune.neurons(model, sparsity, importance=importance, data=d.train, loss=d.loss)
+        dense, x = model, d.train[0][:256]
+        target_kw = {"speedup": speedup, "example_input": x, "measure": measure} if speedup is not None else {}
+        model, rep = nl.prune.neurons(model, None if speedup is not None else sparsity, importance=importance,
+                                      data=d.train, loss=d.loss, **target_kw)
         echo(str(rep))
+        from nnlab.prune.speedup import speed_report
+
+        echo(speed_report(dense, model, x))
     else:
         if spec["arch"] != "resnet":
             raise CLIError(f"residual_blocks needs a residual model (train it with --model resnet); "
@@ -98,7 +114,7 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
     pruned = {**evaluate(model, Xv, yv, d.task), "params": n_params(model),
               "sparsity": nl.prune.sparsity(model).overall}
     cfg = {"model": str(model_path), "method": method, "sparsity": sparsity, "tolerance": tolerance, "scope": scope,
-           "hessian": hessian, "importance": importance, "finetune_epochs": finetune_epochs, "lr": lr,
+           "hessian": hessian, "importance": importance, "speedup": speedup, "measure": measure, "finetune_epochs": finetune_epochs, "lr": lr,
            "batch_size": batch_size, "seed": seed, "data": spec["meta"].get("data"), "name": name,
            "steps": steps if method.startswith("gradual-") else None,
            "runs_dir": runs_dir}
@@ -138,7 +154,12 @@ def register(app: typer.Typer) -> None:
         tolerance: float = typer.Option(0.01, help="residual_blocks: largest validation-loss increase allowed."),
         scope: str = typer.Option("global", help="global (one threshold) or layer (same fraction per layer)."),
         hessian: str = typer.Option("gauss_newton", help="OBD: exact, gauss_newton, fisher or hutchinson."),
-        importance: str = typer.Option("magnitude", help="neurons: magnitude, taylor or obd."),
+        importance: str = typer.Option("magnitude", help="neurons / --structured: magnitude, taylor, obd or obs."),
+        structured: bool = typer.Option(False, "--structured", help="Remove whole units (coupled groups, residual "
+                                        "streams too): the model gets smaller and faster; same as --method neurons."),
+        speedup: Optional[float] = typer.Option(None, help="--structured: remove units until this many times faster."),
+        measure: str = typer.Option("latency", help="--speedup measured as latency (batch of 256 training rows) "
+                                    "or flops."),
         data: Optional[str] = typer.Option(None, help="Dataset (default: the one recorded with the model)."),
         target: Optional[str] = typer.Option(None, help="Target column when --data is a CSV."),
         finetune_epochs: int = typer.Option(0, min=0, help="Epochs of fine-tuning after pruning (gradual: after each step, default 2)."),
@@ -152,4 +173,5 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
     ) -> None:
         _prune(model, method, sparsity, tolerance, scope, hessian, importance, data, target, finetune_epochs, lr,
-               batch_size, name, runs_dir, overwrite, seed, gradual=gradual, steps=steps)
+               batch_size, name, runs_dir, overwrite, seed, gradual=gradual, steps=steps,
+               structured=structured, speedup=speedup, measure=measure)

@@ -1,21 +1,28 @@
-"""Structured pruning: remove whole hidden units (neurons), so the model really shrinks (§5.5).
+"""Structured pruning: remove whole hidden units, so the model really shrinks (§5.5).
 
-A hidden unit j between ``nn.Linear`` layers L_p and L_q (with only element-wise modules and
-``BatchNorm1d`` between them) is row j of L_p (and its bias), entry j of the batch-norm and
-column j of L_q. Removing it drops all three. Importance of unit j:
+Units are removed by *coupled groups* (:func:`nnlab.prune.dependency_groups`): unit j of a group
+is row j of every layer writing the group's axis, column j of every layer reading it and entry j
+of its ``BatchNorm1d``/``LayerNorm``/``PReLU``: a hidden layer of a plain MLP, or the whole
+residual stream of a residual one. Importance of unit j:
 
-* ``"magnitude"``: ‖W_q[:, j]‖₂ · ‖(W_p[j, :], b_p[j])‖₂ (with batch-norm, |γ_j| replaces the
-  incoming norm, since BN rescales it);
-* ``"taylor"``: |Σ_n a_nj · ∂L/∂a_nj|, the first-order loss change from a_j → 0
-  (Molchanov et al., 2017), a = the unit's activation (the input of L_q);
-* ``"obd"``: Σ_i W_q[i, j]² · H_ii / 2, the OBD saliency of all its outgoing weights
-  (Gauss-Newton diagonal).
+* ``"magnitude"``: ‖θ_j^in‖₂·‖θ_j^out‖₂, the norm of its incoming slices (rows and biases of the
+  layers writing it, or the γ, β of its BatchNorm/LayerNorm/PReLU, which rescale them) times the
+  norm of its outgoing columns (so a unit nothing reads scores 0);
+* ``"taylor"``: |Σ_{θ∈θ_j} θ·∂L/∂θ|, the first-order loss change of setting them to 0
+  (Molchanov et al., 2019);
+* ``"obd"``: Σ_q ‖W_q[:, j]‖²·H_q,jj / 2 over the layers q reading the unit, with the layer-wise
+  Hessian H_q = X_q·X_qᵀ/N of their inputs (the diagonal of the structured OBS below);
+* ``"obs"``: structured Optimal Brain Surgeon (:mod:`nnlab.prune.group_obs`): removing block G
+  costs Σ_q w_Gᵀ([H_q⁻¹]_GG)⁻¹w_G and the remaining columns of every reading layer move by
+  δw = −H⁻¹_{:,G}([H⁻¹]_GG)⁻¹w_G. Units are chosen greedily one at a time with those updates;
+  groups are processed in forward order and each reading layer is first refit (least squares) to
+  reproduce, on the already pruned network's inputs, the outputs it had before this step.
 
-Residual blocks tie a block's width to its input's, so their units are left alone (use
-:func:`residual_blocks` for them).
+The speed target (``speedup=``) is in :mod:`nnlab.prune.speedup`.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,186 +30,279 @@ import torch
 from torch import nn
 
 from ._common import LossFn, as_xy, dense_copy, resolve_loss
-from .hessian import gauss_newton
+from .group_obs import greedy_select
+from .groups import Group, Groups, dependency_groups, layer_kind
+from .obs import damped_inverse
+from .shrink import remove_units, unit_params
 
-__all__ = ["neurons", "hidden_units", "NeuronReport"]
+__all__ = ["neurons", "NeuronReport", "IMPORTANCES", "group_importance", "prune_groups", "example_for"]
 
-_ELEMENTWISE_WITH_PARAMS = (nn.BatchNorm1d, nn.PReLU)
-
-
-def _leaves(module: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
-    """Flatten nested ``nn.Sequential``s; any other module is an opaque leaf."""
-    out = []
-    for n, m in module.named_children():
-        path = f"{prefix}{n}"
-        if type(m) is nn.Sequential:
-            out += _leaves(m, path + ".")
-        else:
-            out.append((path, m))
-    return out
-
-
-def hidden_units(model: nn.Module) -> list[dict[str, Any]]:
-    """The prunable hidden layers: dicts with ``inp`` (L_p name), ``out`` (L_q name), ``between``
-    (names of the element-wise modules in between) and ``width``."""
-    if not isinstance(model, nn.Sequential):
-        return []
-    leaves = _leaves(model)
-    groups = []
-    for p, (pname, pm) in enumerate(leaves):
-        if not isinstance(pm, nn.Linear):
-            continue
-        between = []
-        for qname, qm in leaves[p + 1:]:
-            if isinstance(qm, nn.Linear):
-                ok = all(_elementwise(m, pm.out_features) for _, m in between)
-                if ok and qm.in_features == pm.out_features:
-                    groups.append({"inp": pname, "out": qname, "between": [n for n, _ in between],
-                                   "width": pm.out_features})
-                break
-            between.append((qname, qm))
-    return groups
-
-
-def _elementwise(m: nn.Module, width: int) -> bool:
-    if isinstance(m, nn.BatchNorm1d):
-        return m.num_features == width
-    if isinstance(m, nn.PReLU):
-        return m.num_parameters in (1, width)
-    return next(iter(m.parameters(recurse=True)), None) is None and not list(m.children())
-
-
-def _importance(model: nn.Module, groups: list[dict], importance: str, data: Any, loss: Any) -> list[torch.Tensor]:
-    mods = dict(model.named_modules())
-    if importance == "magnitude":
-        out = []
-        for g in groups:
-            p, q = mods[g["inp"]], mods[g["out"]]
-            bns = [mods[n] for n in g["between"] if isinstance(mods[n], nn.BatchNorm1d)]
-            if bns and bns[-1].weight is not None:
-                inc = bns[-1].weight.detach().abs()
-            else:
-                rows = p.weight.detach()
-                inc = torch.cat([rows, p.bias.detach()[:, None]], 1).norm(dim=1) if p.bias is not None \
-                    else rows.norm(dim=1)
-            out.append(q.weight.detach().norm(dim=0) * inc)
-        return out
-    if data is None:
-        raise ValueError(f"importance={importance!r} needs data=(X, y) and a loss")
-    lossf = resolve_loss(loss)
-    X, y = as_xy(data, model)
-    if importance == "obd":
-        h = gauss_newton(model, X, y, lossf, [g["out"] for g in groups])
-        return [(mods[g["out"]].weight.detach() ** 2 * h[g["out"]] / 2).sum(0) for g in groups]
-    acts: dict[str, torch.Tensor] = {}
-
-    def keep(name: str):
-        def f(m: nn.Module, args: tuple) -> None:
-            args[0].retain_grad()
-            acts[name] = args[0]
-        return f
-
-    hooks = [mods[g["out"]].register_forward_pre_hook(keep(g["out"])) for g in groups]
-    was = model.training
-    model.eval()
-    try:
-        model.zero_grad()
-        lossf(model(X), y).backward()
-    finally:
-        for hk in hooks:
-            hk.remove()
-        model.train(was)
-    res = [(acts[g["out"]] * acts[g["out"]].grad).sum(0).abs().detach() for g in groups]
-    model.zero_grad()
-    return res
+IMPORTANCES = ("magnitude", "taylor", "obd", "obs")
 
 
 @dataclass
 class NeuronReport:
-    """Widths and parameter counts before/after, and the kept unit indices per hidden layer."""
+    """Widths, parameters, FLOPs (and latency) before/after, and the kept unit indices per group.
+
+    Groups are named by their first writing layer; ``kept`` holds indices into the original model.
+    """
 
     n_params_before: int
     n_params_after: int
     widths_before: dict[str, int] = field(default_factory=dict)
     widths_after: dict[str, int] = field(default_factory=dict)
     kept: dict[str, list[int]] = field(default_factory=dict)
+    flops_before: int = 0
+    flops_after: int = 0
+    latency_before: float | None = None
+    latency_after: float | None = None
+    measure: str | None = None
+    speedup: float | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
 
     def __str__(self) -> str:
         w = ", ".join(f"{n}: {self.widths_before[n]}->{self.widths_after[n]}" for n in self.widths_before)
-        return f"neurons: params {self.n_params_before} -> {self.n_params_after} ({w})"
+        s = f"neurons: params {self.n_params_before} -> {self.n_params_after} ({w}); " \
+            f"FLOPs/sample {self.flops_before} -> {self.flops_after}"
+        if self.latency_before is not None and self.latency_after is not None:
+            s += f"; latency {1e6 * self.latency_before:.1f} -> {1e6 * self.latency_after:.1f} µs"
+        if self.speedup is not None:
+            s += f"; speed-up {self.speedup:.2f}x ({self.measure})"
+        return s
 
 
-def _set(model: nn.Module, name: str, new: nn.Module) -> None:
-    parent, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent) if parent else model, child, new)
+def example_for(model: nn.Module, X: torch.Tensor | None = None) -> torch.Tensor:
+    """A small input batch for tracing: rows of ``X`` or zeros as wide as the first layer's input."""
+    if X is not None:
+        return X[:8]
+    for m in model.modules():
+        n = getattr(m, "in_features", None) or getattr(m, "in_dim", None)
+        if isinstance(n, int):
+            p = next(iter(model.parameters()))
+            return torch.zeros(2, n, dtype=p.dtype, device=p.device)
+    raise ValueError(f"cannot tell the input width of {type(model).__name__}; pass example_input")
 
 
-def neurons(model: nn.Module, amount: float, importance: str = "magnitude", data: Any = None,
-            loss: str | LossFn = "cross_entropy") -> tuple[nn.Module, NeuronReport]:
-    """Remove the fraction ``amount`` of the least important units of every hidden layer.
+def label(g: Group, groups: Groups) -> str:
+    """A group's name: its first writing layer in forward order."""
+    order = {n: i for i, (n, _) in enumerate(groups.calls)}
+    return min(g.names("out"), key=lambda n: order.get(n, 0))
+
+
+def _slices(model: nn.Module, g: Group, grads: bool = False) -> torch.Tensor:
+    """(width, k) matrix of all parameter values (or their gradients) that unit j owns."""
+    mods = dict(model.named_modules())
+    cols = []
+    for mem in sorted(g.members):
+        for t, d in unit_params(mods[mem.module], mem.role):
+            if not isinstance(t, nn.Parameter):
+                continue     # buffers (BN running stats, KAN mask/knots) are no importance
+            v = t.grad if grads else t
+            v = torch.zeros_like(t) if v is None else v
+            cols.append(v.detach().movedim(d, 0).reshape(g.width, -1))
+    return torch.cat(cols, 1) if cols else torch.zeros(g.width, 0)
+
+
+def _magnitude(model: nn.Module, g: Group) -> torch.Tensor:
+    """‖θ_j written‖·‖θ_j read‖: rows (or the per-channel γ, β when a norm rescales them) times columns."""
+    def part(roles: set[str]) -> torch.Tensor:
+        return _slices(model, Group(g.width, frozenset(m for m in g.members if m.role in roles))).norm(dim=1)
+
+    norm = _slices(model, Group(g.width, frozenset(m for m in g.members if m.role == "channel")))
+    return (norm.norm(dim=1) if norm.shape[1] else part({"out"})) * part({"in"})
+
+
+def _layer_inputs(model: nn.Module, names: list[str], X: torch.Tensor) -> dict[str, torch.Tensor]:
+    mods = dict(model.named_modules())
+    got: dict[str, list[torch.Tensor]] = {n: [] for n in names}
+    hooks = [mods[n].register_forward_pre_hook(
+        lambda m, a, n=n: got[n].append(a[0].detach().reshape(-1, a[0].shape[-1]).to(torch.float64)))
+        for n in names]
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(X)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was)
+    return {n: torch.cat(v) for n, v in got.items()}
+
+
+def _readers(model: nn.Module, g: Group, importance: str) -> list[str]:
+    mods = dict(model.named_modules())
+    bad = [n for n in g.names("in") if layer_kind(mods[n]) not in ("linear", "lora")]
+    if bad:
+        raise ValueError(f"importance={importance!r} uses the layer-wise Hessian of nn.Linear inputs, but "
+                         f"{bad} ({type(mods[bad[0]]).__name__}) read the {g.width} units written by "
+                         f"{g.names('out')}; use importance='magnitude' or 'taylor' for this model")
+    return g.names("in")
+
+
+def _weight(m: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Effective (W, b) of a reading layer in float64 (LoRA: W₀ + ΔW unless merged)."""
+    if layer_kind(m) == "lora":
+        W = m.base_layer.weight.detach() + (0 if m.merged else m.delta_weight().detach())
+        b = m.base_layer.bias
+    else:
+        W, b = m.weight.detach(), m.bias
+    return W.to(torch.float64), None if b is None else b.detach().to(torch.float64)
+
+
+def _set_weight(m: nn.Module, W: torch.Tensor, b: torch.Tensor | None) -> None:
+    with torch.no_grad():
+        if layer_kind(m) == "lora":
+            lin = m.base_layer
+            W = W - (0 if m.merged else m.delta_weight().detach().to(W))
+        else:
+            lin = m
+        lin.weight.copy_(W.to(lin.weight.dtype))
+        if b is not None:
+            lin.bias.copy_(b.to(lin.bias.dtype))
+
+
+def group_importance(model: nn.Module, groups: Groups, importance: str, X: torch.Tensor | None = None,
+                     y: torch.Tensor | None = None, loss: LossFn | None = None) -> list[torch.Tensor]:
+    """One score per unit (higher = keep) for ``"magnitude"``, ``"taylor"`` or ``"obd"``."""
+    if importance == "magnitude":
+        return [_magnitude(model, g) for g in groups]
+    if X is None or y is None or loss is None:
+        raise ValueError(f"importance={importance!r} needs data=(X, y)")
+    if importance == "taylor":
+        was = model.training
+        model.eval()
+        try:
+            model.zero_grad()
+            loss(model(X), y).backward()
+            out = [(_slices(model, g) * _slices(model, g, grads=True)).sum(1).abs() for g in groups]
+        finally:
+            model.zero_grad()
+            model.train(was)
+        return out
+    if importance == "obd":
+        mods = dict(model.named_modules())
+        names = [n for g in groups for n in _readers(model, g, importance)]
+        xs = _layer_inputs(model, names, X)
+        return [sum((_weight(mods[n])[0].pow(2).sum(0) * xs[n].pow(2).mean(0) / 2) for n in g.names("in"))
+                for g in groups]
+    raise ValueError(f"importance must be one of {', '.join(IMPORTANCES)}, got {importance!r}")
+
+
+def _obs_group(cur: nn.Module, ref: nn.Module, g: Group, n_keep: int, X: torch.Tensor, damp: float) -> torch.Tensor:
+    """Structured OBS on one group of ``cur`` (refit to ``ref``'s inputs first); returns the kept indices."""
+    names = _readers(cur, g, "obs")
+    mods = dict(cur.named_modules())
+    xn, xo = _layer_inputs(cur, names, X), _layer_inputs(ref, names, X)
+    Ws, Hinvs, has_b = [], [], []
+    for n in names:
+        W, b = _weight(mods[n])
+        one = torch.ones(len(xn[n]), 1, dtype=torch.float64)
+        Xa = torch.cat([xn[n], one], 1) if b is not None else xn[n]
+        Xo = torch.cat([xo[n], one], 1) if b is not None else xo[n]
+        Wa = torch.cat([W, b[:, None]], 1) if b is not None else W
+        Hinv, _ = damped_inverse(Xa.T @ Xa / len(Xa), damp)
+        Wa = Wa @ (Xo.T @ Xa / len(Xa)) @ Hinv          # refit: new inputs -> this layer's old outputs
+        Ws.append(Wa), Hinvs.append(Hinv), has_b.append(b is not None)
+    removed, Ws, _ = greedy_select(Ws, Hinvs, g.width - n_keep, g.width)
+    for n, Wa, hb in zip(names, Ws, has_b):
+        _set_weight(mods[n], Wa[:, :-1] if hb else Wa, Wa[:, -1] if hb else None)
+    mask = torch.ones(g.width, dtype=torch.bool)
+    mask[removed] = False
+    return torch.nonzero(mask).flatten()
+
+
+def prune_groups(model: nn.Module, groups: Groups, n_keep: list[int], importance: str, X: torch.Tensor | None,
+                 y: torch.Tensor | None, loss: LossFn | None, damp: float = 0.01) -> list[torch.Tensor]:
+    """Shrink group i of ``model`` to ``n_keep[i]`` units in place; returns the kept indices per group."""
+    if importance == "obs":
+        if X is None:
+            raise ValueError("importance='obs' needs data=(X, y) (calibration inputs for the layer Hessians)")
+        ref = copy.deepcopy(model)
+        kept = []
+        for g, k in zip(groups, n_keep):
+            idx = _obs_group(model, ref, g, k, X, damp) if k < g.width else torch.arange(g.width)
+            remove_units(model, [g], [idx])
+            kept.append(idx)
+        return kept
+    scores = group_importance(model, groups, importance, X, y, loss)
+    kept = [torch.sort(torch.topk(s, k).indices).values for s, k in zip(scores, n_keep)]
+    remove_units(model, groups, kept)
+    return kept
+
+
+def _check_data(data: Any, model: nn.Module, example: torch.Tensor | None):
+    if data is None:
+        return None, None
+    X, y = as_xy(data, model)
+    if example is not None and X.shape[1] != example.shape[-1]:
+        raise ValueError(f"data X has {X.shape[1]} columns but example_input has {example.shape[-1]}; they must match")
+    return X, y
+
+
+def neurons(model: nn.Module, amount: float | None = None, importance: str = "magnitude", data: Any = None,
+            loss: str | LossFn = "cross_entropy", *, speedup: float | None = None,
+            example_input: torch.Tensor | None = None, measure: str = "latency", steps: int = 1,
+            finetune_epochs: int = 0, damp: float = 0.01, max_samples: int | None = 4096,
+            fit_kwargs: dict[str, Any] | None = None) -> tuple[nn.Module, NeuronReport]:
+    """Remove whole units: a fraction ``amount`` of every group, or enough for a ``speedup``.
 
     Args:
-        model: an ``nn.Sequential`` (nested ones too, e.g. ``nl.MLP``) of ``nn.Linear`` layers
-            with element-wise modules / ``BatchNorm1d`` between them. Not modified.
-        amount: fraction in [0, 1) of each hidden layer's units to remove (at least one stays).
-        importance: ``"magnitude"`` | ``"taylor"`` | ``"obd"`` (the last two need ``data``).
-        data: ``(X, y)`` for the data-driven importances.
+        model: any model :func:`dependency_groups` can trace (``nl.MLP`` plain or residual,
+            ``nl.KAN``, ``nn.Sequential``/``nn.Module`` of Linear and element-wise layers).
+            Not modified.
+        amount: fraction in [0, 1) of each group's units to remove (at least one stays).
+        importance: ``"magnitude"`` | ``"taylor"`` | ``"obd"`` | ``"obs"`` (the last three need ``data``).
+        data: ``(X, y)`` for the data-driven importances (calibration) and for fine-tuning.
+        speedup: instead of ``amount``: remove units (the same fraction of every group) until the
+            model is this many times faster, by ``measure``: ``"latency"`` (measured on
+            ``example_input``) or ``"flops"``. In ``steps`` steps of geometrically growing
+            speed-up, each followed by ``finetune_epochs`` of ``nl.fit`` on ``data``
+            (``fit_kwargs`` passed on). See :mod:`nnlab.prune.speedup`.
+        example_input: a (batch, features) input; its batch size is the one latency is measured at.
+        damp: OBS damping λ/mean(diag H). max_samples: calibration rows used for Hessians.
 
-    Returns ``(smaller_model, report)``: a new model with narrower ``Linear``/``BatchNorm1d``
-    layers (masks, if any, are made permanent first) and a :class:`NeuronReport`.
+    Returns ``(smaller_model, report)``: a new plain model with narrower layers (masks, if any,
+    made permanent first) and a :class:`NeuronReport`.
     """
+    if importance not in IMPORTANCES:
+        raise ValueError(f"importance must be one of {', '.join(map(repr, IMPORTANCES))}, got {importance!r}")
+    if speedup is not None:
+        if amount is not None:
+            raise ValueError("pass either amount (a fraction of units) or speedup (a speed target), not both")
+        from .speedup import prune_to_speedup
+
+        return prune_to_speedup(model, speedup, importance, data, loss, example_input, measure, steps,
+                                finetune_epochs, damp, max_samples, fit_kwargs)
     if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0.0 <= float(amount) < 1.0:
         raise ValueError(f"amount must be a fraction in [0, 1) of each hidden layer's units, got {amount!r}")
-    if importance not in ("magnitude", "taylor", "obd"):
-        raise ValueError(f"importance must be 'magnitude', 'taylor' or 'obd', got {importance!r}")
+    if importance != "magnitude" and data is None:
+        raise ValueError(f"importance={importance!r} needs data=(X, y)")
     small = dense_copy(model)
-    groups = hidden_units(small)
-    if not groups:
-        raise ValueError(f"{type(model).__name__} has no prunable hidden units: expected an nn.Sequential of "
-                         "nn.Linear layers with element-wise modules or BatchNorm1d between them (residual "
-                         "blocks tie widths: use nl.prune.residual_blocks)")
-    scores = _importance(small, groups, importance, data, loss)
-    report = NeuronReport(sum(p.numel() for p in model.parameters()), 0)
-    mods = dict(small.named_modules())
-    for g, s in zip(groups, scores):
-        n_keep = max(1, g["width"] - int(round(float(amount) * g["width"])))
-        idx = torch.sort(torch.topk(s, n_keep).indices).values
-        p, q = mods[g["inp"]], mods[g["out"]]
-        newp = nn.Linear(p.in_features, n_keep, bias=p.bias is not None).to(p.weight)
-        newq = nn.Linear(n_keep, q.out_features, bias=q.bias is not None).to(q.weight)
-        with torch.no_grad():
-            newp.weight.copy_(p.weight[idx])
-            if p.bias is not None:
-                newp.bias.copy_(p.bias[idx])
-            newq.weight.copy_(q.weight[:, idx])
-            if q.bias is not None:
-                newq.bias.copy_(q.bias)
-        _set(small, g["inp"], newp)
-        _set(small, g["out"], newq)
-        mods[g["out"]] = newq
-        for n in g["between"]:
-            m = mods[n]
-            if isinstance(m, nn.BatchNorm1d):
-                bn = nn.BatchNorm1d(n_keep, m.eps, m.momentum, m.affine, m.track_running_stats).to(p.weight)
-                with torch.no_grad():
-                    if m.affine:
-                        bn.weight.copy_(m.weight[idx]), bn.bias.copy_(m.bias[idx])
-                    if m.track_running_stats:
-                        bn.running_mean.copy_(m.running_mean[idx]), bn.running_var.copy_(m.running_var[idx])
-                        bn.num_batches_tracked.copy_(m.num_batches_tracked)
-                _set(small, n, bn)
-            elif isinstance(m, nn.PReLU) and m.num_parameters > 1:
-                pr = nn.PReLU(n_keep).to(p.weight)
-                with torch.no_grad():
-                    pr.weight.copy_(m.weight[idx])
-                _set(small, n, pr)
-        report.widths_before[g["inp"]] = g["width"]
-        report.widths_after[g["inp"]] = n_keep
-        report.kept[g["inp"]] = idx.tolist()
-    if hasattr(small, "sizes"):
-        try:
-            small.sizes = [small.sizes[0]] + [report.widths_after[g["inp"]] for g in groups] + [small.sizes[-1]]
-        except (AttributeError, TypeError, IndexError):
-            pass
+    X, y = _check_data(data, small, example_input)
+    if X is not None and max_samples is not None:
+        X, y = X[:max_samples], y[:max_samples]
+    example = example_input if example_input is not None else example_for(small, X)
+    groups = find_groups(small, example)
+    from .shrink import flops
+
+    report = NeuronReport(sum(p.numel() for p in model.parameters()), 0, flops_before=flops(small, example))
+    n_keep = [max(1, g.width - int(round(float(amount) * g.width))) for g in groups]
+    kept = prune_groups(small, groups, n_keep, importance, X, y, None if data is None else resolve_loss(loss), damp)
+    for g, idx in zip(groups, kept):
+        name = label(g, groups)
+        report.widths_before[name], report.widths_after[name], report.kept[name] = g.width, len(idx), idx.tolist()
     report.n_params_after = sum(p.numel() for p in small.parameters())
+    report.flops_after = flops(small, example)
     return small, report
+
+
+def find_groups(model: nn.Module, example: torch.Tensor) -> Groups:
+    """:func:`dependency_groups`, refusing a model with nothing to prune."""
+    groups = dependency_groups(model, example)
+    if not groups:
+        why = "; ".join(f"{g.width} units of {', '.join(g.names('out') or g.names('in'))}: {r}"
+                        for g, r in groups.fixed[:4])
+        raise ValueError(f"{type(model).__name__} has no prunable hidden units: no feature axis between two "
+                         f"layers can shrink ({why or 'no nn.Linear, LoRA or KAN layers'})")
+    return groups

@@ -1,0 +1,166 @@
+"""Pruning to a speed target: remove coupled units until the model is ``speedup`` times faster (§5.5).
+
+Speed is measured as FLOPs per sample (``measure="flops"``: deterministic) or as the median
+latency of a forward pass on ``example_input`` (``measure="latency"``: what users feel; the dense
+and the pruned model are timed interleaved). Every group keeps the same fraction f of its
+original units (at least one); f is found by bisection on the FLOPs, which depend on the widths
+only. The target is approached in ``steps`` steps of geometrically growing speed-up
+s_t = speedup^(t/T), each followed by a short fine-tune (``nl.fit``), as in gradual pruning. With
+``measure="latency"`` the FLOPs target keeps growing after the last step until the measured
+latency ratio reaches ``speedup``; when even one unit per group is not fast enough the error says
+how far it got.
+"""
+from __future__ import annotations
+
+import copy
+import statistics
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._common import LossFn, dense_copy, resolve_loss
+from .groups import Groups
+from .shrink import flops, flops_of_widths, latency
+from .structured import NeuronReport, _check_data, find_groups, label, prune_groups
+
+__all__ = ["prune_to_speedup", "speed_ratio", "speed_report", "SpeedupError"]
+
+
+class SpeedupError(ValueError):
+    """The speed target cannot be reached (the message says how far pruning got)."""
+
+
+def speed_ratio(dense: nn.Module, pruned: nn.Module, example_input: torch.Tensor, rounds: int = 7) -> tuple[
+        float, float, float]:
+    """(latency of dense, latency of pruned, their ratio): medians over ``rounds`` interleaved timings."""
+    a, b = [], []
+    for _ in range(rounds):
+        a.append(latency(dense, example_input, repeats=3))
+        b.append(latency(pruned, example_input, repeats=3))
+    la, lb = statistics.median(a), statistics.median(b)
+    return la, lb, la / lb
+
+
+def _widths(model: nn.Module, groups: Groups, keep: list[int]) -> dict[str, tuple[int, int]]:
+    mods = dict(model.named_modules())
+    w: dict[str, list[int]] = {}
+    for n, kind in groups.calls:
+        m = mods[n]
+        w[n] = [m.in_dim, m.out_dim] if kind == "kan" else [m.in_features, m.out_features]
+    for g, k in zip(groups, keep):
+        for mem in g.members:
+            if mem.module in w and mem.role in ("in", "out"):
+                w[mem.module][0 if mem.role == "in" else 1] = k
+    return {n: (a, b) for n, (a, b) in w.items()}
+
+
+def _plan(model: nn.Module, groups: Groups, orig: list[int], target_flops: float) -> list[int]:
+    """The widths (same fraction f of each group's original width) with FLOPs ≤ target, largest f."""
+    def keep(f: float) -> list[int]:
+        return [max(1, min(g.width, int(round(f * w0)))) for g, w0 in zip(groups, orig)]
+
+    def cost(f: float) -> int:
+        return flops_of_widths(model, groups.calls, _widths(model, groups, keep(f)))
+
+    lo, hi = 0.0, 1.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cost(mid) <= target_flops else (lo, mid)
+    return keep(lo)
+
+
+def prune_to_speedup(model: nn.Module, speedup: float, importance: str, data: Any, loss: str | LossFn,
+                     example_input: torch.Tensor | None, measure: str, steps: int, finetune_epochs: int,
+                     damp: float, max_samples: int | None, fit_kwargs: dict[str, Any] | None
+                     ) -> tuple[nn.Module, NeuronReport]:
+    """The ``speedup=`` path of :func:`nnlab.prune.neurons` (same arguments)."""
+    if isinstance(speedup, bool) or not isinstance(speedup, (int, float)) or not float(speedup) > 1.0:
+        raise ValueError(f"speedup must be a number > 1 (how many times faster the pruned model should be), "
+                         f"got {speedup!r}")
+    if measure not in ("latency", "flops"):
+        raise ValueError(f"measure must be 'latency' or 'flops', got {measure!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if isinstance(finetune_epochs, bool) or not isinstance(finetune_epochs, int) or finetune_epochs < 0:
+        raise ValueError(f"finetune_epochs must be an integer >= 0, got {finetune_epochs!r}")
+    if example_input is None:
+        raise ValueError("speedup needs example_input: a (batch, features) tensor the model is timed on "
+                         "(and traced with); e.g. example_input=X[:256]")
+    if not isinstance(example_input, torch.Tensor):
+        raise TypeError(f"example_input must be a torch.Tensor, got {type(example_input).__name__}")
+    if importance != "magnitude" and data is None:
+        raise ValueError(f"importance={importance!r} needs data=(X, y)")
+    if finetune_epochs and data is None:
+        raise ValueError("finetune_epochs > 0 needs data=(X, y) to fine-tune on")
+    dense = dense_copy(model)
+    cur = copy.deepcopy(dense)
+    X, y = _check_data(data, cur, example_input)
+    Xc, yc = (X, y) if X is None or max_samples is None else (X[:max_samples], y[:max_samples])
+    lossf = None if data is None else resolve_loss(loss)
+    groups = find_groups(cur, example_input)
+    labels = [label(g, groups) for g in groups]
+    orig = [g.width for g in groups]
+    index = [torch.arange(w) for w in orig]        # kept indices into the original model
+    f0 = flops(cur, example_input)
+    f_min = flops_of_widths(cur, groups.calls, _widths(cur, groups, [1] * len(groups)))
+    if measure == "flops" and f0 / max(f_min, 1) < speedup:
+        raise SpeedupError(f"a {speedup:g}x FLOPs speed-up cannot be reached: even one unit per group leaves "
+                           f"{f_min} of {f0} FLOPs per sample (at most {f0 / max(f_min, 1):.2f}x); the rest is in "
+                           "layers whose widths are fixed (the model's input and output)")
+    report = NeuronReport(sum(p.numel() for p in model.parameters()), 0, measure=measure, flops_before=f0)
+    fit_kwargs = {"progress": False, **(fit_kwargs or {})}
+
+    def step(target: float) -> None:
+        nonlocal groups
+        groups = find_groups(cur, example_input)
+        keep = _plan(cur, groups, orig, f0 / target)
+        kept = prune_groups(cur, groups, keep, importance, Xc, yc, lossf, damp)
+        for i, k in enumerate(kept):
+            index[i] = index[i][k]
+        rec: dict[str, Any] = {"target": target, "widths": [len(k) for k in kept],
+                               "flops_speedup": f0 / flops(cur, example_input)}
+        if finetune_epochs:
+            import nnlab
+
+            hist = nnlab.fit(cur, (X, y), loss=loss, epochs=finetune_epochs, **fit_kwargs)
+            rec["train_loss"] = hist.train_loss[-1] if getattr(hist, "train_loss", None) else None
+        report.steps.append(rec)
+
+    for t in range(1, steps + 1):
+        step(speedup ** (t / steps))
+    target, reached = speedup, f0 / flops(cur, example_input)
+    if measure == "latency":
+        for _ in range(8):
+            report.latency_before, report.latency_after, reached = speed_ratio(dense, cur, example_input)
+            if reached >= speedup:
+                break
+            widths = [len(i) for i in index]
+            if all(w == 1 for w in widths):
+                break
+            target = min(target * min(2.0, max(1.1, speedup / reached)), f0 / max(f_min, 1))
+            step(target)
+        if reached < speedup:
+            raise SpeedupError(f"a {speedup:g}x latency speed-up on inputs of shape {tuple(example_input.shape)} "
+                               f"was not reached: pruning got to {reached:.2f}x (FLOPs {f0 / flops(cur, example_input):.2f}x, "
+                               f"widths {[len(i) for i in index]} of {orig}); fixed costs (framework overhead, "
+                               "input/output layers) dominate. Try a larger batch, measure='flops' or a smaller target")
+    report.speedup = reached
+    for name, w0, idx in zip(labels, orig, index):
+        report.widths_before[name], report.widths_after[name], report.kept[name] = w0, len(idx), idx.tolist()
+    report.n_params_after = sum(p.numel() for p in cur.parameters())
+    report.flops_after = flops(cur, example_input)
+    return cur, report
+
+
+
+def speed_report(dense: nn.Module, pruned: nn.Module, example_input: torch.Tensor, rounds: int = 7) -> str:
+    """Parameters, FLOPs per sample and measured latency (interleaved medians) before and after, as text."""
+    la, lb, r = speed_ratio(dense, pruned, example_input, rounds)
+    pa, pb = (sum(p.numel() for p in m.parameters()) for m in (dense, pruned))
+    fa, fb = flops(dense, example_input), flops(pruned, example_input)
+    rows = [f"{'':<22} {'before':>12} {'after':>12} {'ratio':>8}",
+            f"{'parameters':<22} {pa:>12} {pb:>12} {pa / pb:>7.2f}x",
+            f"{'FLOPs per sample':<22} {fa:>12} {fb:>12} {fa / fb:>7.2f}x",
+            f"{'latency, batch ' + str(len(example_input)):<22} {1e6 * la:>10.1f}us {1e6 * lb:>10.1f}us {r:>7.2f}x"]
+    return "\n".join(rows)
