@@ -27,8 +27,16 @@ CONSTANT_BITS = 2.0
 FLOAT_BITS = 23.0
 
 
+def _int_bits(n: int) -> float:
+    """``log₂(1 + |n|)``, with a power of ten written as ``m·10^k``: ``log₂(1 + |m|) + OP + log₂(1 + k)``."""
+    n, k = abs(n), 0
+    while n >= 100 and n % 10 == 0:
+        n, k = n // 10, k + 1
+    return math.log2(1 + n) + (OP_BITS + math.log2(1 + k) if k else 0.0)
+
+
 def _rational_bits(r: sympy.Rational) -> float:
-    return math.log2(1 + abs(int(r.p))) + math.log2(int(r.q))
+    return _int_bits(int(r.p)) + (math.log2(int(r.q)) if r.q < 100 else _int_bits(int(r.q)))
 
 
 def description_length(expr: sympy.Basic) -> float:

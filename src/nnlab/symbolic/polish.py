@@ -60,7 +60,8 @@ def standard_errors(expr: sympy.Expr, variables: Sequence[sympy.Symbol], X: np.n
                     y: np.ndarray) -> dict[sympy.Float, float]:
     """Standard error of every Float constant of ``expr``, ``se = √diag((JᵀJ)⁻¹)·s`` with ``J`` the
     Jacobian of the predictions with respect to the constants (central differences) and ``s²`` the
-    residual variance; inf where a constant is not identifiable (or nothing can be computed)."""
+    residual variance; inf where a constant is not identifiable (it moves along a direction in
+    which the predictions do not change) or nothing can be computed."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     pexpr, syms, vals = parametrize(expr)
@@ -88,8 +89,13 @@ def standard_errors(expr: sympy.Expr, variables: Sequence[sympy.Symbol], X: np.n
         if not (np.all(np.isfinite(J)) and np.all(np.isfinite(r))):
             return bad
         s2 = float(np.sum(r ** 2)) / (len(y) - len(theta))
-        cov = np.linalg.pinv(J.T @ J) * s2
-        se = np.sqrt(np.clip(np.diag(cov), 0, None))
+        _, sv, Vt = np.linalg.svd(J, full_matrices=False)
+        small = sv <= 1e-9 * (sv[0] if sv.size else 0.0)
+        inv = np.where(small, 0.0, 1.0 / np.where(small, 1.0, sv) ** 2)
+        se = np.sqrt(np.clip((Vt.T ** 2) @ inv * s2, 0, None))
+        # constants that move along a flat direction (c/√(d − d·u) = (c/√d)/√(1 − u)) are not identifiable
+        free = np.any(np.abs(Vt[small]) > 1e-3, axis=0) if small.any() else np.zeros(len(theta), bool)
+        se = np.where(free, np.inf, se)
     except (ValueError, ArithmeticError, TypeError, np.linalg.LinAlgError):
         return bad
     return {fl: (float(v) if np.isfinite(v) else float("inf")) for fl, v in zip(floats, se)}

@@ -6,6 +6,11 @@ KANs (raw and log-log), each trained,
 matched edge by edge to the library, refit, composed into sympy, polished and snapped. The
 winner is chosen on held-out rows as the simplest formula (``sympy.count_ops``) whose error is
 within 10% (+1e-9) of the best: a Pareto choice of accuracy against complexity.
+
+Around the search (issue 11): the data are rescaled by powers of ten (:mod:`~nnlab.symbolic.scale`),
+columns that carry nothing about y are dropped (:mod:`~nnlab.symbolic.dependence`), and the chosen
+closed form is refit on every row and judged exact, exact within noise, approximate or "no law
+found" (:mod:`~nnlab.symbolic.verdict`).
 """
 from __future__ import annotations
 
@@ -55,9 +60,13 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         variables: names of the features in the formula (default ``feature_names_in_`` or x0, x1…).
         random_state: seed of the held-out split.
 
-    Fitted attributes: ``formula_`` (sympy), ``latex_``, ``model_`` (the chosen KAN),
-    ``result_`` (JSON-able: per-edge fits, candidates, errors), ``complete_`` (False when an
-    edge kept its spline; ``predict`` then uses the KAN), ``variables_``, ``n_features_in_``.
+    Fitted attributes: ``formula_`` (always a closed-form sympy expression in the user's variables;
+    the mean of y when no law was found), ``latex_``, ``model_`` (the chosen KAN), ``result_``
+    (JSON-able: ``status`` "exact" / "exact within noise" / "approximate" / "no law found",
+    ``reason``, ``error``, ``dropped`` variables, scale exponents, per-edge fits, candidates),
+    ``complete_`` (True when the law is exact, or exact within the noise; when False ``predict``
+    uses the KAN with its spline edges if that is more accurate than the formula),
+    ``variables_``, ``n_features_in_``.
     """
 
     def __init__(self, width: Sequence[int] | None = None, grid: int = 5, k: int = 3, steps: int = 60,
@@ -229,10 +238,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                     break  # exact on held-out rows: simpler candidates were tried first
         best = self._choose(results)
         self.candidates_ = results
+        self._chosen = best
         self.n_iter_ = len(results)
-        verdict = judge(best, results, Xk, ys, variables, va, dropped=[d["variable"] for d in dropped],
-                        x_signs=[fixed_sign(Xk[:, j]) for j in range(Xk.shape[1])], y_sign=fixed_sign(ys),
-                        snap_tol=float(self.snap_tol))
+        verdict = judge(best, results, Xk, ys, variables, va, X_all=Xs, dropped=[d["variable"] for d in dropped],
+                        x_signs=[fixed_sign(Xk[:, j]) for j in range(Xk.shape[1])], y_sign=fixed_sign(ys))
         self._scaled_formula = verdict.formula
         self.formula_ = merge_numbers(self._scale.unscale(verdict.formula, variables))
         if not self._scale.identity and self.formula_.atoms(sympy.Float):  # snap in the user's units

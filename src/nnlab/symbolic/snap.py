@@ -53,14 +53,15 @@ class SnapResult:
 
 
 def snap_candidates(v: float, max_denominator: int = 12, rel: float = _MAX_WINDOW,
-                    max_numerator: int = 64) -> list[sympy.Expr]:
-    """Simple values near ``v``, simplest first (each within ``rel`` relative distance)."""
+                    max_numerator: int = 64, rational_only: bool = False) -> list[sympy.Expr]:
+    """Simple values near ``v``, simplest first (each within ``rel`` relative distance);
+    ``rational_only``: no π or roots (for exponents: ``x^(π/3)`` is not a law)."""
     if not math.isfinite(v):
         return []
     out: list[tuple[float, float, sympy.Expr]] = []
     if abs(v) < 1e-2:
         out.append((0.0, abs(v), sympy.Integer(0)))
-    for K, kc in _BASES:
+    for K, kc in (_BASES[:1] if rational_only else _BASES):
         kv = float(K)
         r = v / kv
         fr = Fraction(r).limit_denominator(max_denominator)
@@ -131,9 +132,10 @@ def snap(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6, variables: Sequenc
             break
         se = standard_errors(cur, variables, X, y)
         # the constant closest (relatively) to a simple value goes first
+        exponents = {p.exp for p in cur.atoms(sympy.Pow) if isinstance(p.exp, sympy.Float)}
         ranked = []
         for f in floats:
-            c = snap_candidates(float(f), max_denominator)
+            c = snap_candidates(float(f), max_denominator, rational_only=f in exponents)
             ranked.append((0 if c else 1, f, c))
         ranked.sort(key=lambda t: (t[0], -abs(float(t[1]))))
         _, f, cands = ranked[0]
@@ -149,7 +151,7 @@ def snap(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6, variables: Sequenc
                 new, err = polish(new, variables, X, y)
             else:
                 err = relative_rmse(evaluate(new, variables, X), y)
-            close = abs(float(cand) - v) <= window * abs(v) or err <= cur_err
+            close = abs(float(cand) - v) <= window * abs(v) or err <= cur_err + 1e-12
             if close and err <= limit:
                 cur, cur_err = new, err
                 replaced.append((v, str(cand)))
@@ -176,7 +178,11 @@ def snap_coefficients(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6,
             continue
         rest = [a for a in node.args if not a.is_number]
         length = description_length(cur)
-        for cand in snap_candidates(v)[:6]:
+        k = int(math.floor(math.log10(abs(v)) + 0.5)) if v != 0 and math.isfinite(v) else 0
+        cands = snap_candidates(v)[:6]
+        if abs(k) >= 2:  # 1.0e+300 = 10**300 exactly (what undoing the scale leaves)
+            cands += [c * sympy.Integer(10) ** k for c in snap_candidates(v / 10.0 ** k)[:3]]
+        for cand in cands:
             new = cur.xreplace({node: sympy.Mul(cand, *rest)})
             if new == cur or description_length(new) >= length:
                 continue

@@ -60,10 +60,11 @@ def _sign_notes(x_signs: Sequence[int], y_sign: int, variables: Sequence[sympy.S
 
 
 def judge(best: Any, results: list[Any], X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol],
-          val: np.ndarray, *, dropped: Sequence[str], x_signs: Sequence[int], y_sign: int,
-          snap_tol: float) -> Verdict:
+          val: np.ndarray, *, X_all: np.ndarray, dropped: Sequence[str], x_signs: Sequence[int],
+          y_sign: int) -> Verdict:
     """Verdict on the chosen candidate ``best`` (a ``CandidateResult`` or None) over (X, y) (rescaled,
-    relevant columns only); ``val``: indices of the held-out rows."""
+    relevant columns only); ``val``: indices of the held-out rows; ``X_all``: every column (the
+    residual test also looks at the dropped ones, so a wrongly dropped input shows)."""
     mean = sympy.Float(float(np.mean(y)))
     if not variables:
         return Verdict(mean, False, "no law found",
@@ -84,7 +85,7 @@ def judge(best: Any, results: list[Any], X: np.ndarray, y: np.ndarray, variables
                        f"(R² = {r2:.3g})", 1.0)
     if err < EXACT:
         return Verdict(expr, True, "exact", "", err)
-    structure = residual_structure(X, y - pred)
+    structure = residual_structure(X_all, y - pred)
     if r2 >= 0.5 and structure < _NOISE_STRUCTURE:
         return Verdict(expr, True, "exact within noise",
                        f"held-out error {err:.2g} of RMS(y) and the residual has no structure left "
