@@ -48,8 +48,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         lamb: sparsity regularisation weight (deeper KANs, when the KAN provides ``regularization``).
         r2_threshold: minimum r² for an edge to become symbolic (else its spline is kept).
         search: ``"auto"`` (all candidates), ``"additive"`` (only ``[n, 1]`` KANs; fast) or a
-            sequence of candidate names (``loglog``, ``raw``, ``logy``, ``composite``, ``deep_raw``,
-            ``deep_loglog``). ``composite`` (positive data only) looks for ``y = M₁(x)·g(M₂(x))``,
+            sequence of candidate names (``monomial``, ``loglog``, ``raw``, ``logy``, ``composite``,
+            ``deep_raw``, ``deep_loglog``). ``monomial`` (positive data only) fits ``C·Π x^p`` by least
+            squares in log space: the noise-robust form of ``loglog``. ``composite`` (positive data only) looks for ``y = M₁(x)·g(M₂(x))``,
             monomials ``M`` and a library function ``g`` (see :mod:`nnlab.symbolic.composite`).
         seeds: restarts (different seeds) of the non-additive candidates.
         library: a :class:`~nnlab.symbolic.library.Library` (default :data:`LIBRARY`).
@@ -167,6 +168,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             return out
         h = min(n + 1, 5)
         table = {
+            "monomial": (xpos and ypos, Candidate("monomial", log_x=True, log_y=True)),
             "loglog": (xpos and ypos, Candidate("loglog", log_x=True, log_y=True)),
             "logy": (ypos, Candidate("logy", log_y=True)),
             "raw": (True, Candidate("raw")),
@@ -177,7 +179,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         if self.search == "auto":
             names = list(table)
         elif self.search == "additive":
-            names = ["loglog", "logy", "raw"]
+            names = ["monomial", "loglog", "logy", "raw"]
         elif isinstance(self.search, str):
             raise ValueError(f"search must be 'auto', 'additive' or a list of candidate names ({', '.join(table)}), "
                              f"got {self.search!r}")

@@ -27,7 +27,7 @@ from .library import Library
 from .matching import EdgeMatch, auto_symbolic
 from .polish import evaluate, relative_rmse
 from .train import train_lbfgs
-from .transforms import Transform
+from .transforms import Transform, fixed_sign
 
 __all__ = ["Candidate", "CandidateResult", "run_candidate", "tidy", "merge_numbers", "make_kan", "complexity"]
 
@@ -98,6 +98,9 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
          yva: np.ndarray, variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int, steps: int,
          lamb: float, r2_threshold: float, snap_tol: float, deadline: float | None) -> None:
     try:
+        if cand.name == "monomial":
+            _run_monomial(res, Xtr, ytr, Xva, yva, variables, snap_tol=snap_tol, deadline=deadline)
+            return
         if cand.name == "composite":  # y = M1(x)·g(M2(x)): its own search (see composite.py)
             from .composite import run_composite
 
@@ -145,3 +148,26 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
     except _NUMERIC_ERRORS as e:  # a failed candidate is reported, the search goes on
         res.note = f"failed: {type(e).__name__}: {e}"
 
+
+
+def _run_monomial(res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
+                  variables: list[sympy.Symbol], *, snap_tol: float, deadline: float | None) -> None:
+    """``y = C·Π x_j^{p_j}`` by ordinary least squares in log space (what a KAN ``[n, 1]`` with linear
+    edges computes in log-log space, without the spline's wiggles: robust to noise), then the
+    common tail: polish on the raw data, snap (exponents to rationals), re-snap the coefficient."""
+    xs = [fixed_sign(Xtr[:, j]) for j in range(Xtr.shape[1])]
+    ys = fixed_sign(ytr)
+    if ys == 0 or 0 in xs:
+        raise ValueError("the monomial candidate needs every feature and the target of fixed sign")
+    U = np.log(Xtr * np.array(xs))
+    A = np.hstack([U, np.ones((len(U), 1))])
+    coef, *_ = np.linalg.lstsq(A, np.log(ytr * ys), rcond=None)
+    expr = ys * sympy.Float(float(np.exp(coef[-1])))
+    for p, v, s in zip(coef[:-1], variables, xs):
+        expr = expr * (s * v) ** sympy.Float(float(p))
+    expr, _ = finish(expr, variables, Xtr, ytr, snap_tol=snap_tol, deadline=deadline)
+    res.expr, res.complete = expr, True
+    res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
+    res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)
+    res.complexity = complexity(expr)
+    res.note = "y = C·Π x^p by least squares in log space"
