@@ -12,13 +12,14 @@ from typer.testing import CliRunner
 import nnlab.symbolic as S
 from nnlab.cli import app
 from nnlab.data import read_csv
+from nnlab.symbolic.polish import evaluate
 
 torch.set_num_threads(1)
 
 
 def _fast(**kw):
     """Fast mode: one small additive KAN, few steps, a 3-function library."""
-    base = dict(search=["raw"], steps=4, grid=3, library=S.LIBRARY.subset(["0", "x", "x^2"]), time_limit=5)
+    base = dict(search=["raw"], steps=4, grid=3, library=S.LIBRARY.subset(["0", "x", "x^2"]), time_limit=30)
     base.update(kw)
     return S.SymbolicRegressor(**base)
 
@@ -49,16 +50,21 @@ def test_recovers_a_monomial_exactly():
     json.dumps(est.result_)  # JSON-able
 
 
-def test_failed_match_keeps_the_spline_and_reports_it():
+def test_failed_match_keeps_the_spline_for_predict_and_gives_a_closed_form():
     rng = np.random.default_rng(1)
     X = rng.uniform(-1, 1, (120, 1))
     y = np.sign(X[:, 0]) * X[:, 0] ** 2 + 0.3 * X[:, 0]
     est = _fast(library=S.LIBRARY.subset(["x"]), r2_threshold=0.9999, steps=20).fit(X, y)
-    assert not est.complete_
-    assert est.formula_.atoms(sympy.core.function.AppliedUndef)  # phi_0_0_0(...) placeholder
+    assert not est.complete_ and est.result_["status"] == "approximate"
+    assert not est.formula_.atoms(sympy.core.function.AppliedUndef)  # closed form, never phi_…
+    assert est.formula_.free_symbols == {sympy.Symbol("x0")}
+    assert "target changes sign" in est.result_["reason"]
     bad = est.result_["unmatched_edges"]
     assert bad and "spline kept" in bad[0]["reason"]
-    assert est.predict(X).shape == (120,)  # prediction falls back to the KAN
+    assert est.result_["predict_with"] == "kan"  # the KAN with its spline beats the linear formula
+    pred = est.predict(X)
+    formula_err = np.sqrt(np.mean((evaluate(est.formula_, [sympy.Symbol("x0")], X) - y) ** 2))
+    assert np.sqrt(np.mean((pred - y) ** 2)) < formula_err
 
 
 @pytest.mark.parametrize("kind,match", [

@@ -8,6 +8,10 @@ Every activation is one :class:`ActivationSpec` that keeps side by side (lecture
   symbolic-regression code);
 * ``params``: the default parameters, e.g. ``alpha=0.01`` for leaky ReLU.
 
+The specs live in the one function registry of :mod:`nnlab.functions`, which the symbolic
+library (``nl.symbolic.LIBRARY``) reads too: ``tanh`` and ``arctan`` are one entry each, serving
+as activation and as library function.
+
 Use::
 
     import nnlab as nl
@@ -22,119 +26,28 @@ it is marked ``differentiable=False``.
 """
 from __future__ import annotations
 
-import math
-import numbers
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
+
+from . import functions as _functions
+from .functions import FunctionSpec as ActivationSpec
+from .functions import sp
 
 __all__ = ["ActivationSpec", "Activation", "activation", "derivative", "get", "names", "register"]
 
 Tensor = torch.Tensor
 
 
-class _LazySympy:
-    """``sp.<name>`` imports sympy on first use, so ``import nnlab`` stays fast."""
-
-    def __getattr__(self, name: str) -> Any:
-        import sympy
-
-        return getattr(sympy, name)
-
-
-sp = _LazySympy()
-
-
-@dataclass(frozen=True)
-class ActivationSpec:
-    """One activation: function, analytic derivative, sympy form and parameters (lecture §3.8).
-
-    ``raw_fn``/``raw_derivative``/``raw_sympy`` take every parameter as a keyword; the public
-    methods :meth:`fn`, :meth:`derivative` and :meth:`sympy` fill in defaults and check values.
-    ``checks`` maps a parameter name to ``(predicate, "what is expected")``.
-    ``learnable`` names parameters that the module holds as ``nn.Parameter`` (prelu's alpha) and
-    ``param_derivatives`` gives ∂f/∂param for those.
-    """
-
-    name: str
-    raw_fn: Callable[..., Tensor]
-    raw_derivative: Callable[..., Tensor]
-    raw_sympy: Callable[..., sp.Expr]
-    formula: str
-    params: dict[str, float] = field(default_factory=dict)
-    checks: dict[str, tuple[Callable[[float], bool], str]] = field(default_factory=dict)
-    learnable: tuple[str, ...] = ()
-    param_derivatives: dict[str, Callable[..., Tensor]] = field(default_factory=dict)
-    differentiable: bool = True
-
-    def resolve(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Defaults filled in; unknown names -> ``TypeError``, bad values -> ``ValueError``."""
-        unknown = sorted(set(params) - set(self.params))
-        if unknown:
-            accepted = ", ".join(f"{k}={v}" for k, v in self.params.items()) or "no parameters"
-            raise TypeError(f"activation {self.name!r} got unknown parameter(s) {unknown}; "
-                            f"it accepts {accepted}")
-        out = dict(self.params)
-        for k, v in params.items():
-            if isinstance(v, torch.Tensor):
-                if v.numel() != 1 and k not in self.learnable:
-                    raise ValueError(f"{self.name}: parameter {k} must be a scalar, got shape "
-                                     f"{tuple(v.shape)}")
-                check_val = float(v.detach().reshape(-1)[0]) if v.numel() == 1 else None
-            elif isinstance(v, numbers.Real) and not isinstance(v, bool):
-                check_val = float(v)
-                v = float(v)
-            else:
-                raise TypeError(f"{self.name}: parameter {k} must be a real number, got "
-                                f"{type(v).__name__} {v!r}")
-            if check_val is not None:
-                if not math.isfinite(check_val):
-                    raise ValueError(f"{self.name}: parameter {k} must be finite, got {check_val}")
-                if k in self.checks and not self.checks[k][0](check_val):
-                    raise ValueError(f"{self.name}: parameter {k}={check_val} is out of range; "
-                                     f"expected {self.checks[k][1]}")
-            out[k] = v
-        return out
-
-    def fn(self, x: Tensor, **params: Any) -> Tensor:
-        """f(x), elementwise; ``x`` a tensor of any shape."""
-        return self.raw_fn(x, **self.resolve(params))
-
-    def derivative(self, x: Tensor, **params: Any) -> Tensor:
-        """Analytic f'(x) of lecture §3.8, elementwise (same shape as ``x``)."""
-        return self.raw_derivative(x, **self.resolve(params))
-
-    def param_derivative(self, name: str, x: Tensor, **params: Any) -> Tensor:
-        """∂f/∂param at ``x`` for a learnable parameter (prelu: ∂f/∂alpha = min(x, 0))."""
-        if name not in self.param_derivatives:
-            raise ValueError(f"activation {self.name!r} has no learnable parameter {name!r}; "
-                             f"learnable: {list(self.learnable) or 'none'}")
-        return self.param_derivatives[name](x, **self.resolve(params))
-
-    def sympy(self, x: sp.Symbol, **params: Any) -> sp.Expr:
-        """The activation as a sympy expression in ``x`` (parameters as numbers)."""
-        p = self.resolve(params)
-        p = {k: (float(v.detach().reshape(-1)[0]) if isinstance(v, torch.Tensor) else v)
-             for k, v in p.items()}
-        return self.raw_sympy(x, **p)
-
-
-_REGISTRY: dict[str, ActivationSpec] = {}
-
-
 def register(spec: ActivationSpec) -> ActivationSpec:
-    """Add ``spec`` to the registry under ``spec.name`` (a name may be registered once)."""
-    if spec.name in _REGISTRY:
-        raise ValueError(f"activation {spec.name!r} is already registered")
-    _REGISTRY[spec.name] = spec
-    return spec
+    """Add ``spec`` to the one function registry (:mod:`nnlab.functions`); a name may be registered once."""
+    return _functions.register(spec)
 
 
 def names() -> list[str]:
     """Names of the registered activations, in lecture order."""
-    return list(_REGISTRY)
+    return _functions.function_names(activation=True)
 
 
 def get(name: str) -> ActivationSpec:
@@ -143,9 +56,9 @@ def get(name: str) -> ActivationSpec:
         raise TypeError(f"activation name must be a string, got {type(name).__name__}; "
                         f"valid names: {', '.join(names())}")
     key = name.lower()
-    if key not in _REGISTRY:
+    if key not in names():
         raise ValueError(f"unknown activation {name!r}; valid names: {', '.join(names())}")
-    return _REGISTRY[key]
+    return _functions.function(key)
 
 
 def derivative(name: str, x: Any, **params: Any) -> Tensor:
@@ -232,9 +145,17 @@ register(ActivationSpec(
 register(ActivationSpec(
     "sigmoid", _sig, lambda x: _sig(x) * (1 - _sig(x)), lambda x: 1 / (1 + sp.exp(-x)),
     "σ(x) = 1/(1+e^{-x}); σ'(x) = σ(x)(1-σ(x))  (§3.2)"))
+def _s_tanh(x: Any) -> Any:
+    return sp.tanh(x)
+
+
+def _s_atan(x: Any) -> Any:
+    return sp.atan(x)
+
+
 register(ActivationSpec(
-    "tanh", torch.tanh, lambda x: 1 - torch.tanh(x) ** 2, lambda x: sp.tanh(x),
-    "tanh(x) = 2σ(2x) - 1; tanh'(x) = 1 - tanh²(x)  (§3.3)"))
+    "tanh", torch.tanh, lambda x: 1 - torch.tanh(x) ** 2, _s_tanh,
+    "tanh(x) = 2σ(2x) - 1; tanh'(x) = 1 - tanh²(x)  (§3.3)", complexity=4))
 register(ActivationSpec(
     "relu", torch.relu, lambda x: (x > 0).to(x.dtype), lambda x: sp.Max(0, x),
     "ReLU(x) = max(0, x); ReLU'(x) = [x > 0]  (§3.4)"))
@@ -276,8 +197,8 @@ register(ActivationSpec(
     lambda x: x * sp.tanh(sp.log(1 + sp.exp(x))),
     "Mish(x) = x tanh(softplus(x)); Mish' = tanh(sp(x)) + x (1 - tanh²(sp(x))) σ(x)  (§3.7)"))
 register(ActivationSpec(
-    "arctan", torch.atan, lambda x: 1 / (1 + x ** 2), lambda x: sp.atan(x),
-    "atan(x); atan'(x) = 1/(1 + x²)  (§3.8)"))
+    "arctan", torch.atan, lambda x: 1 / (1 + x ** 2), _s_atan,
+    "atan(x); atan'(x) = 1/(1 + x²)  (§3.8)", complexity=4))
 register(ActivationSpec(
     "softsign", lambda x: x / (1 + x.abs()), lambda x: 1 / (1 + x.abs()) ** 2,
     lambda x: x / (1 + sp.Abs(x)),

@@ -64,8 +64,15 @@ def discover(
     typer.echo(f"data:    {path} ({len(y)} rows; target {target}; features {', '.join(names)})")
     typer.echo(f"formula: {target} = {est.formula_}")
     typer.echo(f"held-out ({len(te)} rows): RMSE = {held['rmse']:.3g}, R² = {held['r2']:.12g}")
-    if not est.complete_:
-        bad = est.result_["unmatched_edges"]
-        typer.echo(f"note: {len(bad)} edge(s) kept their spline (no library match); the formula shows them as phi_*")
+    res = est.result_
+    if res["dropped"]:
+        typer.echo(f"dropped: {', '.join(d['variable'] for d in res['dropped'])} (no information about {target})")
+    if res["status"] == "no law found":
+        typer.echo(f"note:    no law found: {res['reason']}")
+    elif not est.complete_:
+        how = "the KAN (spline edges kept) predicts" if res["predict_with"] == "kan" else "the formula predicts"
+        typer.echo(f"note:    no exact law found ({res['reason']}); formula above is the closest closed form, {how}")
+    elif res["status"] != "exact":
+        typer.echo(f"note:    {res['status']}: {res['reason']}")
     folder = write_report(out, est, {"rows": len(te), **held})
     typer.echo(f"report:  {folder}/ (result.json, formula.txt, edges.png)")

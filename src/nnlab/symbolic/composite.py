@@ -40,9 +40,9 @@ import torch
 
 from .affine import fit_affine
 from .edges import SymbolicEdges
+from .finish import complexity, finish
 from .library import Library
-from .polish import evaluate, polish, relative_rmse
-from .snap import snap
+from .polish import evaluate, relative_rmse
 
 __all__ = ["directions", "find_direction", "monomial_sympy", "run_composite"]
 
@@ -182,32 +182,10 @@ def _chain_kan(inner: str, fn: str, fit: Any, lib: Library, grid: int, k: int) -
     return model
 
 
-def _finish(expr: sympy.Expr, variables: list[sympy.Symbol], Xtr: np.ndarray, ytr: np.ndarray,
-            snap_tol: float, late: bool) -> sympy.Expr:
-    """Polish, snap, polish again, simplify if small (the same order as the other candidates)."""
-    expr, err = polish(expr, variables, Xtr, ytr)
-    if late:
-        return expr
-    tol = max(snap_tol, 0.01 * err)
-    expr = snap(expr, Xtr, ytr, tol=tol, variables=variables).expr
-    if expr.atoms(sympy.Float):
-        expr, err = polish(expr, variables, Xtr, ytr)
-    if sympy.count_ops(expr) <= 40:
-        try:
-            simple = sympy.simplify(expr)
-            if relative_rmse(evaluate(simple, variables, Xtr), ytr) <= err + tol:
-                expr = simple
-        except (ValueError, ArithmeticError, TypeError, RecursionError):
-            pass
-    return expr
-
-
 def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
                   variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int, snap_tol: float,
                   deadline: float | None, max_samples: int = 160, keep: int = 3) -> None:
     """Fill ``res`` (a :class:`~nnlab.symbolic.search.CandidateResult`) with the best composite law."""
-    from .search import complexity
-
     xs = [1 if np.all(Xtr[:, j] > 0) else -1 for j in range(Xtr.shape[1])]
     ys = 1 if np.all(ytr > 0) else -1
     Xs, ya = Xtr * np.array(xs), ytr * ys
@@ -264,7 +242,7 @@ def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
         first = False
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            expr = _finish(expr, variables, Xtr, ytr, snap_tol, late)
+            expr, _ = finish(expr, variables, Xtr, ytr, snap_tol=snap_tol)
         err = relative_rmse(evaluate(expr, variables, Xva), yva)
         if err < best_err * 0.5 or (err <= best_err * 2 + 1e-12 and complexity(expr) < res.complexity):
             best_err = min(err, best_err)

@@ -5,6 +5,8 @@ a sympy function (for the formula) and a *safe domain* (a predicate telling wher
 function is defined and finite), plus a complexity used to prefer simple matches.
 An edge that matches entry ``f`` computes ``c·f(a·x + b) + d`` (the affine wrapper, step 4).
 
+The built-in entries are read from the one function registry (:mod:`nnlab.functions`), which
+also holds the activations of §3 (``tanh`` and ``arctan`` are one entry each for both uses).
 Users add their own entries with :func:`register` (to the default :data:`LIBRARY`) or build a
 private :class:`Library`.
 """
@@ -16,7 +18,9 @@ from typing import Callable, Iterable, Iterator, Mapping
 import sympy
 import torch
 
-__all__ = ["SymbolicFunction", "Library", "LIBRARY", "register", "default_library"]
+from nnlab.functions import FunctionSpec, function
+
+__all__ = ["SymbolicFunction", "Library", "LIBRARY", "register", "default_library", "from_spec", "DEFAULT_NAMES"]
 
 Tensor = torch.Tensor
 
@@ -108,84 +112,24 @@ class Library(Mapping[str, SymbolicFunction]):
         return f"Library({', '.join(self._fns)})"
 
 
-_EPS = 1e-6
+#: Order of the built-in library (issue 4's list); the entries come from the one function registry.
+DEFAULT_NAMES = ("0", "x", "x^2", "x^3", "x^4", "1/x", "1/x^2", "sqrt", "1/sqrt", "exp", "log", "sin", "cos",
+                 "tan", "tanh", "arcsin", "arctan", "arctanh", "abs", "sgn", "gaussian")
 
 
-def _nonzero(x: Tensor) -> Tensor:
-    return x.abs() > _EPS
-
-
-def _pos(x: Tensor) -> Tensor:
-    return x > _EPS
-
-
-def _nonneg(x: Tensor) -> Tensor:
-    return x >= 0
-
-
-def _unit_closed(x: Tensor) -> Tensor:
-    return x.abs() <= 1
-
-
-def _unit_open(x: Tensor) -> Tensor:
-    return x.abs() < 1 - _EPS
-
-
-def _tan_ok(x: Tensor) -> Tensor:
-    return torch.cos(x).abs() > 1e-3
-
-
-def _exp_ok(x: Tensor) -> Tensor:
-    return x < 50
-
-
-# Named module-level functions (not lambdas), so libraries, fitted KANs and estimators pickle.
-def _t_zero(x: Tensor) -> Tensor: return torch.zeros_like(x)
-def _t_id(x: Tensor) -> Tensor: return x
-def _t_sq(x: Tensor) -> Tensor: return x ** 2
-def _t_cube(x: Tensor) -> Tensor: return x ** 3
-def _t_quart(x: Tensor) -> Tensor: return x ** 4
-def _t_inv(x: Tensor) -> Tensor: return 1 / x
-def _t_inv2(x: Tensor) -> Tensor: return 1 / x ** 2
-def _t_gauss(x: Tensor) -> Tensor: return torch.exp(-x ** 2)
-def _s_zero(x: sympy.Expr) -> sympy.Expr: return sympy.Integer(0)
-def _s_id(x: sympy.Expr) -> sympy.Expr: return x
-def _s_sq(x: sympy.Expr) -> sympy.Expr: return x ** 2
-def _s_cube(x: sympy.Expr) -> sympy.Expr: return x ** 3
-def _s_quart(x: sympy.Expr) -> sympy.Expr: return x ** 4
-def _s_inv(x: sympy.Expr) -> sympy.Expr: return 1 / x
-def _s_inv2(x: sympy.Expr) -> sympy.Expr: return x ** -2
-def _s_rsqrt(x: sympy.Expr) -> sympy.Expr: return 1 / sympy.sqrt(x)
-def _s_gauss(x: sympy.Expr) -> sympy.Expr: return sympy.exp(-x ** 2)
+def from_spec(spec: FunctionSpec) -> SymbolicFunction:
+    """The library entry of a registered :class:`~nnlab.functions.FunctionSpec` (one with a complexity)."""
+    if spec.complexity is None:
+        raise ValueError(f"function {spec.name!r} has no complexity: it is not meant for the symbolic library")
+    return SymbolicFunction(spec.name, spec.raw_fn, spec.raw_sympy, spec.complexity, spec.valid or _all_real,
+                            spec.fill, spec.domain)
 
 
 def default_library() -> Library:
-    """A fresh copy of the built-in library (issue 4's list)."""
-    s = sympy
-    e = [
-        SymbolicFunction("0", _t_zero, _s_zero, 0),
-        SymbolicFunction("x", _t_id, _s_id, 1),
-        SymbolicFunction("x^2", _t_sq, _s_sq, 2),
-        SymbolicFunction("x^3", _t_cube, _s_cube, 3),
-        SymbolicFunction("x^4", _t_quart, _s_quart, 3),
-        SymbolicFunction("1/x", _t_inv, _s_inv, 2, _nonzero, 1.0, "x != 0"),
-        SymbolicFunction("1/x^2", _t_inv2, _s_inv2, 3, _nonzero, 1.0, "x != 0"),
-        SymbolicFunction("sqrt", torch.sqrt, s.sqrt, 2, _nonneg, 1.0, "x >= 0"),
-        SymbolicFunction("1/sqrt", torch.rsqrt, _s_rsqrt, 3, _pos, 1.0, "x > 0"),
-        SymbolicFunction("exp", torch.exp, s.exp, 3, _exp_ok, 0.0, "x < 50 (overflow guard)"),
-        SymbolicFunction("log", torch.log, s.log, 3, _pos, 1.0, "x > 0"),
-        SymbolicFunction("sin", torch.sin, s.sin, 3),
-        SymbolicFunction("cos", torch.cos, s.cos, 3),
-        SymbolicFunction("tan", torch.tan, s.tan, 4, _tan_ok, 0.0, "cos(x) != 0"),
-        SymbolicFunction("tanh", torch.tanh, s.tanh, 4),
-        SymbolicFunction("arcsin", torch.arcsin, s.asin, 4, _unit_closed, 0.0, "|x| <= 1"),
-        SymbolicFunction("arctan", torch.arctan, s.atan, 4),
-        SymbolicFunction("arctanh", torch.arctanh, s.atanh, 4, _unit_open, 0.0, "|x| < 1"),
-        SymbolicFunction("abs", torch.abs, s.Abs, 4),
-        SymbolicFunction("sgn", torch.sign, s.sign, 4),
-        SymbolicFunction("gaussian", _t_gauss, _s_gauss, 4),
-    ]
-    return Library(e)
+    """A fresh copy of the built-in library, read from the function registry (:mod:`nnlab.functions`)."""
+    import nnlab.activations  # noqa: F401  (registers tanh and arctan)
+
+    return Library(from_spec(function(n)) for n in DEFAULT_NAMES)
 
 
 #: The default library used by :func:`nnlab.symbolic.auto_symbolic` and the regressor.

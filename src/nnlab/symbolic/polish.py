@@ -13,7 +13,7 @@ import numpy as np
 import sympy
 from scipy.optimize import least_squares
 
-__all__ = ["parametrize", "evaluate", "polish", "relative_rmse"]
+__all__ = ["parametrize", "evaluate", "polish", "relative_rmse", "standard_errors"]
 
 
 def parametrize(expr: sympy.Expr) -> tuple[sympy.Expr, list[sympy.Symbol], list[float]]:
@@ -39,13 +39,66 @@ def evaluate(expr: sympy.Expr, variables: Sequence[sympy.Symbol], X: np.ndarray)
 
 
 def relative_rmse(pred: np.ndarray, y: np.ndarray) -> float:
-    """``RMSE(pred, y) / RMS(y)`` (inf if pred has NaN/inf): the error measure used for snapping."""
+    """``RMSE(pred, y) / RMS(y)`` (inf if pred has NaN/inf): the error measure used for snapping.
+
+    Computed on ``pred/m`` and ``y/m`` with ``m = max|y|``, so values near 1e±300 do not overflow."""
     pred = np.asarray(pred, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if pred.shape != y.shape or not np.all(np.isfinite(pred)):
         return float("inf")
-    scale = float(np.sqrt(np.mean(y ** 2))) or 1.0
-    return float(np.sqrt(np.mean((pred - y) ** 2)) / scale)
+    m = float(np.max(np.abs(y))) if y.size else 0.0
+    m = m if m > 0 and np.isfinite(m) else 1.0
+    with np.errstate(all="ignore"):
+        ys, d = y / m, pred / m - y / m
+    if not np.all(np.isfinite(d)):
+        return float("inf")
+    scale = float(np.sqrt(np.mean(ys ** 2))) or 1.0
+    return float(np.sqrt(np.mean(d ** 2)) / scale)
+
+
+def standard_errors(expr: sympy.Expr, variables: Sequence[sympy.Symbol], X: np.ndarray,
+                    y: np.ndarray) -> dict[sympy.Float, float]:
+    """Standard error of every Float constant of ``expr``, ``se = √diag((JᵀJ)⁻¹)·s`` with ``J`` the
+    Jacobian of the predictions with respect to the constants (central differences) and ``s²`` the
+    residual variance; inf where a constant is not identifiable (it moves along a direction in
+    which the predictions do not change) or nothing can be computed."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    pexpr, syms, vals = parametrize(expr)
+    floats = sorted(expr.atoms(sympy.Float), key=lambda f: sympy.default_sort_key(f))
+    bad = {f: float("inf") for f in floats}
+    if not syms or len(y) <= len(syms):
+        return bad
+    f = sympy.lambdify(list(variables) + syms, pexpr, "numpy")
+    cols = [X[:, j] for j in range(X.shape[1])]
+    theta = np.asarray(vals, dtype=np.float64)
+
+    def pred(t: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.broadcast_to(np.asarray(f(*cols, *t), dtype=np.complex128).real, y.shape)
+
+    try:
+        r = pred(theta) - y
+        J = np.empty((len(y), len(theta)))
+        for k in range(len(theta)):
+            h = 1e-6 * max(abs(theta[k]), 1e-12)
+            tp, tm = theta.copy(), theta.copy()
+            tp[k] += h
+            tm[k] -= h
+            J[:, k] = (pred(tp) - pred(tm)) / (2 * h)
+        if not (np.all(np.isfinite(J)) and np.all(np.isfinite(r))):
+            return bad
+        s2 = float(np.sum(r ** 2)) / (len(y) - len(theta))
+        _, sv, Vt = np.linalg.svd(J, full_matrices=False)
+        small = sv <= 1e-9 * (sv[0] if sv.size else 0.0)
+        inv = np.where(small, 0.0, 1.0 / np.where(small, 1.0, sv) ** 2)
+        se = np.sqrt(np.clip((Vt.T ** 2) @ inv * s2, 0, None))
+        # constants that move along a flat direction (c/√(d − d·u) = (c/√d)/√(1 − u)) are not identifiable
+        free = np.any(np.abs(Vt[small]) > 1e-3, axis=0) if small.any() else np.zeros(len(theta), bool)
+        se = np.where(free, np.inf, se)
+    except (ValueError, ArithmeticError, TypeError, np.linalg.LinAlgError):
+        return bad
+    return {fl: (float(v) if np.isfinite(v) else float("inf")) for fl, v in zip(floats, se)}
 
 
 def polish(expr: sympy.Expr, variables: Sequence[sympy.Symbol], X: np.ndarray, y: np.ndarray,

@@ -6,6 +6,11 @@ KANs (raw and log-log), each trained,
 matched edge by edge to the library, refit, composed into sympy, polished and snapped. The
 winner is chosen on held-out rows as the simplest formula (``sympy.count_ops``) whose error is
 within 10% (+1e-9) of the best: a Pareto choice of accuracy against complexity.
+
+Around the search (issue 11): the data are rescaled by powers of ten (:mod:`~nnlab.symbolic.scale`),
+columns that carry nothing about y are dropped (:mod:`~nnlab.symbolic.dependence`), and the chosen
+closed form is refit on every row and judged exact, exact within noise, approximate or "no law
+found" (:mod:`~nnlab.symbolic.verdict`).
 """
 from __future__ import annotations
 
@@ -20,10 +25,15 @@ import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
+from .dependence import Relevance, relevant_columns
+from .finish import merge_numbers
 from .library import LIBRARY, Library
 from .polish import evaluate, relative_rmse
+from .scale import Scale
 from .search import Candidate, CandidateResult, run_candidate
+from .snap import snap_coefficients
 from .transforms import fixed_sign
+from .verdict import judge
 
 __all__ = ["SymbolicRegressor"]
 
@@ -38,8 +48,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         lamb: sparsity regularisation weight (deeper KANs, when the KAN provides ``regularization``).
         r2_threshold: minimum r² for an edge to become symbolic (else its spline is kept).
         search: ``"auto"`` (all candidates), ``"additive"`` (only ``[n, 1]`` KANs; fast) or a
-            sequence of candidate names (``loglog``, ``raw``, ``logy``, ``composite``, ``deep_raw``,
-            ``deep_loglog``). ``composite`` (positive data only) looks for ``y = M₁(x)·g(M₂(x))``,
+            sequence of candidate names (``monomial``, ``loglog``, ``raw``, ``logy``, ``composite``,
+            ``deep_raw``, ``deep_loglog``). ``monomial`` (positive data only) fits ``C·Π x^p`` by least
+            squares in log space: the noise-robust form of ``loglog``. ``composite`` (positive data only) looks for ``y = M₁(x)·g(M₂(x))``,
             monomials ``M`` and a library function ``g`` (see :mod:`nnlab.symbolic.composite`).
         seeds: restarts (different seeds) of the non-additive candidates.
         library: a :class:`~nnlab.symbolic.library.Library` (default :data:`LIBRARY`).
@@ -50,9 +61,13 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         variables: names of the features in the formula (default ``feature_names_in_`` or x0, x1…).
         random_state: seed of the held-out split.
 
-    Fitted attributes: ``formula_`` (sympy), ``latex_``, ``model_`` (the chosen KAN),
-    ``result_`` (JSON-able: per-edge fits, candidates, errors), ``complete_`` (False when an
-    edge kept its spline; ``predict`` then uses the KAN), ``variables_``, ``n_features_in_``.
+    Fitted attributes: ``formula_`` (always a closed-form sympy expression in the user's variables;
+    the mean of y when no law was found), ``latex_``, ``model_`` (the chosen KAN), ``result_``
+    (JSON-able: ``status`` "exact" / "exact within noise" / "approximate" / "no law found",
+    ``reason``, ``error``, ``dropped`` variables, scale exponents, per-edge fits, candidates),
+    ``complete_`` (True when the law is exact, or exact within the noise; when False ``predict``
+    uses the KAN with its spline edges if that is more accurate than the formula),
+    ``variables_``, ``n_features_in_``.
     """
 
     def __init__(self, width: Sequence[int] | None = None, grid: int = 5, k: int = 3, steps: int = 60,
@@ -156,6 +171,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             return out
         h = min(n + 1, 5)
         table = {
+            "monomial": (xpos and ypos, Candidate("monomial", log_x=True, log_y=True)),
             "loglog": (xpos and ypos, Candidate("loglog", log_x=True, log_y=True)),
             "logy": (ypos, Candidate("logy", log_y=True)),
             "raw": (True, Candidate("raw")),
@@ -166,7 +182,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         if self.search == "auto":
             names = list(table)
         elif self.search == "additive":
-            names = ["loglog", "logy", "raw"]
+            names = ["monomial", "loglog", "logy", "raw"]
         elif isinstance(self.search, str):
             raise ValueError(f"search must be 'auto', 'additive' or a list of candidate names ({', '.join(table)}), "
                              f"got {self.search!r}")
@@ -193,7 +209,17 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         deadline = t_start + float(self.time_limit)
         lib = LIBRARY if self.library is None else self.library
         names = self._names(X.shape[1])
-        variables = [sympy.Symbol(v) for v in names]
+        self.variables_ = names
+        # powers of ten out (scale invariance), then columns that carry nothing out (relevance)
+        self._scale = Scale.fit(X, y)
+        Xs, ys = self._scale.x(X), self._scale.y(y)
+        rel = relevant_columns(Xs, ys, seed=self.random_state) if X.shape[1] > 1 or len(y) >= 20 \
+            else Relevance(tuple(range(X.shape[1])), ())
+        self._keep = list(rel.keep)
+        dropped = [{"variable": names[j], "knn_error_with": round(e0, 6), "knn_error_without": round(e1, 6),
+                    "rank_correlation": round(r, 4)} for j, e0, e1, r in rel.dropped]
+        variables = [sympy.Symbol(names[j]) for j in self._keep]
+        Xk = Xs[:, self._keep]
         rng = np.random.default_rng(self.random_state)
         n = len(y)
         if n >= 20 and self.validation_fraction > 0:
@@ -203,35 +229,47 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         else:
             tr = va = np.arange(n)
         results: list[CandidateResult] = []
-        for cand in self._candidates(X, y):
-            if results and time.monotonic() > deadline:
-                break
-            with torch.random.fork_rng():
-                r = run_candidate(cand, X[tr], y[tr], X[va], y[va], variables, lib, grid=int(self.grid),
-                                  k=int(self.k), steps=int(self.steps), lamb=float(self.lamb),
-                                  r2_threshold=float(self.r2_threshold), snap_tol=float(self.snap_tol),
-                                  deadline=deadline)
-            results.append(r)
-            if r.complete and r.val_error < 1e-10:
-                break  # exact on held-out rows: simpler candidates were tried first
+        if self._keep:
+            for cand in self._candidates(Xk, ys):
+                if results and time.monotonic() > deadline:
+                    break
+                with torch.random.fork_rng():
+                    r = run_candidate(cand, Xk[tr], ys[tr], Xk[va], ys[va], variables, lib, grid=int(self.grid),
+                                      k=int(self.k), steps=int(self.steps), lamb=float(self.lamb),
+                                      r2_threshold=float(self.r2_threshold), snap_tol=float(self.snap_tol),
+                                      deadline=deadline)
+                results.append(r)
+                if r.complete and r.val_error < 1e-10:
+                    break  # exact on held-out rows: simpler candidates were tried first
         best = self._choose(results)
         self.candidates_ = results
-        self.variables_ = names
+        self._chosen = best
         self.n_iter_ = len(results)
-        if best is None:  # every candidate failed: the mean is the honest answer
-            self.formula_ = sympy.Float(float(np.mean(y)))
-            self.complete_, self.model_, self._transform = True, None, None
-            chosen: dict[str, Any] = {"note": "every candidate failed; formula is the mean of y"}
-        else:
-            self.formula_ = best.expr
-            self.complete_ = best.complete
-            self.model_ = best.model
-            self._transform = best.transform
-            chosen = best.summary()
+        verdict = judge(best, results, Xk, ys, variables, va, X_all=Xs, dropped=[d["variable"] for d in dropped],
+                        x_signs=[fixed_sign(Xk[:, j]) for j in range(Xk.shape[1])], y_sign=fixed_sign(ys))
+        self._scaled_formula = verdict.formula
+        self.formula_ = merge_numbers(self._scale.unscale(verdict.formula, variables))
+        if not self._scale.identity and self.formula_.atoms(sympy.Float):  # snap in the user's units
+            user_X = X[:, self._keep]
+            with np.errstate(all="ignore"):
+                snapped = snap_coefficients(self.formula_, user_X, y, tol=float(self.snap_tol) + 0.01 * verdict.error,
+                                            variables=variables)
+            if math.isfinite(snapped.error) and snapped.expr != self.formula_:
+                self.formula_ = snapped.expr
+                self._scaled_formula = self._scale.rescale(snapped.expr, variables)
+        self.complete_ = verdict.exact
+        kan = verdict.kan
+        self.model_ = kan.model if kan is not None else (best.model if best is not None else None)
+        self._transform = kan.transform if kan is not None else None
         self.latex_ = sympy.latex(self.formula_)
+        chosen = best.summary() if best is not None else {"note": "no candidate ran"}
         self.result_ = {
             "formula": str(self.formula_), "latex": self.latex_, "complete": self.complete_,
-            "variables": names, "chosen": chosen, "seconds": round(time.monotonic() - t_start, 3),
+            "status": verdict.status, "reason": verdict.reason, "error": verdict.error,
+            "variables": names, "used_variables": [names[j] for j in self._keep], "dropped": dropped,
+            "scale": {"x_exponents": list(self._scale.x_exp), "y_exponent": self._scale.y_exp},
+            "predict_with": "kan" if kan is not None else "formula",
+            "chosen": chosen, "seconds": round(time.monotonic() - t_start, 3),
             "unmatched_edges": [m.as_dict() for m in (best.matches if best else []) if not m.matched],
             "candidates": [{k: v for k, v in r.summary().items() if k != "edges"} for r in results],
         }
@@ -250,17 +288,19 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         return min(near, key=lambda r: (r.complexity, r.val_error))
 
     def predict(self, X: Any) -> np.ndarray:
-        """Evaluate the formula (or the KAN, when some edge kept its spline) on X (n, n_features)."""
+        """Evaluate the formula (or, when no exact law was found and the KAN with its spline edges
+        is more accurate, that KAN) on X (n, n_features)."""
         check_is_fitted(self, "formula_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        if self.complete_:
-            out = evaluate(self.formula_, [sympy.Symbol(v) for v in self.variables_], X)
+        Xk = self._scale.x(X)[:, self._keep]
+        if self._transform is None:
+            out = evaluate(self._scaled_formula, [sympy.Symbol(self.variables_[j]) for j in self._keep], Xk)
         else:
             tr = self._transform
             with torch.no_grad():
-                t = self.model_(torch.from_numpy(tr.x(X))).numpy()[:, 0]
+                t = self.model_(torch.from_numpy(tr.x(Xk))).numpy()[:, 0]
             out = tr.y_inverse(t)
-        return np.asarray(out, dtype=np.float64)
+        return np.asarray(self._scale.y_inverse(out), dtype=np.float64)
 
     def error(self, X: Any, y: Any) -> float:
         """Relative RMSE ``RMSE / RMS(y)`` of the predictions on (X, y)."""

@@ -20,9 +20,13 @@ def metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
     """RMSE and R² (``1 − SS_res/SS_tot``) of predictions."""
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
-    res = float(np.sum((y_true - y_pred) ** 2))
-    tot = float(np.sum((y_true - y_true.mean()) ** 2))
-    return {"rmse": math.sqrt(res / max(len(y_true), 1)), "r2": 1.0 - res / tot if tot > 0 else float("nan")}
+    m = float(np.max(np.abs(y_true))) if y_true.size else 0.0
+    m = m if m > 0 and math.isfinite(m) else 1.0  # y near 1e±300: sums of squares on y/m, no overflow
+    with np.errstate(all="ignore"):
+        t, p = y_true / m, y_pred / m
+    res = float(np.sum((t - p) ** 2))
+    tot = float(np.sum((t - t.mean()) ** 2))
+    return {"rmse": m * math.sqrt(res / max(len(t), 1)), "r2": 1.0 - res / tot if tot > 0 else float("nan")}
 
 
 def edge_figure(matches: list[EdgeMatch], lib: Library | None = None, max_edges: int = 24,
@@ -76,8 +80,7 @@ def write_report(folder: str | Path, estimator: Any, held_out: dict[str, float] 
         result["held_out"] = held_out
     write_json(folder / "result.json", result)
     write_text(folder / "formula.txt", f"{estimator.formula_}\n\nLaTeX: {estimator.latex_}\n")
-    best = next((c for c in getattr(estimator, "candidates_", []) if c.expr is not None
-                 and str(c.expr) == str(estimator.formula_)), None)
+    best = getattr(estimator, "_chosen", None)
     names = None
     if best is not None:
         log = best.candidate.log_x

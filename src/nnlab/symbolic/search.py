@@ -10,6 +10,7 @@ The KAN is ``width = [n, *hidden, 1]`` in the candidate's space.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
@@ -20,18 +21,17 @@ import numpy as np
 import sympy
 import torch
 
+from .finish import NUMERIC_ERRORS, complexity, finish, merge_numbers, tidy
 from .formula import formula
 from .library import Library
 from .matching import EdgeMatch, auto_symbolic
-from .polish import evaluate, polish, relative_rmse
-from .snap import snap
+from .polish import evaluate, relative_rmse
 from .train import train_lbfgs
-from .transforms import Transform
+from .transforms import Transform, fixed_sign
 
-__all__ = ["Candidate", "CandidateResult", "run_candidate", "tidy", "make_kan", "complexity"]
+__all__ = ["Candidate", "CandidateResult", "run_candidate", "tidy", "merge_numbers", "make_kan", "complexity"]
 
-_NUMERIC_ERRORS = (ValueError, ArithmeticError, RuntimeError, TypeError, LookupError, np.linalg.LinAlgError,
-                   RecursionError)
+_NUMERIC_ERRORS = NUMERIC_ERRORS
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,16 @@ class CandidateResult:
     transform: Transform | None = None
     matches: list[EdgeMatch] = field(default_factory=list)
     note: str = ""
+    model_error: float = float("inf")  # held-out error of the KAN with its spline edges (incomplete only)
 
     def summary(self) -> dict[str, Any]:
         c = self.candidate
         return {"candidate": c.name, "log_x": c.log_x, "log_y": c.log_y, "hidden": list(c.hidden),
                 "seed": c.seed, "formula": None if self.expr is None else str(self.expr),
                 "val_error": self.val_error, "train_error": self.train_error,
-                "complexity": self.complexity if self.complete else None, "complete": self.complete,
+                "complexity": self.complexity if self.expr is not None else None, "complete": self.complete,
                 "seconds": round(self.seconds, 3), "note": self.note,
+                "kan_val_error": self.model_error if math.isfinite(self.model_error) else None,
                 "edges": [m.as_dict() for m in self.matches]}
 
 
@@ -73,50 +75,6 @@ def make_kan(width: list[int], grid: int, k: int, seed: int) -> Any:
 
     torch.manual_seed(seed)
     return KAN(width=list(width), grid=grid, k=k).double()
-
-
-def complexity(expr: sympy.Expr) -> int:
-    """Operation count of ``expr`` (``sympy.count_ops``) plus one per remaining float constant."""
-    return int(sympy.count_ops(expr)) + len(expr.atoms(sympy.Float))
-
-
-def merge_numbers(expr: sympy.Expr) -> sympy.Expr:
-    """Fold the numeric factors of every product (and terms of every sum) that involve a Float into
-    one Float, e.g. ``1.1557·e·V/π → 1.0000·V``, so each free constant appears once."""
-    if not isinstance(expr, sympy.Basic) or expr.is_Atom:
-        return expr
-    args = [merge_numbers(a) for a in expr.args]
-    if isinstance(expr, (sympy.Mul, sympy.Add)):
-        num = [a for a in args if a.is_number]
-        if len(num) > 1 and any(a.atoms(sympy.Float) for a in num):
-            rest = [a for a in args if not a.is_number]
-            val = complex(expr.func(*num).evalf())
-            if abs(val.imag) < 1e-300:
-                return expr.func(sympy.Float(val.real), *rest)
-    return expr.func(*args) if args != list(expr.args) else expr
-
-
-def tidy(expr: sympy.Expr) -> sympy.Expr:
-    """Collapse what the composition leaves: logs of products, exp of sums, numeric sub-terms."""
-    try:
-        e = sympy.expand_log(expr, force=True)
-        e = sympy.powsimp(sympy.expand_power_exp(e), force=True)
-        e = sympy.expand_log(e, force=True)
-    except _NUMERIC_ERRORS:
-        e = expr
-    # evaluate purely numeric sub-expressions that are not already simple numbers
-    reps = {s: sympy.Float(complex(s.evalf()).real) for s in e.atoms(sympy.Function, sympy.Pow)
-            if s.is_number and s.atoms(sympy.Float) and s.evalf().is_real}
-    e = e.xreplace(reps) if reps else e
-    return merge_numbers(e)
-
-
-def _simplify(expr: sympy.Expr) -> sympy.Expr | None:
-    """``sympy.simplify`` with floats merged (e.g. ``1.2·√3/π`` becomes one float); None if it fails."""
-    try:
-        return merge_numbers(sympy.simplify(expr))
-    except _NUMERIC_ERRORS:
-        return None
 
 
 def run_candidate(cand: Candidate, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
@@ -140,6 +98,9 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
          yva: np.ndarray, variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int, steps: int,
          lamb: float, r2_threshold: float, snap_tol: float, deadline: float | None) -> None:
     try:
+        if cand.name == "monomial":
+            _run_monomial(res, Xtr, ytr, Xva, yva, variables, snap_tol=snap_tol, deadline=deadline)
+            return
         if cand.name == "composite":  # y = M1(x)·g(M2(x)): its own search (see composite.py)
             from .composite import run_composite
 
@@ -164,38 +125,22 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
             train_lbfgs(model, U, T, steps=max(steps // 4, 2), deadline=deadline)
         res.matches = auto_symbolic(model, U, lib, r2_threshold=r2_threshold, zero_tol=1e-2 if deep else 1e-4)
         train_lbfgs(model, U, T, steps=max(steps // 2, 2), deadline=deadline)
-        out = formula(model, tr.x_sympy(variables))
-        expr = tr.y_sympy(out)
-        res.complete = not expr.atoms(sympy.core.function.AppliedUndef)
+        res.complete = not any(not m.matched for m in res.matches)
         if not res.complete:
-            res.expr = expr
+            # the KAN keeps its spline edges (it predicts); the formula is the closest closed form:
+            # a copy whose unmatched edges take their best library function whatever its r²
             with torch.no_grad():
                 pred_va = tr.y_inverse(model(torch.from_numpy(tr.x(Xva))).numpy()[:, 0])
-                pred_tr = tr.y_inverse(model(U).numpy()[:, 0])
-            res.val_error = relative_rmse(pred_va, yva)
-            res.train_error = relative_rmse(pred_tr, ytr)
-            res.note = "some edges kept their spline; formula incomplete"
+            res.model_error = relative_rmse(pred_va, yva)
+            res.note = "some edges kept their spline; the formula is the closest closed form"
+            model = copy.deepcopy(model)
+            auto_symbolic(model, U, lib, r2_threshold=0.0, zero_tol=1e-2 if deep else 1e-4)
+            train_lbfgs(model, U, T, steps=max(steps // 4, 2), deadline=deadline)
+        expr = tr.y_sympy(formula(model, tr.x_sympy(variables)))
+        if expr.atoms(sympy.core.function.AppliedUndef):  # no library function fits at all
+            res.note = "an edge has no closed form in the library"
             return
-        big = sympy.count_ops(expr) > 400  # huge compositions: tidying and snapping would take minutes
-        if not big:
-            expr = tidy(expr)
-        expr, err = polish(expr, variables, Xtr, ytr)
-        tol = max(snap_tol, 0.01 * err)
-        late = deadline is not None and time.monotonic() > deadline
-        # snapping re-fits the formula once per constant tried: worth it when the structure looks right
-        # (tiny error) or the formula is small, and never past the deadline
-        if not big and not late and (err < 1e-6 or len(expr.atoms(sympy.Float)) <= 10):
-            expr = tidy(snap(expr, Xtr, ytr, tol=tol, variables=variables).expr)
-            if expr.atoms(sympy.Float):
-                expr = snap(expr, Xtr, ytr, tol=tol, variables=variables).expr
-            if expr.atoms(sympy.Float):
-                expr, err = polish(expr, variables, Xtr, ytr)
-            if sympy.count_ops(expr) <= 40:
-                simple = _simplify(expr)
-                if simple is not None and relative_rmse(evaluate(simple, variables, Xtr), ytr) <= err + tol:
-                    expr = simple
-                    if expr.atoms(sympy.Float):
-                        expr = snap(expr, Xtr, ytr, tol=tol, variables=variables).expr
+        expr, _ = finish(expr, variables, Xtr, ytr, snap_tol=snap_tol, deadline=deadline)
         res.expr = expr
         res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
         res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)
@@ -203,3 +148,26 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
     except _NUMERIC_ERRORS as e:  # a failed candidate is reported, the search goes on
         res.note = f"failed: {type(e).__name__}: {e}"
 
+
+
+def _run_monomial(res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
+                  variables: list[sympy.Symbol], *, snap_tol: float, deadline: float | None) -> None:
+    """``y = C·Π x_j^{p_j}`` by ordinary least squares in log space (what a KAN ``[n, 1]`` with linear
+    edges computes in log-log space, without the spline's wiggles: robust to noise), then the
+    common tail: polish on the raw data, snap (exponents to rationals), re-snap the coefficient."""
+    xs = [fixed_sign(Xtr[:, j]) for j in range(Xtr.shape[1])]
+    ys = fixed_sign(ytr)
+    if ys == 0 or 0 in xs:
+        raise ValueError("the monomial candidate needs every feature and the target of fixed sign")
+    U = np.log(Xtr * np.array(xs))
+    A = np.hstack([U, np.ones((len(U), 1))])
+    coef, *_ = np.linalg.lstsq(A, np.log(ytr * ys), rcond=None)
+    expr = ys * sympy.Float(float(np.exp(coef[-1])))
+    for p, v, s in zip(coef[:-1], variables, xs):
+        expr = expr * (s * v) ** sympy.Float(float(p))
+    expr, _ = finish(expr, variables, Xtr, ytr, snap_tol=snap_tol, deadline=deadline)
+    res.expr, res.complete = expr, True
+    res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
+    res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)
+    res.complexity = complexity(expr)
+    res.note = "y = C·Π x^p by least squares in log space"

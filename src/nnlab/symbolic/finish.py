@@ -1,0 +1,98 @@
+"""The tail every candidate formula goes through (lecture §6.3, steps 5–6), written once.
+
+``finish(expr, …)``: tidy (collapse what the composition leaves) → least-squares polish of the
+constants → snap → polish the constants still free → simplify (small formulas) → snap again →
+re-snap whole numeric coefficients. Snapping is judged by description length and by the error
+on the data within ``max(snap_tol, 1% of the error)``, so with noisy data (error ≈ noise level)
+a snap may cost up to 1% of the noise, never more (issue 11 items 4 and 9).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import sympy
+
+from .polish import evaluate, polish, relative_rmse
+from .snap import snap, snap_coefficients
+
+__all__ = ["NUMERIC_ERRORS", "complexity", "merge_numbers", "tidy", "simplify", "finish"]
+
+NUMERIC_ERRORS = (ValueError, ArithmeticError, RuntimeError, TypeError, LookupError, np.linalg.LinAlgError,
+                  RecursionError)
+
+
+def complexity(expr: sympy.Expr) -> int:
+    """Operation count of ``expr`` (``sympy.count_ops``) plus one per remaining float constant."""
+    return int(sympy.count_ops(expr)) + len(expr.atoms(sympy.Float))
+
+
+def merge_numbers(expr: sympy.Expr) -> sympy.Expr:
+    """Fold the numeric factors of every product (and terms of every sum) that involve a Float into
+    one Float, e.g. ``1.1557·e·V/π → 1.0000·V``, so each free constant appears once."""
+    if not isinstance(expr, sympy.Basic) or expr.is_Atom:
+        return expr
+    args = [merge_numbers(a) for a in expr.args]
+    if isinstance(expr, (sympy.Mul, sympy.Add)):
+        num = [a for a in args if a.is_number]
+        if len(num) > 1 and any(a.atoms(sympy.Float) for a in num):
+            rest = [a for a in args if not a.is_number]
+            val = complex(expr.func(*num).evalf())
+            if abs(val.imag) < 1e-300:
+                return expr.func(sympy.Float(val.real), *rest)
+    return expr.func(*args) if args != list(expr.args) else expr
+
+
+def tidy(expr: sympy.Expr) -> sympy.Expr:
+    """Collapse what the composition leaves: logs of products, exp of sums, numeric sub-terms."""
+    try:
+        e = sympy.expand_log(expr, force=True)
+        e = sympy.powsimp(sympy.expand_power_exp(e), force=True)
+        e = sympy.expand_log(e, force=True)
+    except NUMERIC_ERRORS:
+        e = expr
+    # evaluate purely numeric sub-expressions that are not already simple numbers
+    reps = {s: sympy.Float(complex(s.evalf()).real) for s in e.atoms(sympy.Function, sympy.Pow)
+            if s.is_number and s.atoms(sympy.Float) and s.evalf().is_real}
+    e = e.xreplace(reps) if reps else e
+    return merge_numbers(e)
+
+
+def simplify(expr: sympy.Expr) -> sympy.Expr | None:
+    """``sympy.simplify`` with floats merged (e.g. ``1.2·√3/π`` becomes one float); None if it fails."""
+    try:
+        return merge_numbers(sympy.simplify(expr))
+    except NUMERIC_ERRORS:
+        return None
+
+
+def finish(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray, y: np.ndarray, *,
+           snap_tol: float, deadline: float | None = None) -> tuple[sympy.Expr, float]:
+    """Tidy, polish, snap, polish, simplify, snap and re-snap coefficients; returns (expr, relative RMSE).
+
+    Huge compositions (> 400 operations) are only polished; past ``deadline`` (a
+    ``time.monotonic()`` value) the snapping is skipped; formulas with more than 10 free
+    constants and a visible error are not snapped (each try re-fits all constants).
+    """
+    big = sympy.count_ops(expr) > 400  # tidying and snapping would take minutes
+    if not big:
+        expr = tidy(expr)
+    expr, err = polish(expr, variables, X, y)
+    late = deadline is not None and time.monotonic() > deadline
+    if big or late or not (err < 1e-6 or len(expr.atoms(sympy.Float)) <= 10):
+        return expr, err
+    tol = max(snap_tol, 0.01 * err)
+    expr = tidy(snap(expr, X, y, tol=tol, variables=variables).expr)
+    if expr.atoms(sympy.Float):
+        expr = snap(expr, X, y, tol=tol, variables=variables).expr
+    if expr.atoms(sympy.Float):
+        expr, _ = polish(expr, variables, X, y)
+    err = relative_rmse(evaluate(expr, variables, X), y)
+    if sympy.count_ops(expr) <= 40:
+        simple = simplify(expr)
+        if simple is not None and relative_rmse(evaluate(simple, variables, X), y) <= err + tol:
+            expr = simple
+            if expr.atoms(sympy.Float):
+                expr = snap(expr, X, y, tol=tol, variables=variables).expr
+    expr = snap_coefficients(expr, X, y, tol=tol, variables=variables).expr
+    return expr, relative_rmse(evaluate(expr, variables, X), y)
