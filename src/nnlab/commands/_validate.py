@@ -77,10 +77,11 @@ def check_out_folder(out: Path, overwrite: bool, marker: str, option: str = "--o
 def check_prune_options(scope: str, hessian: str, importance: str, tolerance: float, lr: float) -> None:
     """``nnlab prune``'s choices, checked before a model is loaded or a run folder made."""
     from nnlab.prune.hessian import ESTIMATORS
+    from nnlab.prune.structured import IMPORTANCES
 
     for option, value, valid in (("--scope", scope, ("global", "layer")),
                                  ("--hessian", hessian, tuple(ESTIMATORS)),
-                                 ("--importance", importance, ("magnitude", "taylor", "obd"))):
+                                 ("--importance", importance, IMPORTANCES)):
         if value not in valid:
             raise CLIError(f"{option} must be one of {', '.join(valid)}; got {value!r}")
     check_number({"tolerance": tolerance}, "tolerance", low=0.0)
