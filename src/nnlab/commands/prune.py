@@ -54,7 +54,7 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
     if speedup is not None and not structured:
         raise CLIError("--speedup removes whole units: add --structured")
     if speedup is not None and not speedup > 1:
-        raise CLIError(f"--speedup must be > 1 (how many times faster), got {speedup:g}")
+        raise CLIError(f"--speedup must be a number > 1 (how many times faster), got {speedup:g}")
     if measure not in ("latency", "flops"):
         raise CLIError(f"--measure must be latency or flops, got {measure!r}")
     method = "neurons" if structured else method
