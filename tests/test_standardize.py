@@ -21,6 +21,7 @@ def test_standardize_is_the_formula_and_checks_its_statistics():
             nl.Standardize(mean, std)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning")
 def test_saved_standardized_model_round_trips_and_traces(tmp_path):
     torch.manual_seed(0)
     X = torch.rand(30, 2) * torch.tensor([1.0, 1000.0])
