@@ -67,6 +67,11 @@ def _check(cfg: dict[str, Any]) -> None:
     for key in ("epochs", "batch_size", "samples"):
         if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] <= 0:
             raise CLIError(f"{key} must be a positive integer, got {cfg[key]!r}")
+    seed = cfg["seed"]
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise CLIError(f"seed must be an integer >= 0, got {seed!r}")
+    if cfg["optimizer"] not in ("adam", "sgd", "lbfgs"):
+        raise CLIError(f"unknown optimizer {cfg['optimizer']!r}; choose adam, sgd or lbfgs")
     check_number(cfg, "lr", low=0.0, low_open=True)
     check_number(cfg, "val_fraction", low=0.0, high=1.0, low_open=True, high_open=True)
     check_number(cfg, "dropout", low=0.0, high=1.0, high_open=True)

@@ -151,8 +151,10 @@ class Trainer:
         before every minibatch). An epoch may end in a later call: its position, shuffling and
         gradient-norm sums are kept. Returns the number of epochs that ended.
 
-        This is what keeps the playground responsive: a pause or a delete waits for one
-        minibatch, never for a whole epoch of the largest model.
+        This is what keeps the playground responsive: a pause or a delete waits for one piece
+        of work — a minibatch, a KAN grid update or the epoch's loss evaluation — never for a
+        whole epoch of the largest model. (Paused between the last minibatch and the loss
+        evaluation, the epoch ends when training goes on.)
         """
         t_end = time.monotonic() + seconds
         ended, first = 0, True
@@ -162,12 +164,17 @@ class Trainer:
             first = False
             if self._epoch_state is None:
                 perm = torch.randperm(self.split.X_train.shape[0], generator=self._gen)
-                self._epoch_state = {"perm": perm, "pos": 0, "n_batches": 0,
+                self._epoch_state = {"perm": perm, "pos": 0, "n_batches": 0, "end": [],
                                      "sums": [0.0] * len(layer_modules(self.model))}
-            if self._minibatch(self._epoch_state):
-                self._end_epoch(self._epoch_state)
-                self._epoch_state = None
-                ended += 1
+            st = self._epoch_state
+            if st["end"]:  # the epoch's closing work, one piece per turn (each as long as a minibatch)
+                st["end"].pop(0)(st)
+                if not st["end"]:
+                    self._epoch_state = None
+                    ended += 1
+            elif self._minibatch(st):
+                grid = self.is_kan and self.epoch + 1 in GRID_UPDATE_EPOCHS and hasattr(self.model, "update_grid")
+                st["end"] = [self._update_grid, self._end_epoch] if grid else [self._end_epoch]
         return ended
 
     def _minibatch(self, st: dict) -> bool:
@@ -196,12 +203,14 @@ class Trainer:
         self.batches += 1
         return st["pos"] >= X.shape[0]
 
+    def _update_grid(self, st: dict) -> None:
+        """KAN grids refitted to the training inputs (before the epoch's losses are recorded)."""
+        with torch.no_grad():
+            self.model.update_grid(self.split.X_train)
+
     def _end_epoch(self, st: dict) -> None:
         self.grad_norms = [v / max(st["n_batches"], 1) for v in st["sums"]]
         self.epoch += 1
-        if self.is_kan and self.epoch in GRID_UPDATE_EPOCHS and hasattr(self.model, "update_grid"):
-            with torch.no_grad():
-                self.model.update_grid(self.split.X_train)
         self.record()
 
     @torch.no_grad()

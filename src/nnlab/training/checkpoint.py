@@ -16,7 +16,6 @@ complete checkpoint readable (only the latest epoch is kept).
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
