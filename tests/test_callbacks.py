@@ -10,6 +10,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import nnlab as nl
 from nnlab.training import load_checkpoint
 
+pytestmark = pytest.mark.filterwarnings("ignore::nnlab.kan.layer.GridRangeWarning")
+
 X, Y = nl.data.toy("spiral", 160, seed=0)
 XV, YV = nl.data.toy("spiral", 160, seed=1)
 
@@ -135,3 +137,40 @@ def test_unwritable_log_dir_is_one_clear_error(tmp_path):
                nl.callbacks.ModelCheckpoint(blocker / "ck")):
         with pytest.raises(ValueError, match=f"cannot write to {blocker}"):
             _fit(_model(), [cb], epochs=1)
+
+
+def test_only_rank_zero_writes(tmp_path):
+    """Under DDP every rank runs the callbacks; ranks other than 0 must not touch the disk."""
+    from nnlab.training import History, TrainState
+
+    model = _model()
+    h = History()
+    h.append({"epoch": 1, "train_loss": 1.0, "val_loss": 0.5, "lr": 0.1, "grad_norm": 1.0})
+    state = TrainState(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), history=h,
+                       epoch=1, logs={"epoch": 1, "train_loss": 1.0, "val_loss": 0.5}, rank=1, world_size=2,
+                       save_checkpoint=lambda folder: pytest.fail("rank 1 wrote a checkpoint"))
+    for cb in (nl.callbacks.TensorBoard(tmp_path / "tb"), nl.callbacks.CSVLogger(tmp_path / "m.csv"),
+               nl.callbacks.ModelCheckpoint(tmp_path / "ck")):
+        cb.on_fit_start(state)
+        cb.on_epoch_end(state)
+        getattr(cb, "on_fit_end", lambda s: None)(state)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_kan_grid_extend_swaps_parameters_in_the_optimizer():
+    kan = nl.KAN([2, 2, 2], grid=3, seed=0)
+    kan.update_grid(X)
+    ext = nl.kan.GridExtend(nl.kan.grid_schedule([3, 6], 4))
+    assert ext.schedule == {3: 6}
+    seen = {}
+
+    def grab(state):
+        seen["opt"] = {id(p) for g in state.optimizer.param_groups for p in g["params"]}
+
+    before = [p.detach().clone() for p in kan.parameters()]
+    h = nl.fit(kan, (X, Y), loss="cross_entropy", epochs=4, lr=0.01, callbacks=[ext, grab], progress=False)
+    assert kan.grid == [6, 6] and len(h) == 4
+    assert seen["opt"] == {id(p) for p in kan.parameters()}  # the new coefficients are optimised
+    assert [p.shape for p in kan.parameters()] != [p.shape for p in before]
+    with pytest.raises(ValueError, match="must increase"):
+        nl.kan.grid_schedule([5, 5], 10)

@@ -70,6 +70,7 @@ def check_transfer(r):
     assert r["merge_diff"] < 1e-4
     assert res["LoRA r=4 + head"][1] < 0.2 * res["from scratch"][1]
     assert res["head only (A′ frozen)"][0] > 0.5  # far above chance (0.2): A′'s features transfer
+    assert "scratch" in r["conclusion"] and "bench/results/transfer.md" in r["conclusion"]
 
 
 def check_pruning(r):
@@ -85,6 +86,7 @@ def check_kan(r):
     x1, x2 = sympy.symbols("x1 x2")
     assert sympy.simplify(sympy.sympify(r["formula"]) - (sympy.sin(sympy.pi * x1) + x2 ** 2)) == 0, r["formula"]
     assert r["rmse"] < 1e-4 and r["kan_rmse"] < 0.1
+    assert r["pruned_width"][1] < 5  # pruning removed hidden nodes, in fast mode too
 
 
 # (script, figure, dotted names it needs, check)

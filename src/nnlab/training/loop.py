@@ -161,7 +161,6 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[ctx.device] if device.type == "cuda" else None)
-    params = param_list(opt)
     state = TrainState(model=model, optimizer=opt, history=history, rank=ctx.rank, world_size=ctx.world,
                        scheduler=sched)
 

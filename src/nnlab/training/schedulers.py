@@ -31,9 +31,9 @@ import math
 from typing import Any
 
 import torch
-from torch.optim.lr_scheduler import CyclicLR, LambdaLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
+from torch.optim.lr_scheduler import CyclicLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
 
-__all__ = ["Schedule", "make_schedule", "names", "steps_per_epoch", "warmup_cosine", "warmup_step"]
+__all__ = ["Schedule", "FactorSchedule", "make_schedule", "names", "steps_per_epoch", "warmup_cosine", "warmup_step"]
 
 _NAMES = ("cosine", "step", "onecycle", "plateau")
 _PER_BATCH = (OneCycleLR, CyclicLR)
@@ -64,11 +64,46 @@ def _linear_warmup(t: int, warmup: int) -> float:
     return (t + 1) / warmup if t < warmup else 1.0
 
 
+class FactorSchedule:
+    """η_g(t) = base_g · factor(t) for every parameter group g, t = steps taken (like ``LambdaLR``).
+
+    A few attribute updates per step instead of ``LambdaLR``'s generic machinery, which costs
+    more than a small model's optimiser step; the state is ``{"t", "base_lrs"}``.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, factor: Any) -> None:
+        self.optimizer = optimizer
+        self.factor = factor
+        self.base_lrs = [float(g["lr"]) for g in optimizer.param_groups]
+        self.t = 0
+        self._apply()
+
+    def _apply(self) -> None:
+        f = self.factor(self.t)
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = base * f
+
+    def step(self) -> None:
+        self.t += 1
+        self._apply()
+
+    def get_last_lr(self) -> list[float]:
+        return [float(g["lr"]) for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "base_lrs": list(self.base_lrs)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.t, self.base_lrs = int(state["t"]), [float(v) for v in state["base_lrs"]]
+        self._apply()
+
+
 class Schedule:
     """A torch scheduler and when ``fit`` steps it.
 
     Attributes:
-        scheduler: the ``torch.optim.lr_scheduler`` object (``ReduceLROnPlateau`` included).
+        scheduler: a ``torch.optim.lr_scheduler`` object (``ReduceLROnPlateau``, ``OneCycleLR``,
+            a factory's) or, for ``"cosine"``/``"step"``, a :class:`FactorSchedule`.
         interval: ``"step"`` (after every optimiser step) or ``"epoch"`` (after every epoch).
         monitor: the metric an epoch-level ``ReduceLROnPlateau`` is stepped with.
         warmup: a per-batch linear warm-up run before an epoch-level scheduler (``"plateau"``).
@@ -76,7 +111,7 @@ class Schedule:
     """
 
     def __init__(self, scheduler: Any, interval: str, monitor: str | None = None,
-                 warmup: LambdaLR | None = None, warmup_steps: int = 0, name: str = "") -> None:
+                 warmup: FactorSchedule | None = None, warmup_steps: int = 0, name: str = "") -> None:
         self.scheduler = scheduler
         self.interval = interval
         self.monitor = monitor
@@ -178,17 +213,17 @@ def _named(name: str, opt: torch.optim.Optimizer, epochs: int, spe: int | None, 
         spe = 1
     total, w = epochs * spe, warmup * spe
     if name == "cosine":
-        return Schedule(LambdaLR(opt, lambda t: warmup_cosine(t, total, w)), "step", name=name)
+        return Schedule(FactorSchedule(opt, lambda t: warmup_cosine(t, total, w)), "step", name=name)
     if name == "step":
         size = max(1, -(-(epochs - warmup) // 3))
-        return Schedule(LambdaLR(opt, lambda t: warmup_step(t, spe, w, size, 0.1)), "step", name=name)
+        return Schedule(FactorSchedule(opt, lambda t: warmup_step(t, spe, w, size, 0.1)), "step", name=name)
     if name == "onecycle":
         peak = [g["lr"] for g in opt.param_groups]
         momentum = "betas" in opt.defaults or float(opt.defaults.get("momentum", 0.0) or 0.0) > 0
         sched = OneCycleLR(opt, max_lr=peak, total_steps=max(total, 2),
                            pct_start=(warmup / epochs) if warmup else 0.3, cycle_momentum=momentum)
         return Schedule(sched, "step", name=name)
-    ramp = LambdaLR(opt, lambda t: _linear_warmup(t, w)) if w else None
+    ramp = FactorSchedule(opt, lambda t: _linear_warmup(t, w)) if w else None
     plateau = ReduceLROnPlateau(opt, mode="min", factor=0.1, patience=10)
     return Schedule(plateau, "epoch", monitor=monitor, warmup=ramp, warmup_steps=w, name=name)
 
