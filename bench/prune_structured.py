@@ -195,7 +195,7 @@ def report(res: dict, seeds, elapsed: float, cmd: str) -> str:
     out = ["# Structured pruning to a speed target (issue 16)", "", "Command (from the repository root):", "",
            f"    {cmd}", "",
            f"Machine: {cpu.strip()} ({platform.machine()}), 2 cores **shared with 7 other engineers' jobs** "
-           f"(load average 4-8 during the run), torch {torch.__version__}, every job `torch.set_num_threads(1)`. "
+           f"(load average 7-14 during the run: latency figures are noisy), torch {torch.__version__}, every job `torch.set_num_threads(1)`. "
            f"Seeds {list(seeds)}; whole run {elapsed / 60:.1f} min wall. Data: `nl.data.digits(seed)` "
            "(1257 train / 270 val / 270 test). Dense models: `nl.MLP` (ReLU, He init), "
            f"{TRAIN['epochs']} epochs of Adam (lr {TRAIN['lr']}, batch {TRAIN['batch_size']}) with `nl.fit`.", "",
