@@ -261,8 +261,8 @@ def report(res: dict, seeds, elapsed: float, cmd: str) -> str:
         acc = [u["acc"] for u in un]
         out += ["## Unstructured: 98 % sparsity", "",
                 "`nl.MLP([64, 256, 128, 10])`, 40 epochs dense; `nl.prune.gradual(..., 0.98, method='obs', "
-                "method_kwargs={'algorithm': 'exact'}, steps={steps}, finetune_epochs={finetune_epochs}, "
-                "final_epochs={final_epochs})` ".format(**UNSTRUCTURED)
+                "method_kwargs={'algorithm': 'exact'}, "
+                + ", ".join(f"{k}={v}" for k, v in UNSTRUCTURED.items()) + ")` "
                 + f"({UNSTRUCTURED['steps'] * UNSTRUCTURED['finetune_epochs'] + UNSTRUCTURED['final_epochs']} "
                 "epochs in all; bench/pruning.py's schedule was 5 steps × 4 + 8 = 28 epochs, 94.6 ± 0.8 %).", "",
                 f"Dense {pm([u['dense'] for u in un])} %; 98 % sparse: {pm(acc)} % "
@@ -302,12 +302,13 @@ def main() -> None:
     else:
         parts = [_job(j) for j in jobs]
     res = {**old, **{(k, s): r for k, s, r in parts}}
+    if not args.quick:      # the raw results first: a failing report must not lose a long run
+        write_json(Path(args.out).with_suffix(".json"), {f"{k}@{s}": r for (k, s), r in res.items()})
     cmd = "PYTHONPATH=src python bench/prune_structured.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
     text = report(res, seeds, time.time() - t0, cmd)
     print(text)
     if not args.quick:
         write_text(args.out, text + "\n")
-        write_json(Path(args.out).with_suffix(".json"), {f"{k}@{s}": r for (k, s), r in res.items()})
 
 
 if __name__ == "__main__":
