@@ -41,6 +41,7 @@ FT = dict(lr=1e-3, batch_size=64)
 OURS = ["magnitude", "taylor", "obd", "obs"]
 TP = ["tp magnitude", "tp taylor", "tp hessian"]
 SPEEDUPS = [2.0, 4.0]
+UNSTRUCTURED = dict(steps=12, finetune_epochs=3, final_epochs=20)     # gradual OBS to 98 % sparsity
 
 
 def accuracy(model: nn.Module, data) -> float:
@@ -160,8 +161,8 @@ def run_unstructured(seed: int, log) -> dict:
     m = nl.MLP([64, 256, 128, 10])
     nl.fit(m, d.train, d.val, loss="cross_entropy", epochs=40, lr=1e-3, batch_size=64, seed=seed, progress=False)
     dense = accuracy(m, d.test)
-    nl.prune.gradual(m, d.train, d.val, 0.98, steps=8, method="obs", method_kwargs={"algorithm": "exact"},
-                     finetune_epochs=4, final_epochs=10, loss="cross_entropy", seed=seed, lr=1e-3, batch_size=64)
+    nl.prune.gradual(m, d.train, d.val, 0.98, method="obs", method_kwargs={"algorithm": "exact"},
+                     loss="cross_entropy", seed=seed, lr=1e-3, batch_size=64, **UNSTRUCTURED)
     acc = accuracy(m, d.test)
     log(f"unstructured seed {seed}: dense {dense:.4f}, gradual OBS 98 % -> {acc:.4f} "
         f"(sparsity {nl.prune.sparsity(m).overall:.4f})")
@@ -195,7 +196,7 @@ def report(res: dict, seeds, elapsed: float, cmd: str) -> str:
     out = ["# Structured pruning to a speed target (issue 16)", "", "Command (from the repository root):", "",
            f"    {cmd}", "",
            f"Machine: {cpu.strip()} ({platform.machine()}), 2 cores **shared with 7 other engineers' jobs** "
-           f"(load average 4-8 during the run), torch {torch.__version__}, every job `torch.set_num_threads(1)`. "
+           f"(load average 7-14 during the run: latency figures are noisy), torch {torch.__version__}, every job `torch.set_num_threads(1)`. "
            f"Seeds {list(seeds)}; whole run {elapsed / 60:.1f} min wall. Data: `nl.data.digits(seed)` "
            "(1257 train / 270 val / 270 test). Dense models: `nl.MLP` (ReLU, He init), "
            f"{TRAIN['epochs']} epochs of Adam (lr {TRAIN['lr']}, batch {TRAIN['batch_size']}) with `nl.fit`.", "",
@@ -259,9 +260,11 @@ def report(res: dict, seeds, elapsed: float, cmd: str) -> str:
     if un:
         acc = [u["acc"] for u in un]
         out += ["## Unstructured: 98 % sparsity", "",
-                "`nl.MLP([64, 256, 128, 10])`, 40 epochs dense; `nl.prune.gradual(..., 0.98, steps=8, method='obs', "
-                "method_kwargs={'algorithm': 'exact'}, finetune_epochs=4, final_epochs=10)` (42 epochs in all; "
-                "bench/pruning.py's schedule was 5 steps × 4 + 8 = 28 epochs, 94.6 ± 0.8 %).", "",
+                "`nl.MLP([64, 256, 128, 10])`, 40 epochs dense; `nl.prune.gradual(..., 0.98, method='obs', "
+                "method_kwargs={'algorithm': 'exact'}, "
+                + ", ".join(f"{k}={v}" for k, v in UNSTRUCTURED.items()) + ")` "
+                + f"({UNSTRUCTURED['steps'] * UNSTRUCTURED['finetune_epochs'] + UNSTRUCTURED['final_epochs']} "
+                "epochs in all; bench/pruning.py's schedule was 5 steps × 4 + 8 = 28 epochs, 94.6 ± 0.8 %).", "",
                 f"Dense {pm([u['dense'] for u in un])} %; 98 % sparse: {pm(acc)} % "
                 f"(per seed: {', '.join(f'{100 * a:.1f}' for a in acc)}).", ""]
         goals.append(f"| unstructured ≥ 95 % at 98 % sparsity | {100 * statistics.mean(acc):.1f} | "
@@ -277,11 +280,19 @@ def main() -> None:
     ap.add_argument("--models", default="plain,residual,wide,unstructured")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", default="bench/results/prune_structured.md")
+    ap.add_argument("--reuse", help="a results .json of an earlier run: its (model, seed) entries are not rerun")
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = [0] if args.quick else list(range(args.seeds))
     kinds = ["plain"] if args.quick else args.models.split(",")
     jobs = [(k, s) for s in seeds for k in kinds]
+    old = {}
+    if args.reuse:
+        import json
+
+        raw = json.loads(Path(args.reuse).read_text())
+        old = {(k.rpartition("@")[0], int(k.rpartition("@")[2])): v for k, v in raw.items()}
+        jobs = [j for j in jobs if j not in old]
     t0 = time.time()
     if args.jobs > 1:
         import multiprocessing as mp
@@ -290,13 +301,14 @@ def main() -> None:
             parts = pool.map(_job, jobs, chunksize=1)
     else:
         parts = [_job(j) for j in jobs]
-    res = {(k, s): r for k, s, r in parts}
+    res = {**old, **{(k, s): r for k, s, r in parts}}
+    if not args.quick:      # the raw results first: a failing report must not lose a long run
+        write_json(Path(args.out).with_suffix(".json"), {f"{k}@{s}": r for (k, s), r in res.items()})
     cmd = "PYTHONPATH=src python bench/prune_structured.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
     text = report(res, seeds, time.time() - t0, cmd)
     print(text)
     if not args.quick:
         write_text(args.out, text + "\n")
-        write_json(Path(args.out).with_suffix(".json"), {f"{k}@{s}": r for (k, s), r in res.items()})
 
 
 if __name__ == "__main__":
