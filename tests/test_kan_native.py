@@ -46,7 +46,7 @@ def _points(knots, B, span, dtype):
 
 @pytest.mark.parametrize("route", PATHS, indirect=True)
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-6), (torch.float64, 1e-12)])
-@pytest.mark.parametrize("k", [1, 2, 3, 5])
+@pytest.mark.parametrize("k", [1, 3, 5])
 def test_features_match_cox_de_boor_inside_and_outside(route, k, dtype, tol):
     G, I, B = 20, 3, 500  # B·I·(K+1) > the threading threshold of the native kernel
     K = G + k
@@ -120,11 +120,10 @@ def test_gradcheck_float64_in_and_out_of_grid(route, k):
     ss = torch.randn(O, I, dtype=torch.float64, requires_grad=True)
     mask = torch.ones(O, I, dtype=torch.float64)
     _expect(route, x.detach(), knots, k)
-    for recompute in (False, True):
-        for base in ("silu", "tanh", None):
-            f = lambda x, c, b, s: kernel.kan_forward(  # noqa: E731
-                x, c, b, s, mask, knots, k, True, base, recompute)
-            assert torch.autograd.gradcheck(f, (x, coef, sb, ss))
+    for recompute, base in ((False, "silu"), (True, "tanh"), (False, None)):
+        f = lambda x, c, b, s: kernel.kan_forward(  # noqa: E731
+            x, c, b, s, mask, knots, k, True, base, recompute)
+        assert torch.autograd.gradcheck(f, (x, coef, sb, ss))
 
 
 def test_forward_only_saves_nothing(monkeypatch):
