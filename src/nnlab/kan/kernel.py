@@ -176,10 +176,12 @@ CHUNK_ELEMENTS = 1 << 17
 
 def _chunks(B: int, width: int, device: torch.device | None = None, whole: bool = False):
     """Row blocks of the batch. On the CPU they keep F near cache size; on an accelerator (or
-    with ``whole``) one block: every extra block costs kernel launches."""
+    with ``whole``) one block: every extra block costs kernel launches. With several threads
+    the blocks grow with the thread count: each block is a few parallel regions, and each
+    region waits for its slowest thread (costly on a loaded machine)."""
     if whole or (device is not None and device.type != "cpu"):
         return [(0, B)]
-    rows = max(32, CHUNK_ELEMENTS // max(width, 1))
+    rows = max(32, CHUNK_ELEMENTS * min(torch.get_num_threads(), 8) // max(width, 1))
     return [(i, min(i + rows, B)) for i in range(0, B, rows)]
 
 
@@ -194,7 +196,8 @@ def _forward(x, W, knots, k: int, uniform: bool, base, store: bool, fast):
             features(x[a:b], knots, k, uniform, base, out=Fm[a:b], fast=fast)
         return Fm @ Wt, Fm
     y = x.new_empty(B, O)
-    for a, b in _chunks(B, Wt.shape[0], x.device):
+    # a fast route builds F in one (threaded) pass, like the stored case; eager code in blocks
+    for a, b in _chunks(B, Wt.shape[0], x.device, whole=fast is not None):
         torch.mm(features(x[a:b], knots, k, uniform, base, fast=fast), Wt, out=y[a:b])
     return y, None
 
