@@ -193,8 +193,9 @@ def _load():
             _lib = _build()
         except Exception as e:  # noqa: BLE001 -- any failure means: fall back to eager code
             _reason = f"{type(e).__name__}: {e}"
-    if _lib is None:
-        log.warning("nnlab.kan: native KAN kernels unavailable (%s); using eager PyTorch", _reason)
+    if _lib is None:  # asked for (NNLAB_NATIVE=0): info; anything else: a warning
+        level = logging.INFO if _reason.startswith("disabled") else logging.WARNING
+        log.log(level, "nnlab.kan: native KAN kernels unavailable (%s); using eager PyTorch", _reason)
     return _lib
 
 
