@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Every device check in one run (for a machine with a CUDA GPU; CI has none):
 #   bash bench/gpu_checks.sh
+# The KAN check needs Triton (CUDA builds of torch bring it; else pip install -c constraints.txt
+# -e ".[triton]"); flashkan / inkan (the "bench" extra) are timed beside nnlab when installed.
 set -u
 export PYTHONPATH=src PYTHONUNBUFFERED=1
 rc=0

@@ -171,3 +171,22 @@ def test_blocked_kernel_gradcheck(monkeypatch, recompute):
     assert torch.allclose(x.grad, xr.grad, atol=1e-9)
     for a, b in zip(layer.parameters(), ref.parameters()):
         assert torch.allclose(a.grad, b.grad, atol=1e-9)
+
+
+def test_deferred_range_check_warns_on_a_later_call_without_host_reads():
+    """The CUDA path of the grid-range check (no host sync), exercised on CPU tensors."""
+    layer = KANLayer(2, 1)
+    layer._defer_checks = True
+    inside, outside = torch.rand(8, 2) * 2 - 1, torch.full((8, 2), 3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GridRangeWarning)
+        layer(inside)
+        layer(inside)  # reads the first (clean) flag
+        layer(outside)  # queues the flag: no warning yet, no host read of x
+    with pytest.warns(GridRangeWarning, match="earlier batch"):
+        layer(inside)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GridRangeWarning)
+        layer(outside)  # warned once per layer
+    layer.update_grid(torch.rand(32, 2) * 6 - 3)
+    assert layer._pending_range is None and not layer._warned_range

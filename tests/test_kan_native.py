@@ -1,27 +1,40 @@
-"""Native (C) uniform-grid feature kernels: same numbers as the eager code, gradcheck, fallback."""
+"""The fast KAN routes (native C, threads, forward-only, Triton interpreter) against the eager code
+and float64 Cox–de Boor; gradcheck through every path; a robust build (no compiler, read-only
+cache, wrapper compilers, tampered cached binaries)."""
+import logging
+import os
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
 import pytest
 import torch
 
-from nnlab.kan import kernel, native, spline
+from nnlab.kan import KANLayer, kernel, native, routes, spline
+
+PATHS = ["native", "eager", "threaded", "triton"]
 
 
 @pytest.fixture
-def eager(monkeypatch):
-    """Run a block with the native kernels switched off (NNLAB_NATIVE=0), restoring them after."""
-    class Ctx:
-        def __enter__(self):
-            monkeypatch.setenv("NNLAB_NATIVE", "0")
-            native._reset()
-
-        def __exit__(self, *a):
-            monkeypatch.delenv("NNLAB_NATIVE")
-            native._reset()
-    yield Ctx()
+def route(monkeypatch, request):
+    """Switch the layer's code path: native (1 thread), eager (NNLAB_NATIVE=0), threaded
+    (native on 2 threads), triton (Triton kernels in the interpreter on CPU tensors)."""
+    name = request.param
+    monkeypatch.setenv("NNLAB_NATIVE", "0" if name == "eager" else "1")
+    monkeypatch.setenv("NNLAB_TRITON", "interpret" if name == "triton" else "")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2 if name == "threaded" else 1)
+    native._reset()
+    yield name
+    torch.set_num_threads(threads)
     native._reset()
 
 
-needs_native = pytest.mark.skipif(not native.available(),
-                                  reason=f"native kernels unavailable: {native.reason()}")
+def _expect(name, x, knots, k):
+    fast = routes.setup(x, knots, k, True)
+    kind = {"eager": None, "triton": "triton"}.get(name, "native")
+    assert (fast.kind if fast else None) == kind, routes.describe(x, knots, k, True)
 
 
 def _points(knots, B, span, dtype):
@@ -31,89 +44,202 @@ def _points(knots, B, span, dtype):
     return x
 
 
-@needs_native
+@pytest.mark.parametrize("route", PATHS, indirect=True)
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-6), (torch.float64, 1e-12)])
-@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
-def test_features_match_cox_de_boor_inside_and_outside(k, dtype, tol):
-    G, I, B = 4, 3, 64
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_features_match_cox_de_boor_inside_and_outside(route, k, dtype, tol):
+    G, I, B = 20, 3, 500  # B·I·(K+1) > the threading threshold of the native kernel
     K = G + k
     knots = spline.uniform_knots(-1, 1, G, k, dtype=dtype).expand(I, -1).contiguous()
-    x = _points(knots, B, 1.0 + 0.6 * k, dtype)  # reaches beyond the extended knots
+    x = _points(knots, B, 1.0 + 0.6 * k / G * 4, dtype)  # reaches beyond the extended knots
+    x[3] = float("nan")  # NaN: every basis value 0 (the layer refuses NaN before this)
+    _expect(route, x, knots, k)
+    ref = spline.cox_de_boor(x.double(), knots.double(), k).transpose(1, 2).nan_to_num(0.0)
     for base in ("silu", None, "tanh"):
-        nat = kernel._native_setup(x, knots, k, True, base)
-        assert nat is not None
-        F = kernel.features(x, knots, k, True, base, nat=nat).view(B, K + 1, I)
-        ref = spline.cox_de_boor(x.double(), knots.double(), k).transpose(1, 2)
+        F = kernel.features(x, knots, k, True, base).view(B, K + 1, I)
         assert (F[:, :K].double() - ref).abs().max() <= tol
-        eager_F = kernel.features(x, knots, k, False, base).view(B, K + 1, I)  # generic route
-        assert (F[:, K] - eager_F[:, K]).abs().max() <= tol
+        assert (F[:, :K][(x.abs() > 1 + k * 2 / G).unsqueeze(1).expand(-1, K, -1)] == 0).all()
+        want = torch.zeros_like(x) if base is None else getattr(torch.nn.functional, base)(x)
+        assert torch.allclose(F[4:, K], want[4:], atol=tol, rtol=tol)
 
 
-@needs_native
-@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-6), (torch.float64, 1e-12)])
-@pytest.mark.parametrize("k, base, recompute", [(1, "silu", False), (2, None, True),
-                                                (3, "silu", True), (4, "tanh", False),
-                                                (5, "silu", False)])
-def test_native_equals_eager_values_and_gradients(eager, k, base, recompute, dtype, tol):
-    from nnlab.kan import KANLayer
+def _run(layer, x, dtype):
+    layer.zero_grad()
+    xx = x.clone().requires_grad_(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        y = layer(xx)
+    (y * torch.linspace(-1, 1, y.numel(), dtype=dtype).view_as(y)).sum().backward()
+    return [y.detach(), xx.grad, layer.coef.grad.clone(), layer.scale_base.grad.clone(),
+            layer.scale_spline.grad.clone()]
+
+
+CASES = [(1, "silu", False), (2, None, True), (3, "silu", True), (4, "tanh", False),
+         (5, "silu", False)]
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 2e-6), (torch.float64, 1e-12)])
+@pytest.mark.parametrize("k, base, recompute", CASES)
+def test_every_path_gives_the_same_values_and_gradients(monkeypatch, k, base, recompute, dtype,
+                                                        tol):
     torch.manual_seed(0)
-    layer = KANLayer(3, 2, grid=4, k=k, base=base).to(dtype)
+    layer = KANLayer(6, 3, grid=5, k=k, base=base).to(dtype)
     layer.recompute = recompute
-    x = (torch.rand(40, 3, dtype=dtype) * 2 - 1) * 1.8  # partly outside the grid
+    x = (torch.rand(700, 6, dtype=dtype) * 2 - 1) * 1.8  # partly outside the grid
+    out = {}
+    threads = torch.get_num_threads()
+    try:
+        for name, nat, tri, nt in [("eager", "0", "", 1), ("native", "1", "", 1),
+                                   ("threaded", "1", "", 2), ("triton", "1", "interpret", 1)]:
+            monkeypatch.setenv("NNLAB_NATIVE", nat)
+            monkeypatch.setenv("NNLAB_TRITON", tri)
+            torch.set_num_threads(nt)
+            native._reset()
+            _expect(name, x, layer.knots, k)
+            out[name] = _run(layer, x, dtype)
+            with torch.no_grad():  # forward-only equals the training forward
+                assert (layer(x) - out[name][0]).abs().max() <= tol
+    finally:
+        torch.set_num_threads(threads)
+        native._reset()
+    for name in ("native", "threaded", "triton"):
+        for a, b in zip(out[name], out["eager"]):
+            assert (a - b).abs().max() <= tol * max(1.0, b.abs().max().item()), name
 
-    def run():
-        layer.zero_grad()
-        xx = x.clone().requires_grad_(True)
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            y = layer(xx)
-        (y * torch.linspace(-1, 1, y.numel(), dtype=dtype).view_as(y)).sum().backward()
-        return [y.detach(), xx.grad, layer.coef.grad.clone(), layer.scale_base.grad.clone(),
-                layer.scale_spline.grad.clone()]
 
-    nat = run()
-    with eager:
-        assert not native.available()
-        ref = run()
-    for a, b in zip(nat, ref):
-        assert (a - b).abs().max() <= tol * max(1.0, b.abs().max().item())
-
-
-@needs_native
+@pytest.mark.parametrize("route", PATHS, indirect=True)
 @pytest.mark.parametrize("k", [1, 3])
-def test_native_gradcheck_in_and_out_of_grid(k):
+def test_gradcheck_float64_in_and_out_of_grid(route, k):
     torch.manual_seed(0)
     G, I, O = 3, 2, 2
     K = G + k
     knots = spline.uniform_knots(-1, 1, G, k, dtype=torch.float64).expand(I, -1).contiguous()
-    x = (torch.rand(6, I, dtype=torch.float64) * 2 - 1) * 1.9
-    x.requires_grad_(True)
+    x = ((torch.rand(6, I, dtype=torch.float64) * 2 - 1) * 1.9).requires_grad_(True)
     coef = torch.randn(O, I, K, dtype=torch.float64, requires_grad=True)
     sb = torch.randn(O, I, dtype=torch.float64, requires_grad=True)
     ss = torch.randn(O, I, dtype=torch.float64, requires_grad=True)
     mask = torch.ones(O, I, dtype=torch.float64)
-    assert kernel._native_setup(x, knots, k, True, "silu") is not None
-    for recompute in (False, True):
+    _expect(route, x.detach(), knots, k)
+    for recompute, base in ((False, "silu"), (True, "tanh"), (False, None)):
         f = lambda x, c, b, s: kernel.kan_forward(  # noqa: E731
-            x, c, b, s, mask, knots, k, True, "silu", recompute)
+            x, c, b, s, mask, knots, k, True, base, recompute)
         assert torch.autograd.gradcheck(f, (x, coef, sb, ss))
 
 
-def test_fallback_when_compiler_missing(monkeypatch, tmp_path):
-    from nnlab.kan import KANLayer
-    monkeypatch.setattr(native, "COMPILER", "nnlab-no-such-cc")
-    monkeypatch.setenv("NNLAB_CACHE", str(tmp_path))
-    native._reset()
-    try:
-        assert not native.available()
-        assert "nnlab-no-such-cc" in native.reason()
-        torch.manual_seed(0)
-        layer = KANLayer(2, 3).double()
-        x = (torch.rand(5, 2, dtype=torch.float64) * 2 - 1).requires_grad_(True)
-        assert kernel._native_setup(x, layer.knots, 3, True, "silu") is None
+def test_forward_only_saves_nothing(monkeypatch):
+    torch.manual_seed(0)
+    layer = KANLayer(4, 3)
+    x = torch.rand(50, 4) * 2 - 1
+    y_train = layer(x)
+    assert y_train.grad_fn is not None
+
+    def boom(*a, **k):
+        raise AssertionError("the autograd Function ran for inference")
+    monkeypatch.setattr(kernel.KANFunction, "apply", boom)
+    with torch.no_grad():
         y = layer(x)
-        assert torch.allclose(y, layer.edge_activations(x).sum(-1), atol=1e-10)
-        assert torch.autograd.gradcheck(layer, (x,))
+    assert y.grad_fn is None and torch.equal(y, y_train.detach())
+    layer.requires_grad_(False)
+    y2 = layer(x)  # grad mode on, but nothing requires a gradient
+    assert y2.grad_fn is None and torch.equal(y2, y)
+
+
+@pytest.fixture
+def fresh(monkeypatch, tmp_path):
+    """An empty kernel cache and a forgotten library; restored afterwards."""
+    monkeypatch.setenv("NNLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("NNLAB_NATIVE", "1")
+    native._reset()
+    yield tmp_path / "cache"
+    native._reset()
+
+
+def _layer_still_works():
+    torch.manual_seed(0)
+    layer = KANLayer(2, 3).double()
+    x = (torch.rand(5, 2, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    assert torch.allclose(layer(x), layer.edge_activations(x).sum(-1), atol=1e-10)
+    assert torch.autograd.gradcheck(layer, (x,))
+
+
+@pytest.mark.parametrize("cc", ["/nonexistent/cc", "nnlab-no-such-cc", "", "ccache-nope gcc"])
+def test_fallback_when_compiler_missing(fresh, monkeypatch, caplog, cc):
+    monkeypatch.setenv("CC", cc)
+    with caplog.at_level(logging.WARNING, logger="nnlab.kan.native"):
+        if cc == "":  # an empty $CC means the default cc: it builds
+            assert native.available()
+            return
+        assert not native.available()
+    assert "not found" in native.reason() and "unavailable" in caplog.text
+    assert routes.describe(torch.zeros(1, 2), KANLayer(2, 3).knots, 3, True).startswith("eager")
+    _layer_still_works()
+
+
+def test_wrapper_compiler_in_cc(fresh, monkeypatch):
+    monkeypatch.setenv("CC", "env cc")  # a wrapper plus a compiler, like CC="ccache gcc"
+    assert native.available(), native.reason()
+    assert native.info()["compiler"].endswith("env cc")
+    monkeypatch.setenv("CC", "ccache gcc")
+    native._reset()
+    assert native.available() == (shutil.which("ccache") is not None)  # never raises
+    _layer_still_works()
+
+
+def test_read_only_cache_builds_privately(fresh, caplog):
+    fresh.mkdir()
+    fresh.chmod(0o500)
+    try:
+        if os.access(fresh, os.W_OK):  # root ignores permission bits: use a path under a file
+            fresh.chmod(0o700)
+            blocker = fresh / "file"
+            blocker.write_text("")
+            os.environ["NNLAB_CACHE"] = str(blocker / "cache")
+        with caplog.at_level(logging.INFO, logger="nnlab.kan.native"):
+            assert native.available(), native.reason()
+        assert "not writable" in caplog.text
+        assert not str(native.info()["so"]).startswith(str(fresh))
+        _layer_still_works()
     finally:
+        fresh.chmod(0o700)
+
+
+def test_cached_binary_is_hash_checked(fresh, caplog):
+    assert native.available()
+    so = Path(native.info()["so"])
+    assert native.info()["state"] == "built"
+    native._reset()
+    assert native.available() and native.info()["state"] == "cached"
+    for tamper in ("binary", "sidecar"):
         native._reset()
+        if tamper == "binary":  # a new file (the loaded one stays mapped in this process)
+            bad = so.with_name("bad.so")
+            bad.write_bytes(so.read_bytes() + b"\0tampered")
+            os.replace(bad, so)
+        else:
+            side = so.with_suffix(".sha256")
+            side.write_text(side.read_text().replace(side.read_text()[-10:-1], "0" * 9))
+        with caplog.at_level(logging.WARNING, logger="nnlab.kan.native"):
+            assert native.available()
+        assert native.info()["state"] == "built"  # rebuilt, not loaded
+        assert "hash check" in caplog.text
+        caplog.clear()
+    _layer_still_works()
+
+
+def test_native_kernel_is_vectorised():
+    """The compiler reports the kernel's inner loops as vectorised (with the flags it used)."""
+    assert native.available(), native.reason()
+    info = native.info()
+    cc = info["compiler"].split()
+    probe = subprocess.run([*cc, "--version"], capture_output=True, text=True)
+    assert probe.returncode == 0
+    if "gcc" not in probe.stdout.lower() and "free software foundation" not in probe.stdout.lower():
+        pytest.xfail("vectorisation report parsed for gcc only")  # the build itself still ran
+    r = subprocess.run([*cc, *info["flags"].split(), "-fPIC", "-shared", "-o", os.devnull,
+                        str(native._SRC), "-lm", "-fopt-info-vec-optimized"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0
+    vec = [ln for ln in r.stderr.splitlines() if "loop vectorized" in ln]
+    assert len(vec) >= 10, r.stderr[-2000:]
+    if "-march=native" in info["flags"] and info["isa"] == "AVX-512":
+        assert any("64 byte vectors" in ln for ln in vec)

@@ -12,11 +12,14 @@ product ``y = F · Wᵀ`` with ``F`` of shape (batch, in·(K+1)) — the GEMM fl
 
 Only ``k + 1`` of the ``K`` basis values are non-zero per input, so ``F`` is built by scattering
 the local values (:func:`nnlab.kan.spline.local_basis_uniform`, closed form on uniform grids, or
-:func:`~nnlab.kan.spline.local_basis` on adapted grids) into a zeroed buffer. On uniform grids
-(CPU, contiguous float32/float64) a small native kernel (:mod:`nnlab.kan.native`, C built at first
-use) writes all of ``F`` in one pass and gathers ``∂L/∂x`` in backward, with the same closed form
-(:func:`~nnlab.kan.spline.uniform_basis_matrix`, float64 arithmetic); without a C compiler, or
-with ``NNLAB_NATIVE=0``, the eager PyTorch code below does the same work.
+:func:`~nnlab.kan.spline.local_basis` on adapted grids) into a zeroed buffer. On uniform grids a
+fast route (:mod:`nnlab.kan.routes`) writes all of ``F`` in one pass and gathers ``∂L/∂x`` in
+backward with the same closed form (:func:`~nnlab.kan.spline.uniform_basis_matrix`, float64
+positions): native C on the CPU (SIMD, threads over rows), Triton on CUDA (basis kernel feeding
+cuBLAS, fused ∂L/∂x kernel). Without them (no C compiler, ``NNLAB_NATIVE=0``, no Triton, adapted
+grids) the eager PyTorch code below does the same work. When nothing needs a gradient
+(``torch.no_grad()`` or no parameter requiring one) :func:`kan_forward` runs forward only: no
+autograd node, nothing saved.
 
 Backward (the custom :class:`KANFunction`, no autograd graph over the basis):
 
@@ -37,8 +40,9 @@ import functools
 
 import torch
 
-from . import native, spline
+from . import routes, spline
 from .base import resolve_base
+from .routes import knot_cached
 
 __all__ = ["KANFunction", "layer_weights", "features", "kan_forward"]
 
@@ -58,81 +62,6 @@ def _constants(k: int, dtype: torch.dtype, device: torch.device):
     dM = M[1:] * torch.arange(1, k + 1, dtype=dtype, device=device)[:, None]
     ar = torch.arange(k + 1, device=device).view(1, -1, 1)
     return M.unsqueeze(-1), dM.unsqueeze(-1), ar
-
-
-@functools.lru_cache(maxsize=None)
-def _native_mats(k: int):
-    """float64 closed-form matrices for the native kernels: M (k+1, k+1), dM (k, k+1)."""
-    M = spline.uniform_basis_matrix(k, torch.float64).contiguous()
-    dM = (M[1:] * torch.arange(1, k + 1, dtype=torch.float64)[:, None]).contiguous()
-    return M, dM
-
-
-_KNOT_CACHE: dict = {}
-
-
-def knot_cached(knots: torch.Tensor, tag, fn):
-    """``fn(knots)``, memoised per knots tensor, ``tag`` and version (in-place edits recompute).
-
-    Saves the few small eager ops per call that dominate tiny layers. Entries hold a reference
-    to their knots tensor (so its id cannot be reused while cached); at most 128 are kept.
-    """
-    try:
-        version = knots._version
-    except RuntimeError:  # inference tensors have no version counter: no caching
-        return fn(knots)
-    key = (id(knots), tag)
-    hit = _KNOT_CACHE.get(key)
-    if hit is not None and hit[0] is knots and hit[1] == version:
-        return hit[2]
-    val = fn(knots)
-    if len(_KNOT_CACHE) >= 128:
-        _KNOT_CACHE.clear()
-    _KNOT_CACHE[key] = (knots, version, val)
-    return val
-
-
-def _grid_params(knots: torch.Tensor):
-    """float64 ``t0`` (first knot) and ``inv_h`` (1 / spacing) per input of a uniform grid."""
-    n = knots.shape[1]
-    ends = knots[:, [0, -1]].double()
-    t0 = ends[:, 0].contiguous()
-    return t0, ((n - 1) / (ends[:, 1] - t0)).contiguous()
-
-
-def _native_setup(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, base):
-    """Arguments of the native kernels ``(t0, inv_h, M, dM)``, or None if unusable.
-
-    Native route: uniform grid, CPU, contiguous float32/float64 ``x``, kernels built
-    (:mod:`nnlab.kan.native`; ``NNLAB_NATIVE=0`` turns it off).
-    """
-    if not (uniform and native.usable(x, k) and knots.device.type == "cpu"):
-        return None
-    t0, inv_h = knot_cached(knots, "grid", _grid_params)
-    M, dM = _native_mats(k)
-    return t0, inv_h, M, dM
-
-
-def _native_features(x, nat, k: int, K: int, base, out: torch.Tensor) -> torch.Tensor:
-    """Fill ``out`` (B, K+1, I) with the native kernel; the base slot K by torch."""
-    t0, inv_h, M, _ = nat
-    native.features_uniform(x, t0, inv_h, k, K, M, base is None, out)
-    if base is not None:
-        out[:, K] = resolve_base(base)[0](x)
-    return out
-
-
-def _native_gx(gF, x, nat, k: int, K: int, base, out: torch.Tensor) -> None:
-    """``out`` (B, I) = ∂L/∂x from ``gF`` (B, K+1, I) contiguous, by the native kernel."""
-    t0, inv_h, _, dM = nat
-    gK = gF.view(x.shape[0], K + 1, -1)[:, K]
-    if base is None:
-        term = None
-    elif base == "silu":  # one fused vectorised op: gK · silu'(x)
-        term = torch.ops.aten.silu_backward(gK, x).contiguous()
-    else:
-        term = (gK * resolve_base(base)[1](x)).contiguous()
-    native.backward_x(gF, x, t0, inv_h, k, K, dM, term, out)
 
 
 def _horner_c(Mc: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
@@ -200,27 +129,33 @@ def _local_masked(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, d
 
 def _local(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool):
     """(idx, values or None, derivatives), each (batch, k+1, in), as used by :func:`features`."""
-    loc = _local_fast(x, knots, k, True, values=False) if uniform else None
+    cpu = x.device.type == "cpu"
+    loc = _local_fast(x, knots, k, True, values=False) if uniform and cpu else None
     return loc if loc is not None else _local_masked(x, knots, k, uniform, True)
 
 
 def features(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, base: str | None,
-             derivative: bool = False, out: torch.Tensor | None = None, nat=None):
+             derivative: bool = False, out: torch.Tensor | None = None,
+             fast: routes.Fast | None | bool = True):
     """Feature matrix F (batch, (K+1)·in) laid out as (batch, K+1, in), matching :func:`layer_weights`.
 
-    With ``derivative=True`` also returns ``idx`` (batch, k+1, in): the slot of each local value
-    (out-of-range ones point at the base slot K), the basis derivatives there (zero for
+    ``fast``: a :class:`~nnlab.kan.routes.Fast` route, ``True`` (pick one with
+    :func:`~nnlab.kan.routes.setup`) or ``None`` / ``False`` (eager PyTorch).
+    With ``derivative=True`` (eager only) also returns ``idx`` (batch, k+1, in): the slot of each
+    local value (out-of-range ones point at the base slot K), the basis derivatives there (zero for
     out-of-range ones) and ``b'(x)``.
     """
     B, I = x.shape
     K = knots.shape[1] - k - 1
     if not derivative:
-        if nat is None:
-            nat = _native_setup(x, knots, k, uniform, base)
-        if nat is not None:  # one native pass writes the whole of F
+        if fast is True:
+            fast = routes.setup(x, knots, k, uniform)
+        if fast:  # one native / Triton pass writes the whole of F
             Fm = x.new_empty(B, K + 1, I) if out is None else out.view(B, K + 1, I)
-            return _native_features(x, nat, k, K, base, Fm).view(B, (K + 1) * I)
-    loc = _local_fast(x, knots, k, derivative) if uniform else None
+            routes.fill_features(fast, x, k, K, base, Fm)
+            return Fm.view(B, (K + 1) * I)
+    # the closed form without masking needs a host-side range check: CPU only (no GPU sync)
+    loc = _local_fast(x, knots, k, derivative) if uniform and x.device.type == "cpu" else None
     if loc is None:
         loc = _local_masked(x, knots, k, uniform, derivative)
     idx, V = loc[0], loc[1]
@@ -239,50 +174,58 @@ def features(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, base: 
 CHUNK_ELEMENTS = 1 << 17
 
 
-def _chunks(B: int, width: int, device: torch.device | None = None):
-    """Row blocks of the batch. On the CPU they keep F near cache size; on an accelerator one
-    block (every extra block costs kernel launches and a host sync in the range check)."""
-    if device is not None and device.type != "cpu":
+def _chunks(B: int, width: int, device: torch.device | None = None, whole: bool = False):
+    """Row blocks of the batch. On the CPU they keep F near cache size; on an accelerator (or
+    with ``whole``) one block: every extra block costs kernel launches. With several threads
+    the blocks grow with the thread count: each block is a few parallel regions, and each
+    region waits for its slowest thread (costly on a loaded machine)."""
+    if whole or (device is not None and device.type != "cpu"):
         return [(0, B)]
-    rows = max(32, CHUNK_ELEMENTS // max(width, 1))
+    rows = max(32, CHUNK_ELEMENTS * min(torch.get_num_threads(), 8) // max(width, 1))
     return [(i, min(i + rows, B)) for i in range(0, B, rows)]
+
+
+def _forward(x, W, knots, k: int, uniform: bool, base, store: bool, fast):
+    """``(y, F or None)``: y = F·Wᵀ, F built whole (stored, or a fast route on a GPU) or in blocks."""
+    O = W.shape[0]
+    Wt = W.view(O, -1).t()
+    B = x.shape[0]
+    if store:  # store F once (like the GEMM floor stores its input); skips a rebuild later
+        Fm = x.new_empty(B, Wt.shape[0])
+        for a, b in _chunks(B, Wt.shape[0], x.device, whole=fast is not None):
+            features(x[a:b], knots, k, uniform, base, out=Fm[a:b], fast=fast)
+        return Fm @ Wt, Fm
+    y = x.new_empty(B, O)
+    # a fast route builds F in one (threaded) pass, like the stored case; eager code in blocks
+    for a, b in _chunks(B, Wt.shape[0], x.device, whole=fast is not None):
+        torch.mm(features(x[a:b], knots, k, uniform, base, fast=fast), Wt, out=y[a:b])
+    return y, None
 
 
 class KANFunction(torch.autograd.Function):
     """Fused KAN layer: forward ``F·Wᵀ``; backward from ``x`` and (optionally) the stored ``F``.
 
-    The basis is built block by block over the batch (:data:`CHUNK_ELEMENTS` features per
-    block). With ``store=False`` no feature tensor outlives a block: backward rebuilds them.
+    The basis is built by a fast route (:mod:`nnlab.kan.routes`) in one pass, or block by block
+    over the batch (:data:`CHUNK_ELEMENTS` features per block) by eager code. With
+    ``store=False`` no feature tensor outlives a block: backward rebuilds them.
     No per-edge (batch, out, in) tensor is ever built.
     """
 
     @staticmethod
     def forward(ctx, x, coef, scale_base, scale_spline, mask, knots, k, uniform, base, store):
         x = x.contiguous()
-        nat = _native_setup(x, knots, k, uniform, base)
+        fast = routes.setup(x, knots, k, uniform)
         W = layer_weights(coef, scale_base, scale_spline, mask)
-        O = W.shape[0]
-        Wt = W.view(O, -1).t()
-        B = x.shape[0]
-        if store:  # store F once (like the GEMM floor stores its input); skips a rebuild later
-            Fm = x.new_empty(B, Wt.shape[0])
-            for a, b in _chunks(B, Wt.shape[0], x.device):
-                features(x[a:b], knots, k, uniform, base, out=Fm[a:b], nat=nat)
-            y = Fm @ Wt
-        else:
-            Fm = None
-            y = x.new_empty(B, O)
-            for a, b in _chunks(B, Wt.shape[0], x.device):
-                torch.mm(features(x[a:b], knots, k, uniform, base, nat=nat), Wt, out=y[a:b])
+        y, Fm = _forward(x, W, knots, k, uniform, base, store, fast)
         ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots, Fm)
-        ctx.k, ctx.uniform, ctx.base, ctx.nat = k, uniform, base, nat
+        ctx.k, ctx.uniform, ctx.base, ctx.fast = k, uniform, base, fast
         ctx.W = W  # the packed weight (a temporary of parameter size): backward reuses it
         return y
 
     @staticmethod
     def backward(ctx, g):
         x, coef, scale_base, scale_spline, mask, knots, Fsaved = ctx.saved_tensors
-        k, uniform, base, nat = ctx.k, ctx.uniform, ctx.base, ctx.nat
+        k, uniform, base, fast = ctx.k, ctx.uniform, ctx.base, ctx.fast
         need_x, need_c, need_sb, need_ss = ctx.needs_input_grad[:4]
         need_w = need_c or need_sb or need_ss
         O, I, K = coef.shape
@@ -298,15 +241,14 @@ class KANFunction(torch.autograd.Function):
             gW2 = torch.zeros_like(W2) if need_w else None
         for a, b in _chunks(B, W2.shape[1], x.device):
             xc, gc_ = x[a:b], g[a:b]
-            if nat is not None:  # native: F (if not stored) and ∂L/∂x without any eager pass
+            if fast is not None:  # F (if not stored) and ∂L/∂x without any eager pass
                 if not have_F:
-                    Fm = features(xc, knots, k, uniform, base, nat=nat)
+                    Fm = features(xc, knots, k, uniform, base, fast=fast)
                     if need_w:
                         gW2.addmm_(gc_.t(), Fm)
                     del Fm
                 if need_x:
-                    gF = gc_ @ W2
-                    _native_gx(gF, xc, nat, k, K, base, gx[a:b])
+                    routes.grad_x(fast, gc_ @ W2, xc, k, K, base, gx[a:b])
                 elif have_F:
                     break
                 continue
@@ -319,7 +261,7 @@ class KANFunction(torch.autograd.Function):
                 if need_x:
                     Fm, idx, dvals, db = features(xc, knots, k, uniform, base, derivative=True)
                 else:
-                    Fm = features(xc, knots, k, uniform, base)
+                    Fm = features(xc, knots, k, uniform, base, fast=None)
                 if need_w:
                     gW2.addmm_(gc_.t(), Fm)
                 del Fm
@@ -349,7 +291,14 @@ def kan_forward(x, coef, scale_base, scale_spline, mask, knots, k: int, uniform:
     ``recompute=True`` keeps nothing but ``x`` and rebuilds F block by block in backward
     (memory O(block), one more basis evaluation). Under ``torch.no_grad`` nothing is kept.
     """
-    store = not recompute and torch.is_grad_enabled() and (
-        coef.requires_grad or scale_base.requires_grad or scale_spline.requires_grad)
+    x = x.contiguous()
+    if not (torch.is_grad_enabled() and (x.requires_grad or coef.requires_grad
+                                         or scale_base.requires_grad or scale_spline.requires_grad)):
+        # forward only (inference): no autograd node, nothing saved for backward
+        fast = routes.setup(x, knots, k, uniform)
+        W = layer_weights(coef, scale_base, scale_spline, mask)
+        return _forward(x, W, knots, k, uniform, base, False, fast)[0]
+    store = not recompute and (coef.requires_grad or scale_base.requires_grad
+                               or scale_spline.requires_grad)
     return KANFunction.apply(x, coef, scale_base, scale_spline, mask, knots, k, uniform, base,
                              bool(store))

@@ -97,6 +97,9 @@ class KANLayer(nn.Module):
         self.symbolic: nn.Module | None = None
         self._uniform = True
         self._warned_range = False
+        #: None: check the grid range without host syncs on CUDA only; True/False: force it
+        self._defer_checks: bool | None = None
+        self._pending_range = None
         self.register_load_state_dict_post_hook(_after_load)
 
     # ----------------------------------------------------------------- properties
@@ -121,6 +124,8 @@ class KANLayer(nn.Module):
         ends = knots[:, [k, -k - 1]]
         slack = 1e-6 * (ends[:, 1] - ends[:, 0])  # rounding of knots placed on the data itself
         a, b = ends[:, 0] - slack, ends[:, 1] + slack
+        if a.device.type != "cpu":  # the common range needs the host: the deferred check skips it
+            return a, b, None
         return a, b, torch.stack([a.max(), b.min()]).tolist()
 
     def _check_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,6 +138,10 @@ class KANLayer(nn.Module):
         if x.shape[0] == 0:
             raise ValueError("KANLayer input is empty (0 rows)")
         xd = x.detach()
+        defer = getattr(self, "_defer_checks", None)  # (modules pickled before it existed)
+        if defer if defer is not None else x.device.type == "cuda":
+            self._range_check_deferred(xd)
+            return x
         lo, hi = torch.stack(torch.aminmax(xd)).tolist()  # one pass over x, one sync
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise ValueError("KANLayer input contains NaN/inf; clean or drop those rows first")
@@ -151,6 +160,43 @@ class KANLayer(nn.Module):
                 "update_grid(x) with representative inputs (warned once per layer).",
                 GridRangeWarning, stacklevel=3)
         return x
+
+    def _range_check_deferred(self, xd: torch.Tensor) -> None:
+        """The grid-range check without a host synchronisation (CUDA): the flag is computed on
+        the device and copied to pinned host memory asynchronously; a later call reads it once
+        its event has completed and warns then. Skipped while a CUDA graph is being captured.
+        NaN/inf inputs are not checked here (that needs the host): they propagate to the output.
+        """
+        if self._warned_range:
+            return
+        cuda = xd.device.type == "cuda"
+        if cuda and torch.cuda.is_current_stream_capturing():
+            return
+        pending = getattr(self, "_pending_range", None)
+        if pending is not None:
+            flag, event = pending
+            if event is not None and not event.query():
+                return  # still in flight: one check at a time
+            self._pending_range = None
+            if bool(flag):
+                self._warned_range = True
+                warnings.warn(
+                    f"KANLayer({self.in_dim}->{self.out_dim}): inputs fall outside the grid range "
+                    "(seen on an earlier batch); splines are zero beyond the extended knots and only "
+                    "the base branch acts there. Call update_grid(x) with representative inputs "
+                    "(warned once per layer).", GridRangeWarning, stacklevel=4)
+            return
+        a, b = knot_cached(self.knots, ("range-dev", self.k), lambda kn: self._grid_bounds(kn)[:2])
+        clo, chi = torch.aminmax(xd, dim=0)
+        bad = ((clo < a) | (chi > b)).any()
+        if cuda:
+            host = torch.empty((), dtype=torch.bool, pin_memory=True)
+            host.copy_(bad, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+            self._pending_range = (host, event)
+        else:  # CPU (tests of this path): ready at the next call
+            self._pending_range = (bad, None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, in) -> (batch, out): masked spline+base part, plus ``symbolic(x)`` if set."""
@@ -199,6 +245,7 @@ class KANLayer(nn.Module):
         self.knots.copy_(knots)
         self._uniform = spline.is_uniform(knots)
         self._warned_range = False
+        self._pending_range = None
         return self
 
     @torch.no_grad()

@@ -1,13 +1,22 @@
-"""Build, load and call the tiny native feature kernels in ``_native.c`` (uniform grids, CPU).
+"""Build, load and call the native feature kernels in ``_native.c`` (uniform grids, CPU).
 
-The C source is compiled at first use with the system C compiler (``$CC`` or ``cc``;
-``-O3 -fPIC -shared``, no fast-math: that would change the denormal state of the whole process)
-into a cache directory (``$NNLAB_CACHE`` or ``~/.cache/nnlab``), named by a hash of the source and
-the flags, and written by an atomic rename so concurrent processes never load a half-written file.
-It is loaded with :mod:`ctypes` and called on tensors' data pointers.
+The C source is compiled at first use with the system C compiler (``$CC`` or ``cc``, which may
+carry a wrapper such as ``CC="ccache gcc"``) into a cache directory (``$NNLAB_CACHE`` or
+``~/.cache/nnlab``). Flag sets are tried in order, best first:
+``-O3 -march=native -fopenmp`` (SIMD for this CPU: AVX2 / AVX-512 where present, rows split over
+OpenMP threads), then ``-O3 -fopenmp`` (portable x86-64 baseline), then ``-O3`` (one thread).
+No fast-math: that would change the denormal state of the whole process. OpenMP binds to the
+``libgomp.so.1`` that torch has already loaded (same soname), so both share one thread pool.
 
-When anything is missing (no compiler, read-only cache, non-CPU or non-contiguous tensors,
-``NNLAB_NATIVE=0``) the caller uses the eager PyTorch code instead; the reason is logged once.
+The binary is named by a hash of the source, compiler, flags and CPU flags, written by an atomic
+rename (concurrent processes never load a half-written file), and recorded with the SHA-256 of
+its bytes in a sidecar file; before a cached binary is loaded both are checked, and a mismatch
+rebuilds it. A read-only cache directory builds into a private temporary directory instead.
+It is loaded with :mod:`ctypes` (which releases the GIL) and called on tensors' data pointers.
+
+When anything is missing (no compiler, a failed build, ``NNLAB_NATIVE=0``, non-CPU or
+non-contiguous tensors) the caller uses the eager PyTorch code instead; the reason is logged
+once (:func:`reason`, :func:`info`). Nothing here ever raises at import or build time.
 """
 from __future__ import annotations
 
@@ -15,6 +24,8 @@ import ctypes
 import hashlib
 import logging
 import os
+import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -22,18 +33,22 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["available", "reason", "features_uniform", "backward_x"]
+__all__ = ["available", "reason", "info", "features_uniform", "backward_x"]
 
 log = logging.getLogger(__name__)
 
 _SRC = Path(__file__).with_name("_native.c")
-FLAGS = ["-O3", "-fPIC", "-shared"]
-#: name of the C compiler; ``$CC`` overrides it (tests monkeypatch this to simulate its absence)
-COMPILER = os.environ.get("CC", "cc")
+#: flag sets tried in order (the common ``-fPIC -shared`` are added); the first that builds wins
+FLAG_SETS = (["-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp"],
+             ["-O3", "-march=native", "-fopenmp"], ["-O3", "-fopenmp"], ["-O3"])
+#: the C compiler command; None reads ``$CC`` (default ``cc``) at build time. Tests set it.
+COMPILER: str | None = None
 MAX_K = 16
+VERSION = 3  # kan_native_version() of _native.c
 
 _lib = None
 _reason: str | None = None
+_info: dict = {}
 _tried = False
 
 
@@ -42,51 +57,145 @@ def _cache_dir() -> Path:
     return Path(root) if root else Path.home() / ".cache" / "nnlab"
 
 
-def _build() -> ctypes.CDLL:
-    cc = shutil.which(COMPILER)
-    if cc is None:
-        raise RuntimeError(f"C compiler {COMPILER!r} not found")
-    src = _SRC.read_bytes()
-    tag = hashlib.sha256(src + " ".join([COMPILER] + FLAGS).encode()).hexdigest()[:16]
-    d = _cache_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    so = d / f"kan_native_{tag}.so"
-    if not so.exists():
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=d)
-        os.close(fd)
-        try:
-            r = subprocess.run([cc, *FLAGS, "-o", tmp, str(_SRC), "-lm"],
-                               capture_output=True, text=True, timeout=120)
-            if r.returncode != 0:
-                raise RuntimeError(f"{COMPILER} failed: {r.stderr.strip()[:500]}")
-            os.replace(tmp, so)  # atomic: concurrent builders each write their own temp file
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+def _compiler() -> list[str]:
+    cmd = shlex.split(COMPILER if COMPILER is not None else os.environ.get("CC") or "cc")
+    if not cmd:
+        raise RuntimeError("the C compiler command ($CC) is empty")
+    exe = shutil.which(cmd[0])
+    if exe is None:
+        raise RuntimeError(f"C compiler {cmd[0]!r} not found")
+    return [exe, *cmd[1:]]
+
+
+def _cpu_flags() -> str:
+    """The CPU's feature flags (``-march=native`` depends on them), '' where unknown."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def _isa(flags: list[str]) -> str:
+    if "-march=native" not in flags:
+        return f"{platform.machine()} baseline"
+    cpu = set(_cpu_flags().split())
+    for name, flag in (("AVX-512", "avx512f"), ("AVX2", "avx2"), ("AVX", "avx")):
+        if flag in cpu:
+            return name
+    return f"{platform.machine()} native"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tag(cc: list[str], flags: list[str]) -> str:
+    key = _SRC.read_bytes() + "\0".join([*cc, *flags, _cpu_flags(), platform.machine()]).encode()
+    return hashlib.sha256(key).hexdigest()[:16]
+
+
+def _verified(so: Path, tag: str) -> bool:
+    """True if ``so`` exists and its sidecar records this tag and the SHA-256 of its bytes."""
+    side = so.with_suffix(".sha256")
+    try:
+        want_tag, want_hash = side.read_text().split()
+        return want_tag == tag and _sha256(so) == want_hash
+    except (OSError, ValueError):
+        return False
+
+
+def _compile(cc: list[str], flags: list[str], d: Path, so: Path, tag: str) -> None:
+    """Compile into a temp file in ``d``, then atomically rename it (and its sidecar) in place."""
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=d)
+    os.close(fd)
+    try:
+        r = subprocess.run([*cc, *flags, "-fPIC", "-shared", "-o", tmp, str(_SRC), "-lm"],
+                           capture_output=True, text=True, timeout=180)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cc)} {' '.join(flags)} failed: {r.stderr.strip()[:300]}")
+        digest = _sha256(Path(tmp))
+        os.replace(tmp, so)
+        fd, stmp = tempfile.mkstemp(suffix=".sha256", dir=d)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{tag} {digest}\n")
+        os.replace(stmp, so.with_suffix(".sha256"))
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _open(so: Path) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(so))
+    if lib.kan_native_version() != VERSION:
+        raise RuntimeError(f"{so} is version {lib.kan_native_version()}, expected {VERSION}")
     P, L, I_ = ctypes.c_void_p, ctypes.c_long, ctypes.c_int
     for dt in ("f32", "f64"):
         fn = getattr(lib, f"kan_features_{dt}")
-        fn.argtypes = [P, L, L, P, P, L, L, P, I_, P]
+        fn.argtypes = [P, L, L, P, P, L, L, P, I_, P, I_]
         fn.restype = I_
         fn = getattr(lib, f"kan_backward_x_{dt}")
-        fn.argtypes = [P, P, L, L, P, P, L, L, P, P, P]
+        fn.argtypes = [P, P, L, L, P, P, L, L, P, P, P, I_]
         fn.restype = I_
     return lib
+
+
+def _build_one(cc: list[str], flags: list[str]) -> tuple[ctypes.CDLL, dict]:
+    tag = _tag(cc, flags)
+    d = _cache_dir()
+    so = d / f"kan_native_{tag}.so"
+    state = "cached"
+    if not _verified(so, tag):
+        state = "built"
+        if so.exists():
+            log.warning("nnlab.kan: cached native kernel %s failed its hash check; rebuilding", so)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            _compile(cc, flags, d, so, tag)
+        except OSError as e:  # read-only or missing cache: build privately for this process
+            log.info("nnlab.kan: cache %s not writable (%s); building in a temporary directory", d, e)
+            d = Path(tempfile.mkdtemp(prefix="nnlab-native-"))
+            so = d / f"kan_native_{tag}.so"
+            _compile(cc, flags, d, so, tag)
+        if not _verified(so, tag):
+            raise RuntimeError(f"{so} failed its hash check right after the build")
+    lib = _open(so)
+    return lib, {"so": str(so), "state": state, "compiler": " ".join(cc), "flags": " ".join(flags),
+                 "openmp": bool(lib.kan_native_openmp()), "isa": _isa(flags)}
+
+
+def _build() -> ctypes.CDLL:
+    cc = _compiler()
+    errors = []
+    for flags in FLAG_SETS:
+        try:
+            lib, meta = _build_one(cc, list(flags))
+        except (RuntimeError, OSError, subprocess.SubprocessError, AttributeError) as e:
+            errors.append(f"{' '.join(flags)}: {e}")
+            continue
+        _info.update(meta)
+        if errors:
+            log.info("nnlab.kan: native kernels built with fewer flags (%s)", "; ".join(errors))
+        return lib
+    raise RuntimeError("; ".join(errors))
 
 
 def _load():
     global _lib, _reason, _tried
     _tried = True
+    _info.clear()
     if os.environ.get("NNLAB_NATIVE", "1") == "0":
         _reason = "disabled by NNLAB_NATIVE=0"
     else:
         try:
             _lib = _build()
-        except Exception as e:  # any failure: fall back to the eager code
+        except Exception as e:  # noqa: BLE001 -- any failure means: fall back to eager code
             _reason = f"{type(e).__name__}: {e}"
-    if _lib is None:
-        log.info("nnlab.kan: native KAN kernels unavailable (%s); using eager PyTorch", _reason)
+    if _lib is None:  # asked for (NNLAB_NATIVE=0): info; anything else: a warning
+        level = logging.INFO if _reason.startswith("disabled") else logging.WARNING
+        log.log(level, "nnlab.kan: native KAN kernels unavailable (%s); using eager PyTorch", _reason)
     return _lib
 
 
@@ -105,10 +214,17 @@ def reason() -> str | None:
     return _reason
 
 
+def info() -> dict:
+    """What was loaded: ``so`` path, ``state`` (built/cached), ``compiler``, ``flags``,
+    ``openmp``, ``isa``; or ``{"reason": ...}`` when the eager fallback is in use."""
+    return dict(_info) if lib() is not None else {"reason": _reason}
+
+
 def _reset() -> None:
     """Forget the loaded library (tests)."""
     global _lib, _reason, _tried
     _lib, _reason, _tried = None, None, False
+    _info.clear()
 
 
 def usable(x: torch.Tensor, k: int) -> bool:
@@ -117,23 +233,28 @@ def usable(x: torch.Tensor, k: int) -> bool:
             and x.is_contiguous() and k <= MAX_K and lib() is not None)
 
 
-def features_uniform(x, t0, inv_h, k: int, K: int, M, zero_base: bool, out) -> None:
+def features_uniform(x, t0, inv_h, k: int, K: int, M, zero_base: bool, out,
+                     threads: int | None = None) -> None:
     """Fill ``out`` (B, K+1, I) contiguous: slots 0..K-1, and slot K only if ``zero_base``.
 
-    ``t0``, ``inv_h`` (I,) and ``M`` (k+1, k+1) are contiguous float64 CPU tensors.
+    ``t0``, ``inv_h`` (I,) and ``M`` (k+1, k+1) are contiguous float64 CPU tensors. Rows are
+    split over ``threads`` (default ``torch.get_num_threads()``) when the work is large enough.
     """
     B, I = x.shape
+    nt = torch.get_num_threads() if threads is None else int(threads)
     fn = _lib.kan_features_f32 if x.dtype == torch.float32 else _lib.kan_features_f64
     if fn(x.data_ptr(), B, I, t0.data_ptr(), inv_h.data_ptr(), k, K, M.data_ptr(),
-          int(zero_base), out.data_ptr()):
+          int(zero_base), out.data_ptr(), nt):
         raise MemoryError("nnlab.kan native kernel: out of memory for its scratch buffer")
 
 
-def backward_x(gF, x, t0, inv_h, k: int, K: int, dM, base_term, out) -> None:
+def backward_x(gF, x, t0, inv_h, k: int, K: int, dM, base_term, out,
+               threads: int | None = None) -> None:
     """``out`` (B, I) = ∂L/∂x from ``gF`` (B, K+1, I), plus ``base_term`` (B, I) if given."""
     B, I = x.shape
+    nt = torch.get_num_threads() if threads is None else int(threads)
     fn = _lib.kan_backward_x_f32 if x.dtype == torch.float32 else _lib.kan_backward_x_f64
     if fn(gF.data_ptr(), x.data_ptr(), B, I, t0.data_ptr(), inv_h.data_ptr(), k, K,
           dM.data_ptr(), base_term.data_ptr() if base_term is not None else None,
-          out.data_ptr()):
+          out.data_ptr(), nt):
         raise MemoryError("nnlab.kan native kernel: out of memory for its scratch buffer")
