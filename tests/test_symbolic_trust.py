@@ -29,7 +29,7 @@ def test_junk_columns_are_dropped_and_the_law_is_exact():
     rng = np.random.default_rng(0)
     X = rng.uniform(1, 5, (300, 4))  # k, x, and two columns of noise
     y = 0.5 * X[:, 0] * X[:, 1] ** 2
-    est = S.SymbolicRegressor(search=["loglog"], steps=30, variables=["k", "x", "j1", "j2"]).fit(X, y)
+    est = S.SymbolicRegressor(search=["loglog"], steps=30, time_limit=600, variables=["k", "x", "j1", "j2"]).fit(X, y)
     k, x = sympy.symbols("k x")
     assert _same(est.formula_, k * x ** 2 / 2) and not est.formula_.atoms(sympy.Float)
     assert sorted(d["variable"] for d in est.result_["dropped"]) == ["j1", "j2"]
@@ -71,7 +71,7 @@ def test_extreme_scales_give_the_unit_scale_law(x_scale, y_scale):
     U = rng.uniform(1, 5, (200, 2))
     X = U * x_scale
     y = y_scale * U[:, 0] * U[:, 1]  # y = (y_scale / x_scale²)·a·b
-    est = S.SymbolicRegressor(search=["loglog"], steps=30, variables=["a", "b"]).fit(X, y)
+    est = S.SymbolicRegressor(search=["loglog"], steps=30, time_limit=600, variables=["a", "b"]).fit(X, y)
     a, b = sympy.symbols("a b")
     c = sympy.Rational(10) ** (round(np.log10(y_scale)) - 2 * round(np.log10(x_scale)))
     assert _same(est.formula_, c * a * b), est.formula_
@@ -106,7 +106,7 @@ def test_noise_1e_2_keeps_the_snapped_law():
     X = rng.uniform(1, 5, (400, 2))
     y = X[:, 0] / (4 * np.pi * X[:, 1] ** 2)
     y = y + 1e-2 * np.sqrt(np.mean(y ** 2)) * rng.standard_normal(400)
-    est = S.SymbolicRegressor(search=["loglog"], steps=30, variables=["Pwr", "r"]).fit(X, y)
+    est = S.SymbolicRegressor(search=["loglog"], steps=30, time_limit=600, variables=["Pwr", "r"]).fit(X, y)
     P, r = sympy.symbols("Pwr r")
     assert _same(est.formula_, P / (4 * pi * r ** 2)), est.formula_
     assert est.complete_ and est.result_["status"] == "exact within noise"

@@ -25,7 +25,10 @@ from scipy.stats import f as f_dist
 from scipy.stats import spearmanr
 from sklearn.neighbors import NearestNeighbors
 
-__all__ = ["knn_error", "poly_pvalue", "Relevance", "relevant_columns", "residual_structure"]
+#: a residual is noise when k-NN predicts less than this share of it
+NOISE_STRUCTURE = 0.1
+
+__all__ = ["NOISE_STRUCTURE", "knn_error", "poly_pvalue", "Relevance", "relevant_columns", "residual_structure"]
 
 
 def _standardise(v: np.ndarray) -> np.ndarray:

@@ -13,11 +13,13 @@ import time
 import numpy as np
 import sympy
 
+from .dependence import NOISE_STRUCTURE, residual_structure
 from .polish import evaluate, polish, relative_rmse
 from .snap import snap, snap_coefficients
 
-__all__ = ["NUMERIC_ERRORS", "complexity", "merge_numbers", "tidy", "simplify", "finish"]
+__all__ = ["SNAP_MAX_ERROR", "NUMERIC_ERRORS", "complexity", "merge_numbers", "tidy", "simplify", "finish"]
 
+SNAP_MAX_ERROR = 0.05
 NUMERIC_ERRORS = (ValueError, ArithmeticError, RuntimeError, TypeError, LookupError, np.linalg.LinAlgError,
                   RecursionError)
 
@@ -67,20 +69,34 @@ def simplify(expr: sympy.Expr) -> sympy.Expr | None:
 
 
 def finish(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray, y: np.ndarray, *,
-           snap_tol: float, deadline: float | None = None) -> tuple[sympy.Expr, float]:
+           snap_tol: float, deadline: float | None = None, snap_constants: bool = True) -> tuple[sympy.Expr, float]:
     """Tidy, polish, snap, polish, simplify, snap and re-snap coefficients; returns (expr, relative RMSE).
 
-    Huge compositions (> 400 operations) are only polished; past ``deadline`` (a
-    ``time.monotonic()`` value) the snapping is skipped; formulas with more than 10 free
-    constants and a visible error are not snapped (each try re-fits all constants).
+    Only tidied and polished: huge compositions (> 400 operations), past ``deadline`` (a
+    ``time.monotonic()`` value), formulas with more than 10 free constants and a visible error
+    (each snap try re-fits all constants), formulas whose error after polishing exceeds
+    ``SNAP_MAX_ERROR`` (5%: not the law even under 1% noise; snapping an approximation only
+    invents constants), formulas whose residual still depends on x (k-NN test of
+    :func:`~nnlab.symbolic.dependence.residual_structure`: an approximation, not the law within
+    noise) and ``snap_constants=False`` (a closed form standing in for spline edges).
     """
-    big = sympy.count_ops(expr) > 400  # tidying and snapping would take minutes
+    ops = sympy.count_ops(expr)
+    if not snap_constants:  # a stand-in for spline edges: a quick polish only (deep KANs have ~60 constants)
+        if ops <= 150:
+            expr = tidy(expr)
+        n_const = len(expr.atoms(sympy.Float))
+        return polish(expr, variables, X, y, max_nfev=20) if n_const <= 40 else (
+            expr, relative_rmse(evaluate(expr, variables, X), y))
+    big = ops > 400  # tidying and snapping would take minutes
     if not big:
         expr = tidy(expr)
     expr, err = polish(expr, variables, X, y)
     late = deadline is not None and time.monotonic() > deadline
-    if big or late or not (err < 1e-6 or len(expr.atoms(sympy.Float)) <= 10):
+    if big or late or not snap_constants or not err <= SNAP_MAX_ERROR \
+            or not (err < 1e-6 or len(expr.atoms(sympy.Float)) <= 10):
         return expr, err
+    if err >= 1e-6 and residual_structure(X, y - evaluate(expr, variables, X)) > NOISE_STRUCTURE:
+        return expr, err  # an approximation (its residual still depends on x): snapping would invent
     tol = max(snap_tol, 0.01 * err)
     expr = tidy(snap(expr, X, y, tol=tol, variables=variables).expr)
     if expr.atoms(sympy.Float):

@@ -21,7 +21,7 @@ from .edges import SymbolicEdges
 from .formula import layer_dims
 from .library import LIBRARY, Library
 
-__all__ = ["EdgeMatch", "suggest", "choose", "auto_symbolic", "layer_inputs"]
+__all__ = ["EdgeMatch", "suggest", "choose", "auto_symbolic", "install_closest", "layer_inputs"]
 
 
 @dataclass
@@ -38,6 +38,7 @@ class EdgeMatch:
     reason: str = ""
     candidates: list[tuple[str, float]] = field(default_factory=list)
     samples: tuple[list[float], list[float]] | None = field(default=None, repr=False)  # (x, φ(x)) fitted
+    closest: tuple[str, AffineFit] | None = field(default=None, repr=False)  # best fit of an unmatched edge
 
     def as_dict(self) -> dict[str, Any]:
         return {"layer": self.layer, "out": self.out, "in": self.inp, "function": self.name,
@@ -152,11 +153,27 @@ def auto_symbolic(model: Any, x: Any, lib: Library | None = None, r2_threshold: 
                     best = cands[0] if cands else ("-", float("nan"))
                     results.append(EdgeMatch(l, o, i, None, None, False,
                                              f"no function reached r2 >= {r2_threshold} (best {best[0]}: "
-                                             f"r2 = {best[1]:.4g}); spline kept", cands, samples))
+                                             f"r2 = {best[1]:.4g}); spline kept", cands, samples,
+                                             choose(fits, lib, r2_threshold=0.0, slack=slack)))
                     continue
                 _install(layer, sym, o, i, pick[0], pick[1])
                 results.append(EdgeMatch(l, o, i, pick[0], pick[1], True, "", cands, samples))
     return results
+
+
+def install_closest(model: Any, matches: Sequence[EdgeMatch]) -> bool:
+    """Give every unmatched edge of ``model`` its closest library function (in place), so the KAN's
+    formula is closed-form (approximate); False if some edge had no finite fit at all."""
+    ok = True
+    for m in matches:
+        if m.matched:
+            continue
+        if m.closest is None:
+            ok = False
+            continue
+        layer = model.layers[m.layer]
+        _install(layer, layer.symbolic, m.out, m.inp, *m.closest)
+    return ok
 
 
 def _install(layer: Any, sym: SymbolicEdges, o: int, i: int, name: str, fit: AffineFit) -> None:

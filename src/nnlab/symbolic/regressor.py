@@ -277,14 +277,13 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
 
     @staticmethod
     def _choose(results: list[CandidateResult]) -> CandidateResult | None:
+        """Every candidate now ends in a closed form (incomplete ones with the closest library
+        functions), so the choice is one Pareto rule: the simplest within 10% of the best error."""
         ok = [r for r in results if r.expr is not None and math.isfinite(r.val_error)]
         if not ok:
             return None
-        complete = [r for r in ok if r.complete]
-        pool = complete if complete and min(r.val_error for r in complete) <= 10 * min(r.val_error for r in ok) + 1e-9 \
-            else ok
-        best = min(r.val_error for r in pool)
-        near = [r for r in pool if r.val_error <= best * 1.1 + 1e-9]
+        best = min(r.val_error for r in ok)
+        near = [r for r in ok if r.val_error <= best * 1.1 + 1e-9]
         return min(near, key=lambda r: (r.complexity, r.val_error))
 
     def predict(self, X: Any) -> np.ndarray:

@@ -84,7 +84,8 @@ def write_report(folder: str | Path, estimator: Any, held_out: dict[str, float] 
     names = None
     if best is not None:
         log = best.candidate.log_x
-        names = [f"{'log|' + v + '|' if log else v} (scaled to [-1, 1])" for v in estimator.variables_]
+        used = [estimator.variables_[j] for j in getattr(estimator, "_keep", range(len(estimator.variables_)))]
+        names = [f"{'log|' + v + '|' if log else v} (scaled to [-1, 1])" for v in used]
     fig = edge_figure(best.matches if best is not None else [], estimator.library, input_names=names)
     save_figure(fig, folder / "edges.png", dpi=110)
     import matplotlib.pyplot as plt

@@ -24,7 +24,7 @@ import torch
 from .finish import NUMERIC_ERRORS, complexity, finish, merge_numbers, tidy
 from .formula import formula
 from .library import Library
-from .matching import EdgeMatch, auto_symbolic
+from .matching import EdgeMatch, auto_symbolic, install_closest
 from .polish import evaluate, relative_rmse
 from .train import train_lbfgs
 from .transforms import Transform, fixed_sign
@@ -134,13 +134,13 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
             res.model_error = relative_rmse(pred_va, yva)
             res.note = "some edges kept their spline; the formula is the closest closed form"
             model = copy.deepcopy(model)
-            auto_symbolic(model, U, lib, r2_threshold=0.0, zero_tol=1e-2 if deep else 1e-4)
-            train_lbfgs(model, U, T, steps=max(steps // 4, 2), deadline=deadline)
+            if install_closest(model, res.matches):
+                train_lbfgs(model, U, T, steps=max(steps // 4, 2), deadline=deadline)
         expr = tr.y_sympy(formula(model, tr.x_sympy(variables)))
         if expr.atoms(sympy.core.function.AppliedUndef):  # no library function fits at all
             res.note = "an edge has no closed form in the library"
             return
-        expr, _ = finish(expr, variables, Xtr, ytr, snap_tol=snap_tol, deadline=deadline)
+        expr, _ = finish(expr, variables, Xtr, ytr, snap_tol=snap_tol, deadline=deadline, snap_constants=res.complete)
         res.expr = expr
         res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
         res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)

@@ -22,13 +22,12 @@ from typing import Any, Sequence
 import numpy as np
 import sympy
 
-from .dependence import residual_structure
+from .dependence import NOISE_STRUCTURE, residual_structure
 from .polish import evaluate, polish, relative_rmse
 
 __all__ = ["EXACT", "Verdict", "judge"]
 
 EXACT = 1e-6
-_NOISE_STRUCTURE = 0.1
 _LAW_R2 = 0.05
 
 
@@ -72,8 +71,8 @@ def judge(best: Any, results: list[Any], X: np.ndarray, y: np.ndarray, variables
     if best is None:
         return Verdict(mean, False, "no law found", "every candidate failed numerically", 1.0)
     expr = best.expr
-    if expr.atoms(sympy.Float):  # refit the final closed form on every row
-        expr, _ = polish(expr, variables, X, y)
+    if expr.atoms(sympy.Float) and len(expr.atoms(sympy.Float)) <= 40:  # refit the closed form on every row
+        expr, _ = polish(expr, variables, X, y, max_nfev=50)
     err = relative_rmse(evaluate(expr, variables, X[val]), y[val])
     if not math.isfinite(err):
         expr, err = best.expr, best.val_error
@@ -86,7 +85,7 @@ def judge(best: Any, results: list[Any], X: np.ndarray, y: np.ndarray, variables
     if err < EXACT:
         return Verdict(expr, True, "exact", "", err)
     structure = residual_structure(X_all, y - pred)
-    if r2 >= 0.5 and structure < _NOISE_STRUCTURE:
+    if r2 >= 0.5 and structure < NOISE_STRUCTURE:
         return Verdict(expr, True, "exact within noise",
                        f"held-out error {err:.2g} of RMS(y) and the residual has no structure left "
                        f"(k-NN explains {max(structure, 0):.0%} of it)", err)
