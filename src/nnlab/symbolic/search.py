@@ -56,10 +56,12 @@ class CandidateResult:
     transform: Transform | None = None
     matches: list[EdgeMatch] = field(default_factory=list)
     note: str = ""
+    tree: dict[str, Any] | None = None  # the decomposition's decisions (candidate "decompose")
 
     def summary(self) -> dict[str, Any]:
         c = self.candidate
-        return {"candidate": c.name, "log_x": c.log_x, "log_y": c.log_y, "hidden": list(c.hidden),
+        extra = {} if self.tree is None else {"tree": self.tree}
+        return {**extra, "candidate": c.name, "log_x": c.log_x, "log_y": c.log_y, "hidden": list(c.hidden),
                 "seed": c.seed, "formula": None if self.expr is None else str(self.expr),
                 "val_error": self.val_error, "train_error": self.train_error,
                 "complexity": self.complexity if self.complete else None, "complete": self.complete,
@@ -145,6 +147,11 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
 
             run_composite(res, Xtr, ytr, Xva, yva, variables, lib, grid=grid, k=k, snap_tol=snap_tol,
                           deadline=deadline)
+            return
+        if cand.name == "decompose":  # split with a surrogate as oracle (see decompose.py)
+            from .decompose import run_decompose
+
+            run_decompose(res, Xtr, ytr, Xva, yva, variables, lib, snap_tol=snap_tol, deadline=deadline)
             return
         tr = Transform.fit(Xtr, ytr, cand.log_x, cand.log_y)
         res.transform = tr
