@@ -42,7 +42,7 @@ from .snap import snap
 from .surrogate import fit_surrogate
 from .transforms import fixed_sign
 
-__all__ = ["Decomposition", "decompose", "run_decompose"]
+__all__ = ["Decomposition", "decompose", "finish", "run_decompose"]
 
 Oracle = Callable[[np.ndarray], np.ndarray]
 _SYM_EXPR = {"minus": lambda a, b: a - b, "plus": lambda a, b: a + b, "times": lambda a, b: a * b,
@@ -62,10 +62,12 @@ class _Node:
 
 @dataclass
 class Decomposition:
-    """``expr``: the composed formula (constants not yet refit on the original rows) or None;
-    ``tree``: the decisions, a JSON-able dict; ``surrogate_error``: the oracle's relative error."""
+    """``expr``: the law (refit on the original rows and snapped, when ``decompose(refit=True)``)
+    or None when nothing splits; ``raw``: the composed parts before that refit; ``tree``: the
+    decisions, a JSON-able dict; ``surrogate_error``: the oracle's relative error ``σ / RMS(y)``."""
 
     expr: sympy.Expr | None
+    raw: sympy.Expr | None
     tree: dict[str, Any]
     surrogate_error: float
 
@@ -345,18 +347,30 @@ _TRANSFORMS: tuple = (
 )
 
 
-def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], lib: Library | None = None, *,
-              deadline: float | None = None, z_max: float = 4.0, seed: int = 0) -> Decomposition:
+def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str], lib: Library | None = None, *,
+              refit: bool = True, snap_tol: float = 1e-6, deadline: float | None = None, z_max: float = 4.0,
+              seed: int = 0) -> Decomposition:
     """Fit the surrogate and split (X (N, n), y (N,)) recursively; see the module docstring.
+
+    Args:
+        X, y: the data; variables: names (or symbols) of the columns of X.
+        lib: library of the leaves (default :data:`~nnlab.symbolic.library.LIBRARY`).
+        refit: refit every constant of the composed law on (X, y) and snap once (:func:`finish`).
+        deadline: ``time.monotonic()`` value after which parts become leaves (default: 60 s).
+        z_max: largest z-score (residual / the noise the surrogate's error explains) of a test
+            that still counts as passed.
 
     Returns a :class:`Decomposition`; ``expr`` is None when the top level has no split (the
     plain candidate search then covers the problem as a whole)."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
-    if X.ndim != 2 or X.shape[0] != y.shape[0]:
-        raise ValueError(f"X must be (N, n) with N = len(y) = {y.shape[0]}, got shape {X.shape}")
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (N rows, n variables), got shape {X.shape}")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}; they must match")
     if len(variables) != X.shape[1]:
         raise ValueError(f"X has {X.shape[1]} columns but {len(variables)} variables were given")
+    variables = [sympy.Symbol(v) if isinstance(v, str) else v for v in variables]
     deadline = time.monotonic() + 60.0 if deadline is None else deadline
     sur = fit_surrogate(X, y, seed=seed, steps=1500, deadline=deadline)
     dec = _Decomposer(LIBRARY if lib is None else lib, deadline, z_max, seed)
@@ -367,17 +381,18 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], lib: 
                                               or dec.separable(root, root.f, root.sigma) or dec.linear(root)
                                               or dec.transformed(root))
         if split is None:
-            return Decomposition(None, {"split": "none", "variables": [str(v) for v in variables],
-                                        "sigma": sur.sigma}, sur.error)
+            return Decomposition(None, None, {"split": "none", "variables": [str(v) for v in variables],
+                                              "sigma": sur.sigma}, sur.error)
         kind, detail, build = split
-        expr, children = build(0)
+        raw, children = build(0)
+        expr = finish(raw, variables, X, y, snap_tol) if refit else raw
     tree = {"split": kind, "variables": [str(v) for v in variables], "sigma": sur.sigma, **detail,
             "children": children}
-    return Decomposition(expr, tree, sur.error)
+    return Decomposition(expr, raw, tree, sur.error)
 
 
-def _finish(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray, y: np.ndarray, snap_tol: float,
-            late: bool) -> sympy.Expr:
+def finish(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray, y: np.ndarray, snap_tol: float = 1e-6,
+           late: bool = False) -> sympy.Expr:
     """Refit every constant on the original rows, snap once, refit, simplify when small."""
     if sympy.count_ops(expr) <= 400:
         expr = tidy(expr)
@@ -408,14 +423,14 @@ def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
     The decomposition gets at least ``min_seconds`` even when it starts near the search's deadline."""
     t0 = time.monotonic()
     dl = max(deadline if deadline is not None else t0, t0 + min_seconds)
-    d = decompose(Xtr, ytr, variables, lib, deadline=dl)
+    d = decompose(Xtr, ytr, variables, lib, refit=False, deadline=dl)
     res.tree = d.tree
-    if d.expr is None:
+    if d.raw is None:
         res.note = f"decompose: no split found (surrogate error {d.surrogate_error:.1e})"
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        expr = _finish(d.expr, variables, Xtr, ytr, snap_tol, time.monotonic() > dl + 15)
+        expr = finish(d.raw, variables, Xtr, ytr, snap_tol, time.monotonic() > dl + 15)
     res.expr, res.complete = expr, not expr.atoms(sympy.core.function.AppliedUndef)
     res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
     res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)
