@@ -42,7 +42,7 @@ from .snap import snap
 from .surrogate import fit_surrogate
 from .transforms import fixed_sign
 
-__all__ = ["Decomposition", "decompose", "finish", "run_decompose"]
+__all__ = ["Decomposition", "decompose", "choose_parts", "finish", "run_decompose"]
 
 Oracle = Callable[[np.ndarray], np.ndarray]
 _SYM_EXPR = {"minus": lambda a, b: a - b, "plus": lambda a, b: a + b, "times": lambda a, b: a * b,
@@ -64,12 +64,15 @@ class _Node:
 class Decomposition:
     """``expr``: the law (refit on the original rows and snapped, when ``decompose(refit=True)``)
     or None when nothing splits; ``raw``: the composed parts before that refit; ``tree``: the
-    decisions, a JSON-able dict; ``surrogate_error``: the oracle's relative error ``σ / RMS(y)``."""
+    decisions, a JSON-able dict; ``surrogate_error``: the oracle's relative error ``σ / RMS(y)``;
+    ``template`` and ``parts``: the composition with a symbol per leaf, and each leaf's fits."""
 
     expr: sympy.Expr | None
     raw: sympy.Expr | None
     tree: dict[str, Any]
     surrogate_error: float
+    template: sympy.Expr | None = None  # the composition with one symbol _L{k} per leaf
+    parts: dict[sympy.Symbol, list[sympy.Expr]] | None = None  # each leaf's fits, best first
 
 
 def _rms(v: np.ndarray) -> float:
@@ -87,6 +90,21 @@ class _Decomposer:
         self.lib, self.deadline, self.z_max, self.max_depth = lib, deadline, z_max, max_depth
         self.rng = np.random.default_rng(seed)
         self.count = 0
+        self.leaves: dict[sympy.Symbol, list[sympy.Expr]] = {}  # placeholder -> alternative fits, best first
+        self.subs: list[tuple[sympy.Symbol, sympy.Expr]] = []  # new variables u, in order of creation
+
+    def placeholder(self, alternatives: list[sympy.Expr]) -> sympy.Symbol:
+        """A leaf's formula enters the composition as a symbol ``_L{k}``; its alternatives are
+        weighed later on the original rows (:func:`choose_parts`)."""
+        sym = sympy.Symbol(f"_L{len(self.leaves)}")
+        self.leaves[sym] = alternatives
+        return sym
+
+    def resolve(self, expr: sympy.Expr) -> sympy.Expr:
+        """Write ``expr`` in the original variables (later u's are defined through earlier ones)."""
+        for u, e in reversed(self.subs):
+            expr = expr.xreplace({u: e})
+        return expr
 
     def late(self) -> bool:
         return time.monotonic() > self.deadline
@@ -130,6 +148,7 @@ class _Decomposer:
     def symmetry(self, node: _Node):
         m = node.X.shape[1]
         lo, hi = node.X.min(axis=0), node.X.max(axis=0)
+        passed = []  # every pair and kind is tested; the clearest pass (smallest z / z_power) wins
         for i in range(m):
             for j in range(m):
                 if i == j:
@@ -138,11 +157,14 @@ class _Decomposer:
                     if kind in ("minus", "plus", "times") and j < i:
                         continue  # symmetric in (i, j) up to the sign of u
                     z, power = symmetry_z(node.f, node.X, i, j, kind, node.sigma, self.rng)
-                    if z <= self.z_max and power >= 5 * self.z_max:
-                        return "symmetry", {"test": f"x_i {kind} x_j", "pair": [str(node.symbols[i]),
-                                            str(node.symbols[j])], "z": z, "z_power": power,
-                                            "z_max": self.z_max}, self._sym_build(node, i, j, kind, lo, hi)
-        return None
+                    if z <= self.z_max and power >= 3 * self.z_max:
+                        passed.append((z / power, z, power, i, j, kind))
+        if not passed:
+            return None
+        _, z, power, i, j, kind = min(passed)
+        return "symmetry", {"test": f"x_i {kind} x_j", "pair": [str(node.symbols[i]), str(node.symbols[j])],
+                            "z": z, "z_power": power, "z_max": self.z_max, "passed": len(passed)}, \
+            self._sym_build(node, i, j, kind, lo, hi)
 
     def _sym_build(self, node: _Node, i: int, j: int, kind: str, lo: np.ndarray, hi: np.ndarray):
         xi, xj = node.X[:, i], node.X[:, j]
@@ -150,6 +172,7 @@ class _Decomposer:
         rest = [k for k in range(node.X.shape[1]) if k not in (i, j)]
         self.count += 1
         usym = sympy.Symbol(f"_u{self.count}")
+        self.subs.append((usym, _SYM_EXPR[kind](node.symbols[i], node.symbols[j])))
         mid = np.median(node.X, axis=0)
 
         def f_child(Z: np.ndarray) -> np.ndarray:
@@ -177,7 +200,7 @@ class _Decomposer:
 
         def build(depth):
             e, t = self.solve(child, depth + 1)
-            return e.xreplace({usym: _SYM_EXPR[kind](node.symbols[i], node.symbols[j])}), [t]
+            return e, [t]  # u stays a symbol until resolve()
         return build
 
     def separable(self, node: _Node, f: Oracle, sigma: float):
@@ -216,7 +239,7 @@ class _Decomposer:
         m = node.X.shape[1]
         for k in range(m):
             z, power = linear_z(node.f, node.X, k, node.sigma, self.rng)
-            if z <= self.z_max and power >= 5 * self.z_max:
+            if z <= self.z_max and power >= 3 * self.z_max:
                 return "linear", {"test": "linear", "variable": str(node.symbols[k]), "z": z, "z_power": power,
                                   "z_max": self.z_max}, self._lin_build(node, k)
         return None
@@ -281,12 +304,13 @@ class _Decomposer:
         n = len(y)
         perm = self.rng.permutation(n)
         va, tr = perm[: n // 4], perm[n // 4:]
-        best = None
+        best, found = None, []
         for cand in cands:
             r = run_candidate(cand, X[tr], y[tr], X[va], y[va], node.symbols, self.lib, grid=5, k=3, steps=60,
                               lamb=1e-3, r2_threshold=0.99, snap_tol=1e-6, deadline=self.deadline)
             if r.expr is None or not r.complete or not math.isfinite(r.val_error):
                 continue
+            found.append(r)
             if best is None or r.val_error < 0.5 * best.val_error or \
                     (r.val_error <= 2 * best.val_error + 1e-12 and r.complexity < best.complexity):
                 best = r
@@ -295,8 +319,10 @@ class _Decomposer:
         if best is None:
             return sympy.Float(float(np.mean(y))), {**info, "split": "leaf", "candidate": None,
                                                     "note": "no candidate gave a closed form"}
-        return best.expr, {**info, "split": "leaf", "candidate": best.candidate.name, "error": best.val_error,
-                           "formula": str(best.expr)}
+        alts = [best.expr] + [r.expr for r in sorted(found, key=lambda r: r.val_error) if r is not best][:2]
+        return self.placeholder(alts), {**info, "split": "leaf", "candidate": best.candidate.name,
+                                        "error": best.val_error, "formula": str(best.expr),
+                                        "alternatives": len(alts) - 1}
 
     def leaf1(self, node: _Node, info: dict[str, Any]) -> tuple[sympy.Expr, dict[str, Any]]:
         """One variable: ``c·f(a·x + b) + d`` for every library function, on y, 1/y and y²."""
@@ -325,9 +351,14 @@ class _Decomposer:
         if not options:
             return sympy.Float(float(np.mean(y))), {**info, "split": "leaf", "note": "no function fits"}
         best_err = min(o[0] for o in options)
-        good = [o for o in options if o[0] <= max(2 * best_err, 3 * floor) + 1e-12]
-        err, _, expr, label = min(good, key=lambda o: (o[1], o[0]))
-        return expr, {**info, "split": "leaf", "candidate": label, "error": err, "formula": str(expr)}
+        good = sorted((o for o in options if o[0] <= max(2 * best_err, 3 * floor) + 1e-12), key=lambda o: (o[1], o[0]))
+        err, _, expr, label = good[0]
+        alts = [expr]  # then the most accurate fits: the original rows decide among them
+        for o in good[1:3] + sorted(options, key=lambda o: o[0])[:3]:
+            if len(alts) < 4 and all(o[2] != a for a in alts):
+                alts.append(o[2])
+        return self.placeholder(alts), {**info, "split": "leaf", "candidate": label, "error": err,
+                                        "formula": str(expr), "alternatives": len(alts) - 1}
 
 
 def _affine_expr(fname: str, fit: Any, sym: sympy.Symbol, lib: Library) -> sympy.Expr:
@@ -349,16 +380,17 @@ _TRANSFORMS: tuple = (
 
 def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str], lib: Library | None = None, *,
               refit: bool = True, snap_tol: float = 1e-6, deadline: float | None = None, z_max: float = 4.0,
-              seed: int = 0) -> Decomposition:
+              max_surrogate_error: float = 0.05, seed: int = 0) -> Decomposition:
     """Fit the surrogate and split (X (N, n), y (N,)) recursively; see the module docstring.
 
     Args:
         X, y: the data; variables: names (or symbols) of the columns of X.
         lib: library of the leaves (default :data:`~nnlab.symbolic.library.LIBRARY`).
         refit: refit every constant of the composed law on (X, y) and snap once (:func:`finish`).
-        deadline: ``time.monotonic()`` value after which parts become leaves (default: 60 s).
+        deadline: ``time.monotonic()`` value after which parts become leaves (default: none).
         z_max: largest z-score (residual / the noise the surrogate's error explains) of a test
             that still counts as passed.
+        max_surrogate_error: above this relative error of the surrogate nothing is decided.
 
     Returns a :class:`Decomposition`; ``expr`` is None when the top level has no split (the
     plain candidate search then covers the problem as a whole)."""
@@ -371,9 +403,16 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
     if len(variables) != X.shape[1]:
         raise ValueError(f"X has {X.shape[1]} columns but {len(variables)} variables were given")
     variables = [sympy.Symbol(v) if isinstance(v, str) else v for v in variables]
-    deadline = time.monotonic() + 60.0 if deadline is None else deadline
+    deadline = math.inf if deadline is None else deadline
     sur = fit_surrogate(X, y, seed=seed, steps=1500, deadline=deadline)
+    if sur.error > 1e-2 and time.monotonic() < deadline:  # differences (x_i − x_j) are smoother in raw x
+        other = fit_surrogate(X, y, seed=seed, steps=1500, log_inputs=False, deadline=deadline)
+        sur = other if other.error < sur.error else sur
     dec = _Decomposer(LIBRARY if lib is None else lib, deadline, z_max, seed)
+    if sur.error > max_surrogate_error:  # the tests would judge noise: no decision is better than a wrong one
+        return Decomposition(None, None, {"split": "none", "variables": [str(v) for v in variables],
+                                          "sigma": sur.sigma, "note": f"surrogate error {sur.error:.1e} is "
+                                          f"above {max_surrogate_error:g}: no test is trusted"}, sur.error)
     root = _Node(list(variables), X, y, sur, sur.sigma, True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -384,11 +423,50 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
             return Decomposition(None, None, {"split": "none", "variables": [str(v) for v in variables],
                                               "sigma": sur.sigma}, sur.error)
         kind, detail, build = split
-        raw, children = build(0)
-        expr = finish(raw, variables, X, y, snap_tol) if refit else raw
+        template, children = build(0)
+        parts = {L: [dec.resolve(a) for a in alts] for L, alts in dec.leaves.items()}
+        template = dec.resolve(template)
+        if refit:
+            raw = choose_parts(template, parts, variables, X, y, deadline=None)
+            expr = finish(raw, variables, X, y, snap_tol)
+        else:
+            raw = template.xreplace({L: alts[0] for L, alts in parts.items()})
+            expr = raw
+    tree = {"split": kind, "variables": [str(v) for v in variables], "sigma": sur.sigma, **detail,
+            "children": children}
+    return Decomposition(expr, raw, tree, sur.error, template, parts)
     tree = {"split": kind, "variables": [str(v) for v in variables], "sigma": sur.sigma, **detail,
             "children": children}
     return Decomposition(expr, raw, tree, sur.error)
+
+
+def choose_parts(template: sympy.Expr, parts: dict[sympy.Symbol, list[sympy.Expr]], variables: list[sympy.Symbol],
+                 X: np.ndarray, y: np.ndarray, deadline: float | None = None) -> sympy.Expr:
+    """Fill each leaf symbol of ``template`` with one of its fits: first the preferred ones; then,
+    while the law is not exact on the original rows, each leaf's alternatives in turn (coordinate
+    search), keeping a swap when the polished error drops. The original rows are the arbiter of
+    what the surrogate could not tell apart."""
+    choice = {L: 0 for L in parts}
+
+    def score(ch: dict[sympy.Symbol, int]) -> tuple[float, sympy.Expr]:
+        e = template.xreplace({L: parts[L][k] for L, k in ch.items()})
+        try:
+            e = tidy(e) if sympy.count_ops(e) <= 400 else e
+            e, err = polish(e, variables, X, y, max_nfev=100)
+        except (ValueError, TypeError, ArithmeticError, RecursionError):
+            return float("inf"), e
+        return err, e
+
+    best_err, best = score(choice)
+    for L in parts:
+        if best_err < 1e-9 or (deadline is not None and time.monotonic() > deadline):
+            break
+        for k in range(1, len(parts[L])):
+            trial = {**choice, L: k}
+            err, e = score(trial)
+            if err < 0.5 * best_err:
+                best_err, best, choice = err, e, trial
+    return best
 
 
 def finish(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray, y: np.ndarray, snap_tol: float = 1e-6,
@@ -430,7 +508,8 @@ def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        expr = finish(d.raw, variables, Xtr, ytr, snap_tol, time.monotonic() > dl + 15)
+        raw = choose_parts(d.template, d.parts, variables, Xtr, ytr, deadline=dl + 10)
+        expr = finish(raw, variables, Xtr, ytr, snap_tol, time.monotonic() > dl + 15)
     res.expr, res.complete = expr, not expr.atoms(sympy.core.function.AppliedUndef)
     res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
     res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)
