@@ -2,7 +2,7 @@
 
 * :mod:`~nnlab.kan.spline`: B-spline math as pure functions (Cox–de Boor, closed form, fitting).
 * :class:`KANLayer` (:mod:`~nnlab.kan.layer`) with the fused kernel of :mod:`~nnlab.kan.kernel`.
-* :class:`KAN` (:mod:`~nnlab.kan.model`); :mod:`~nnlab.kan.grid` (grid update/extension),
+* :class:`KAN` (:mod:`~nnlab.kan.model`), :class:`MultKAN` with multiplication nodes (:mod:`~nnlab.kan.mult`); :mod:`~nnlab.kan.grid` (grid update/extension),
   :mod:`~nnlab.kan.regularization`, :mod:`~nnlab.kan.prune`, :func:`plot`, :mod:`~nnlab.kan.io`,
   :class:`GridUpdate` (an ``nl.fit`` callback).
 """
@@ -10,9 +10,10 @@ from . import spline
 from .callbacks import GridUpdate
 from .layer import GridRangeWarning, KANLayer
 from .model import KAN, LayerTrace
+from .mult import MultKAN
 from .plot import plot
 from .prune import prune
 from .regularization import regularization
 
-__all__ = ["KANLayer", "KAN", "LayerTrace", "GridRangeWarning", "GridUpdate", "plot", "prune",
+__all__ = ["KANLayer", "KAN", "MultKAN", "LayerTrace", "GridRangeWarning", "GridUpdate", "plot", "prune",
            "regularization", "spline"]
