@@ -16,7 +16,7 @@ The public API, section by section of the lecture:
 §5 Reusing and shrinking trained models
     transfer (freeze, feature extractor, fine-tuning, layer-wise training), lora, prune
 §6 Kolmogorov-Arnold Networks and symbolic regression
-    KAN, KANLayer, kan (splines, grid, plots), symbolic, SymbolicRegressor
+    KAN, KANLayer, MultKAN (multiplication nodes), kan (splines, grid, plots), symbolic, SymbolicRegressor
 Tools
     save_model / load_model (models_io), export (ONNX, torch.export), runs (run folders);
     the ``nnlab`` command line
@@ -41,7 +41,7 @@ from . import lora, prune, transfer
 
 # §6 KANs and symbolic regression (``symbolic`` loads sympy/scipy: imported on first use)
 from . import kan
-from .kan import KAN, KANLayer
+from .kan import KAN, KANLayer, MultKAN
 
 # saved models and run folders (used by the CLI)
 from . import export, models_io, runs
@@ -77,7 +77,7 @@ __all__ = [
     # §5
     "transfer", "lora", "prune",
     # §6
-    "KAN", "KANLayer", "kan", "symbolic", "SymbolicRegressor",
+    "KAN", "KANLayer", "MultKAN", "kan", "symbolic", "SymbolicRegressor",
     # tools
     "models_io", "runs", "save_model", "load_model", "export",
 ]

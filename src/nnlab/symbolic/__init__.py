@@ -3,10 +3,12 @@
 Steps and where they live: library of simple functions (``library``), affine fit of one edge
 (``affine``), matching of every edge (``matching``), symbolic edges inside a KAN layer
 (``edges``), formula composition (``formula``), least-squares polish (``polish``), number snap
-(``snap``), the whole search as a scikit-learn estimator (``regressor``), reports (``report``).
+(``snap``), the whole search as a scikit-learn estimator (``regressor``), reports (``report``);
+splitting a law with a fitted surrogate as oracle (``decompose``, tests in ``separability``).
 """
 from __future__ import annotations
 
+from . import decompose
 from .affine import AffineFit, canonical, fit_affine
 from .edges import SymbolicEdges
 from .formula import formula, spline_edges
@@ -20,5 +22,5 @@ __all__ = [
     "LIBRARY", "Library", "SymbolicFunction", "register", "default_library",
     "AffineFit", "fit_affine", "canonical",
     "SymbolicEdges", "EdgeMatch", "suggest", "choose", "auto_symbolic",
-    "formula", "spline_edges", "polish", "SnapResult", "snap", "SymbolicRegressor",
+    "formula", "spline_edges", "polish", "SnapResult", "snap", "SymbolicRegressor", "decompose",
 ]

@@ -77,7 +77,8 @@ def formula(model: Any, var_names: Sequence[str | sympy.Expr] | None = None,
                 if sym is not None:
                     terms.append(sym.edge_sympy(o, i, nodes[i]))
             new.append(sympy.Add(*terms))
-        nodes = new
+        combine = getattr(model, "combine_sympy", None)  # multiplication nodes (nnlab.kan.MultKAN)
+        nodes = combine(l, new) if combine is not None else new
     if simplify:
         nodes = [sympy.simplify(n) for n in nodes]
     return nodes[0] if len(nodes) == 1 else nodes

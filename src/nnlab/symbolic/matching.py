@@ -83,6 +83,9 @@ def choose(fits: Sequence[tuple[str, AffineFit]], lib: Library | None = None, r2
 
 def layer_inputs(model: Any, x: torch.Tensor) -> list[torch.Tensor]:
     """The input of every layer on x: ``[x, Φ_1(x), Φ_2(Φ_1(x)), …]`` (one per layer)."""
+    if getattr(model, "mult", None) is not None:  # MultKAN: nodes multiply between layers; trace knows
+        with torch.no_grad():
+            return [t.input for t in model.trace(x)]
     hs = []
     h = x
     for layer in model.layers:

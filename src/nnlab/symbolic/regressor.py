@@ -49,9 +49,13 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         r2_threshold: minimum r² for an edge to become symbolic (else its spline is kept).
         search: ``"auto"`` (all candidates), ``"additive"`` (only ``[n, 1]`` KANs; fast) or a
             sequence of candidate names (``monomial``, ``loglog``, ``raw``, ``logy``, ``composite``,
-            ``deep_raw``, ``deep_loglog``). ``monomial`` (positive data only) fits ``C·Π x^p`` by least
-            squares in log space: the noise-robust form of ``loglog``. ``composite`` (positive data only) looks for ``y = M₁(x)·g(M₂(x))``,
+            ``decompose``, ``deep_raw``, ``deep_loglog``). ``monomial`` (positive data only) fits ``C·Π x^p``
+            by least squares in log space: the noise-robust form of ``loglog``. ``composite`` (positive data
+            only) looks for ``y = M₁(x)·g(M₂(x))``,
             monomials ``M`` and a library function ``g`` (see :mod:`nnlab.symbolic.composite`).
+            ``decompose`` splits the problem with a fitted surrogate as oracle (symmetries,
+            separability, linearity; see :mod:`nnlab.symbolic.decompose`); its tree of
+            decisions is in ``result_["chosen"]["tree"]``.
         seeds: restarts (different seeds) of the non-additive candidates.
         library: a :class:`~nnlab.symbolic.library.Library` (default :data:`LIBRARY`).
         snap_tol: allowed increase of relative RMSE when snapping constants.
@@ -176,6 +180,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             "logy": (ypos, Candidate("logy", log_y=True)),
             "raw": (True, Candidate("raw")),
             "composite": (xpos and ypos, Candidate("composite", log_x=True, log_y=True)),
+            "decompose": (n >= 2, Candidate("decompose")),
             "deep_raw": (True, Candidate("deep_raw", hidden=(h,))),
             "deep_loglog": (xpos and ypos, Candidate("deep_loglog", log_x=True, log_y=True, hidden=(h,))),
         }

@@ -57,10 +57,12 @@ class CandidateResult:
     matches: list[EdgeMatch] = field(default_factory=list)
     note: str = ""
     model_error: float = float("inf")  # held-out error of the KAN with its spline edges (incomplete only)
+    tree: dict[str, Any] | None = None  # the decomposition's decisions (candidate "decompose")
 
     def summary(self) -> dict[str, Any]:
         c = self.candidate
-        return {"candidate": c.name, "log_x": c.log_x, "log_y": c.log_y, "hidden": list(c.hidden),
+        extra = {} if self.tree is None else {"tree": self.tree}
+        return {**extra, "candidate": c.name, "log_x": c.log_x, "log_y": c.log_y, "hidden": list(c.hidden),
                 "seed": c.seed, "formula": None if self.expr is None else str(self.expr),
                 "val_error": self.val_error, "train_error": self.train_error,
                 "complexity": self.complexity if self.expr is not None else None, "complete": self.complete,
@@ -106,6 +108,11 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
 
             run_composite(res, Xtr, ytr, Xva, yva, variables, lib, grid=grid, k=k, snap_tol=snap_tol,
                           deadline=deadline)
+            return
+        if cand.name == "decompose":  # split with a surrogate as oracle (see decompose.py)
+            from .decompose import run_decompose
+
+            run_decompose(res, Xtr, ytr, Xva, yva, variables, lib, snap_tol=snap_tol, deadline=deadline)
             return
         tr = Transform.fit(Xtr, ytr, cand.log_x, cand.log_y)
         res.transform = tr

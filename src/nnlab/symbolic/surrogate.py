@@ -1,0 +1,96 @@
+"""A smooth float64 surrogate ``f̂ ≈ f`` of the data: the oracle of the decomposition.
+
+The raw data can only be read where it was sampled; ``f̂`` can be evaluated anywhere inside the
+data's box, which is what the separability and symmetry tests of
+:mod:`nnlab.symbolic.separability` need (AI Feynman, Udrescu & Tegmark 2020). ``f̂`` is an MLP
+``[n, h, h, 1]`` with tanh units (lecture §2: a smooth universal approximator, so finite
+differences of ``f̂`` behave), trained full-batch by L-BFGS on inputs mapped to ``[-1, 1]`` (fixed-
+sign columns as ``log|x|``: products of powers, the common physical case, are far smoother there)
+and a standardised target. A share of the rows is held out; the surrogate's error on them, ``σ``
+(absolute RMSE in the units of ``y``), sets the tolerance of every test.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .train import train_lbfgs
+
+__all__ = ["Surrogate", "fit_surrogate"]
+
+
+@dataclass
+class Surrogate:
+    """A fitted surrogate. ``sigma``: absolute RMSE on held-out rows; ``error``: ``sigma / RMS(y)``;
+    ``lo``, ``hi``: the data's box (per column), where the surrogate may be trusted."""
+
+    net: nn.Module
+    lo: np.ndarray
+    hi: np.ndarray
+    y_mean: float
+    y_std: float
+    sigma: float
+    error: float
+    signs: np.ndarray  # per column: +1/-1 when its values have that fixed sign (fed as log|x|), else 0
+
+    def inputs(self, X: np.ndarray) -> np.ndarray:
+        """The network's inputs: ``log|x|`` for fixed-sign columns, ``x`` otherwise, mapped to [-1, 1]."""
+        X = np.asarray(X, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            U = np.where(self.signs != 0, np.log(np.maximum(X * self.signs, 1e-300)), X)
+        return 2 * (U - self.lo) / (self.hi - self.lo) - 1
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """Evaluate ``f̂`` on X (M, n) → (M,)."""
+        U = self.inputs(X)
+        with torch.no_grad():
+            t = self.net(torch.from_numpy(U)).numpy()[:, 0]
+        return t * self.y_std + self.y_mean
+
+
+def _mlp(n: int, hidden: int, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(n, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
+                         nn.Linear(hidden, 1)).double()
+
+
+def fit_surrogate(X: np.ndarray, y: np.ndarray, hidden: int = 32, steps: int = 600, holdout: float = 0.2,
+                  seed: int = 0, log_inputs: bool = True, deadline: float | None = None) -> Surrogate:
+    """Fit ``f̂`` to (X (N, n), y (N,)); ``holdout`` of the rows measure its error ``σ``.
+
+    ``log_inputs``: feed fixed-sign columns as ``log|x|``. After the error is measured the network is trained a little more on all rows (the tests then
+    use every sample; ``σ`` stays the honest held-out figure).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    signs = np.where(X.min(axis=0) > 0, 1.0, np.where(X.max(axis=0) < 0, -1.0, 0.0)) * float(log_inputs)
+    with np.errstate(all="ignore"):
+        V = np.where(signs != 0, np.log(np.abs(X)), X)  # products of powers are smoother in log|x|
+    lo, hi = V.min(axis=0), V.max(axis=0)
+    hi = np.where(hi > lo, hi, lo + 1.0)
+    big = float(np.max(np.abs(y))) or 1.0
+    ys = y / big  # standardise in two steps so 1e300-sized data does not overflow
+    y_mean, y_std = float(ys.mean()) * big, (float(ys.std()) or 1.0) * big
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(y))
+    n_val = max(int(holdout * len(y)), 4) if len(y) >= 20 else 0
+    va, tr = perm[:n_val], perm[n_val:]
+    U = torch.from_numpy(2 * (V - lo) / (hi - lo) - 1)
+    T = torch.from_numpy((y - y_mean) / y_std)[:, None]
+    net = _mlp(X.shape[1], hidden, seed)
+    train_lbfgs(net, U[tr], T[tr], steps=steps, deadline=deadline)
+    sur = Surrogate(net, lo, hi, y_mean, y_std, 0.0, 0.0, signs)
+    rms = float(np.sqrt(np.mean((y / big) ** 2))) * big
+    if n_val:
+        sigma = float(np.sqrt(np.mean((sur(X[va]) - y[va]) ** 2)))
+    else:
+        sigma = float(np.sqrt(np.mean((sur(X) - y) ** 2)))
+    if not math.isfinite(sigma):
+        sigma = rms
+    train_lbfgs(net, U, T, steps=max(steps // 6, 10), deadline=deadline)
+    sur.sigma, sur.error = max(sigma, 1e-15 * rms), sigma / (rms or 1.0)
+    return sur

@@ -1,0 +1,128 @@
+"""Decomposition with a surrogate as oracle (nnlab.symbolic.decompose / separability).
+
+The structure tests are checked first with the true law as an exact oracle (sympy-free, fast),
+then the whole decomposition on synthetic laws whose structure is known: sign-changing factors
+(where log-space candidates are blind) and sums inside products or functions."""
+import numpy as np
+import pytest
+import sympy
+import torch
+
+import nnlab as nl
+from nnlab.symbolic import separability as sep
+from nnlab.symbolic.decompose import decompose
+from nnlab.symbolic.polish import evaluate
+
+torch.set_num_threads(1)
+RNG = np.random.default_rng
+
+
+def _box(ranges, n, seed=0):
+    rng = RNG(seed)
+    return np.column_stack([rng.uniform(a, b, n) for a, b in ranges])
+
+
+# ------------------------------------------------------------------ the tests, exact oracle
+@pytest.mark.parametrize("f, kind, separable", [
+    (lambda X: X[:, 0] + np.sin(X[:, 1]), "additive", True),
+    (lambda X: X[:, 0] * X[:, 1], "additive", False),
+    (lambda X: 3 * np.sin(X[:, 0]) * X[:, 1] ** 2, "multiplicative", True),  # both factors change sign
+    (lambda X: np.cos(X[:, 0]) * (X[:, 1] - 0.3), "multiplicative", True),
+    (lambda X: X[:, 0] + X[:, 1], "multiplicative", False),
+    (lambda X: np.sin(X[:, 0] * X[:, 1]), "multiplicative", False),
+])
+def test_separability_identities(f, kind, separable):
+    X = _box([(-2, 2), (-2, 2)], 200)
+    test = sep.additive_z if kind == "additive" else sep.multiplicative_z
+    z = test(f, X, [0], [1], 1e-9, RNG(1))
+    assert (z <= 4) == separable, z
+
+
+@pytest.mark.parametrize("f, i, j, kind", [
+    (lambda X: np.exp(-(X[:, 0] - X[:, 1]) ** 2) * X[:, 2], 0, 1, "minus"),
+    (lambda X: np.sin(X[:, 0] + X[:, 2]) * X[:, 1], 0, 2, "plus"),
+    (lambda X: np.log(X[:, 1] * X[:, 2]) + X[:, 0], 1, 2, "times"),
+    (lambda X: X[:, 0] / (X[:, 1] + X[:, 0]) + X[:, 2], 0, 1, "divide"),
+])
+def test_symmetries_found_and_only_those(f, i, j, kind):
+    X = _box([(1, 3)] * 3, 200)
+    z, power = sep.symmetry_z(f, X, i, j, kind, 1e-9, RNG(2))
+    assert z < 1e-3 and power > 1e3
+    for other in sep.SYMMETRIES:
+        if other != kind:
+            assert sep.symmetry_z(f, X, i, j, other, 1e-9, RNG(2))[0] > 1e3
+
+
+def test_linearity_relevance_and_modules():
+    X = _box([(1, 3)] * 4, 200)
+    f = lambda X: X[:, 0] * X[:, 1] + np.sin(X[:, 2])  # noqa: E731 (x3 is junk)
+    assert sep.linear_z(f, X, 0, 1e-9, RNG(0))[0] < 1e-3
+    assert sep.linear_z(f, X, 2, 1e-9, RNG(0))[0] > 1e3
+    assert sep.relevance_z(f, X, 3, 1e-9, RNG(0)) == 0.0
+    assert sep.relevance_z(f, X, 2, 1e-9, RNG(0)) > 1e3
+    mods, _ = sep.modules(f, X, 1e-9, "additive", RNG(0), 4.0)
+    assert mods == [[0, 1], [2], [3]]
+
+
+# ------------------------------------------------------------------ whole decompositions
+LAWS = [  # truth, variables, ranges, the first split expected
+    ("r*F*sin(theta)", "r F theta", [(1, 5), (1, 5), (0, 5)], {"symmetry", "multiplicative"}),
+    ("3*sin(x1)*x2**2", "x1 x2", [(-2, 2), (-2, 2)], {"multiplicative"}),
+    ("beta*(1 + alpha*cos(theta))", "beta alpha theta", [(1, 5), (1, 5), (0, 5)], {"multiplicative"}),
+    ("(m1*r1 + m2*r2)/(m1 + m2)", "m1 m2 r1 r2", [(1, 5)] * 4, {"symmetry"}),
+    ("kappa*(T2 - T1)*A/d", "kappa T1 T2 A d", [(1, 5)] * 5, {"symmetry"}),
+    ("sqrt((x2 - x1)**2 + (y2 - y1)**2)", "x1 x2 y1 y2", [(1, 5)] * 4, {"symmetry"}),
+]
+
+
+@pytest.mark.parametrize("truth, names, ranges, first", LAWS, ids=[law[0] for law in LAWS])
+def test_decompose_recovers_the_law(truth, names, ranges, first):
+    syms = sympy.symbols(names)
+    t = sympy.sympify(truth, locals={s.name: s for s in syms})
+    X = _box(ranges, 300)
+    y = evaluate(t, syms, X)
+    d = decompose(X, y, list(syms), seed=0)
+    assert d.expr is not None and d.tree["split"] in first
+    assert d.tree["z_max"] > 0 and d.tree["sigma"] > 0 and d.tree["children"]
+    expr = d.expr
+    Xf = _box(ranges, 1000, seed=7)
+    want = evaluate(t, syms, Xf)
+    rel = np.sqrt(np.mean((evaluate(expr, syms, Xf) - want) ** 2) / np.mean(want ** 2))
+    assert rel < 1e-9, (expr, rel)
+    assert sympy.simplify(expr - t) == 0, expr
+
+
+def test_regressor_uses_the_decomposition_and_reports_the_tree():
+    X = _box([(1, 5), (1, 5), (0, 5)], 200)
+    y = -X[:, 0] * X[:, 1] * np.cos(X[:, 2])  # changes sign: log-space candidates cannot see it
+    est = nl.SymbolicRegressor(search=["raw", "decompose"], variables=["p", "E", "theta"], time_limit=30).fit(X, y)
+    p, E, theta = sympy.symbols("p E theta")
+    assert sympy.simplify(est.formula_ + p * E * sympy.cos(theta)) == 0, est.formula_
+    tree = est.result_["chosen"]["tree"]
+    assert est.result_["chosen"]["candidate"] == "decompose"
+
+    def kinds(node):
+        return [node["split"]] + [k for c in node.get("children", []) for k in kinds(c)]
+    assert "multiplicative" in kinds(tree) and "leaf" in kinds(tree)
+
+
+def test_decompose_rejects_bad_input():
+    X = _box([(1, 2)] * 2, 50)
+    with pytest.raises(ValueError, match="variables"):
+        decompose(X, X[:, 0], [sympy.Symbol("a")])
+    with pytest.raises(ValueError, match="rows"):
+        decompose(X, X[:10, 0], list(sympy.symbols("a b")))
+
+
+def test_docs_decomposition_example_runs(capsys):
+    """The worked example of docs/symbolic.md (section "Decomposition"), run as written."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "symbolic.md").read_text()
+    code = text.split("### Decomposition", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    ns: dict = {}
+    exec(compile(code, "docs/symbolic.md[decomposition]", "exec"), ns)
+    r, F, theta = sympy.symbols("r F theta")
+    assert sympy.simplify(ns["d"].expr - r * F * sympy.sin(theta)) == 0
+    out = capsys.readouterr().out
+    assert "multiplicative" in out and "leaf" in out
