@@ -56,6 +56,7 @@ class Session:
     state: dict | None = None
     data: dict | None = None
     data_version: int = 0
+    published_batches: int = -1  # trainer.batches when the last snapshot was taken
     subscribers: int = 0
     last_seen: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -213,6 +214,7 @@ class SessionManager:
 
     def _views(self, s: Session, new_data: bool) -> tuple[dict, dict | None]:
         with s.lock:
+            s.published_batches = s.trainer.batches
             return state_view(s.trainer), (data_view(s.trainer) if new_data else None)
 
     def compute_slot(self) -> asyncio.Semaphore:
@@ -271,7 +273,9 @@ class SessionManager:
                     last = time.monotonic()
                     cost = last - t0
                 await asyncio.sleep(0)
-            await self._publish(s)
+            # the final state, unless a pause already published it (one redraw, not two)
+            if s.status != "closed" and (s.status == "error" or s.trainer.batches != s.published_batches):
+                await self._publish(s)
 
     async def stream(self, sid: str, limit: int | None = None,
                      keepalive: float = 15.0) -> AsyncIterator[dict | None]:
