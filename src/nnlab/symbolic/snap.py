@@ -7,8 +7,8 @@ power of ``e`` in a coefficient is an invention (issue 11). Candidates are tried
 One is kept only when
 
 * it lies within the constant's uncertainty: ``|r·K − v| ≤ 4·se(v)`` (``se`` from the Jacobian
-  of the least-squares fit; at least 10⁻⁶ relative, at most 2%), or the snapped formula is no
-  worse on the data than before;
+  of the least-squares fit; at least 10⁻⁶ relative, at most 2%; 0 when ``|v| ≤ 4·se(v)``), or
+  the snapped formula is no worse on the data than before;
 * the formula's error stays within ``tol`` of the unsnapped formula's error, after re-fitting the
   constants that are still free (least-squares polish);
 * the formula does not get longer (:func:`~nnlab.symbolic.length.description_length`): a free
@@ -141,7 +141,8 @@ def snap(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6, variables: Sequenc
         _, f, cands = ranked[0]
         tried.add(float(f))
         v = float(f)
-        window = min(max(4 * se.get(f, math.inf) / max(abs(v), 1e-300), _MIN_WINDOW), _MAX_WINDOW)
+        se_f = se.get(f, math.inf)
+        window = min(max(4 * se_f / max(abs(v), 1e-300), _MIN_WINDOW), _MAX_WINDOW)
         length = description_length(cur)
         for cand in cands[:max_tries]:
             new = cur.xreplace({f: cand})
@@ -151,7 +152,8 @@ def snap(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6, variables: Sequenc
                 new, err = polish(new, variables, X, y)
             else:
                 err = relative_rmse(evaluate(new, variables, X), y)
-            close = abs(float(cand) - v) <= window * abs(v) or err <= cur_err + 1e-12
+            close = abs(float(cand) - v) <= window * abs(v) or err <= cur_err + 1e-12 \
+                or (cand == 0 and abs(v) <= 4 * se_f)  # a tiny term within its uncertainty of 0
             if close and err <= limit:
                 cur, cur_err = new, err
                 replaced.append((v, str(cand)))
