@@ -1,0 +1,149 @@
+"""Run the candidates of a symbolic search: in this process, on local cores or on a cluster.
+
+The search is a list of independent jobs (one :class:`~nnlab.symbolic.search.Candidate` each,
+restarts included); each job is seeded inside itself and runs on one thread (torch, BLAS and OpenMP), so its result
+depends only on its inputs, never on where or when it ran. :func:`run_jobs` runs them in
+candidate order and stops after the first job whose ``stop`` test passes (an exact formula):
+
+- ``n_jobs=1`` (default): one after the other in this process;
+- ``n_jobs=k`` / ``-1``: through :class:`joblib.Parallel` (local processes by default; inside
+  ``with joblib.parallel_config(backend="dask"):`` on the workers of a ``dask.distributed``
+  cluster). Results arrive in any order; the search keeps the same prefix of candidates the
+  sequential loop would have kept (every candidate up to the first exact one), so the chosen
+  formula is the same as with ``n_jobs=1`` for a fixed ``random_state``.
+
+A new candidate type plugs in by adding a :class:`Candidate` to the list: nothing here knows
+the candidates' kinds.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+
+from .search import Candidate, CandidateResult, run_candidate
+
+__all__ = ["CandidateJob", "run_jobs", "check_n_jobs"]
+
+
+def check_n_jobs(n_jobs: Any) -> None:
+    """``n_jobs`` must be None or a nonzero int (``-1`` = every core, as in joblib)."""
+    if n_jobs is None:
+        return
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a nonzero int (1 = this process, k = k processes, -1 = every core) "
+                         f"or None, got {n_jobs!r}")
+
+
+@dataclass(frozen=True)
+class CandidateJob:
+    """One candidate with everything it needs (picklable, so it can run in another process).
+
+    ``deadline`` is wall-clock (``time.time()``) so it means the same on every worker; a job that
+    starts after it (and is not the first) returns at once with ``note = "skipped: time limit"``.
+    """
+
+    index: int
+    candidate: Candidate
+    data: tuple[Any, Any, Any, Any]  # X_train, y_train, X_val, y_val
+    variables: tuple[Any, ...]
+    library: Any
+    options: tuple[tuple[str, Any], ...]
+    deadline: float
+
+    def __call__(self) -> CandidateResult:
+        if self.index > 0 and time.time() > self.deadline:
+            return CandidateResult(self.candidate, note="skipped: time limit")
+        from threadpoolctl import threadpool_limits
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the same arithmetic in this process, a joblib worker or a Dask worker:
+        try:  # one torch thread and one BLAS/OpenMP thread (BLAS sums in another order with more threads)
+            with torch.random.fork_rng(), threadpool_limits(limits=1):
+                Xtr, ytr, Xva, yva = self.data
+                mono = time.monotonic() + (self.deadline - time.time())
+                return run_candidate(self.candidate, Xtr, ytr, Xva, yva, list(self.variables), self.library,
+                                     deadline=mono, **dict(self.options))
+        finally:
+            torch.set_num_threads(threads)
+
+
+def _call(job: CandidateJob) -> tuple[int, CandidateResult]:
+    return job.index, job()
+
+
+def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
+             stop: Callable[[CandidateResult], bool] = lambda r: False,
+             on_start: Callable[[CandidateJob], None] | None = None,
+             on_end: Callable[[CandidateJob, CandidateResult], None] | None = None) -> list[CandidateResult]:
+    """Run ``jobs`` (in index order) and return the results of the prefix the sequential loop keeps:
+    every job up to and including the first whose result passes ``stop``.
+
+    ``on_start`` / ``on_end`` report progress (with ``n_jobs != 1`` a job "starts" when it is handed
+    to joblib). ``n_jobs`` as in joblib (None: 1, unless a ``joblib.parallel_config`` says otherwise).
+    """
+    check_n_jobs(n_jobs)
+    jobs = list(jobs)
+    if not jobs:
+        return []
+    if _sequential(n_jobs):
+        out = []
+        for job in jobs:
+            if on_start:
+                on_start(job)
+            r = job()
+            if on_end:
+                on_end(job, r)
+            out.append(r)
+            if stop(r):
+                break
+        return out
+    from joblib import Parallel, delayed
+
+    done: dict[int, CandidateResult] = {}
+    if on_start:
+        for job in jobs:
+            on_start(job)
+    par = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")
+    gen = par(delayed(_call)(job) for job in jobs)
+    try:
+        for i, r in gen:
+            done[i] = r
+            if on_end:
+                on_end(jobs[i], r)
+            end = _prefix_end(done, len(jobs), stop)
+            if end is not None:
+                return [done[k] for k in range(end)]
+    finally:
+        gen.close()  # stops joblib from starting the jobs that are no longer needed
+    end = _prefix_end(done, len(jobs), stop)
+    return [done[k] for k in range(end if end is not None else len(jobs))]
+
+
+def _prefix_end(done: dict[int, CandidateResult], n: int, stop: Callable[[CandidateResult], bool]) -> int | None:
+    """Length of the kept prefix once it is known (all of 0..j done, j the first stop), else None."""
+    for k in range(n):
+        if k not in done:
+            return None
+        if stop(done[k]):
+            return k + 1
+    return n
+
+
+def _sequential(n_jobs: int | None) -> bool:
+    if n_jobs is None:
+        return not _backend_configured()
+    return n_jobs == 1
+
+
+def _backend_configured() -> bool:
+    """True inside ``joblib.parallel_config(backend=...)`` (e.g. the Dask backend)."""
+    try:
+        from joblib.parallel import _get_active_backend
+
+        backend, _ = _get_active_backend()
+        return type(backend).__name__ not in ("LokyBackend", "SequentialBackend")
+    except ImportError:  # pragma: no cover - private API moved
+        return False
