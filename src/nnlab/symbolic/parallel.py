@@ -17,15 +17,17 @@ the candidates' kinds.
 """
 from __future__ import annotations
 
+import contextlib
 import time
+import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
 from .search import Candidate, CandidateResult, run_candidate
 
-__all__ = ["CandidateJob", "run_jobs", "check_n_jobs"]
+__all__ = ["CandidateJob", "run_jobs", "check_n_jobs", "dask_client"]
 
 
 def check_n_jobs(n_jobs: Any) -> None:
@@ -117,7 +119,9 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
             if end is not None:
                 return [done[k] for k in range(end)]
     finally:
-        gen.close()  # stops joblib from starting the jobs that are no longer needed
+        with warnings.catch_warnings():  # joblib warns that it cancelled them: here that is the point
+            warnings.filterwarnings("ignore", message=".*tasks which were still being processed")
+            gen.close()  # stops the jobs that are no longer needed
     end = _prefix_end(done, len(jobs), stop)
     return [done[k] for k in range(end if end is not None else len(jobs))]
 
@@ -147,3 +151,30 @@ def _backend_configured() -> bool:
         return type(backend).__name__ not in ("LokyBackend", "SequentialBackend")
     except ImportError:  # pragma: no cover - private API moved
         return False
+
+
+@contextlib.contextmanager
+def dask_client(address: str, timeout: float = 5.0) -> Iterator[Any]:
+    """Connect to the Dask scheduler at ``address`` (e.g. ``tcp://host:8786``) and run joblib work on
+    its workers inside the ``with`` block (``joblib.parallel_config(backend="dask")``).
+
+    An unreachable address raises ``ValueError`` after ``timeout`` seconds; a missing
+    ``dask.distributed`` raises ``ValueError`` naming the extra to install (``nnlab[dask]``).
+    """
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("a Dask scheduler needs dask.distributed: pip install 'nnlab[dask]'") from None
+    import joblib
+
+    try:
+        client = Client(address, timeout=timeout, set_as_default=True)
+    except (OSError, TimeoutError, ValueError) as e:
+        why = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise ValueError(f"cannot reach the Dask scheduler at {address!r} within {timeout:g} s ({why}); "
+                         "start one (dask scheduler) or check the address") from None
+    try:
+        with joblib.parallel_config(backend="dask"):
+            yield client
+    finally:
+        client.close()

@@ -211,7 +211,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         """Run the search on (X (n_samples, n_features), y (n_samples,) or (n_samples, n_targets));
         returns self. ``verbose`` overrides the constructor's for this call."""
         self._check_params()
-        if np.ndim(y) == 2 and np.shape(y)[1] > 1:  # several targets: one search per column
+        shape = getattr(y, "shape", None) or np.asarray(y).shape
+        if len(shape) == 2 and shape[1] > 1:  # several targets: one search per column
             from .multi import fit_multi
 
             return fit_multi(self, X, y, verbose)
