@@ -17,7 +17,7 @@ import typer
 
 from nnlab.data import read_csv
 
-__all__ = ["discover", "BUNDLED", "search_csv", "parse_targets"]
+__all__ = ["discover", "BUNDLED", "search_csv", "parse_targets", "write_reports"]
 
 BUNDLED = Path(__file__).resolve().parents[1] / "symbolic" / "data" / "pendulum.csv"
 
@@ -101,7 +101,6 @@ def discover(
 ) -> None:
     """Discover a formula for TARGET from the other columns with KAN symbolic regression (§6.3)."""
     from nnlab.symbolic.parallel import dask_client
-    from nnlab.symbolic.report import write_report
 
     path = BUNDLED if csv_path is None else csv_path
     if target is None:
@@ -141,5 +140,17 @@ def discover(
         skipped = sub.result_.get("skipped_by_time_limit") or []
         if skipped:
             typer.echo(f"note: the time limit skipped {', '.join(skipped)} (raise --time-limit to run them)")
-        folder = write_report(out if len(targets) == 1 else out / t, sub, h)
-        typer.echo(f"report:  {folder}/ (result.json, formula.txt, equations.csv, edges.png)")
+    folder = write_reports(out, targets, est, held)
+    typer.echo(f"report:  {folder}/ (result.json, formula.txt, equations.csv, edges.png"
+               f"{'' if len(targets) == 1 else '; one sub-folder per target'})")
+
+
+def write_reports(out: Path, targets: list[str], est: Any, held: dict[str, Any]) -> Path:
+    """The report folder of a search: one folder, or one sub-folder per target when there are several."""
+    from nnlab.symbolic.report import write_report
+
+    if len(targets) == 1:
+        return write_report(out, est, held[targets[0]])
+    for t, sub in zip(targets, est.estimators_):
+        write_report(out / t, sub, held[t])
+    return out
