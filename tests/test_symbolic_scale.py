@@ -255,3 +255,18 @@ def test_progress_lines_name_candidates_and_what_cannot_apply(capsys):
     assert capsys.readouterr().err == ""
     with pytest.raises(ValueError, match="verbose must be"):
         est.fit(X, y, verbose="loud")
+
+
+def test_docs_front_and_exports_block_runs(capsys):
+    """The front-and-exports example of docs/symbolic.md, executed (its asserts compare the exports
+    with predict on fresh points)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "symbolic.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "equations_" in b)
+    ns: dict = {}
+    exec(compile(block, "docs/symbolic.md[front]", "exec"), ns)
+    est = ns["est"]
+    assert str(est.formula_) == "k*x**2/2" and len(est.equations_) == 2
+    assert "loglog" in capsys.readouterr().out
