@@ -3,12 +3,16 @@
 Steps and where they live: library of simple functions (``library``), affine fit of one edge
 (``affine``), matching of every edge (``matching``), symbolic edges inside a KAN layer
 (``edges``), formula composition (``formula``), least-squares polish (``polish``), number snap
-(``snap``), the whole search as a scikit-learn estimator (``regressor``), reports (``report``).
+(``snap``), the whole search as a scikit-learn estimator (``regressor``), reports (``report``);
+at scale: the front of formulas (``front``), exports (``export``), parallel candidate jobs
+(``parallel``), progress (``progress``), several targets (``multi``), warm start (``warm``).
 """
 from __future__ import annotations
 
 from .affine import AffineFit, canonical, fit_affine
 from .edges import SymbolicEdges
+from .export import NumpyFormula, TorchFormula
+from .front import Equation, Front
 from .formula import formula, spline_edges
 from .library import LIBRARY, Library, SymbolicFunction, default_library, register
 from .matching import EdgeMatch, auto_symbolic, choose, suggest
@@ -21,4 +25,5 @@ __all__ = [
     "AffineFit", "fit_affine", "canonical",
     "SymbolicEdges", "EdgeMatch", "suggest", "choose", "auto_symbolic",
     "formula", "spline_edges", "polish", "SnapResult", "snap", "SymbolicRegressor",
+    "Equation", "Front", "NumpyFormula", "TorchFormula",
 ]
