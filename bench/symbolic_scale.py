@@ -135,8 +135,7 @@ def main() -> None:
         f"Machine: {model}, {ncpu} logical CPUs, **shared by 7–8 engineers working at the same time** (load from "
         "their tests and benchmarks was present throughout), so parallel speed-ups are depressed and noisy: two "
         "worker processes compete with other people's jobs for the same 2 cores.", "",
-        "Command:", "", f"    python bench/symbolic_scale.py --ids {args.ids} --repeats {args.repeats} "
-        f"--time-limit {args.time_limit:g}", "",
+        "Command:", "", "    python bench/symbolic_scale.py " + " ".join(sys.argv[1:]), "",
         f"Subset: {len(eqs)} of the 51 public Feynman equations (the full bench takes ~12 min per mode on this "
         "machine; three modes × repeats did not fit in the session). Chosen to cover every way a search ends: "
         "exact at the first candidate (loglog), in log-y space, by the composite candidate, and searches that run "
