@@ -18,9 +18,12 @@ the candidates' kinds.
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
+import threading
 import time
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
@@ -54,6 +57,7 @@ class CandidateJob:
     library: Any
     options: tuple[tuple[str, Any], ...]
     deadline: float
+    cancel: str | None = None  # a file whose existence tells a running job that it is no longer needed
 
     def __call__(self) -> CandidateResult:
         if self.index > 0 and time.time() > self.deadline:
@@ -65,11 +69,31 @@ class CandidateJob:
         try:  # one torch thread and one BLAS/OpenMP thread (BLAS sums in another order with more threads)
             with torch.random.fork_rng(), threadpool_limits(limits=1):
                 Xtr, ytr, Xva, yva = self.data
-                mono = time.monotonic() + (self.deadline - time.time())
+                mono = _Deadline(time.monotonic() + (self.deadline - time.time()), self.cancel)
                 return run_candidate(self.candidate, Xtr, ytr, Xva, yva, list(self.variables), self.library,
-                                     deadline=mono, **dict(self.options))
+                                     deadline=mono, **dict(self.options))  # type: ignore[arg-type]
         finally:
             torch.set_num_threads(threads)
+
+
+class _Deadline:
+    """A ``time.monotonic()`` deadline that also passes once the ``cancel`` file exists: the search
+    code's checks ``time.monotonic() > deadline`` then end a job whose result is no longer needed
+    (it lies after the kept prefix, so its result is dropped and cannot change the outcome)."""
+
+    __slots__ = ("t", "cancel")
+
+    def __init__(self, t: float, cancel: str | None) -> None:
+        self.t, self.cancel = t, cancel
+
+    def __lt__(self, now: float) -> bool:  # ``now > deadline``
+        return now > self.t or (self.cancel is not None and os.path.exists(self.cancel))
+
+    def __gt__(self, now: float) -> bool:
+        return not self.__lt__(now)
+
+    def __float__(self) -> float:
+        return self.t
 
 
 def _call(job: CandidateJob) -> tuple[int, CandidateResult]:
@@ -108,22 +132,37 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     if on_start:
         for job in jobs:
             on_start(job)
+    enough = threading.Event()
+    tmp = tempfile.mkdtemp(prefix="nnlab-search-")
+    cancel = os.path.join(tmp, "enough")
+    jobs = [replace(job, cancel=cancel) for job in jobs]
+
+    def tasks():  # joblib pulls the next job when a worker frees; none once the kept prefix is known
+        for job in jobs:
+            if enough.is_set():
+                return
+            yield delayed(_call)(job)
+
     par = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")
-    gen = par(delayed(_call)(job) for job in jobs)
+    end = None
+    # Once the kept prefix is known, no new job starts and the running ones (at most n_jobs - 1) see
+    # the cancel file at their next deadline check and return early; they are waited for, because
+    # closing joblib's generator would kill its worker processes (the next search would restart them).
     try:
-        for i, r in gen:
+        for i, r in par(tasks()):
             done[i] = r
-            if on_end:
-                on_end(jobs[i], r)
-            end = _prefix_end(done, len(jobs), stop)
-            if end is not None:
-                return [done[k] for k in range(end)]
+            if end is None:
+                if on_end:
+                    on_end(jobs[i], r)
+                end = _prefix_end(done, len(jobs), stop)
+                if end is not None:
+                    enough.set()
+                    open(cancel, "w").close()
     finally:
-        with warnings.catch_warnings():  # joblib warns that it cancelled them: here that is the point
-            warnings.filterwarnings("ignore", message=".*tasks which were still being processed")
-            gen.close()  # stops the jobs that are no longer needed
-    end = _prefix_end(done, len(jobs), stop)
-    return [done[k] for k in range(end if end is not None else len(jobs))]
+        shutil.rmtree(tmp, ignore_errors=True)
+    if end is None:
+        end = _prefix_end(done, len(jobs), stop) or len(done)
+    return [done[k] for k in range(end)]
 
 
 def _prefix_end(done: dict[int, CandidateResult], n: int, stop: Callable[[CandidateResult], bool]) -> int | None:
