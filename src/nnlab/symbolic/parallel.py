@@ -62,6 +62,8 @@ class CandidateJob:
     def __call__(self) -> CandidateResult:
         if self.index > 0 and time.time() > self.deadline:
             return CandidateResult(self.candidate, note="skipped: time limit")
+        if self.cancel is not None and os.path.exists(self.cancel):
+            return CandidateResult(self.candidate, note="cancelled: not needed")
         from threadpoolctl import threadpool_limits
 
         threads = torch.get_num_threads()
@@ -72,8 +74,14 @@ class CandidateJob:
                 mono = _Deadline(time.monotonic() + (self.deadline - time.time()), self.cancel)
                 return run_candidate(self.candidate, Xtr, ytr, Xva, yva, list(self.variables), self.library,
                                      deadline=mono, **dict(self.options))  # type: ignore[arg-type]
+        except _Cancelled:
+            return CandidateResult(self.candidate, note="cancelled: not needed")
         finally:
             torch.set_num_threads(threads)
+
+
+class _Cancelled(Exception):
+    """The search no longer needs this job."""
 
 
 class _Deadline:
@@ -87,7 +95,9 @@ class _Deadline:
         self.t, self.cancel = t, cancel
 
     def __lt__(self, now: float) -> bool:  # ``now > deadline``
-        return now > self.t or (self.cancel is not None and os.path.exists(self.cancel))
+        if self.cancel is not None and os.path.exists(self.cancel):
+            raise _Cancelled()  # not one of the numeric errors a candidate catches: it ends the job now
+        return now > self.t
 
     def __gt__(self, now: float) -> bool:
         return not self.__lt__(now)
@@ -146,7 +156,7 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     par = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")
     end = None
     # Once the kept prefix is known, no new job starts and the running ones (at most n_jobs - 1) see
-    # the cancel file at their next deadline check and return early; they are waited for, because
+    # the cancel file at their next deadline check and return at once; they are waited for, because
     # closing joblib's generator would kill its worker processes (the next search would restart them).
     try:
         for i, r in par(tasks()):
