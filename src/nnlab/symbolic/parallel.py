@@ -106,8 +106,8 @@ class _Deadline:
         return self.t
 
 
-def _call(job: CandidateJob) -> tuple[int, CandidateResult]:
-    return job.index, job()
+def _call(pos: int, job: CandidateJob) -> tuple[int, CandidateResult]:
+    return pos, job()
 
 
 def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
@@ -148,10 +148,10 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     jobs = [replace(job, cancel=cancel) for job in jobs]
 
     def tasks():  # joblib pulls the next job when a worker frees; none once the kept prefix is known
-        for job in jobs:
+        for pos, job in enumerate(jobs):
             if enough.is_set():
                 return
-            yield delayed(_call)(job)
+            yield delayed(_call)(pos, job)
 
     par = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")
     end = None
