@@ -287,3 +287,37 @@ def test_docs_front_and_exports_block_runs(capsys):
     est = ns["est"]
     assert str(est.formula_) == "k*x**2/2" and len(est.equations_) == 2
     assert "loglog" in capsys.readouterr().out
+
+
+def test_run_jobs_keeps_the_sequential_prefix_in_any_completion_order():
+    """run_jobs' bookkeeping with a thread pool (fast): jobs finish in any order, the kept results are
+    the sequential loop's (up to the first exact one), whatever the jobs' own index numbers."""
+    import dataclasses
+    import time as _time
+
+    import joblib
+
+    from nnlab.symbolic.parallel import run_jobs
+    from nnlab.symbolic.search import Candidate, CandidateResult
+
+    @dataclasses.dataclass(frozen=True)
+    class Fake:
+        index: int
+        candidate: Candidate
+        exact: bool
+        cancel: str | None = None
+
+        def __call__(self):
+            _time.sleep(0.02 * (5 - self.index % 5))  # later jobs finish first
+            return CandidateResult(self.candidate, expr=sympy.Integer(self.index), complete=True,
+                                   val_error=0.0 if self.exact else 0.5)
+
+    jobs = [Fake(i + 1, Candidate(f"c{i}"), exact=(i == 2)) for i in range(6)]  # indices 1..6, as in a warm start
+    stop = lambda r: r.complete and r.val_error < 1e-10  # noqa: E731
+    seq = run_jobs(jobs, 1, stop=stop)
+    with joblib.parallel_config(backend="threading"):
+        par = run_jobs(jobs, 3, stop=stop)
+    assert [r.candidate.name for r in par] == [r.candidate.name for r in seq] == ["c0", "c1", "c2"]
+    none_exact = [dataclasses.replace(j, exact=False) for j in jobs]
+    with joblib.parallel_config(backend="threading"):
+        assert len(run_jobs(none_exact, 2, stop=stop)) == 6
