@@ -77,6 +77,47 @@ def overhead(eqs, time_limit):
     return total, spent
 
 
+def micro_overhead(reps: int = 20) -> tuple[float, float]:
+    """Seconds per search of (front + JSON rows + table, live display with 6 candidates), measured in
+    isolation on six typical formulas (a cheaper stand-in for :func:`overhead`)."""
+    import sympy
+
+    from nnlab.symbolic.front import build_front
+    from nnlab.symbolic.progress import SearchProgress
+    from nnlab.symbolic.search import Candidate, CandidateResult, complexity
+
+    x0, x1 = sympy.symbols("x0 x1")
+    exprs = [x0 * x1, sympy.Float(2.5) * sympy.exp(sympy.Float(0.3) * sympy.log(x0) ** 2) + x1,
+             sympy.sin(x0) * x1 ** 2 + sympy.Float(1.2),
+             (5040 * x1 + sympy.pi * (-sympy.E * (9 * sympy.sqrt(2) * x0 - 44) ** 2 + 1200)) / (720 * sympy.pi),
+             sympy.sqrt(x0) / x1, sympy.Float(0.5) * x0 ** 3 - x1]
+    names = ["loglog", "logy", "raw", "composite", "deep_raw", "deep_loglog"]
+    res = [CandidateResult(Candidate(n), expr=e, val_error=0.1 / (i + 1), train_error=0.05, complexity=complexity(e),
+                           complete=True, seconds=1.0) for i, (n, e) in enumerate(zip(names, exprs))]
+
+    class Job:
+        def __init__(self, c):
+            self.candidate = c
+
+    dev = open(os.devnull, "w")
+    t = time.perf_counter()
+    for _ in range(reps):
+        f = build_front(res)
+        f.chosen = 0
+        f.to_dicts()
+        f.table()
+    front_s = (time.perf_counter() - t) / reps
+    t = time.perf_counter()
+    for _ in range(reps):
+        p = SearchProgress(True, len(res), stream=dev)
+        p.not_applicable(["loglog (log-log space): the target changes sign"])
+        for r in res:
+            p.start(Job(r.candidate))
+            p.end(Job(r.candidate), r)
+        p.close(res, [r.candidate for r in res])
+    return front_s, (time.perf_counter() - t) / reps
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("csv", nargs="?", default=str(ROOT.parent / "shared" / "feynman" / "public.csv"))
@@ -84,7 +125,13 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=40.0)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "symbolic_scale.md"))
+    ap.add_argument("--micro-overhead", action="store_true", help="only time the front and the display in isolation")
     args = ap.parse_args()
+    if args.micro_overhead:
+        front_s, prog_s = micro_overhead()
+        print(f"front+table per search: {front_s * 1e3:.2f} ms; progress per search (6 candidates): "
+              f"{prog_s * 1e3:.2f} ms")
+        return
     import warnings
 
     warnings.simplefilter("ignore")
