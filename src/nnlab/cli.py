@@ -85,6 +85,10 @@ from nnlab.commands.discover import discover  # noqa: E402
 
 app.command("discover")(discover)
 
+from nnlab.commands.discover_many import discover_many  # noqa: E402
+
+app.command("discover-many")(discover_many)
+
 from nnlab.playground.cli import playground  # noqa: E402
 
 app.command("playground")(playground)

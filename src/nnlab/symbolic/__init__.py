@@ -4,13 +4,17 @@ Steps and where they live: library of simple functions (``library``), affine fit
 (``affine``), matching of every edge (``matching``), symbolic edges inside a KAN layer
 (``edges``), formula composition (``formula``), least-squares polish (``polish``), number snap
 (``snap``), the whole search as a scikit-learn estimator (``regressor``), reports (``report``);
-splitting a law with a fitted surrogate as oracle (``decompose``, tests in ``separability``).
+splitting a law with a fitted surrogate as oracle (``decompose``, tests in ``separability``);
+at scale: the front of formulas (``front``), exports (``export``), parallel candidate jobs
+(``parallel``), progress (``progress``), several targets (``multi``), warm start (``warm``).
 """
 from __future__ import annotations
 
 from . import decompose
 from .affine import AffineFit, canonical, fit_affine
 from .edges import SymbolicEdges
+from .export import NumpyFormula, TorchFormula
+from .front import Equation, Front
 from .formula import formula, spline_edges
 from .library import LIBRARY, Library, SymbolicFunction, default_library, register
 from .matching import EdgeMatch, auto_symbolic, choose, suggest
@@ -23,4 +27,5 @@ __all__ = [
     "AffineFit", "fit_affine", "canonical",
     "SymbolicEdges", "EdgeMatch", "suggest", "choose", "auto_symbolic",
     "formula", "spline_edges", "polish", "SnapResult", "snap", "SymbolicRegressor", "decompose",
+    "Equation", "Front", "NumpyFormula", "TorchFormula",
 ]

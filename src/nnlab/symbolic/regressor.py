@@ -26,14 +26,19 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
 from .dependence import Relevance, relevant_columns
+from .export import NumpyFormula, TorchFormula, to_code
 from .finish import merge_numbers
+from .front import build_front, pick_row
 from .library import LIBRARY, Library
+from .parallel import CandidateJob, check_n_jobs, run_jobs
 from .polish import evaluate, relative_rmse
+from .progress import SearchProgress, enabled, not_applicable_reason
 from .scale import Scale
-from .search import Candidate, CandidateResult, run_candidate
+from .search import Candidate, CandidateResult
 from .snap import snap_coefficients
 from .transforms import fixed_sign
 from .verdict import judge
+from .warm import key, rescore
 
 __all__ = ["SymbolicRegressor"]
 
@@ -64,6 +69,13 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         nan_policy: ``"raise"`` (default) or ``"drop"`` rows with NaN/inf (with a warning).
         variables: names of the features in the formula (default ``feature_names_in_`` or x0, x1…).
         random_state: seed of the held-out split.
+        n_jobs: candidates (and restarts) run in parallel through joblib: 1 = this process, k = k
+            processes, -1 = every core; None = 1 unless inside ``joblib.parallel_config`` (e.g.
+            ``backend="dask"`` runs them on a Dask cluster). Same formula as ``n_jobs=1``.
+        verbose: True, False or ``"auto"`` (on when stderr is a terminal): one line per candidate
+            and a bar for the search (see :mod:`nnlab.symbolic.progress`); ``fit(verbose=...)`` overrides.
+        warm_start: a second ``fit`` continues from the candidates already found (see
+            :mod:`nnlab.symbolic.warm`) instead of starting over.
 
     Fitted attributes: ``formula_`` (always a closed-form sympy expression in the user's variables;
     the mean of y when no law was found), ``latex_``, ``model_`` (the chosen KAN), ``result_``
@@ -71,14 +83,20 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     ``reason``, ``error``, ``dropped`` variables, scale exponents, per-edge fits, candidates),
     ``complete_`` (True when the law is exact, or exact within the noise; when False ``predict``
     uses the KAN with its spline edges if that is more accurate than the formula),
-    ``variables_``, ``n_features_in_``.
+    ``variables_``, ``n_features_in_``, ``equations_`` (the front: every distinct formula found, by
+    complexity, in the user's units; see :mod:`nnlab.symbolic.front`), ``best_index_`` (the search's
+    row). ``pick`` switches the row ``predict`` uses; ``to_numpy``/``to_torch``/``to_code`` export it.
+    With a target ``Y`` of shape (n, t), ``formula_``, ``latex_``, ``equations_``, ``best_index_`` are
+    lists (one per target), ``estimators_`` holds one fitted estimator per target and ``predict``
+    returns (n, t).
     """
 
     def __init__(self, width: Sequence[int] | None = None, grid: int = 5, k: int = 3, steps: int = 60,
                  lamb: float = 1e-3, r2_threshold: float = 0.99, search: str | Sequence[str] = "auto",
                  seeds: int = 1, library: Library | None = None, snap_tol: float = 1e-6,
                  time_limit: float = 60.0, validation_fraction: float = 0.25, nan_policy: str = "raise",
-                 variables: Sequence[str] | None = None, random_state: int = 0) -> None:
+                 variables: Sequence[str] | None = None, random_state: int = 0, n_jobs: int | None = None,
+                 verbose: bool | str = False, warm_start: bool = False) -> None:
         self.width = width
         self.grid = grid
         self.k = k
@@ -94,6 +112,9 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.nan_policy = nan_policy
         self.variables = variables
         self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+        self.warm_start = warm_start
 
     # ------------------------------------------------------------------ input checks
     def _check_params(self) -> None:
@@ -111,6 +132,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if not (self.time_limit > 0):
             raise ValueError(f"time_limit must be > 0 seconds, got {self.time_limit}")
+        check_n_jobs(self.n_jobs)
 
     def _names(self, n: int) -> list[str]:
         if self.variables is not None:
@@ -160,6 +182,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------ candidates
     def _candidates(self, X: np.ndarray, y: np.ndarray) -> list[Candidate]:
         n = X.shape[1]
+        self._not_applicable: list[str] = []
         xpos = all(fixed_sign(X[:, j]) != 0 for j in range(n))
         ypos = fixed_sign(y) != 0
         if self.width is not None:
@@ -201,17 +224,25 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             ok, c = table[nm]
             if ok:
                 out.append(c)
+            else:
+                self._not_applicable.append(not_applicable_reason(c, X, y, self._names(n)))
         for s in range(1, int(self.seeds)):
             out += [Candidate(c.name, c.log_x, c.log_y, c.hidden, seed=s) for c in out if c.hidden]
         return out or [Candidate("raw")]
 
     # ------------------------------------------------------------------ fit / predict
-    def fit(self, X: Any, y: Any) -> "SymbolicRegressor":
-        """Run the search on (X (n_samples, n_features), y (n_samples,)); returns self."""
+    def fit(self, X: Any, y: Any, verbose: bool | str | None = None) -> "SymbolicRegressor":
+        """Run the search on (X (n_samples, n_features), y (n_samples,) or (n_samples, n_targets));
+        returns self. ``verbose`` overrides the constructor's for this call."""
         self._check_params()
+        shape = getattr(y, "shape", None) or np.asarray(y).shape
+        if len(shape) == 2 and shape[1] > 1:  # several targets: one search per column
+            from .multi import fit_multi
+
+            return fit_multi(self, X, y, verbose)
+        warm = self._warm_state()
         X, y = self._validate(X, y)
         t_start = time.monotonic()
-        deadline = t_start + float(self.time_limit)
         lib = LIBRARY if self.library is None else self.library
         names = self._names(X.shape[1])
         self.variables_ = names
@@ -233,19 +264,41 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             va, tr = perm[:n_val], perm[n_val:]
         else:
             tr = va = np.arange(n)
-        results: list[CandidateResult] = []
-        if self._keep:
-            for cand in self._candidates(Xk, ys):
-                if results and time.monotonic() > deadline:
-                    break
-                with torch.random.fork_rng():
-                    r = run_candidate(cand, Xk[tr], ys[tr], Xk[va], ys[va], variables, lib, grid=int(self.grid),
-                                      k=int(self.k), steps=int(self.steps), lamb=float(self.lamb),
-                                      r2_threshold=float(self.r2_threshold), snap_tol=float(self.snap_tol),
-                                      deadline=deadline)
-                results.append(r)
-                if r.complete and r.val_error < 1e-10:
-                    break  # exact on held-out rows: simpler candidates were tried first
+        data = (Xk[tr], ys[tr], Xk[va], ys[va])
+        cands = self._candidates(Xk, ys) if self._keep else []
+        if not self._keep:
+            self._not_applicable = []
+        context = (names, tuple(self._keep), tuple(self._scale.x_exp), self._scale.y_exp)
+        earlier = [] if warm is None or warm[0] != context else [rescore(r, variables, *data) for r in warm[1]]
+        seen = {key(r.candidate) for r in earlier}
+        todo = [] if any(_exact(r) for r in earlier) else [c for c in cands if key(c) not in seen]
+        opts = (("grid", int(self.grid)), ("k", int(self.k)), ("steps", int(self.steps)), ("lamb", float(self.lamb)),
+                ("r2_threshold", float(self.r2_threshold)), ("snap_tol", float(self.snap_tol)))
+        deadline = time.time() + float(self.time_limit)
+        jobs = [CandidateJob(i if not earlier else i + 1, c, data, tuple(variables), lib, opts, deadline)
+                for i, c in enumerate(todo)]
+        show = enabled(self.verbose if verbose is None else verbose)
+        progress = SearchProgress(show, len(jobs), n_jobs=self.n_jobs)
+        progress.not_applicable(self._not_applicable)
+        new = run_jobs(jobs, self.n_jobs, stop=_exact, on_start=progress.start, on_end=progress.end)
+        progress.close(new, todo)
+        skipped = [r.candidate for r in new if r.note.startswith("skipped")]
+        results = earlier + [r for r in new if not r.note.startswith("skipped")]
+        self._context = context
+        self._set_results(results, X, y, Xs, Xk, ys, va, variables, dropped, t_start, skipped, cands)
+        return self
+
+    def _warm_state(self) -> tuple[tuple, list[CandidateResult]] | None:
+        if not self.warm_start or not hasattr(self, "candidates_") or getattr(self, "n_outputs_", 1) != 1:
+            return None
+        return self._context, list(self.candidates_)
+
+    def _set_results(self, results: list[CandidateResult], X: np.ndarray, y: np.ndarray, Xs: np.ndarray,
+                     Xk: np.ndarray, ys: np.ndarray, va: np.ndarray, variables: list[sympy.Symbol],
+                     dropped: list[dict[str, Any]], t_start: float, skipped: list[Candidate],
+                     planned: list[Candidate]) -> None:
+        names = self.variables_
+        every = [sympy.Symbol(v) for v in names]
         best = self._choose(results)
         self.candidates_ = results
         self._chosen = best
@@ -253,7 +306,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         verdict = judge(best, results, Xk, ys, variables, va, X_all=Xs, dropped=[d["variable"] for d in dropped],
                         x_signs=[fixed_sign(Xk[:, j]) for j in range(Xk.shape[1])], y_sign=fixed_sign(ys))
         self._scaled_formula = verdict.formula
-        self.formula_ = merge_numbers(self._scale.unscale(verdict.formula, variables))
+        self.formula_ = merge_numbers(self._scale.unscale(verdict.formula, every))
         if not self._scale.identity and self.formula_.atoms(sympy.Float):  # snap in the user's units
             user_X = X[:, self._keep]
             with np.errstate(all="ignore"):
@@ -261,13 +314,25 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                                             variables=variables)
             if math.isfinite(snapped.error) and snapped.expr != self.formula_:
                 self.formula_ = snapped.expr
-                self._scaled_formula = self._scale.rescale(snapped.expr, variables)
+                self._scaled_formula = self._scale.rescale(snapped.expr, every)
         self.complete_ = verdict.exact
         kan = verdict.kan
         self.model_ = kan.model if kan is not None else (best.model if best is not None else None)
         self._transform = kan.transform if kan is not None else None
         self.latex_ = sympy.latex(self.formula_)
         chosen = best.summary() if best is not None else {"note": "no candidate ran"}
+        # the front, in the user's units; the search's row shows the verdict's (refit, snapped) formula
+        front = build_front(results, to_user=lambda e: merge_numbers(self._scale.unscale(e, every)))
+        self.n_outputs_ = 1
+        self.best_index_ = next((row.index for row in front if row.result is best), None)
+        if best is not None and self.best_index_ is None:  # the same formula came from a better-scored twin
+            self.best_index_ = next(row.index for row in front if str(row.result.expr) == str(best.expr))
+        if self.best_index_ is not None:
+            front = front.with_row(self.best_index_, formula=self.formula_)
+        front.chosen = self.best_index_
+        self.equations_ = front
+        self._search_state = (self.formula_, self._scaled_formula, self.complete_, self.model_, self._transform)
+        ran = {key(r.candidate) for r in results}
         self.result_ = {
             "formula": str(self.formula_), "latex": self.latex_, "complete": self.complete_,
             "status": verdict.status, "reason": verdict.reason, "error": verdict.error,
@@ -277,8 +342,56 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             "chosen": chosen, "seconds": round(time.monotonic() - t_start, 3),
             "unmatched_edges": [m.as_dict() for m in (best.matches if best else []) if not m.matched],
             "candidates": [{k: v for k, v in r.summary().items() if k != "edges"} for r in results],
+            "equations": front.to_dicts(), "best_index": self.best_index_,
+            "skipped_by_time_limit": [c.name if c.seed == 0 else f"{c.name}#{c.seed}" for c in skipped],
+            "not_run": [c.name for c in planned if key(c) not in ran and c not in skipped],
+            "not_applicable": list(self._not_applicable),
         }
+
+    def pick(self, index: int | None = None, *, complexity: int | None = None,
+             target: int | None = None) -> "SymbolicRegressor":
+        """Use row ``index`` of ``equations_`` for ``predict`` and the exports; or, with ``complexity=c``,
+        the most accurate row (lowest validation error) of complexity ≤ c. ``target`` picks the
+        estimator of one target when several were fitted. Returns self."""
+        check_is_fitted(self, "equations_")
+        if getattr(self, "n_outputs_", 1) > 1:
+            if target is None:
+                raise ValueError(f"this estimator has {self.n_outputs_} targets; say which with target=0..."
+                                 f"{self.n_outputs_ - 1}")
+            self.estimators_[target].pick(index, complexity=complexity)
+            self._sync_multi()
+            return self
+        self.equations_.chosen = pick_row(self.equations_, index, complexity)
+        if self.equations_.chosen == self.best_index_:  # the search's own choice, as the verdict left it
+            self.formula_, self._scaled_formula, self.complete_, self.model_, self._transform = self._search_state
+        else:  # every row is a closed form in the user's units: predict evaluates it
+            row = self.equations_[self.equations_.chosen]
+            every = [sympy.Symbol(v) for v in self.variables_]
+            self.formula_, self.complete_, self.model_ = row.formula, row.closed, row.result.model
+            self._scaled_formula, self._transform = self._scale.rescale(row.formula, every), None
+        self.latex_ = sympy.latex(self.formula_)
         return self
+
+    # ------------------------------------------------------------------ exports
+    def _exprs(self) -> tuple[list[sympy.Expr], bool]:
+        check_is_fitted(self, "formula_")
+        multi = getattr(self, "n_outputs_", 1) > 1
+        return (list(self.formula_) if multi else [self.formula_]), multi
+
+    def to_numpy(self) -> NumpyFormula:
+        """A vectorised numpy callable ``f(X (n, d)) -> (n,)`` (or (n, t)) equal to ``predict``."""
+        exprs, multi = self._exprs()
+        return NumpyFormula(exprs, self.variables_, multi)
+
+    def to_torch(self) -> TorchFormula:
+        """An ``nn.Module`` ``X (n, d) -> (n,)`` (or (n, t)), float64, constants as ``nn.Parameter``."""
+        exprs, multi = self._exprs()
+        return TorchFormula(exprs, self.variables_, multi)
+
+    def to_code(self, name: str = "formula") -> str:
+        """Source of a standalone Python function ``name(X)`` that needs only numpy."""
+        exprs, multi = self._exprs()
+        return to_code(exprs, self.variables_, name, multi)
 
     @staticmethod
     def _choose(results: list[CandidateResult]) -> CandidateResult | None:
@@ -296,6 +409,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         is more accurate, that KAN) on X (n, n_features)."""
         check_is_fitted(self, "formula_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
+        if getattr(self, "n_outputs_", 1) > 1:
+            return np.column_stack([e.predict(X) for e in self.estimators_])
         Xk = self._scale.x(X)[:, self._keep]
         if self._transform is None:
             out = evaluate(self._scaled_formula, [sympy.Symbol(self.variables_[j]) for j in self._keep], Xk)
@@ -308,7 +423,18 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
 
     def error(self, X: Any, y: Any) -> float:
         """Relative RMSE ``RMSE / RMS(y)`` of the predictions on (X, y)."""
-        return relative_rmse(self.predict(X), np.asarray(y, dtype=np.float64).reshape(-1))
+        p, y = self.predict(X), np.asarray(y, dtype=np.float64)
+        return relative_rmse(p, y.reshape(p.shape))
+
+    def _sync_multi(self) -> None:
+        from .multi import sync
+
+        sync(self)
+
+
+def _exact(r: CandidateResult) -> bool:
+    """Stop rule of the search: a closed formula exact on the held-out rows (simpler ones came first)."""
+    return r.complete and r.val_error < 1e-10
 
 
 def _check_distinct(names: list[str], what: str) -> None:

@@ -1,5 +1,5 @@
 """Reports of a symbolic fit: per-edge plots with the matched function overlaid, and a folder
-with ``result.json``, ``formula.txt`` and ``edges.png`` (all files written atomically)."""
+with ``result.json``, ``formula.txt``, ``equations.csv`` and ``edges.png`` (all files written atomically)."""
 from __future__ import annotations
 
 import math
@@ -72,7 +72,7 @@ def edge_figure(matches: list[EdgeMatch], lib: Library | None = None, max_edges:
 
 
 def write_report(folder: str | Path, estimator: Any, held_out: dict[str, float] | None = None) -> Path:
-    """Write ``result.json``, ``formula.txt`` and ``edges.png`` of a fitted SymbolicRegressor."""
+    """Write ``result.json``, ``formula.txt``, ``equations.csv`` and ``edges.png`` of a fitted SymbolicRegressor."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     result = dict(estimator.result_)
@@ -80,6 +80,8 @@ def write_report(folder: str | Path, estimator: Any, held_out: dict[str, float] 
         result["held_out"] = held_out
     write_json(folder / "result.json", result)
     write_text(folder / "formula.txt", f"{estimator.formula_}\n\nLaTeX: {estimator.latex_}\n")
+    if getattr(estimator, "equations_", None) is not None:
+        estimator.equations_.to_csv(folder / "equations.csv")  # the front (nnlab.symbolic.front)
     best = getattr(estimator, "_chosen", None)
     names = None
     if best is not None:

@@ -1,0 +1,229 @@
+"""Run the candidates of a symbolic search: in this process, on local cores or on a cluster.
+
+The search is a list of independent jobs (one :class:`~nnlab.symbolic.search.Candidate` each,
+restarts included); each job is seeded inside itself and runs on one thread (torch, BLAS and OpenMP), so its result
+depends only on its inputs, never on where or when it ran. :func:`run_jobs` runs them in
+candidate order and stops after the first job whose ``stop`` test passes (an exact formula):
+
+- ``n_jobs=1`` (default): one after the other in this process;
+- ``n_jobs=k`` / ``-1``: through :class:`joblib.Parallel` (local processes by default; inside
+  ``with joblib.parallel_config(backend="dask"):`` on the workers of a ``dask.distributed``
+  cluster). Results arrive in any order; the search keeps the same prefix of candidates the
+  sequential loop would have kept (every candidate up to the first exact one), so the chosen
+  formula is the same as with ``n_jobs=1`` for a fixed ``random_state``.
+
+A new candidate type plugs in by adding a :class:`Candidate` to the list: nothing here knows
+the candidates' kinds.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+
+from .search import Candidate, CandidateResult, run_candidate
+
+__all__ = ["CandidateJob", "run_jobs", "check_n_jobs", "dask_client"]
+
+
+def check_n_jobs(n_jobs: Any) -> None:
+    """``n_jobs`` must be None or a nonzero int (``-1`` = every core, as in joblib)."""
+    if n_jobs is None:
+        return
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        raise ValueError(f"n_jobs must be a nonzero int (1 = this process, k = k processes, -1 = every core) "
+                         f"or None, got {n_jobs!r}")
+
+
+@dataclass(frozen=True)
+class CandidateJob:
+    """One candidate with everything it needs (picklable, so it can run in another process).
+
+    ``deadline`` is wall-clock (``time.time()``) so it means the same on every worker; a job that
+    starts after it (and is not the first) returns at once with ``note = "skipped: time limit"``.
+    """
+
+    index: int
+    candidate: Candidate
+    data: tuple[Any, Any, Any, Any]  # X_train, y_train, X_val, y_val
+    variables: tuple[Any, ...]
+    library: Any
+    options: tuple[tuple[str, Any], ...]
+    deadline: float
+    cancel: str | None = None  # a file whose existence tells a running job that it is no longer needed
+
+    def __call__(self) -> CandidateResult:
+        if self.index > 0 and time.time() > self.deadline:
+            return CandidateResult(self.candidate, note="skipped: time limit")
+        if self.cancel is not None and os.path.exists(self.cancel):
+            return CandidateResult(self.candidate, note="cancelled: not needed")
+        from threadpoolctl import threadpool_limits
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the same arithmetic in this process, a joblib worker or a Dask worker:
+        try:  # one torch thread and one BLAS/OpenMP thread (BLAS sums in another order with more threads)
+            with torch.random.fork_rng(), threadpool_limits(limits=1):
+                Xtr, ytr, Xva, yva = self.data
+                mono = _Deadline(time.monotonic() + (self.deadline - time.time()), self.cancel)
+                return run_candidate(self.candidate, Xtr, ytr, Xva, yva, list(self.variables), self.library,
+                                     deadline=mono, **dict(self.options))  # type: ignore[arg-type]
+        except _Cancelled:
+            return CandidateResult(self.candidate, note="cancelled: not needed")
+        finally:
+            torch.set_num_threads(threads)
+
+
+class _Cancelled(Exception):
+    """The search no longer needs this job."""
+
+
+class _Deadline:
+    """A ``time.monotonic()`` deadline that also passes once the ``cancel`` file exists: the search
+    code's checks ``time.monotonic() > deadline`` then end a job whose result is no longer needed
+    (it lies after the kept prefix, so its result is dropped and cannot change the outcome)."""
+
+    __slots__ = ("t", "cancel")
+
+    def __init__(self, t: float, cancel: str | None) -> None:
+        self.t, self.cancel = t, cancel
+
+    def __lt__(self, now: float) -> bool:  # ``now > deadline``
+        if self.cancel is not None and os.path.exists(self.cancel):
+            raise _Cancelled()  # not one of the numeric errors a candidate catches: it ends the job now
+        return now > self.t
+
+    def __gt__(self, now: float) -> bool:
+        return not self.__lt__(now)
+
+    def __float__(self) -> float:
+        return self.t
+
+
+def _call(pos: int, job: CandidateJob) -> tuple[int, CandidateResult]:
+    return pos, job()
+
+
+def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
+             stop: Callable[[CandidateResult], bool] = lambda r: False,
+             on_start: Callable[[CandidateJob], None] | None = None,
+             on_end: Callable[[CandidateJob, CandidateResult], None] | None = None) -> list[CandidateResult]:
+    """Run ``jobs`` (in index order) and return the results of the prefix the sequential loop keeps:
+    every job up to and including the first whose result passes ``stop``.
+
+    ``on_start`` / ``on_end`` report progress (with ``n_jobs != 1`` a job "starts" when it is handed
+    to joblib). ``n_jobs`` as in joblib (None: 1, unless a ``joblib.parallel_config`` says otherwise).
+    """
+    check_n_jobs(n_jobs)
+    jobs = list(jobs)
+    if not jobs:
+        return []
+    if _sequential(n_jobs):
+        out = []
+        for job in jobs:
+            if on_start:
+                on_start(job)
+            r = job()
+            if on_end:
+                on_end(job, r)
+            out.append(r)
+            if stop(r):
+                break
+        return out
+    from joblib import Parallel, delayed
+
+    done: dict[int, CandidateResult] = {}
+    if on_start:
+        for job in jobs:
+            on_start(job)
+    enough = threading.Event()
+    tmp = tempfile.mkdtemp(prefix="nnlab-search-")
+    cancel = os.path.join(tmp, "enough")
+    jobs = [replace(job, cancel=cancel) for job in jobs]
+
+    def tasks():  # joblib pulls the next job when a worker frees; none once the kept prefix is known
+        for pos, job in enumerate(jobs):
+            if enough.is_set():
+                return
+            yield delayed(_call)(pos, job)
+
+    par = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")
+    end = None
+    # Once the kept prefix is known, no new job starts and the running ones (at most n_jobs - 1) see
+    # the cancel file at their next deadline check and return at once; they are waited for, because
+    # closing joblib's generator would kill its worker processes (the next search would restart them).
+    try:
+        for i, r in par(tasks()):
+            done[i] = r
+            if end is None:
+                if on_end:
+                    on_end(jobs[i], r)
+                end = _prefix_end(done, len(jobs), stop)
+                if end is not None:
+                    enough.set()
+                    open(cancel, "w").close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if end is None:
+        end = _prefix_end(done, len(jobs), stop) or len(done)
+    return [done[k] for k in range(end)]
+
+
+def _prefix_end(done: dict[int, CandidateResult], n: int, stop: Callable[[CandidateResult], bool]) -> int | None:
+    """Length of the kept prefix once it is known (all of 0..j done, j the first stop), else None."""
+    for k in range(n):
+        if k not in done:
+            return None
+        if stop(done[k]):
+            return k + 1
+    return n
+
+
+def _sequential(n_jobs: int | None) -> bool:
+    if n_jobs is None:
+        return not _backend_configured()
+    return n_jobs == 1
+
+
+def _backend_configured() -> bool:
+    """True inside ``joblib.parallel_config(backend=...)`` (e.g. the Dask backend)."""
+    try:
+        from joblib.parallel import _get_active_backend
+
+        backend, _ = _get_active_backend()
+        return type(backend).__name__ not in ("LokyBackend", "SequentialBackend")
+    except ImportError:  # pragma: no cover - private API moved
+        return False
+
+
+@contextlib.contextmanager
+def dask_client(address: str, timeout: float = 5.0) -> Iterator[Any]:
+    """Connect to the Dask scheduler at ``address`` (e.g. ``tcp://host:8786``) and run joblib work on
+    its workers inside the ``with`` block (``joblib.parallel_config(backend="dask")``).
+
+    An unreachable address raises ``ValueError`` after ``timeout`` seconds; a missing
+    ``dask.distributed`` raises ``ValueError`` naming the extra to install (``nnlab[dask]``).
+    """
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("a Dask scheduler needs dask.distributed: pip install 'nnlab[dask]'") from None
+    import joblib
+
+    try:
+        client = Client(address, timeout=timeout, set_as_default=True)
+    except (OSError, TimeoutError, ValueError) as e:
+        why = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise ValueError(f"cannot reach the Dask scheduler at {address!r} within {timeout:g} s ({why}); "
+                         "start one (dask scheduler) or check the address") from None
+    try:
+        with joblib.parallel_config(backend="dask"):
+            yield client
+    finally:
+        client.close()
