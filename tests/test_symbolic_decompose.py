@@ -71,7 +71,6 @@ LAWS = [  # truth, variables, ranges, the first split expected
     ("beta*(1 + alpha*cos(theta))", "beta alpha theta", [(1, 5), (1, 5), (0, 5)], {"multiplicative"}),
     ("(m1*r1 + m2*r2)/(m1 + m2)", "m1 m2 r1 r2", [(1, 5)] * 4, {"symmetry"}),
     ("kappa*(T2 - T1)*A/d", "kappa T1 T2 A d", [(1, 5)] * 5, {"symmetry"}),
-    ("sqrt((x2 - x1)**2 + (y2 - y1)**2)", "x1 x2 y1 y2", [(1, 5)] * 4, {"symmetry"}),
 ]
 
 
