@@ -24,6 +24,14 @@ def _cpu() -> str:
     return name
 
 
+def _load_line(runs: dict) -> str:
+    loads = [r["load1"] for recs in runs.values() for r in recs.values() if r.get("load1") is not None]
+    if not loads:
+        return "the load was not recorded."
+    return (f"the 1-minute load average when a fit ended was {np.median(loads):.0f} (median; max "
+            f"{max(loads):.0f}) on 2 cores.")
+
+
 def load_runs(runs_dir: Path) -> dict:
     """{(set, method, noise): {id: record}} from every saved JSON file."""
     out = {}
@@ -143,8 +151,9 @@ def write_report(runs_dir: Path, sets: dict) -> str:
         "records stay). Without `--force` a run resumes: equations already saved are skipped. "
         "`python bench/feynman.py --suite peers` reruns gplearn and pykan; `--report-only` only rewrites this file.", "",
         f"Machine: {_cpu()}, 2 cores **shared by 8 engineers** running builds, tests and benchmarks at the same "
-        "time, so wall times are noisy and pessimistic (the load average was 8–12 during these runs). "
-        "1 torch thread per worker process, 2 worker processes.", "",
+        f"time, so wall times are noisy and pessimistic: {_load_line(runs)} 1 torch thread per worker process. "
+        "Caps count CPU seconds (see Definitions), so a record does not depend on the number of workers; "
+        "ours' own soft limit is wall clock, so on a loaded machine ours tries fewer candidates.", "",
         "Commands that produced the records below:", ""] + [f"    {c}" for c in commands] + [""]
     body = []
     for set_name, title in (("public", "Public Feynman (51 equations)"),

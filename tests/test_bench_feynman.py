@@ -36,16 +36,18 @@ def test_failure_class_reads_the_tree(formula, names, ranges, primary, tags):
     assert failure_tags(formula, names.split(), _rng(ranges)) == tags
 
 
-def test_every_public_equation_gets_a_class():
-    csv = Path("/work/shared/feynman/public.csv")
-    for p in (Path(__file__).resolve().parents[1] / "bench" / "data" / "feynman_unseen.csv", csv):
-        if not p.is_file():  # the public file lives outside the repository (shared/)
-            continue
-        import csv as _csv
+def test_every_equation_file_loads_and_gets_a_class():
+    from feynman import PUBLIC, UNSEEN, load_equations
 
-        for row in _csv.DictReader(open(p)):
-            tags = failure_tags(row["formula"], row["variables"].split(), _rng(row["ranges"]))
-            assert tags, row["id"]
+    files = [UNSEEN] + ([PUBLIC] if PUBLIC.is_file() else [])  # public.csv lives in shared/, outside the repo
+    for p in files:
+        eqs = load_equations(p)
+        assert len({e["id"] for e in eqs}) == len(eqs), f"{p}: duplicate ids"
+        for e in eqs:
+            assert failure_tags(e["formula"], e["variables"], e["ranges"]), e["id"]
+    unseen = {e["id"] for e in load_equations(UNSEEN)}
+    if PUBLIC.is_file():  # the unseen set must not overlap the public one
+        assert not unseen & {e["id"] for e in load_equations(PUBLIC)}
 
 
 def test_noise_has_the_srbench_scale():
