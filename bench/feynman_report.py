@@ -51,14 +51,16 @@ def _summary_row(label: str, recs: list[dict], expected: int) -> str:
     med = f"{np.median(secs):.1f}" if secs else "–"
     mx = f"{max(secs):.1f}" if secs else "–"
     over = sum(s > 120 for s in secs)
+    cpu = [r["cpu_seconds"] for r in recs if r.get("cpu_seconds") is not None]
+    cpu_s = f"{np.median(cpu):.1f} / {max(cpu):.1f}" if cpu else "–"
     run = f"{len(recs)}" + ("" if len(recs) >= expected else f" of {expected} (**partial**)")
     return (f"| {label} | {run} | {_pct(sum(r['exact'] for r in recs), len(recs))} | "
-            f"{_pct(sum(r['exact'] for r in small), len(small))} | {med} | {mx} | {over} | "
+            f"{_pct(sum(r['exact'] for r in small), len(small))} | {med} | {mx} | {over} | {cpu_s} | "
             f"{sum(r['status'] == 'crash' for r in recs)} | {sum(r['status'] == 'timeout' for r in recs)} |")
 
 
-SUMMARY_HEAD = ["| method | equations run | exact (all) | exact (1–3 vars) | median s | max s | > 120 s | crashes | timeouts |",
-                "|---|---|---|---|---|---|---|---|---|"]
+SUMMARY_HEAD = ["| method | equations run | exact (all) | exact (1–3 vars) | median s | max s | > 120 s "
+                "| CPU s median / max | crashes | timeouts |", "|---|---|---|---|---|---|---|---|---|---|"]
 
 
 def _cell(r: dict | None) -> str:
@@ -106,8 +108,8 @@ def section(set_name: str, eqs: list[dict], runs: dict, title: str) -> list[str]
                   "Target noise of standard deviation γ·RMS(y) on the training rows only (seed 2); exact = the "
                   "returned formula is sympy-equivalent to the truth (after snapping), scored on noiseless fresh "
                   "points.", "",
-                  "| method | γ | equations run | exact | median s | max s | crashes | timeouts |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| method | γ | equations run | exact | same equations at γ = 0 | median s | max s | CPU s median / max "
+                  "| crashes | timeouts |", "|---|---|---|---|---|---|---|---|---|---|"]
         for m in METHODS:
             for g in sorted({0.0} | {g for mm, g in noisy if mm == m}):
                 recs = runs.get((set_name, m, g))
@@ -115,10 +117,16 @@ def section(set_name: str, eqs: list[dict], runs: dict, title: str) -> list[str]
                     continue
                 rs = [recs[e["id"]] for e in small if e["id"] in recs]
                 secs = [r["seconds"] for r in rs if r.get("seconds") is not None]
+                cpu = [r["cpu_seconds"] for r in rs if r.get("cpu_seconds") is not None]
+                cpu_s = f"{np.median(cpu):.1f} / {max(cpu):.1f}" if cpu else "–"
                 run = f"{len(rs)}" + ("" if len(rs) >= len(small) else f" of {len(small)} (**partial**)")
+                base = runs.get((set_name, m, 0.0), {})
+                same = [base[r["id"]]["exact"] for r in rs if r["id"] in base]
                 lines.append(f"| {m} | {g:g} | {run} | {_pct(sum(r['exact'] for r in rs), len(rs))} | "
+                             f"{_pct(sum(same), len(same))} | "
                              f"{np.median(secs) if secs else float('nan'):.1f} | {max(secs) if secs else float('nan'):.1f} | "
-                             f"{sum(r['status'] == 'crash' for r in rs)} | {sum(r['status'] == 'timeout' for r in rs)} |")
+                             f"{cpu_s} | {sum(r['status'] == 'crash' for r in rs)} | "
+                             f"{sum(r['status'] == 'timeout' for r in rs)} |")
     # per equation
     cols = [(m, 0.0) for m, _ in clean] + [("ours", g) for m, g in noisy if m == "ours"]
     lines += ["", f"### Per equation ({set_name})", "", "Cells: exact / relative RMSE on fresh points / seconds.", "",
@@ -146,8 +154,8 @@ def write_report(runs_dir: Path, sets: dict) -> str:
         "**Rerun ours** (e.g. after merging the symbolic branches), from the repository root:", "",
         "    python bench/feynman.py --suite ours --force", "",
         "It refits ours on the 51 public equations, the unseen set (`bench/data/feynman_unseen.csv`) and the "
-        "27 public equations with 1–3 variables at noise γ = 1e-3 and 1e-2, 2 workers, 40 s soft limit and "
-        "120 s hard cap per equation, then rewrites this file from `bench/results/feynman/*.json` (the peers' "
+        "27 public equations with 1–3 variables at noise γ = 1e-3 and 1e-2, 2 workers, a 40 s soft limit and a "
+        "120 s hard cap per equation (both in CPU seconds of the worker), then rewrites this file from `bench/results/feynman/*.json` (the peers' "
         "records stay). Without `--force` a run resumes: equations already saved are skipped. "
         "`python bench/feynman.py --suite peers` reruns gplearn and pykan; `--report-only` only rewrites this file.", "",
         f"Machine: {_cpu()}, 2 cores **shared by 8 engineers** running builds, tests and benchmarks at the same "
