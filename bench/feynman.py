@@ -207,9 +207,10 @@ def run_jobs(jobs: list[tuple[str, dict, float, str]], args, cmd: str) -> None:
                     rec = {"status": "crash", "detail": f"worker died (exit code {p.exitcode})"}
             elif not p.is_alive():
                 rec = {"status": "crash", "detail": f"worker died (exit code {p.exitcode})"}
-            elif _cpu_seconds(p.pid) > args.cap + SCORE_GRACE or time.perf_counter() - t0 > WALL_FACTOR * args.cap:
+            elif (cpu := _cpu_seconds(p.pid)) > args.cap + SCORE_GRACE or time.perf_counter() - t0 > WALL_FACTOR * args.cap:
                 p.kill()  # hung (e.g. inside C code that never returns to Python): the run goes on
-                rec = {"status": "timeout", "cpu_seconds": float(args.cap), "detail": "killed by the runner"}
+                why = "CPU cap" if cpu > args.cap + SCORE_GRACE else f"wall backstop ({WALL_FACTOR} x cap)"
+                rec = {"status": "timeout", "cpu_seconds": round(cpu, 2), "detail": f"killed by the runner: {why}"}
             if rec is None:
                 still.append(job)
                 continue
