@@ -114,10 +114,12 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
     pruned = {**evaluate(model, Xv, yv, d.task), "params": n_params(model),
               "sparsity": nl.prune.sparsity(model).overall}
     cfg = {"model": str(model_path), "method": method, "sparsity": sparsity, "tolerance": tolerance, "scope": scope,
-           "hessian": hessian, "importance": importance, "speedup": speedup, "measure": measure, "finetune_epochs": finetune_epochs, "lr": lr,
+           "hessian": hessian, "importance": importance, "finetune_epochs": finetune_epochs, "lr": lr,
            "batch_size": batch_size, "seed": seed, "data": spec["meta"].get("data"), "name": name,
            "steps": steps if method.startswith("gradual-") else None,
            "runs_dir": runs_dir}
+    if structured:
+        cfg.update(structured=True, speedup=speedup, measure=measure)
     if is_rank_zero():
         run.write_config(cfg)
     report: dict[str, Any] = {"before": before, "pruned": pruned}
