@@ -14,14 +14,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 ORDER = [  # (file, section title)
-    ("kan.md", "KAN layers: speed, memory, exactness, forgetting, KAN vs MLP (issue 3, §6)"),
-    ("symbolic.md", "Symbolic regression on the AI Feynman equations (issue 4, §6.3)"),
+    ("kan.md", "KAN layers: speed, memory, exactness, forgetting, KAN vs MLP (issues 3 and 14, §6)"),
+    ("symbolic.md", "Symbolic regression on the AI Feynman equations (issues 4 and 11, §6.3)"),
+    ("symbolic_decompose.md", "Symbolic regression: recursive decomposition (issue 11, §6.3)"),
+    ("symbolic_trust.md", "Symbolic regression: scale, junk columns, noise, snapping (issue 11, §6.3)"),
+    ("symbolic_scale.md", "Symbolic search at scale: n_jobs, Dask, overhead (issue 12, §6.3)"),
     ("transfer.md", "Transfer learning, fine-tuning and LoRA (issue 5, §5.1–5.4)"),
     ("prune.md", "Pruning (issue 6, §5.5)"),
-    ("training.md", "Training loop and checkpoints (issue 2, §1)"),
+    ("prune_structured.md", "Structured pruning for speed, against Torch-Pruning (issue 16, §5.5)"),
+    ("training.md", "Training loop and checkpoints (issues 2 and 15, §1)"),
     ("blocks.md", "Building blocks (issue 2, §2–§4)"),
     ("cli.md", "Run folders (issue 7)"),
     ("playground.md", "Playground (issue 8)"),
+    ("playground_latency.md", "Playground: pause/delete latency and fair sharing (issue 13)"),
     ("gpu.md", "Device checks on a CUDA GPU"),
 ]
 
