@@ -56,7 +56,7 @@ def test_discover_bad_input_is_one_line_and_writes_nothing(tmp_path, args, match
     t0 = time.monotonic()
     res = CliRunner().invoke(app, ["discover", str(p), *args, "--out", str(tmp_path / "rep")])
     assert res.exit_code == 2, res.output
-    assert match in res.output and res.output.count("\n") == 1 and res.output.startswith("error:")
+    assert match in res.output and res.output.count("\n") == 1 and res.output.startswith("Error:")
     assert not (tmp_path / "rep").exists()
     assert time.monotonic() - t0 < 20
 
@@ -109,5 +109,5 @@ def test_discover_many_bad_input(tmp_path, kind, match):
     res = CliRunner().invoke(app, ["discover-many", str(target), "--target", "y", "--out", str(tmp_path / "out"),
                                    *extra])
     assert res.exit_code == 2, res.output
-    assert match in res.output and res.output.startswith("error:") and res.output.count("\n") == 1
+    assert match in res.output and res.output.startswith("Error:") and res.output.count("\n") == 1
     assert not (tmp_path / "out").exists()

@@ -140,8 +140,9 @@ def discover_many(
         for f in files:
             _check_header(f, targets)
     except (ValueError, FileNotFoundError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(code=2) from None
+        from nnlab.commands._common import report_error
+
+        report_error(e)
     out.mkdir(parents=True, exist_ok=True)
     opts = {"features": features.split(",") if features else None, "time_limit": time_limit,
             "test_fraction": test_fraction, "seed": seed, "drop_nan": drop_nan}
@@ -178,7 +179,7 @@ def discover_many(
     typer.echo(f"\nsummary: {out / 'summary.csv'}")
     failed = [r for r in all_rows if r["status"].startswith("failed")]
     if failed:
-        typer.echo(f"error: {len(failed)} file(s) failed (see summary.csv); run again to retry them", err=True)
+        typer.echo(f"Error: {len(failed)} file(s) failed (see summary.csv); run again to retry them", err=True)
         raise typer.Exit(code=1)
 
 
