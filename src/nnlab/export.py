@@ -31,13 +31,14 @@ import copy
 import io
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
 import torch
 from torch import nn
+
+from ._io import atomic_path
 
 from .kan import spline
 from .kan.base import resolve_base
@@ -151,22 +152,15 @@ def onnx(model: nn.Module, example_input: Any, path: str | os.PathLike, opset: i
     x = _example(m, example_input)
     ep = _export_program(m, x)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        with _quiet():
+        with atomic_path(path) as tmp, _quiet():
             torch.onnx.export(ep, (x,), tmp, input_names=["input"], output_names=["output"],
                               opset_version=opset, dynamo=True, verbose=False, external_data=False)
-        os.replace(tmp, path)
     except ImportError as e:
         raise ImportError(f"ONNX export needs onnx and onnxscript ({e}): pip install 'nnlab[export]'") \
             from None
     except Exception as e:
         raise ExportError(f"cannot export {type(model).__name__} to ONNX: {_reason(e)}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
@@ -175,16 +169,8 @@ def program(model: nn.Module, example_input: Any, path: str | os.PathLike) -> Pa
     m = exportable(model)
     ep = _export_program(m, _example(m, example_input))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.pt2")
-    os.close(fd)
-    try:
-        with _quiet():
-            torch.export.save(ep, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path, suffix=".tmp.pt2") as tmp, _quiet():
+        torch.export.save(ep, tmp)
     return path
 
 

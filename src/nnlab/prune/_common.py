@@ -102,3 +102,17 @@ def dense_copy(model: nn.Module) -> nn.Module:
     from .masks import finalize
 
     return finalize(copy.deepcopy(model))
+
+
+def forward_with_hooks(model: nn.Module, X: torch.Tensor, handles: Iterable[Any]) -> None:
+    """One forward pass of ``model`` on ``X`` in eval mode without autograd, for the hooks whose
+    ``handles`` are given (removed afterwards); the model's train/eval mode is restored."""
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(X)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._common import LossFn, as_xy, dense_copy, resolve_loss
+from ._common import LossFn, as_xy, dense_copy, forward_with_hooks, resolve_loss
 
 __all__ = ["residual_blocks", "residual_modules", "lesion_damage", "norm_ratio", "remove_blocks",
            "ResidualReport"]
@@ -82,15 +82,7 @@ def norm_ratio(model: nn.Module, X: torch.Tensor) -> dict[str, float]:
 
     for n, m in residual_modules(model):
         hooks.append(m.register_forward_pre_hook(hook(n)))
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(X)
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was)
+    forward_with_hooks(model, X, hooks)
     return out
 
 

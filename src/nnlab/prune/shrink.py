@@ -15,6 +15,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
+from ._common import forward_with_hooks
 from .groups import Group, Member, layer_kind
 
 __all__ = ["unit_params", "remove_units", "flops", "latency", "flops_of_widths"]
@@ -131,15 +132,7 @@ def flops(model: nn.Module, example_input: torch.Tensor) -> int:
     layers = [m for m in model.modules() if layer_kind(m) in ("lora", "kan")
               or (layer_kind(m) == "linear" and not _inside_lora(model, m))]
     hooks = [m.register_forward_hook(hook) for m in layers]
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(example_input)
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was)
+    forward_with_hooks(model, example_input, hooks)
     return total[0]
 
 

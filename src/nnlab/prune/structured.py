@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._common import LossFn, as_xy, dense_copy, resolve_loss
+from ._common import LossFn, as_xy, dense_copy, forward_with_hooks, resolve_loss
 from .group_obs import greedy_select
 from .groups import Group, Groups, dependency_groups, layer_kind
 from .obs import damped_inverse
@@ -118,15 +118,7 @@ def _layer_inputs(model: nn.Module, names: list[str], X: torch.Tensor) -> dict[s
     hooks = [mods[n].register_forward_pre_hook(
         lambda m, a, n=n: got[n].append(a[0].detach().reshape(-1, a[0].shape[-1]).to(torch.float64)))
         for n in names]
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(X)
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was)
+    forward_with_hooks(model, X, hooks)
     return {n: torch.cat(v) for n, v in got.items()}
 
 
