@@ -224,6 +224,24 @@ def test_pruned_model_saves_and_loads(tmp_path, arch):
     assert back.sizes == small.sizes and back.sizes[1] < 24
 
 
+def test_residual_stream_pruned_to_the_input_width_reloads_with_its_projection(tmp_path):
+    torch.manual_seed(0)
+    m = nl.MLP([8, 16, 16, 3], residual=True)
+    X, _ = xy(d=8)
+    small, _ = nl.prune.neurons(m, amount=0.5, importance="magnitude")
+    assert small.sizes == [8, 8, 8, 3] and small[0].projection.weight.shape == (8, 8)   # P stays: not the identity
+    small[1] = nn.Identity()                         # block 1 removed as well: only its skip x is left
+    m2 = nl.MLP([8, 16, 16, 16, 3], residual=True)
+    small2, _ = nl.prune.neurons(m2, amount=0.5, importance="magnitude")
+    small2[0] = small2[0].projection                 # block 0 removed: its square projection is the skip
+    for i, model in enumerate((small, small2)):
+        save_model(model, tmp_path / str(i), "resnet", {"sizes": model.sizes})
+        back, spec = load_model(tmp_path / str(i))
+        assert spec["kwargs"]["square_projections"] == [0]
+        with torch.no_grad():
+            assert torch.allclose(back(X), model(X))
+
+
 # --- bad input ------------------------------------------------------------------------------------
 
 class Branchy(nn.Module):

@@ -85,6 +85,20 @@ def removed_blocks(model: nn.Module) -> list[int]:
     return [i for i, child in enumerate(list(model.children())[:-1]) if not hasattr(child, "block")]
 
 
+def square_projections(model: nn.Module) -> list[int]:
+    """Hidden children of a residual MLP whose skip path is a learned square projection P (in = out width).
+
+    ``nl.MLP`` only builds a projection where a block changes the width, so one left square by
+    structured pruning (a stream narrowed to the input width, §5.5) must be recorded to reload."""
+    out = []
+    for i, child in enumerate(list(model.children())[:-1]):
+        p = child if isinstance(child, nn.Linear) else getattr(child, "projection", None)
+        lin = _first_linear(p) if isinstance(p, nn.Module) else None
+        if lin is not None and lin.in_features == lin.out_features:
+            out.append(i)
+    return out
+
+
 def _batchnorm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.BatchNorm1d) for m in model.modules())
 
@@ -123,8 +137,11 @@ def save_model(model: nn.Module, folder: str | os.PathLike, arch: str, kwargs: M
         kw["batchnorm"] = _batchnorm(model)
         kw.pop("residual", None)
         kw.pop("removed_blocks", None)
+        kw.pop("square_projections", None)
         if arch == "resnet" and removed_blocks(model):
             kw["removed_blocks"] = removed_blocks(model)
+        if arch == "resnet" and square_projections(model):
+            kw["square_projections"] = square_projections(model)
         save_tensors(folder / "model.safetensors", model.state_dict())
     elif arch == "kan":
         if lora:
@@ -184,6 +201,7 @@ def load_model(folder: str | os.PathLike, preprocess: bool = True) -> tuple[nn.M
     else:
         kw = dict(spec["kwargs"])
         removed = kw.pop("removed_blocks", [])
+        square = kw.pop("square_projections", [])
         try:
             model = build_model(arch, **kw)
         except (TypeError, ValueError) as e:
@@ -191,6 +209,13 @@ def load_model(folder: str | os.PathLike, preprocess: bool = True) -> tuple[nn.M
         for i in removed:  # a residual block pruned away: only its skip path x (or P(x)) is left
             proj = getattr(model[i], "projection", None)
             model[i] = proj if proj is not None else nn.Identity()
+        for i in square:  # a skip projection P left square by structured pruning (in = out width)
+            d = kw["sizes"][i]
+            lin = nn.Linear(d, d, bias=False)
+            if i in removed:
+                model[i] = lin
+            else:
+                model[i].projection = lin
         if spec.get("lora"):
             import nnlab as nl
 
