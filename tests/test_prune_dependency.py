@@ -1,4 +1,6 @@
 """Coupled groups, structured OBS and speed targets (issue 16)."""
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -80,6 +82,71 @@ def test_unknown_operations_fix_their_axes():
     gs = nl.prune.dependency_groups(m, torch.randn(3, 4))
     assert [members(g) for g in gs] == [{("2", "out"), ("4", "in")}]
     assert any("Softmax" in r for _, r in gs.fixed)
+
+
+class Concat(nn.Module):
+    """Two branches concatenated (and rescaled by one BatchNorm), one of them concatenated again at the head."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 6), nn.Linear(4, 5)
+        self.bn = nn.BatchNorm1d(11)
+        self.c = nn.Linear(11, 7)
+        self.head = nn.Linear(7 + 6, 2)
+
+    def forward(self, x):
+        ha, hb = torch.relu(self.a(x)), torch.tanh(self.b(x))
+        h = self.c(self.bn(torch.cat([ha, hb], dim=1)))
+        return self.head(torch.cat((torch.relu(h), ha), -1))
+
+
+def test_groups_through_concatenation_equal_hand_written():
+    gs = nl.prune.dependency_groups(Concat(), torch.randn(3, 4))
+    got = [(g.width, {(m.module, m.role, m.offset) for m in g.members}) for g in gs]
+    assert got == [(6, {("a", "out", 0), ("bn", "channel", 0), ("c", "in", 0), ("head", "in", 7)}),
+                   (5, {("b", "out", 0), ("bn", "channel", 6), ("c", "in", 6)}),
+                   (7, {("c", "out", 0), ("head", "in", 0)})]
+    m = nn.ModuleDict({"a": nn.Linear(4, 6), "b": nn.Linear(4, 6), "h": nn.Linear(6, 2)})
+    stacked = fx_module(lambda x: m["h"](torch.cat([m["a"](x), m["b"](x)], 0)), m)
+    gs = nl.prune.dependency_groups(stacked, torch.randn(3, 4))      # cat along the batch: one feature axis
+    assert [members(g) for g in gs] == [{("m.a", "out"), ("m.b", "out"), ("m.h", "in")}]
+
+
+def fx_module(fn, sub):
+    class Wrap(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = sub
+
+        def forward(self, x):
+            return fn(x)
+
+    return Wrap()
+
+
+@pytest.mark.parametrize("importance", ["magnitude", "taylor", "obd", "obs"])
+def test_pruned_concatenation_model_equals_dense_with_removed_columns_zeroed(importance):
+    torch.manual_seed(0)
+    m = Concat().eval()
+    X, y = xy(n=200, d=4, c=2)
+    small, rep = nl.prune.neurons(m, amount=0.4, importance=importance, data=(X, y))
+    assert [rep.widths_after[k] for k in ("a", "b", "c")] == [4, 3, 4]
+    if importance == "obs":    # OBS moves the kept weights: closer to the dense outputs than magnitude's cut
+        mag, _ = nl.prune.neurons(m, amount=0.4, importance="magnitude")
+        with torch.no_grad():
+            assert (small(X) - m(X)).pow(2).mean() < (mag(X) - m(X)).pow(2).mean()
+        return
+    ref = copy.deepcopy(m)
+    gone = {k: sorted(set(range(w)) - set(rep.kept[k])) for k, w in (("a", 6), ("b", 5), ("c", 7))}
+    with torch.no_grad():      # hand-written offsets: a at c[0:6] and head[7:13], b at c[6:11], c at head[0:7]
+        for j in gone["a"]:
+            ref.c.weight[:, j] = 0
+            ref.head.weight[:, 7 + j] = 0
+        for j in gone["b"]:
+            ref.c.weight[:, 6 + j] = 0
+        for j in gone["c"]:
+            ref.head.weight[:, j] = 0
+        assert torch.allclose(small(X), ref(X), atol=1e-6)
 
 
 # --- pruning keeps what it should ---------------------------------------------------------------

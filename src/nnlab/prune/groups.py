@@ -6,19 +6,22 @@ of every layer that *reads* it (``"in"``) and entry j of every per-channel modul
 (``"channel"``: ``BatchNorm1d``, ``LayerNorm``, ``PReLU(n)``). Element-wise modules keep the
 axis; an addition ``a + b`` (a residual connection H(x) = F(x) + x, lecture §4.2) makes the
 axes of a and b *one* axis, so a residual stream is one group: the skip, every block writing into
-it and every layer reading it (Fang et al., "DepGraph", CVPR 2023).
+it and every layer reading it (Fang et al., "DepGraph", CVPR 2023). A concatenation
+``torch.cat([a, b], -1)`` makes an axis of *segments*: a layer reading it reads a's units at
+columns 0..|a|−1 and b's at |a|..|a|+|b|−1, so it joins both groups, each at its ``offset``
+(``cat`` along another dimension makes the axes of a and b one, like an addition).
 
 :func:`dependency_groups` traces the model with ``torch.fx`` (residual blocks of ``nl.Residual``
 are expanded into F(x) + x), propagates axes through the graph with a union-find, and returns the
 groups that can shrink. An axis is *fixed* (not prunable) when it is the model's input or output,
-or passes through an operation this analysis does not understand (``cat``, ``reshape``,
-softmax, ...): such a group is left alone and listed in :attr:`Groups.fixed` with the reason.
+or passes through an operation this analysis does not understand (``reshape``, softmax,
+an addition of differently concatenated axes, ...): such a group is left alone and listed in :attr:`Groups.fixed` with the reason.
 """
 from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 import torch
 import torch.nn.functional as F
@@ -39,15 +42,19 @@ _BINARY_FUNCS = {operator.add, operator.sub, operator.mul, operator.truediv, ope
 _ELEMENTWISE_METHODS = {"relu", "tanh", "sigmoid", "exp", "abs", "neg", "clamp", "contiguous", "float", "double",
                         "sin", "cos", "square", "pow"}
 _BINARY_METHODS = {"add", "sub", "mul", "div", "add_", "mul_", "maximum", "minimum"}
+_CAT_FUNCS = {torch.cat, torch.concat, torch.concatenate}
 
 
 @dataclass(frozen=True, order=True)
 class Member:
-    """One slice of a group: ``module`` (a name from ``model.named_modules()``) and ``role``:
-    ``"out"`` (rows/output nodes), ``"in"`` (columns/input nodes) or ``"channel"``."""
+    """One slice of a group: ``module`` (a name from ``model.named_modules()``), ``role``:
+    ``"out"`` (rows/output nodes), ``"in"`` (columns/input nodes) or ``"channel"``, and
+    ``offset``: unit j of the group is index ``offset + j`` of that slice (non-zero where the
+    module reads a concatenation)."""
 
     module: str
     role: str
+    offset: int = 0
 
 
 @dataclass
@@ -124,6 +131,9 @@ class _Tracer(fx.Tracer):
         return super().call_module(m, forward, args, kwargs)
 
 
+Space = Union[int, tuple[tuple[int, int], ...]]   # an axis, or the (axis, width) segments of a concatenation
+
+
 class _Axes:
     """Union-find over feature axes, each with its members and the reasons it is fixed."""
 
@@ -156,8 +166,41 @@ class _Axes:
                 self.width[a] = self.width[b]
         return a
 
-    def fix(self, a: int, reason: str) -> None:
-        self.fixed[self.find(a)].append(reason)
+    def fix(self, a: Space, reason: str) -> None:
+        for s, _ in segments(a, self):
+            self.fixed[self.find(s)].append(reason)
+
+    def add(self, a: Space, module: str, role: str) -> None:
+        """``module`` reads (``"in"``) or rescales (``"channel"``) the axis/segments ``a``."""
+        for s, o in segments(a, self):
+            self.members[self.find(s)].add(Member(module, role, o))
+
+
+def segments(a: Space, ax: _Axes) -> list[tuple[int, int]]:
+    """``[(axis, offset), ...]`` of a space: one axis at offset 0, or the segments of a ``cat``."""
+    if isinstance(a, int):
+        return [(a, 0)]
+    out, o = [], 0
+    for s, w in a:
+        out.append((s, o))
+        o += w
+    return out
+
+
+def _pieces(a: Space, width: int | None) -> tuple[tuple[int, int], ...] | None:
+    if isinstance(a, int):
+        return None if width is None else ((a, width),)
+    return a
+
+
+def _union(ax: _Axes, a: Space, b: Space, width: int | None) -> Space | None:
+    """a + b (or cat along the batch): one axis if both are plain, the same segments pairwise; else None."""
+    if isinstance(a, int) and isinstance(b, int):
+        return ax.union(a, b)
+    pa, pb = _pieces(a, width), _pieces(b, width)
+    if pa is None or pb is None or [w for _, w in pa] != [w for _, w in pb]:
+        return None
+    return tuple((ax.union(x, y), w) for (x, _), (y, w) in zip(pa, pb))
 
 
 def _trace(model: nn.Module, example_input: torch.Tensor) -> fx.GraphModule:
@@ -224,6 +267,15 @@ def dependency_groups(model: nn.Module, example_input: torch.Tensor) -> Groups:
         fx.node.map_arg((node.args, node.kwargs), flat.append)
         return [a for a in flat if a in space]
 
+    def union_or_opaque(node: fx.Node, args: list[fx.Node], what: str) -> None:
+        v = space[args[0]]
+        for a in args[1:]:
+            v = _union(ax, v, space[a], _last_dim(node)) if v is not None else None
+        if v is None:
+            opaque(node, what)
+        else:
+            space[node] = v
+
     def opaque(node: fx.Node, what: str) -> None:
         for a in tensor_args(node):
             ax.fix(space[a], f"it feeds {what}")
@@ -244,16 +296,20 @@ def dependency_groups(model: nn.Module, example_input: torch.Tensor) -> Groups:
             if kind in ("linear", "lora", "kan") and len(args) == 1:
                 calls.append((name, kind))
                 a = space[args[0]]
-                ax.members[ax.find(a)].add(Member(name, "in"))
-                in_axis[name] = ax.union(in_axis[name], a) if name in in_axis else ax.find(a)
+                if name in in_axis:          # a layer called twice reads one axis
+                    a = _union(ax, in_axis[name], a, _last_dim(args[0]))
+                    if a is None:
+                        opaque(node, f"module {name!r} called on differently concatenated inputs")
+                        continue
+                ax.add(a, name, "in")
+                in_axis[name] = a
                 o = ax.new(_last_dim(node))
                 ax.members[o].add(Member(name, "out"))
                 out_axis[name] = ax.union(out_axis[name], o) if name in out_axis else o
                 space[node] = out_axis[name]
             elif kind == "channel" and len(args) == 1 and _last_dim(node) == _last_dim(args[0]):
-                a = ax.find(space[args[0]])
-                ax.members[a].add(Member(name, "channel"))
-                space[node] = a
+                ax.add(space[args[0]], name, "channel")
+                space[node] = space[args[0]]
             elif kind == "elementwise" and len(args) == 1:
                 space[node] = space[args[0]]
             else:
@@ -270,9 +326,20 @@ def dependency_groups(model: nn.Module, example_input: torch.Tensor) -> Groups:
             elif len(args) == 2 and (target in _BINARY_FUNCS or target in _BINARY_METHODS):
                 da, db = _last_dim(args[0]), _last_dim(args[1])
                 if da == db == _last_dim(node):
-                    space[node] = ax.union(space[args[0]], space[args[1]])   # a + b: one axis
+                    union_or_opaque(node, args, f"the operation {tname} on differently concatenated axes")
                 else:
                     opaque(node, f"the broadcasting operation {tname}")
+            elif target in _CAT_FUNCS and args:
+                dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+                rank = len(node.meta["tensor_meta"].shape)
+                if isinstance(dim, int) and dim % rank == rank - 1:        # features side by side: segments
+                    space[node] = tuple(p for a in args for p in _pieces(space[a], _last_dim(a)) or ())
+                    if sum(w for _, w in space[node]) != _last_dim(node):
+                        opaque(node, f"the operation {tname} (inputs of unknown width)")
+                elif isinstance(dim, int):                                    # rows stacked: one feature axis
+                    union_or_opaque(node, args, f"the operation {tname} of differently concatenated axes")
+                else:
+                    opaque(node, f"the operation {tname}")
             else:
                 opaque(node, f"the operation {tname}")
     groups, fixed, seen = [], [], set()

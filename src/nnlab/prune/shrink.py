@@ -60,19 +60,27 @@ def _replace(module: nn.Module, t: torch.Tensor, new: torch.Tensor) -> None:
 def remove_units(model: nn.Module, groups: Iterable[Group], keep: Iterable[torch.Tensor]) -> nn.Module:
     """Keep only the indices ``keep[g]`` of every group ``g``; the model is changed in place.
 
+    Indices are those of the model as it is now (a member's slice is cut at its ``offset``, so a
+    layer reading a concatenation of several groups loses each group's units from its segment).
+
     Each member's slices (:func:`unit_params`) are cut and the size attributes updated
     (``in_features``/``out_features``, ``num_features``, ``normalized_shape``, ``in_dim``/``out_dim``…).
     """
     mods = dict(model.named_modules())
+    alive: dict[tuple[str, str], torch.Tensor] = {}      # (module, role) -> kept indices of its slice
     for g, idx in zip(groups, keep):
-        idx = torch.as_tensor(idx, dtype=torch.long)
-        n = len(idx)
+        drop = torch.ones(g.width, dtype=torch.bool)
+        drop[torch.as_tensor(idx, dtype=torch.long)] = False
         for mem in sorted(g.members):
-            m = mods[mem.module]
-            with torch.no_grad():
-                for t, d in unit_params(m, mem.role):
-                    _replace(m, t, t.index_select(d, idx.to(t.device)))
-            _resize(m, mem, n)
+            t, d = unit_params(mods[mem.module], mem.role)[0]
+            mask = alive.setdefault((mem.module, mem.role), torch.ones(t.shape[d], dtype=torch.bool))
+            mask[mem.offset:mem.offset + g.width] &= ~drop        # a concatenation reader: its segment only
+    for (name, role), mask in alive.items():
+        m, idx = mods[name], torch.nonzero(mask).flatten()
+        with torch.no_grad():
+            for t, d in unit_params(m, role):
+                _replace(m, t, t.index_select(d, idx.to(t.device)))
+        _resize(m, Member(name, role), len(idx))
     for m in model.modules():     # owners that remember their widths
         if hasattr(m, "sizes") and isinstance(m.sizes, list):
             from ..models_io import mlp_sizes

@@ -49,9 +49,9 @@ def _widths(model: nn.Module, groups: Groups, keep: list[int]) -> dict[str, tupl
         m = mods[n]
         w[n] = [m.in_dim, m.out_dim] if kind == "kan" else [m.in_features, m.out_features]
     for g, k in zip(groups, keep):
-        for mem in g.members:
+        for mem in g.members:      # a layer reading a concatenation loses units of each group it reads
             if mem.module in w and mem.role in ("in", "out"):
-                w[mem.module][0 if mem.role == "in" else 1] = k
+                w[mem.module][0 if mem.role == "in" else 1] -= g.width - k
     return {n: (a, b) for n, (a, b) in w.items()}
 
 

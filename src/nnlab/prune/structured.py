@@ -99,7 +99,7 @@ def _slices(model: nn.Module, g: Group, grads: bool = False) -> torch.Tensor:
                 continue     # buffers (BN running stats, KAN mask/knots) are no importance
             v = t.grad if grads else t
             v = torch.zeros_like(t) if v is None else v
-            cols.append(v.detach().movedim(d, 0).reshape(g.width, -1))
+            cols.append(v.detach().movedim(d, 0).narrow(0, mem.offset, g.width).reshape(g.width, -1))
     return torch.cat(cols, 1) if cols else torch.zeros(g.width, 0)
 
 
@@ -176,27 +176,41 @@ def group_importance(model: nn.Module, groups: Groups, importance: str, X: torch
         mods = dict(model.named_modules())
         names = [n for g in groups for n in _readers(model, g, importance)]
         xs = _layer_inputs(model, names, X)
-        return [sum((_weight(mods[n])[0].pow(2).sum(0) * xs[n].pow(2).mean(0) / 2) for n in g.names("in"))
-                for g in groups]
+        return [sum((_weight(mods[m.module])[0].pow(2).sum(0) * xs[m.module].pow(2).mean(0) / 2)
+                    [m.offset:m.offset + g.width] for m in g.members if m.role == "in") for g in groups]
     raise ValueError(f"importance must be one of {', '.join(IMPORTANCES)}, got {importance!r}")
 
 
 def _obs_group(cur: nn.Module, ref: nn.Module, g: Group, n_keep: int, X: torch.Tensor, damp: float) -> torch.Tensor:
-    """Structured OBS on one group of ``cur`` (refit to ``ref``'s inputs first); returns the kept indices."""
-    names = _readers(cur, g, "obs")
-    mods = dict(cur.named_modules())
+    """Structured OBS on one group of ``cur`` (refit to ``ref``'s outputs first); returns the kept indices.
+
+    Each reading layer q is first refit by least squares so that, on the already pruned network's
+    inputs X_q, it reproduces the outputs W_q^ref·X_q^ref (+ b) it had in ``ref`` (the model before
+    this pruning call): W_q = W_q^ref·C_q·H_q⁻¹ with C_q = X_q^ref·X_qᵀ/N; then the units are
+    removed greedily with the OBS update (:func:`greedy_select`), bias column included.
+    """
+    _readers(cur, g, "obs")
+    readers = sorted(m for m in g.members if m.role == "in")
+    names = [m.module for m in readers]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"importance='obs' cannot remove units that {twice} read twice (an axis concatenated "
+                         "with itself); use importance='magnitude', 'taylor' or 'obd' for this model")
+    mods, rmods = dict(cur.named_modules()), dict(ref.named_modules())
     xn, xo = _layer_inputs(cur, names, X), _layer_inputs(ref, names, X)
-    Ws, Hinvs, has_b = [], [], []
-    for n in names:
-        W, b = _weight(mods[n])
+    Ws, Hinvs, has_b, cols = [], [], [], []
+    for mem in readers:
+        n = mem.module
+        Wr, br = _weight(rmods[n])
         one = torch.ones(len(xn[n]), 1, dtype=torch.float64)
-        Xa = torch.cat([xn[n], one], 1) if b is not None else xn[n]
-        Xo = torch.cat([xo[n], one], 1) if b is not None else xo[n]
-        Wa = torch.cat([W, b[:, None]], 1) if b is not None else W
+        Xa = torch.cat([xn[n], one], 1) if br is not None else xn[n]
+        Xo = torch.cat([xo[n], one], 1) if br is not None else xo[n]
+        Wa = torch.cat([Wr, br[:, None]], 1) if br is not None else Wr
         Hinv, _ = damped_inverse(Xa.T @ Xa / len(Xa), damp)
         Wa = Wa @ (Xo.T @ Xa / len(Xa)) @ Hinv          # refit: new inputs -> this layer's old outputs
-        Ws.append(Wa), Hinvs.append(Hinv), has_b.append(b is not None)
-    removed, Ws, _ = greedy_select(Ws, Hinvs, g.width - n_keep, g.width)
+        Ws.append(Wa), Hinvs.append(Hinv), has_b.append(br is not None)
+        cols.append(mem.offset + torch.arange(g.width))
+    removed, Ws, _ = greedy_select(Ws, Hinvs, g.width - n_keep, g.width, cols)
     for n, Wa, hb in zip(names, Ws, has_b):
         _set_weight(mods[n], Wa[:, :-1] if hb else Wa, Wa[:, -1] if hb else None)
     mask = torch.ones(g.width, dtype=torch.bool)
@@ -211,11 +225,14 @@ def prune_groups(model: nn.Module, groups: Groups, n_keep: list[int], importance
         if X is None:
             raise ValueError("importance='obs' needs data=(X, y) (calibration inputs for the layer Hessians)")
         ref = copy.deepcopy(model)
-        kept = []
-        for g, k in zip(groups, n_keep):
+        kept: list[torch.Tensor] = []
+        for i, k in enumerate(n_keep):
+            g = groups[i]
             idx = _obs_group(model, ref, g, k, X, damp) if k < g.width else torch.arange(g.width)
             remove_units(model, [g], [idx])
             kept.append(idx)
+            if any(m.offset for h in groups[i + 1:] for m in h.members):    # concatenation offsets moved
+                groups = dependency_groups(model, X[:8])
         return kept
     scores = group_importance(model, groups, importance, X, y, loss)
     kept = [torch.sort(torch.topk(s, k).indices).values for s, k in zip(scores, n_keep)]
