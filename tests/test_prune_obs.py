@@ -115,6 +115,29 @@ def test_obs_model_reaches_sparsity_and_beats_magnitude(algorithm, allocation):
     assert err_obs < 0.5 * err_mag
 
 
+@pytest.mark.parametrize("sparsity", [0.3, 0.9, 0.98])
+def test_erk_allocation_keeps_the_budget_and_densities_proportional(sparsity):
+    shapes = [(256, 64), (128, 256), (10, 128)]
+    frac = O.erk_allocation(shapes, sparsity, ["a", "b", "c"])
+    kept = {n: (1 - frac[n]) * o * i for n, (o, i) in zip("abc", shapes)}
+    assert sum(kept.values()) == pytest.approx((1 - sparsity) * sum(o * i for o, i in shapes))
+    free = [(n, o, i) for n, (o, i) in zip("abc", shapes) if frac[n] > 0]     # not capped at dense
+    dens = [(1 - frac[n]) * o * i / (o + i) for n, o, i in free]          # density·in·out/(in+out) = ε
+    assert dens == pytest.approx([dens[0]] * len(dens))
+    if sparsity == 0.3:
+        assert frac["c"] == 0.0                                          # the head would pass density 1
+
+
+def test_obs_erk_allocation_reaches_the_overall_sparsity():
+    X, y = xy()
+    m = nl.prune.obs(mlp(), (X, y), sparsity=0.8, algorithm="exact", allocation="erk")
+    s = nl.prune.sparsity(m)
+    assert s.overall == pytest.approx(0.8, abs=0.01)
+    want = O.erk_allocation([tuple(mm.weight.shape) for mm in mlp().modules() if isinstance(mm, nn.Linear)],
+                            0.8, list(s.layers))
+    assert s.layers == pytest.approx(want, abs=0.02)
+
+
 def test_obs_sequential_flag_and_layers_subset():
     X, y = xy()
     m = mlp()

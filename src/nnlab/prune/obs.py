@@ -207,7 +207,8 @@ def obs(model: nn.Module, data: Any, loss: str | LossFn | None = None, sparsity:
         blocksize: columns per block for ``"blockwise"``.
         sequential: take each layer's inputs from the network pruned so far (recommended).
         allocation: ``"uniform"`` (every layer at ``sparsity``), ``"global_magnitude"`` (the
-            per-layer fractions that a global magnitude threshold would give) or a dict of
+            per-layer fractions that a global magnitude threshold would give), ``"erk"``
+            (Erdős–Rényi: density ∝ (in + out)/(in·out), :func:`erk_allocation`) or a dict of
             per-layer fractions.
         layers: names of the ``nn.Linear`` modules to prune (default: all).
     """
@@ -275,4 +276,29 @@ def _allocate(mods: list[tuple[str, nn.Module]], sparsity: float,
             return {n: 0.0 for n in names}
         thr = torch.topk(flat, k, largest=False).values.max()
         return {n: min(float((weight_of(m).abs() <= thr).float().mean()), 0.999) for n, m in mods}
-    raise ValueError(f"allocation must be 'uniform', 'global_magnitude' or a dict, got {allocation!r}")
+    if allocation == "erk":
+        return erk_allocation([tuple(weight_of(m).shape) for _, m in mods], sparsity, names)
+    raise ValueError(f"allocation must be 'uniform', 'global_magnitude', 'erk' or a dict, got {allocation!r}")
+
+
+def erk_allocation(shapes: list[tuple[int, int]], sparsity: float, names: list[str]) -> dict[str, float]:
+    """Erdős–Rényi sparsities: layer (out, in) keeps a density ε·(in + out)/(in·out), ε set so that
+    a fraction ``sparsity`` of all weights goes; a layer whose density would pass 1 stays dense
+    and ε is re-solved for the rest (Mocanu et al. 2018; Evci et al. 2020, "RigL").
+
+    Small layers (the head, the input layer) stay denser than under one global threshold, which at
+    high sparsity can starve a whole layer (98 % of the digits MLP: 37 of 32768 weights left in
+    its middle layer by a global magnitude threshold, ~460 by ERK)."""
+    sizes = [o * i for o, i in shapes]
+    raw = [(o + i) / (o * i) for o, i in shapes]
+    keep_total = (1.0 - sparsity) * sum(sizes)
+    dense: set[int] = set()
+    while True:
+        free = [k for k in range(len(shapes)) if k not in dense]
+        budget = keep_total - sum(sizes[k] for k in dense)
+        eps = budget / max(sum(raw[k] * sizes[k] for k in free), 1e-300)
+        over = [k for k in free if eps * raw[k] > 1.0]
+        if not over:
+            break
+        dense.update(over)
+    return {n: 0.0 if k in dense else min(max(1.0 - eps * raw[k], 0.0), 0.999) for k, n in enumerate(names)}
