@@ -69,6 +69,8 @@ ONE_SHOT = ["random", "magnitude (layer)", "magnitude (global)", "torch global L
 GRADUAL_METHODS = {   # name: (method, method_kwargs, schedule)
     "gradual magnitude (cubic)": ("magnitude", {}, dict(steps=10, finetune_epochs=3, final_epochs=8)),
     "gradual OBS exact (cubic)": ("obs", {"algorithm": "exact"}, dict(steps=5, finetune_epochs=4, final_epochs=8)),
+    "gradual OBS exact, ERK (cubic)": ("obs", {"algorithm": "exact", "allocation": "erk"},
+                                       dict(steps=5, finetune_epochs=4, final_epochs=8)),
 }
 
 
@@ -178,6 +180,10 @@ def goals(res) -> list[str]:
         lines.append(f"| best recipe ≥ {target:.0f} % at {int(100 * s)} % sparsity | {acc:.1f} % ({name}) | "
                      f"{'yes' if acc >= target else 'no'} |")
     lines.append(f"| OBS without fine-tuning ≥ 90 % at 90 % sparsity | {obs90:.1f} % | {'yes' if obs90 >= 90 else 'no'} |")
+    acc, name = best(0.98)
+    if acc == acc:     # 98 % was run
+        lines.append(f"| (issue 16) best recipe ≥ 95 % at 98 % sparsity | {acc:.2f} % ({name}) | "
+                     f"{'yes' if acc >= 95.0 else 'no'} |")
     return lines + [""]
 
 
@@ -199,7 +205,8 @@ def report(args, seeds, sparsities, dense_acc, res, rows, corr, elapsed) -> str:
                for n, (_, _, c) in GRADUAL_METHODS.items()) + ". "
            "OBD/OBS use the training set as calibration data (OBD: 512 samples). OBS: damping "
            "0.01·mean(diag H), sequential (each layer on the pruned network's inputs, refit to the dense outputs), "
-           "per-layer sparsity from the global magnitude threshold.", "",
+           "per-layer sparsity from the global magnitude threshold, except 'ERK': Erdős–Rényi per-layer densities "
+           "∝ (in + out)/(in·out) (`allocation='erk'`).", "",
            "Test accuracy (%), mean ± std over the seeds:", ""]
     head = "| method | " + " | ".join(f"{int(round(100 * s))}% no FT | {int(round(100 * s))}% FT" for s in sparsities) + \
         " | prune time (s) |"
