@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
 import sys
 import time
@@ -41,6 +42,7 @@ FT = dict(lr=1e-3, batch_size=64)
 OURS = ["magnitude", "taylor", "obd", "obs"]
 TP = ["tp magnitude", "tp taylor", "tp hessian"]
 SPEEDUPS = [2.0, 4.0]
+LOAD = [float("nan")]       # 1-min load average when the run started (the machine is shared)
 UNSTRUCTURED = dict(steps=12, finetune_epochs=3, final_epochs=20)     # gradual OBS to 98 % sparsity
 UNSTRUCTURED_OBS = {"algorithm": "exact", "allocation": "erk"}     # Erdős–Rényi per-layer densities
 
@@ -196,8 +198,9 @@ def report(res: dict, seeds, elapsed: float, cmd: str) -> str:
     cpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout.split(":")[-1]
     out = ["# Structured pruning to a speed target (issue 16)", "", "Command (from the repository root):", "",
            f"    {cmd}", "",
-           f"Machine: {cpu.strip()} ({platform.machine()}), 2 cores **shared with 7 other engineers' jobs** "
-           f"(load average 7-14 during the run: latency figures are noisy), torch {torch.__version__}, every job `torch.set_num_threads(1)`. "
+           f"Machine: {cpu.strip()} ({platform.machine()}), 2 cores **shared with other engineers' jobs** "
+           f"(1-min load average {LOAD[0]:.0f} at the start of the run, {os.getloadavg()[0]:.0f} at its end: latency "
+           f"figures are noisy), torch {torch.__version__}, every job `torch.set_num_threads(1)`. "
            f"Seeds {list(seeds)}; whole run {elapsed / 60:.1f} min wall. Data: `nl.data.digits(seed)` "
            "(1257 train / 270 val / 270 test). Dense models: `nl.MLP` (ReLU, He init), "
            f"{TRAIN['epochs']} epochs of Adam (lr {TRAIN['lr']}, batch {TRAIN['batch_size']}) with `nl.fit`.", "",
@@ -286,6 +289,7 @@ def main() -> None:
     ap.add_argument("--reuse", help="a results .json of an earlier run: its (model, seed) entries are not rerun")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    LOAD[0] = os.getloadavg()[0]
     seeds = [0] if args.quick else list(range(args.seeds))
     kinds = ["plain"] if args.quick else args.models.split(",")
     jobs = [(k, s) for s in seeds for k in kinds]
