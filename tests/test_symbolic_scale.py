@@ -378,6 +378,11 @@ def test_parallel_dispatch_is_cheap_first_then_longest_first():
     jobs = [CandidateJob(i, c, (X, X[:, 0], X, X[:, 0]), (), None, (), 0.0) for i, c in enumerate(cands)]
     assert expected_cost(cands[1], 3) == 3 and expected_cost(cands[5], 3) == 3 * 4 + 4
     assert dispatch_order(jobs) == [0, 1, 2, 3, 8, 4, 5, 6, 7]
+    for n in range(1, 10):  # the default search (cheapest first already) keeps its candidate order
+        Xn = np.random.default_rng(n).uniform(1, 2, (30, n))
+        default = S.SymbolicRegressor()._candidates(Xn, Xn.sum(axis=1))
+        jobs = [CandidateJob(i, c, (Xn, None, None, None), (), None, (), 0.0) for i, c in enumerate(default)]
+        assert dispatch_order(jobs) == list(range(len(default))), n
 
 
 def test_a_job_no_longer_needed_stops_within_milliseconds(tmp_path):
