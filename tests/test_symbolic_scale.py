@@ -406,3 +406,26 @@ def test_a_job_no_longer_needed_stops_within_milliseconds(tmp_path):
     for _ in range(10000):
         total += 1
     assert total == 499500 + 10000
+
+
+def test_a_job_hands_its_candidate_a_plain_float_deadline(monkeypatch):
+    """Candidates do arithmetic on the deadline (the decomposition gives its tail ``deadline + 10``):
+    it must be a float, in this process as in a worker (a wrapper object once made decompose fail)."""
+    import importlib
+
+    from nnlab.symbolic.parallel import CandidateJob
+    from nnlab.symbolic.search import Candidate, CandidateResult
+
+    par = importlib.import_module("nnlab.symbolic.parallel")
+    seen = []
+
+    def fake(cand, *a, deadline, **k):
+        seen.append(deadline + 10 > deadline)
+        return CandidateResult(cand, note="ran")
+
+    monkeypatch.setattr(par, "run_candidate", fake)
+    X = np.ones((4, 1))
+    job = CandidateJob(0, Candidate("decompose"), (X, X[:, 0], X, X[:, 0]), (), None, (), 1e12)
+    assert job().note == "ran" and seen == [True]
+    cancel_job = CandidateJob(1, Candidate("decompose"), job.data, (), None, (), 1e12, cancel="/nonexistent/x")
+    assert cancel_job().note == "ran" and seen == [True, True]

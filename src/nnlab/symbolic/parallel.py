@@ -76,7 +76,7 @@ class CandidateJob:
         try:  # one torch thread and one BLAS/OpenMP thread (BLAS sums in another order with more threads)
             with torch.random.fork_rng(), threadpool_limits(limits=1), _Watch(self.cancel):
                 Xtr, ytr, Xva, yva = self.data
-                mono = _Deadline(time.monotonic() + (self.deadline - time.time()), self.cancel)
+                mono = time.monotonic() + (self.deadline - time.time())  # a float: candidates add to it
                 return run_candidate(self.candidate, Xtr, ytr, Xva, yva, list(self.variables), self.library,
                                      deadline=mono, **dict(self.options))  # type: ignore[arg-type]
         except _Cancelled:
@@ -133,28 +133,6 @@ def _async_raise(tid: int, exc: type[BaseException] | None) -> None:
     import ctypes
 
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(exc) if exc else None)
-
-
-class _Deadline:
-    """A ``time.monotonic()`` deadline that also passes once the ``cancel`` file exists: the search
-    code's checks ``time.monotonic() > deadline`` then end a job whose result is no longer needed
-    (it lies after the kept prefix, so its result is dropped and cannot change the outcome)."""
-
-    __slots__ = ("t", "cancel")
-
-    def __init__(self, t: float, cancel: str | None) -> None:
-        self.t, self.cancel = t, cancel
-
-    def __lt__(self, now: float) -> bool:  # ``now > deadline``
-        if self.cancel is not None and os.path.exists(self.cancel):
-            raise _Cancelled()  # not one of the numeric errors a candidate catches: it ends the job now
-        return now > self.t
-
-    def __gt__(self, now: float) -> bool:
-        return not self.__lt__(now)
-
-    def __float__(self) -> float:
-        return self.t
 
 
 # relative cost per KAN edge (or per feature) of candidates that are not plain KANs, measured on the
