@@ -12,6 +12,11 @@ candidate order and stops after the first job whose ``stop`` test passes (an exa
   sequential loop would have kept (every candidate up to the first exact one), so the chosen
   formula is the same as with ``n_jobs=1`` for a fixed ``random_state``.
 
+Dispatch order (parallel only; it changes when a job runs, never what it returns): the cheap
+candidates first, in candidate order (they are the ones likely to end the search early), then the
+expensive ones longest first (LPT), so that no long job starts last and leaves the other workers
+idle. The cost model (:func:`expected_cost`) counts KAN edges; it only orders jobs.
+
 A new candidate type plugs in by adding a :class:`Candidate` to the list: nothing here knows
 the candidates' kinds.
 """
@@ -30,7 +35,7 @@ import torch
 
 from .search import Candidate, CandidateResult, run_candidate
 
-__all__ = ["CandidateJob", "run_jobs", "check_n_jobs", "dask_client"]
+__all__ = ["CandidateJob", "run_jobs", "check_n_jobs", "dask_client", "expected_cost", "dispatch_order"]
 
 
 def check_n_jobs(n_jobs: Any) -> None:
@@ -69,9 +74,9 @@ class CandidateJob:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # the same arithmetic in this process, a joblib worker or a Dask worker:
         try:  # one torch thread and one BLAS/OpenMP thread (BLAS sums in another order with more threads)
-            with torch.random.fork_rng(), threadpool_limits(limits=1):
+            with torch.random.fork_rng(), threadpool_limits(limits=1), _Watch(self.cancel):
                 Xtr, ytr, Xva, yva = self.data
-                mono = _Deadline(time.monotonic() + (self.deadline - time.time()), self.cancel)
+                mono = time.monotonic() + (self.deadline - time.time())  # a float: candidates add to it
                 return run_candidate(self.candidate, Xtr, ytr, Xva, yva, list(self.variables), self.library,
                                      deadline=mono, **dict(self.options))  # type: ignore[arg-type]
         except _Cancelled:
@@ -80,30 +85,88 @@ class CandidateJob:
             torch.set_num_threads(threads)
 
 
-class _Cancelled(Exception):
-    """The search no longer needs this job."""
+class _Cancelled(BaseException):
+    """The search no longer needs this job (a BaseException, so the candidates' ``except Exception``
+    and numeric-error handlers let it through)."""
 
 
-class _Deadline:
-    """A ``time.monotonic()`` deadline that also passes once the ``cancel`` file exists: the search
-    code's checks ``time.monotonic() > deadline`` then end a job whose result is no longer needed
-    (it lies after the kept prefix, so its result is dropped and cannot change the outcome)."""
+class _Watch:
+    """While a job runs, a thread polls the ``cancel`` file and, once it exists, raises
+    :class:`_Cancelled` in the job's thread (``PyThreadState_SetAsyncExc``; delivered at the next
+    Python bytecode, so within milliseconds). Without it a job no longer needed would run on until
+    its next deadline check (polish and snap make none), and the search would wait for it.
+    ``__exit__`` clears an exception raised but not yet delivered, so none escapes the job."""
 
-    __slots__ = ("t", "cancel")
+    def __init__(self, cancel: str | None, every: float = 0.02) -> None:
+        self.cancel, self.every = cancel, every
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.fired = False
 
-    def __init__(self, t: float, cancel: str | None) -> None:
-        self.t, self.cancel = t, cancel
+    def __enter__(self) -> "_Watch":
+        if self.cancel is not None:
+            self.tid = threading.get_ident()
+            self.thread = threading.Thread(target=self._poll, daemon=True, name="nnlab-cancel-watch")
+            self.thread.start()
+        return self
 
-    def __lt__(self, now: float) -> bool:  # ``now > deadline``
-        if self.cancel is not None and os.path.exists(self.cancel):
-            raise _Cancelled()  # not one of the numeric errors a candidate catches: it ends the job now
-        return now > self.t
+    def _poll(self) -> None:
+        while not self.done.wait(self.every):
+            if os.path.exists(self.cancel):  # type: ignore[arg-type]
+                with self.lock:
+                    if not self.done.is_set():
+                        self.fired = True
+                        _async_raise(self.tid, _Cancelled)
+                return
 
-    def __gt__(self, now: float) -> bool:
-        return not self.__lt__(now)
+    def __exit__(self, *exc: Any) -> None:
+        if self.cancel is None:
+            return
+        with self.lock:
+            self.done.set()
+            if self.fired:
+                _async_raise(self.tid, None)  # clear it if it is still pending
+        self.thread.join()
 
-    def __float__(self) -> float:
-        return self.t
+
+def _async_raise(tid: int, exc: type[BaseException] | None) -> None:
+    import ctypes
+
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(exc) if exc else None)
+
+
+# relative cost per KAN edge (or per feature) of candidates that are not plain KANs, measured on the
+# Feynman bench: a closed-form least squares (monomial) and the composite's fits cost next to nothing;
+# the decomposition trains a surrogate and sub-searches, a little longer than a deep KAN (so, dispatched
+# first among the expensive ones, the default search keeps its candidate order)
+_COST_PER_FEATURE = {"monomial": 0.01, "composite": 0.2, "decompose": 8.0}
+
+
+def expected_cost(candidate: Candidate, n_features: int) -> float:
+    """Rough relative run time of ``candidate`` on ``n_features`` columns (only orders the jobs):
+    the number of KAN edges, ``n`` for an additive ``[n, 1]`` KAN, ``n·h₁ + h₁·h₂ + … + h_L`` for a
+    deeper one; candidates of their own kind by :data:`_COST_PER_FEATURE` × n."""
+    n = max(int(n_features), 1)
+    if candidate.name in _COST_PER_FEATURE:
+        return _COST_PER_FEATURE[candidate.name] * n
+    widths = [n, *candidate.hidden, 1]
+    return float(sum(a * b for a, b in zip(widths, widths[1:])))
+
+
+def dispatch_order(jobs: Sequence[Any]) -> list[int]:
+    """Positions of ``jobs`` in the order a parallel run hands them out: cheap jobs (at most the cost
+    of an additive KAN) in their own order, then the others by decreasing :func:`expected_cost`
+    (ties in their own order). Jobs without ``data`` (test doubles) keep their order."""
+    costs = []
+    for job in jobs:
+        data = getattr(job, "data", None)
+        if data is None:
+            return list(range(len(jobs)))
+        n = int(getattr(data[0], "shape", (0, 1))[1])
+        costs.append((expected_cost(job.candidate, n), n))
+    cheap = [i for i, (c, n) in enumerate(costs) if c <= n]
+    dear = sorted((i for i, (c, n) in enumerate(costs) if c > n), key=lambda i: (-costs[i][0], i))
+    return cheap + dear
 
 
 def _call(pos: int, job: CandidateJob) -> tuple[int, CandidateResult]:
@@ -148,16 +211,16 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     jobs = [replace(job, cancel=cancel) for job in jobs]
 
     def tasks():  # joblib pulls the next job when a worker frees; none once the kept prefix is known
-        for pos, job in enumerate(jobs):
+        for pos in dispatch_order(jobs):
             if enough.is_set():
                 return
-            yield delayed(_call)(pos, job)
+            yield delayed(_call)(pos, jobs[pos])
 
     par = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")
     end = None
     # Once the kept prefix is known, no new job starts and the running ones (at most n_jobs - 1) see
-    # the cancel file at their next deadline check and return at once; they are waited for, because
-    # closing joblib's generator would kill its worker processes (the next search would restart them).
+    # the cancel file within milliseconds (_Watch) and return; they are waited for, because closing
+    # joblib's generator would kill its worker processes (the next search would restart them).
     try:
         for i, r in par(tasks()):
             done[i] = r

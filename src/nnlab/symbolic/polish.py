@@ -126,8 +126,9 @@ def polish(expr: sympy.Expr, variables: Sequence[sympy.Symbol], X: np.ndarray, y
             r = np.where(np.abs(r.imag) < 1e-9, r.real, 1e6 * scale)
         return np.where(np.isfinite(r), r, 1e6 * scale).astype(np.float64)
 
-    try:
-        sol = least_squares(resid, np.asarray(vals, dtype=np.float64), method="lm" if len(y) >= len(vals) else "trf",
+    try:  # "trf", not MINPACK's "lm": scipy 1.17's C MINPACK reads work memory it never wrote, so a
+        # degenerate fit (rank-deficient Jacobian) ended where the heap's leftovers sent it (issue 12)
+        sol = least_squares(resid, np.asarray(vals, dtype=np.float64), method="trf",
                             max_nfev=max_nfev * (len(vals) + 1), xtol=1e-15, ftol=1e-15, gtol=1e-15)
         theta = sol.x
     except (ValueError, FloatingPointError, np.linalg.LinAlgError, OverflowError, ZeroDivisionError):
