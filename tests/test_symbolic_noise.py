@@ -131,3 +131,16 @@ def test_regressor_monomial_under_noise_and_pure_noise():
     est = S.SymbolicRegressor(search=["monomial"], variables=["mu", "Nn"]).fit(X, X[:, 0] * X[:, 1])
     assert est.formula_ == mu * Nn and est.result_["status"] == "exact"
     assert relative_rmse(evaluate(est.formula_, [mu, Nn], X), X[:, 0] * X[:, 1]) == 0
+
+
+def test_docs_noise_block_runs(capsys):
+    """The snapping-under-noise example of docs/symbolic.md, run as written."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "symbolic.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "finish(" in b)
+    ns: dict = {}
+    exec(compile(block, "docs/symbolic.md[noise]", "exec"), ns)
+    assert ns["law"] == sympy.Symbol("k") * sympy.Symbol("x") ** 2 / 2
+    assert capsys.readouterr().out.startswith("k*x**2/2")
