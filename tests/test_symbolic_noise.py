@@ -144,3 +144,15 @@ def test_docs_noise_block_runs(capsys):
     exec(compile(block, "docs/symbolic.md[noise]", "exec"), ns)
     assert ns["law"] == sympy.Symbol("k") * sympy.Symbol("x") ** 2 / 2
     assert capsys.readouterr().out.startswith("k*x**2/2")
+
+
+def test_an_approximation_is_not_licensed_by_its_misfit():
+    """A wrong shape (a line for a parabola) leaves a structured residual: it is not noise, so the
+    F-test does not widen the tolerance and the constants are not snapped into inventions."""
+    xs = np.linspace(1, 3, 300)
+    y = xs ** 2
+    fitted = _fit(sympy.Float(4.0) * x + sympy.Float(-3.0), [x], xs[:, None], y)
+    t = reference_test(fitted, xs, y, [x])
+    assert t.alpha == 0 and t.limit(2) == pytest.approx(t.error + 1e-6)
+    res = snap(fitted, xs, y, variables=[x])  # the slope is 4 exactly (least squares of x² on [1, 3])
+    assert res.error <= t.error + 1e-6 and res.expr.atoms(sympy.Float), res.expr

@@ -13,7 +13,8 @@ One is kept only when
 * the data do not object, after re-fitting the constants that are still free (least-squares
   polish): the F-test of :mod:`~nnlab.symbolic.significance` against the fully free fit, or an
   error increase of at most ``tol`` (round-off). Under noise the F-test on the refit formula *is*
-  the (profile) confidence region, so the marginal interval is not required;
+  the (profile) confidence region, so the marginal interval is not required. When the residual
+  of the free fit still depends on x (a k-NN test), it is misfit, not noise: only ``tol`` counts;
 * the formula does not get longer (:func:`~nnlab.symbolic.length.description_length`): a free
   constant costs 23 bits, ``1908/(7π²)`` more than a plain ``x/π``.
 
@@ -34,6 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 import sympy
 
+from .dependence import NOISE_STRUCTURE, residual_structure
 from .length import description_length, numeric_coefficients
 from .polish import evaluate, polish, relative_rmse, standard_errors
 from .significance import ALPHA, SnapTest
@@ -125,7 +127,17 @@ def reference_test(expr: sympy.Expr, X: Any, y: Any, variables: Sequence[Any] | 
     """The :class:`~nnlab.symbolic.significance.SnapTest` of snaps of ``expr`` (a least-squares fit
     of its Float constants to (X, y)): ``n`` rows, ``p`` free constants, its relative RMSE."""
     X, y, variables = _prepare(expr, X, y, variables)
-    err = relative_rmse(evaluate(expr, variables, X), y)
+    pred = evaluate(expr, variables, X)
+    return _test(expr, X, y, pred, relative_rmse(pred, y), tol, alpha)
+
+
+def _test(expr: sympy.Expr, X: np.ndarray, y: np.ndarray, pred: np.ndarray, err: float, tol: float,
+          alpha: float) -> SnapTest:
+    """The F-test against ``expr``'s fit; only the ``tol`` floor when its residual still depends on
+    x (k-NN test): then the residual is misfit, not noise, and would license invented constants."""
+    if alpha > 0 and err > tol and math.isfinite(err) \
+            and residual_structure(X, y - pred) > NOISE_STRUCTURE:
+        alpha = 0.0
     return SnapTest(len(y), len(expr.atoms(sympy.Float)), err, floor=tol, alpha=alpha)
 
 
@@ -154,11 +166,12 @@ def snap(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6, variables: Sequenc
     X, y, variables = _prepare(expr, X, y, variables)
     if tol < 0 or not math.isfinite(tol):
         raise ValueError(f"tol must be a finite number >= 0, got {tol}")
-    base = relative_rmse(evaluate(expr, variables, X), y)
+    pred = evaluate(expr, variables, X)
+    base = relative_rmse(pred, y)
     if not math.isfinite(base):
         return SnapResult(expr, base)
     if test is None:
-        test = SnapTest(len(y), len(expr.atoms(sympy.Float)), base, floor=tol, alpha=alpha)
+        test = _test(expr, X, y, pred, base, tol, alpha)
     noisy = test.limit(1) > test.error + test.floor  # the noise, not round-off, sets the tolerance
     z = test.z()
     cur, cur_err = expr, base
