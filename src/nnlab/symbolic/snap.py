@@ -117,6 +117,11 @@ def _prepare(expr: Any, X: Any, y: Any, variables: Sequence[Any] | None):
     return X, y, variables
 
 
+def _undefined(expr: sympy.Expr) -> bool:
+    """A snap that leaves ``zoo``/``nan`` (e.g. a constant in a denominator set to 0) is no formula."""
+    return expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
+
+
 def _q(test: SnapTest, expr: sympy.Expr) -> int:
     """Constants fixed so far: the reference's free constants minus those still free (at least 1)."""
     return max(test.p - len(expr.atoms(sympy.Float)), 1)
@@ -207,7 +212,7 @@ def snap(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6, variables: Sequenc
     joint = {f: c for f, c in joint.items() if c is not None}
     if len(joint) > 1:
         new = cur.xreplace(joint)
-        if description_length(new) <= description_length(cur):
+        if not _undefined(new) and description_length(new) <= description_length(cur):
             if refit and new.atoms(sympy.Float):
                 new, err = polish(new, variables, X, y)
             else:
@@ -236,7 +241,7 @@ def snap(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6, variables: Sequenc
         length = description_length(cur)
         for cand in cands[:max_tries]:
             new = cur.xreplace({f: cand})
-            if description_length(new) > length:
+            if _undefined(new) or description_length(new) > length:  # 0 in a denominator: 1/0
                 continue
             if refit and new.atoms(sympy.Float):
                 new, err = polish(new, variables, X, y)
