@@ -148,8 +148,9 @@ def run_one(method: str, eq: dict, n_train: int, time_limit: float, cap: int, no
     t0, c0 = wall(), time.process_time()
     if clock == "cpu":
         # Soft limits count this worker's CPU seconds, as gplearn's does: the library's deadlines read
-        # time.monotonic()/perf_counter(), so in this one-fit process both become the CPU clock.
-        time.monotonic = time.perf_counter = time.process_time
+        # time.monotonic()/perf_counter() and, for the search's job deadline, time.time(), so in this
+        # one-fit process all three become the CPU clock (else a loaded machine cuts the search short).
+        time.monotonic = time.perf_counter = time.time = time.process_time
     try:
         expr, detail = FITTERS[method](eq, X, y, time_limit)
         signal.setitimer(signal.ITIMER_PROF, 0)

@@ -2,9 +2,10 @@
 
 ``finish(expr, …)``: tidy (collapse what the composition leaves) → least-squares polish of the
 constants → snap → polish the constants still free → simplify (small formulas) → snap again →
-re-snap whole numeric coefficients. Snapping is judged by description length and by the error
-on the data within ``max(snap_tol, 1% of the error)``, so with noisy data (error ≈ noise level)
-a snap may cost up to 1% of the noise, never more (issue 11 items 4 and 9).
+re-snap whole numeric coefficients. Snapping is judged by description length and by one F-test
+(:mod:`~nnlab.symbolic.significance`) against the fully free polished fit, whose residual
+estimates the noise: with exact data a snap must be exact (within ``snap_tol``), with noisy data a
+constant may move within its confidence interval (issue 11 items 4, 8 and 9).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import sympy
 
 from .dependence import NOISE_STRUCTURE, residual_structure
 from .polish import evaluate, polish, relative_rmse
-from .snap import snap, snap_coefficients
+from .snap import reference_test, snap, snap_coefficients
 
 __all__ = ["SNAP_MAX_ERROR", "NUMERIC_ERRORS", "complexity", "merge_numbers", "tidy", "simplify", "finish"]
 
@@ -97,18 +98,18 @@ def finish(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray, y: np
         return expr, err
     if err >= 1e-6 and residual_structure(X, y - evaluate(expr, variables, X)) > NOISE_STRUCTURE:
         return expr, err  # an approximation (its residual still depends on x): snapping would invent
-    tol = max(snap_tol, 0.01 * err)
-    expr = tidy(snap(expr, X, y, tol=tol, variables=variables).expr)
+    test = reference_test(expr, X, y, variables, tol=snap_tol)
+    expr = tidy(snap(expr, X, y, tol=snap_tol, variables=variables, test=test).expr)
     if expr.atoms(sympy.Float):
-        expr = snap(expr, X, y, tol=tol, variables=variables).expr
+        expr = snap(expr, X, y, tol=snap_tol, variables=variables, test=test).expr
     if expr.atoms(sympy.Float):
         expr, _ = polish(expr, variables, X, y)
     err = relative_rmse(evaluate(expr, variables, X), y)
     if sympy.count_ops(expr) <= 40:
         simple = simplify(expr)
-        if simple is not None and relative_rmse(evaluate(simple, variables, X), y) <= err + tol:
+        if simple is not None and (relative_rmse(evaluate(simple, variables, X), y) <= err + snap_tol):
             expr = simple
             if expr.atoms(sympy.Float):
-                expr = snap(expr, X, y, tol=tol, variables=variables).expr
-    expr = snap_coefficients(expr, X, y, tol=tol, variables=variables).expr
+                expr = snap(expr, X, y, tol=snap_tol, variables=variables, test=test).expr
+    expr = snap_coefficients(expr, X, y, tol=snap_tol, variables=variables, test=test).expr
     return expr, relative_rmse(evaluate(expr, variables, X), y)

@@ -6,13 +6,21 @@ denominator, numerator at most ``max_numerator``) and ``K`` one of 1, π, π², 
 power of ``e`` in a coefficient is an invention (issue 11). Candidates are tried simplest first.
 One is kept only when
 
-* it lies within the constant's uncertainty: ``|r·K − v| ≤ 4·se(v)`` (``se`` from the Jacobian
-  of the least-squares fit; at least 10⁻⁶ relative, at most 2%; 0 when ``|v| ≤ 4·se(v)``), or
-  the snapped formula is no worse on the data than before;
-* the formula's error stays within ``tol`` of the unsnapped formula's error, after re-fitting the
-  constants that are still free (least-squares polish);
+* it lies within the constant's confidence interval: ``|r·K − v| ≤ z·se(v)`` (``se`` from the
+  Jacobian of the least-squares fit, ``z`` Student's quantile at level α; at least 10⁻⁶
+  relative), or the snapped formula is no worse on the data than before; 0 is offered first
+  when the interval holds 0 (a term that carries nothing is dropped);
+* the data do not object, after re-fitting the constants that are still free (least-squares
+  polish): the F-test of :mod:`~nnlab.symbolic.significance` against the fully free fit, or an
+  error increase of at most ``tol`` (round-off). Under noise the F-test on the refit formula *is*
+  the (profile) confidence region, so the marginal interval is not required. When the residual
+  of the free fit still depends on x (a k-NN test), it is misfit, not noise: only ``tol`` counts;
 * the formula does not get longer (:func:`~nnlab.symbolic.length.description_length`): a free
   constant costs 23 bits, ``1908/(7π²)`` more than a plain ``x/π``.
+
+First every constant is moved at once to the simplest value inside its interval (the constants
+of a fit are correlated: ``C·a^p·b^q`` may reject ``p = 1`` alone at 3.4 standard errors and
+accept ``C = p = q = 1`` together); then, one constant at a time, the rest are refit after each snap.
 
 A last pass (:func:`snap_coefficients`) re-snaps every numeric coefficient as a whole, so
 ``153/(2π⁶)`` (snapped piece by piece) becomes ``1/(4π)`` when the data agree.
@@ -27,10 +35,12 @@ from typing import Any, Sequence
 import numpy as np
 import sympy
 
+from .dependence import NOISE_STRUCTURE, residual_structure
 from .length import description_length, numeric_coefficients
 from .polish import evaluate, polish, relative_rmse, standard_errors
+from .significance import ALPHA, SnapTest
 
-__all__ = ["SnapResult", "snap", "snap_candidates", "snap_coefficients"]
+__all__ = ["SnapResult", "reference_test", "snap", "snap_candidates", "snap_coefficients"]
 
 _P = sympy.pi
 _BASES: list[tuple[sympy.Expr, int]] = [
@@ -40,6 +50,8 @@ _BASES: list[tuple[sympy.Expr, int]] = [
 ]
 _MAX_WINDOW = 2e-2
 _MIN_WINDOW = 1e-6
+_MAX_NOISY_WINDOW = 0.1
+_SLACK_BITS = 1.0
 
 
 @dataclass(frozen=True)
@@ -52,10 +64,9 @@ class SnapResult:
     replaced: tuple[tuple[float, str], ...] = ()
 
 
-def snap_candidates(v: float, max_denominator: int = 12, rel: float = _MAX_WINDOW,
-                    max_numerator: int = 64, rational_only: bool = False) -> list[sympy.Expr]:
-    """Simple values near ``v``, simplest first (each within ``rel`` relative distance);
-    ``rational_only``: no π or roots (for exponents: ``x^(π/3)`` is not a law)."""
+def _scored_candidates(v: float, max_denominator: int = 12, rel: float = _MAX_WINDOW,
+                       max_numerator: int = 64, rational_only: bool = False) -> list[tuple[float, sympy.Expr]]:
+    """``(cost in bits, value)`` of the simple values near ``v``, simplest first (see snap_candidates)."""
     if not math.isfinite(v):
         return []
     out: list[tuple[float, float, sympy.Expr]] = []
@@ -74,11 +85,18 @@ def snap_candidates(v: float, max_denominator: int = 12, rel: float = _MAX_WINDO
     out.sort(key=lambda t: (t[0], t[1]))
     seen: set = set()
     res = []
-    for _, _, e in out:
+    for cx, _, e in out:
         if e not in seen:
             seen.add(e)
-            res.append(e)
+            res.append((cx, e))
     return res
+
+
+def snap_candidates(v: float, max_denominator: int = 12, rel: float = _MAX_WINDOW,
+                    max_numerator: int = 64, rational_only: bool = False) -> list[sympy.Expr]:
+    """Simple values near ``v``, simplest first (each within ``rel`` relative distance);
+    ``rational_only``: no π or roots (for exponents: ``x^(π/3)`` is not a law)."""
+    return [e for _, e in _scored_candidates(v, max_denominator, rel, max_numerator, rational_only)]
 
 
 def _prepare(expr: Any, X: Any, y: Any, variables: Sequence[Any] | None):
@@ -99,19 +117,53 @@ def _prepare(expr: Any, X: Any, y: Any, variables: Sequence[Any] | None):
     return X, y, variables
 
 
+def _undefined(expr: sympy.Expr) -> bool:
+    """A snap that leaves ``zoo``/``nan`` (e.g. a constant in a denominator set to 0) is no formula."""
+    return expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
+
+
+def _q(test: SnapTest, expr: sympy.Expr) -> int:
+    """Constants fixed so far: the reference's free constants minus those still free (at least 1)."""
+    return max(test.p - len(expr.atoms(sympy.Float)), 1)
+
+
+def reference_test(expr: sympy.Expr, X: Any, y: Any, variables: Sequence[Any] | None = None,
+                   tol: float = 1e-6, alpha: float = ALPHA) -> SnapTest:
+    """The :class:`~nnlab.symbolic.significance.SnapTest` of snaps of ``expr`` (a least-squares fit
+    of its Float constants to (X, y)): ``n`` rows, ``p`` free constants, its relative RMSE."""
+    X, y, variables = _prepare(expr, X, y, variables)
+    pred = evaluate(expr, variables, X)
+    return _test(expr, X, y, pred, relative_rmse(pred, y), tol, alpha)
+
+
+def _test(expr: sympy.Expr, X: np.ndarray, y: np.ndarray, pred: np.ndarray, err: float, tol: float,
+          alpha: float) -> SnapTest:
+    """The F-test against ``expr``'s fit; only the ``tol`` floor when its residual still depends on
+    x (k-NN test): then the residual is misfit, not noise, and would license invented constants."""
+    if alpha > 0 and err > tol and math.isfinite(err) \
+            and residual_structure(X, y - pred) > NOISE_STRUCTURE:
+        alpha = 0.0
+    return SnapTest(len(y), len(expr.atoms(sympy.Float)), err, floor=tol, alpha=alpha)
+
+
 def snap(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6, variables: Sequence[Any] | None = None,
-         max_denominator: int = 12, refit: bool = True, max_tries: int = 4, max_constants: int = 16) -> SnapResult:
+         max_denominator: int = 12, refit: bool = True, max_tries: int = 4, max_constants: int = 16,
+         test: SnapTest | None = None, alpha: float = ALPHA) -> SnapResult:
     """Snap the constants of ``expr`` to simple numbers where the data allows (lecture §6.3 step 6).
 
     Args:
-        expr: sympy expression in ``variables``.
+        expr: sympy expression in ``variables`` (its Float constants fitted by least squares).
         X: (N, n_vars) data (a (N,) vector for one variable); y: (N,) targets.
-        tol: allowed increase of the relative RMSE over the unsnapped expression's.
+        tol: relative-RMSE increase over the unsnapped expression always allowed (round-off).
         variables: symbols (or names) in the column order of X; default: free symbols sorted by name.
         max_denominator: largest denominator of a snapped rational.
         refit: re-fit the still-free constants by least squares after each snap.
         max_tries: candidates tried per constant.
         max_constants: at most this many constants are tried (each try re-fits the rest).
+        test: the significance test to judge snaps by (default: an F-test at level ``alpha``
+            against ``expr`` itself, see :mod:`~nnlab.symbolic.significance`); pass one test
+            through several snapping passes so they are all judged against the same free fit.
+        alpha: level of the default test (0: only ``tol`` counts).
 
     Returns:
         :class:`SnapResult` (expression, its relative RMSE, what was replaced).
@@ -119,42 +171,86 @@ def snap(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6, variables: Sequenc
     X, y, variables = _prepare(expr, X, y, variables)
     if tol < 0 or not math.isfinite(tol):
         raise ValueError(f"tol must be a finite number >= 0, got {tol}")
-    base = relative_rmse(evaluate(expr, variables, X), y)
+    pred = evaluate(expr, variables, X)
+    base = relative_rmse(pred, y)
     if not math.isfinite(base):
         return SnapResult(expr, base)
-    limit = base + tol
+    if test is None:
+        test = _test(expr, X, y, pred, base, tol, alpha)
+    noisy = test.limit(1) > test.error + test.floor  # the noise, not round-off, sets the tolerance
+    z = test.z()
     cur, cur_err = expr, base
     replaced: list[tuple[float, str]] = []
+
+    def options(e: sympy.Expr, se: dict) -> list[tuple[sympy.Float, float, float, list[sympy.Expr]]]:
+        """(constant, its se, window, candidates simplest first) for each Float of ``e``."""
+        exponents = {p.exp for p in e.atoms(sympy.Pow) if isinstance(p.exp, sympy.Float)}
+        out = []
+        for f in e.atoms(sympy.Float):
+            v, s = float(f), se.get(f, math.inf)
+            ci = z * s / max(abs(v), 1e-300)  # relative half-width of the confidence interval
+            window = min(max(ci, _MIN_WINDOW), _MAX_WINDOW if not noisy else _MAX_NOISY_WINDOW)
+            # a snap must be cheaper to write than the float at the precision the data give it (MDL):
+            # within a ±w interval a float costs about log2(1/w) bits; 13/(8π) is not "simpler"
+            # than a constant known to 0.3% (any value has such a neighbour), 1/2 is
+            bits = math.log2(1.0 / window) + _SLACK_BITS
+            cands = [c for cx, c in _scored_candidates(v, max_denominator, rel=max(window, _MAX_WINDOW),
+                                                       rational_only=f in exponents) if cx <= bits]
+            if abs(v) <= z * s:  # the interval holds 0: the term may carry nothing
+                cands = [sympy.Integer(0)] + [c for c in cands if c != 0]
+            out.append((f, s, window, cands))
+        return out
+
+    def accept(new: sympy.Expr, err: float) -> bool:
+        return test.accepts(err, _q(test, new))
+
+    # 1. every constant at once to its simplest value inside its interval (a joint test: the
+    #    constants of a fit are correlated, one at a time each may look significant, all at once not)
+    opts = options(cur, standard_errors(cur, variables, X, y))
+    joint = {f: next((c for c in cands if abs(float(c) - float(f)) <= w * abs(float(f))
+                      or (c == 0 and abs(float(f)) <= z * s)), None) for f, s, w, cands in opts}
+    joint = {f: c for f, c in joint.items() if c is not None}
+    if len(joint) > 1:
+        new = cur.xreplace(joint)
+        if not _undefined(new) and description_length(new) <= description_length(cur):
+            if refit and new.atoms(sympy.Float):
+                new, err = polish(new, variables, X, y)
+            else:
+                err = relative_rmse(evaluate(new, variables, X), y)
+            if accept(new, err):
+                replaced += [(float(f), str(c)) for f, c in joint.items()]
+                cur, cur_err = new, err
+    # 2. one constant at a time, the others refit after each snap
     tried: set[float] = set()
     while True:
         floats = [f for f in cur.atoms(sympy.Float) if float(f) not in tried]
         if not floats or len(tried) >= max_constants:
             break
         se = standard_errors(cur, variables, X, y)
-        # the constant closest (relatively) to a simple value goes first
-        exponents = {p.exp for p in cur.atoms(sympy.Pow) if isinstance(p.exp, sympy.Float)}
         ranked = []
-        for f in floats:
-            c = snap_candidates(float(f), max_denominator, rational_only=f in exponents)
-            ranked.append((0 if c else 1, f, c))
-        ranked.sort(key=lambda t: (t[0], -abs(float(t[1]))))
-        _, f, cands = ranked[0]
+        for f, s, w, cands in options(cur, se):
+            if float(f) in tried:
+                continue
+            # most certain snap first under noise (fewest standard errors away); else the largest constant
+            dist = abs(float(cands[0]) - float(f)) / s if cands and noisy and s > 0 else 0.0
+            ranked.append((0 if cands else 1, dist, -abs(float(f)), f, s, w, cands))
+        ranked.sort(key=lambda t: t[:3])
+        _, _, _, f, se_f, window, cands = ranked[0]
         tried.add(float(f))
         v = float(f)
-        se_f = se.get(f, math.inf)
-        window = min(max(4 * se_f / max(abs(v), 1e-300), _MIN_WINDOW), _MAX_WINDOW)
         length = description_length(cur)
         for cand in cands[:max_tries]:
             new = cur.xreplace({f: cand})
-            if description_length(new) > length:
+            if _undefined(new) or description_length(new) > length:  # 0 in a denominator: 1/0
                 continue
             if refit and new.atoms(sympy.Float):
                 new, err = polish(new, variables, X, y)
             else:
                 err = relative_rmse(evaluate(new, variables, X), y)
-            close = abs(float(cand) - v) <= window * abs(v) or err <= cur_err + 1e-12 \
-                or (cand == 0 and abs(v) <= 4 * se_f)  # a tiny term within its uncertainty of 0
-            if close and err <= limit:
+            # inside the interval (under noise: the F-test on the refit formula is the interval)
+            close = noisy or abs(float(cand) - v) <= window * abs(v) or err <= cur_err + 1e-12 \
+                or (cand == 0 and abs(v) <= z * se_f)
+            if close and accept(new, err):
                 cur, cur_err = new, err
                 replaced.append((v, str(cand)))
                 break
@@ -162,10 +258,11 @@ def snap(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6, variables: Sequenc
 
 
 def snap_coefficients(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6,
-                      variables: Sequence[Any] | None = None) -> SnapResult:
+                      variables: Sequence[Any] | None = None, test: SnapTest | None = None) -> SnapResult:
     """Re-snap each numeric coefficient of ``expr`` as a whole (e.g. ``153/(2π⁶) → 1/(4π)``,
     ``0.9999·√10/√10 → 1``): the shortest candidate that keeps the error within ``tol`` of the
-    current one replaces the coefficient when it makes the formula shorter."""
+    current one (or, given ``test``, that the test accepts) replaces the coefficient when it makes
+    the formula shorter."""
     X, y, variables = _prepare(expr, X, y, variables)
     cur = expr
     cur_err = relative_rmse(evaluate(cur, variables, X), y)
@@ -182,6 +279,8 @@ def snap_coefficients(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6,
         length = description_length(cur)
         k = int(math.floor(math.log10(abs(v)) + 0.5)) if v != 0 and math.isfinite(v) else 0
         cands = snap_candidates(v)[:6]
+        if coef in cands:  # already a simple value: only a simpler one may replace it (within noise,
+            cands = cands[:cands.index(coef)]  # several are near; 1/√(2π) must not become 2/5)
         if abs(k) >= 2:  # 1.0e+300 = 10**300 exactly (what undoing the scale leaves)
             cands += [c * sympy.Integer(10) ** k for c in snap_candidates(v / 10.0 ** k)[:3]]
         for cand in cands:
@@ -189,7 +288,7 @@ def snap_coefficients(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6,
             if new == cur or description_length(new) >= length:
                 continue
             err = relative_rmse(evaluate(new, variables, X), y)
-            if err <= limit:
+            if err <= limit or (test is not None and test.accepts(err, _q(test, new))):
                 cur, cur_err = new, err
                 replaced.append((v, str(cand)))
                 break
