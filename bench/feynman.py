@@ -149,7 +149,8 @@ def run_one(method: str, eq: dict, n_train: int, time_limit: float, cap: int, no
     if clock == "cpu":
         # Soft limits count this worker's CPU seconds, as gplearn's does: the library's deadlines read
         # time.monotonic()/perf_counter(), so in this one-fit process both become the CPU clock.
-        time.monotonic = time.perf_counter = time.process_time
+        # (time.time too: the regressor's soft deadline is wall-clock so that it means the same on every worker)
+        time.monotonic = time.perf_counter = time.time = time.process_time
     try:
         expr, detail = FITTERS[method](eq, X, y, time_limit)
         signal.setitimer(signal.ITIMER_PROF, 0)
