@@ -71,7 +71,8 @@ def fit_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], *,
         max_terms: most unknowns (``P`` and ``Q`` together) tried; default ``min(3N/4, 300)``.
 
         polynomial: also return a plain polynomial (``Q`` constant); by default that case is left
-            to the other candidates and only ``Q`` with a non-constant term is returned."""
+            to the other candidates (as is a single-term ``Q``) and only ``Q`` with two or more
+            terms is returned."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     N, n = X.shape
@@ -123,8 +124,9 @@ def fit_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], *,
                 break
             support[best[1]] = False
             v = best[2]
-        if not polynomial and not any(sum(mq[j]) > 0 for j in range(len(mq)) if support[len(mp) + j]):
-            continue  # a polynomial: the other candidates cover it
+        q = MQ @ v[len(mp):]
+        if not polynomial and (support[len(mp):].sum() < 2 or np.std(q) <= 1e-6 * np.mean(np.abs(q))):
+            continue  # a polynomial over a monomial: the other candidates cover it
         syms = [s / sympy.Float(float(c)) for s, c in zip(variables, scale)]
         k = len(mp)
         lead = next(j for j in range(len(mq)) if support[k + j])  # lowest-order denominator term -> 1
