@@ -54,7 +54,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         r2_threshold: minimum r² for an edge to become symbolic (else its spline is kept).
         search: ``"auto"`` (all candidates), ``"additive"`` (only ``[n, 1]`` KANs; fast) or a
             sequence of candidate names (``monomial``, ``rational``, ``loglog``, ``raw``, ``logy``,
-            ``decompose``, ``composite``, ``deep_raw``, ``deep_loglog``). ``rational`` fits a sparse
+            ``composite``, ``decompose``, ``deep_raw``, ``deep_loglog``). ``rational`` fits a sparse
             ``P(x)/Q(x)`` by linear algebra (see :mod:`nnlab.symbolic.rational`). ``monomial`` (positive data only) fits ``C·Π x^p``
             by least squares in log space: the noise-robust form of ``loglog``. ``composite`` (positive data
             only) looks for ``y = M₁(x)·g(M₂(x))``,
@@ -204,8 +204,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             "loglog": (xpos and ypos, Candidate("loglog", log_x=True, log_y=True)),
             "logy": (ypos, Candidate("logy", log_y=True)),
             "raw": (True, Candidate("raw")),
-            "decompose": (n >= 2, Candidate("decompose")),
             "composite": (xpos and ypos, Candidate("composite", log_x=True, log_y=True)),
+            "decompose": (n >= 2, Candidate("decompose")),
             "deep_raw": (True, Candidate("deep_raw", hidden=(h,))),
             "deep_loglog": (xpos and ypos, Candidate("deep_loglog", log_x=True, log_y=True, hidden=(h,))),
         }
