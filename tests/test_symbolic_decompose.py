@@ -12,6 +12,7 @@ import nnlab as nl
 from nnlab.symbolic import separability as sep
 from nnlab.symbolic.decompose import decompose
 from nnlab.symbolic.polish import evaluate
+from nnlab.symbolic.dictionary import fit_dictionary
 from nnlab.symbolic.rational import fit_rational
 
 torch.set_num_threads(1)
@@ -97,6 +98,34 @@ def test_fit_rational_says_none_when_no_ratio_fits():
     X = _box([(0.5, 3)] * 2, 200)
     assert fit_rational(X, np.exp(X[:, 0]) * X[:, 1], list(sympy.symbols("a b"))) is None
     assert fit_rational(X, X[:, 0] * X[:, 1], list(sympy.symbols("a b"))) is None  # a polynomial: not asked for
+
+
+@pytest.mark.parametrize("truth, names", [
+    ("I1 + I2 + 2*sqrt(I1*I2)*cos(delta)", "I1 I2 delta"),  # terms that only help together
+    ("b*(1 + a*cos(t))", "b a t"),
+    ("x**2 + x*sin(t)", "x t"),
+])
+def test_fit_dictionary_recovers_sparse_sums_of_atom_products(truth, names):
+    syms = sympy.symbols(names, positive=True)  # sqrt(I1)*sqrt(I2) == sqrt(I1*I2)
+    t = sympy.sympify(truth, locals={s.name: s for s in syms})
+    X = _box([(1, 5)] * len(syms), 300)
+    expr = fit_dictionary(X, evaluate(t, syms, X), list(syms))
+    assert expr is not None
+    assert sympy.simplify(sympy.nsimplify(expr, rational=True, tolerance=1e-8) - t) == 0, expr
+
+
+def test_fit_dictionary_says_none_outside_the_dictionary():
+    X = _box([(0.5, 3)] * 2, 200)
+    assert fit_dictionary(X, np.exp(X[:, 0]) * X[:, 1], list(sympy.symbols("a b"))) is None
+    assert fit_dictionary(_box([(1, 2)] * 4, 50), np.ones(50), list(sympy.symbols("a b c d"))) is None  # > 3 variables
+
+
+def test_regressor_rational_candidate_gives_relativistic_addition():
+    X = _box([(1, 5)] * 3, 300)
+    y = (X[:, 2] + X[:, 1]) / (1 + X[:, 1] * X[:, 2] / X[:, 0] ** 2)
+    est = nl.SymbolicRegressor(search=["rational"], variables=["c", "v", "u"], time_limit=30).fit(X, y)
+    c, v, u = sympy.symbols("c v u")
+    assert est.complete_ and sympy.simplify(est.formula_ - (u + v) / (1 + u * v / c ** 2)) == 0, est.formula_
 
 
 # ------------------------------------------------------------------ whole decompositions

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import sympy
 
-__all__ = ["monomials", "fit_rational"]
+__all__ = ["monomials", "fit_rational", "run_rational"]
 
 
 def monomials(n: int, degree: int) -> list[tuple[int, ...]]:

@@ -114,6 +114,11 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
 
             run_rational(res, Xtr, ytr, Xva, yva, variables, snap_tol=snap_tol, deadline=deadline)
             return
+        if cand.name == "dictionary":  # y = Σ c·Π atoms(x) by sparse least squares (see dictionary.py)
+            from .dictionary import run_dictionary
+
+            run_dictionary(res, Xtr, ytr, Xva, yva, variables, snap_tol=snap_tol, deadline=deadline)
+            return
         if cand.name == "decompose":  # split with a surrogate as oracle (see decompose.py)
             from .decompose import run_decompose
 
