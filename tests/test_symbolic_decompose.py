@@ -12,6 +12,8 @@ import nnlab as nl
 from nnlab.symbolic import separability as sep
 from nnlab.symbolic.decompose import decompose
 from nnlab.symbolic.polish import evaluate
+from nnlab.symbolic.dictionary import fit_dictionary
+from nnlab.symbolic.rational import fit_rational
 
 torch.set_num_threads(1)
 RNG = np.random.default_rng
@@ -64,6 +66,68 @@ def test_linearity_relevance_and_modules():
     assert mods == [[0, 1], [2], [3]]
 
 
+@pytest.mark.parametrize("f, group, degree", [
+    (lambda X: (X[:, 1] + X[:, 2]) / (1 + X[:, 1] * X[:, 2] / X[:, 0] ** 2), [0, 1, 2], 1.0),  # u/c, v/c
+    (lambda X: np.exp(-(X[:, 1] / X[:, 0]) ** 2 / 2) / X[:, 0], [0, 1], -1.0),  # x1 changes sign
+    (lambda X: X[:, 0] ** 2 * np.sin(X[:, 1] / X[:, 2]), [1, 2], 0.0),
+])
+def test_homogeneity_finds_the_degree(f, group, degree):
+    X = _box([(1, 5), (-2, 2), (1, 5)], 300)
+    z, power, p = sep.homogeneity_z(f, X, group, 1e-9, RNG(3))
+    assert p == degree and z < 1e-3 and power > 1e3
+    # a group that is not homogeneous: the residual is large for every degree
+    z, *_ = sep.homogeneity_z(lambda X: np.sin(X[:, 0]) + X[:, 2], X, [0, 2], 1e-9, RNG(3))
+    assert z > 1e3
+
+
+@pytest.mark.parametrize("truth, names, ranges, polynomial", [
+    ("(u + v)/(1 + u*v/c**2)", "c v u", [(1, 5)] * 3, False),
+    ("(m1*r1 + m2*r2)/(m1 + m2)", "m1 m2 r1 r2", [(1, 5)] * 4, False),
+    ("x*y - 3*z**2", "x y z", [(-2, 2)] * 3, True),
+])
+def test_fit_rational_recovers_sparse_ratios(truth, names, ranges, polynomial):
+    syms = sympy.symbols(names)
+    t = sympy.sympify(truth, locals={s.name: s for s in syms})
+    X = _box(ranges, 200)
+    expr = fit_rational(X, evaluate(t, syms, X), list(syms), polynomial=polynomial)
+    assert expr is not None and len(sympy.nsimplify(expr, rational=True, tolerance=1e-8).atoms(sympy.Float)) == 0
+    assert sympy.simplify(sympy.nsimplify(expr, rational=True, tolerance=1e-8) - t) == 0, expr
+
+
+def test_fit_rational_says_none_when_no_ratio_fits():
+    X = _box([(0.5, 3)] * 2, 200)
+    assert fit_rational(X, np.exp(X[:, 0]) * X[:, 1], list(sympy.symbols("a b"))) is None
+    assert fit_rational(X, X[:, 0] * X[:, 1], list(sympy.symbols("a b"))) is None  # a polynomial: not asked for
+
+
+@pytest.mark.parametrize("truth, names", [
+    ("I1 + I2 + 2*sqrt(I1*I2)*cos(delta)", "I1 I2 delta"),  # terms that only help together
+    ("b*(1 + a*cos(t))", "b a t"),
+    ("x**2 + x*sin(t)", "x t"),
+])
+def test_fit_dictionary_recovers_sparse_sums_of_atom_products(truth, names):
+    syms = sympy.symbols(names, positive=True)  # sqrt(I1)*sqrt(I2) == sqrt(I1*I2)
+    t = sympy.sympify(truth, locals={s.name: s for s in syms})
+    X = _box([(1, 5)] * len(syms), 300)
+    expr = fit_dictionary(X, evaluate(t, syms, X), list(syms))
+    assert expr is not None
+    assert sympy.simplify(sympy.nsimplify(expr, rational=True, tolerance=1e-8) - t) == 0, expr
+
+
+def test_fit_dictionary_says_none_outside_the_dictionary():
+    X = _box([(0.5, 3)] * 2, 200)
+    assert fit_dictionary(X, np.exp(X[:, 0]) * X[:, 1], list(sympy.symbols("a b"))) is None
+    assert fit_dictionary(_box([(1, 2)] * 4, 50), np.ones(50), list(sympy.symbols("a b c d"))) is None  # > 3 variables
+
+
+def test_regressor_rational_candidate_gives_relativistic_addition():
+    X = _box([(1, 5)] * 3, 300)
+    y = (X[:, 2] + X[:, 1]) / (1 + X[:, 1] * X[:, 2] / X[:, 0] ** 2)
+    est = nl.SymbolicRegressor(search=["rational"], variables=["c", "v", "u"], time_limit=30).fit(X, y)
+    c, v, u = sympy.symbols("c v u")
+    assert est.complete_ and sympy.simplify(est.formula_ - (u + v) / (1 + u * v / c ** 2)) == 0, est.formula_
+
+
 # ------------------------------------------------------------------ whole decompositions
 LAWS = [  # truth, variables, ranges, the first split expected
     ("r*F*sin(theta)", "r F theta", [(1, 5), (1, 5), (0, 5)], {"symmetry", "multiplicative"}),
@@ -71,6 +135,10 @@ LAWS = [  # truth, variables, ranges, the first split expected
     ("beta*(1 + alpha*cos(theta))", "beta alpha theta", [(1, 5), (1, 5), (0, 5)], {"multiplicative"}),
     ("(m1*r1 + m2*r2)/(m1 + m2)", "m1 m2 r1 r2", [(1, 5)] * 4, {"symmetry"}),
     ("kappa*(T2 - T1)*A/d", "kappa T1 T2 A d", [(1, 5)] * 5, {"symmetry"}),
+    # a law in x_i - x_j whose rest is homogeneous of degree -1: (theta - theta1)/sigma is found
+    ("exp(-((theta - theta1)/sigma)**2/2)/sigma", "sigma theta theta1", [(1, 3)] * 3, {"symmetry"}),
+    ("(u + v)/(1 + u*v/c**2)", "c v u", [(1, 5)] * 3, {"homogeneous"}),  # relativistic addition
+    ("sqrt((x2 - x1)**2 + (y2 - y1)**2)", "x1 x2 y1 y2", [(1, 5)] * 4, {"symmetry"}),  # sqrt of a separable sum
 ]
 
 

@@ -23,6 +23,7 @@ candidate. The tree of decisions (split, test, z-score, tolerance) is kept for t
 """
 from __future__ import annotations
 
+import itertools
 import math
 import time
 import warnings
@@ -37,7 +38,8 @@ from .matching import suggest
 from .affine import canonical
 from .polish import evaluate, polish, relative_rmse
 from .search import Candidate, complexity, merge_numbers, run_candidate, tidy
-from .separability import SYMMETRIES, linear_z, modules, relevance_z, symmetry_z
+from .rational import fit_rational
+from .separability import SYMMETRIES, homogeneity_z, linear_z, modules, relevance_z, symmetry_z
 from .snap import snap
 from .surrogate import fit_surrogate
 from .transforms import fixed_sign
@@ -120,13 +122,17 @@ class _Decomposer:
             return sympy.Float(float(np.mean(node.f(node.X)))), {**info, "split": "constant"}
         if m == 1 or depth >= self.max_depth or self.late():
             return self.leaf(node, info)
-        split = self.relevance(node) or self.symmetry(node) or self.separable(node, node.f, node.sigma) \
-            or self.linear(node) or self.transformed(node)
+        split = self.first_split(node)
         if split is None:
             return self.leaf(node, info)
         kind, detail, build = split
         expr, children = build(depth)
         return expr, {**info, "split": kind, **detail, "children": children}
+
+    def first_split(self, node: _Node):
+        """The first structure that holds, cheap and certain tests first."""
+        return self.relevance(node) or self.symmetry(node) or self.separable(node, node.f, node.sigma) \
+            or self.linear(node) or self.homogeneous(node) or self.transformed(node)
 
     def relevance(self, node: _Node):
         m = node.X.shape[1]
@@ -270,6 +276,72 @@ class _Decomposer:
             return ea + eb * node.symbols[k], [ta, tb]
         return build
 
+    def homogeneous(self, node: _Node):
+        """``f(λx_G, x_R) = λ^p f`` → ``f = x_k^p·g(x_G/x_k, x_R)`` with a positive pivot ``x_k ∈ G``."""
+        m = node.X.shape[1]
+        cols = range(m)
+        groups = [list(g) for r in range(2, m + 1) for g in itertools.combinations(cols, r)] if m <= 6 \
+            else [list(g) for g in itertools.combinations(cols, 2)] + [list(cols)]
+        passed = []
+        for g in groups:
+            if not any(node.X[:, c].min() > 0 for c in g) or self.late():
+                continue
+            z, power, p = homogeneity_z(node.f, node.X, g, node.sigma, self.rng)
+            if z <= self.z_max and power >= 3 * self.z_max:
+                passed.append((z / power, len(g), z, power, p, g))
+        if not passed:
+            return None
+        _, _, z, power, p, g = min(passed)
+        pos = [c for c in g if node.X[:, c].min() > 0]
+        k = max(pos, key=lambda c: node.X[:, c].max() / node.X[:, c].min())  # widest positive column
+        return "homogeneous", {"test": f"degree {p:g} in a group", "group": [str(node.symbols[c]) for c in g],
+                               "pivot": str(node.symbols[k]), "z": z, "z_power": power, "z_max": self.z_max,
+                               "passed": len(passed)}, self._hom_build(node, g, k, p)
+
+    def _hom_build(self, node: _Node, g: list[int], k: int, p: float):
+        X = node.X
+        lo, hi = X.min(axis=0), X.max(axis=0)
+        others = [c for c in g if c != k]
+        rest = [c for c in range(X.shape[1]) if c not in g]
+        usyms = []
+        for c in others:
+            self.count += 1
+            usyms.append(sympy.Symbol(f"_u{self.count}"))
+            self.subs.append((usyms[-1], node.symbols[c] / node.symbols[k]))
+        xk = X[:, k]
+        W = X[:, others] / xk[:, None]
+        mid = np.median(X, axis=0)
+
+        def f_child(Z: np.ndarray) -> np.ndarray:
+            w = Z[:, len(rest):]
+            a = np.full(len(Z), np.log(lo[k]))
+            b = np.full(len(Z), np.log(hi[k]))
+            with np.errstate(all="ignore"):
+                for col, c in enumerate(others):
+                    wc = w[:, col]
+                    l1, l2 = lo[c] / wc, hi[c] / wc
+                    lmin = np.where(wc > 0, l1, np.where(wc < 0, l2, 0.0))
+                    lmax = np.where(wc > 0, l2, np.where(wc < 0, l1, np.inf))
+                    a = np.maximum(a, np.log(np.maximum(lmin, 1e-300)))
+                    b = np.minimum(b, np.log(lmax))
+            t = np.where(b >= a, (a + b) / 2, np.clip((a + b) / 2, np.log(lo[k]), np.log(hi[k])))
+            v = np.exp(t)
+            P = np.repeat(mid[None, :], len(Z), axis=0)
+            P[:, rest] = Z[:, :len(rest)]
+            P[:, k] = v
+            P[:, others] = w * v[:, None]
+            return node.f(P) / v ** p
+
+        scale = xk ** -p
+        child = _Node([node.symbols[c] for c in rest] + usyms, np.column_stack([X[:, rest], W]), node.y * scale,
+                      f_child, node.sigma * float(np.sqrt(np.mean(scale ** 2))), node.exact, node.transformed)
+        power = sympy.Rational(int(round(2 * p)), 2)
+
+        def build(depth):
+            e, t = self.solve(child, depth + 1)
+            return node.symbols[k] ** power * e, [t]
+        return build
+
     def transformed(self, node: _Node):
         if node.transformed:
             return None
@@ -279,6 +351,9 @@ class _Decomposer:
             if not ok(y, s):
                 continue
             sigma = _rms(dT(y)) * node.sigma
+            Ty = T(y)
+            if not sigma <= 0.02 * _rms(Ty - Ty.mean()):  # T amplifies the oracle's error (1/y near a zero)
+                continue
             fT = (lambda Z, T=T: T(node.f(Z)))
             split = self.separable(node, fT, sigma)
             if split is None:
@@ -304,6 +379,15 @@ class _Decomposer:
         n = len(y)
         perm = self.rng.permutation(n)
         va, tr = perm[: n // 4], perm[n // 4:]
+        floor = 1e-7 if node.exact else max(node.sigma / (_rms(y) or 1.0), 1e-7)
+        rat = _rational(X, y, node.symbols, 3 * floor, self.deadline)
+        s = fixed_sign(y)
+        if rat is None and s != 0:  # √(P/Q): distances, norms (relative error of y² is twice y's)
+            sq = _rational(X, y ** 2, node.symbols, 6 * floor, self.deadline)
+            rat = None if sq is None else s * sympy.sqrt(sq)
+        if rat is not None:  # a sparse P/Q within the oracle's error: the parts' rows decide later
+            return self.placeholder([rat]), {**info, "split": "leaf", "candidate": "rational",
+                                             "formula": str(rat)}
         best, found = None, []
         for cand in cands:
             r = run_candidate(cand, X[tr], y[tr], X[va], y[va], node.symbols, self.lib, grid=5, k=3, steps=60,
@@ -359,6 +443,15 @@ class _Decomposer:
                 alts.append(o[2])
         return self.placeholder(alts), {**info, "split": "leaf", "candidate": label, "error": err,
                                         "formula": str(expr), "alternatives": len(alts) - 1}
+
+
+def _rational(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol], tol: float,
+              deadline: float) -> sympy.Expr | None:
+    try:
+        return fit_rational(X, y, symbols, max_degree=3 if X.shape[1] <= 3 else 2, tol=tol,
+                            deadline=None if math.isinf(deadline) else deadline, polynomial=True)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError, sympy.PolynomialError):
+        return None
 
 
 def _affine_expr(fname: str, fit: Any, sym: sympy.Symbol, lib: Library) -> sympy.Expr:
@@ -417,9 +510,7 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
     root = _Node(list(variables), X, y, sur, sur.sigma, True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        split = None if X.shape[1] == 1 else (dec.relevance(root) or dec.symmetry(root)
-                                              or dec.separable(root, root.f, root.sigma) or dec.linear(root)
-                                              or dec.transformed(root))
+        split = None if X.shape[1] == 1 else dec.first_split(root)
         if split is None:
             return Decomposition(None, None, {"split": "none", "variables": [str(v) for v in variables],
                                               "sigma": sur.sigma}, sur.error)
@@ -436,9 +527,6 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
     tree = {"split": kind, "variables": [str(v) for v in variables], "sigma": sur.sigma, **detail,
             "children": children}
     return Decomposition(expr, raw, tree, sur.error, template, parts)
-    tree = {"split": kind, "variables": [str(v) for v in variables], "sigma": sur.sigma, **detail,
-            "children": children}
-    return Decomposition(expr, raw, tree, sur.error)
 
 
 def choose_parts(template: sympy.Expr, parts: dict[sympy.Symbol, list[sympy.Expr]], variables: list[sympy.Symbol],
@@ -496,12 +584,19 @@ def finish(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray, y: np
 
 def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
                   variables: list[sympy.Symbol], lib: Library, *, snap_tol: float, deadline: float | None,
-                  min_seconds: float = 60.0) -> None:
+                  share: float = 0.6, min_seconds: float = 15.0) -> None:
     """Fill ``res`` (a :class:`~nnlab.symbolic.search.CandidateResult`) with the decomposition's law.
 
-    The decomposition gets at least ``min_seconds`` even when it starts near the search's deadline."""
+    Its own time budget: ``share`` of what is left before the search's ``deadline``, at least
+    ``min_seconds`` (so it is never starved when it starts late, and the candidates after it keep
+    the rest). Past the budget parts become leaves; choosing the leaves' fits may take 15% more,
+    and past 25% more the law is only polished, not snapped."""
     t0 = time.monotonic()
-    dl = max(deadline if deadline is not None else t0, t0 + min_seconds)
+    left = (float(deadline) - t0) if deadline is not None else min_seconds / share
+    budget = max(share * left, min_seconds)
+    end = t0 + budget
+    # a deadline that can also be cancelled (parallel search) keeps that ability with the new time
+    dl = type(deadline)(end, deadline.cancel) if hasattr(deadline, "cancel") else end
     d = decompose(Xtr, ytr, variables, lib, refit=False, deadline=dl)
     res.tree = d.tree
     if d.raw is None:
@@ -509,8 +604,8 @@ def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        raw = choose_parts(d.template, d.parts, variables, Xtr, ytr, deadline=dl + 10)
-        expr = finish(raw, variables, Xtr, ytr, snap_tol, time.monotonic() > dl + 15)
+        raw = choose_parts(d.template, d.parts, variables, Xtr, ytr, deadline=end + 0.15 * budget)
+        expr = finish(raw, variables, Xtr, ytr, snap_tol, time.monotonic() > end + 0.25 * budget)
     res.expr, res.complete = expr, not expr.atoms(sympy.core.function.AppliedUndef)
     res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
     res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)

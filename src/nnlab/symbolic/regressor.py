@@ -53,8 +53,11 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         lamb: sparsity regularisation weight (deeper KANs, when the KAN provides ``regularization``).
         r2_threshold: minimum r² for an edge to become symbolic (else its spline is kept).
         search: ``"auto"`` (all candidates), ``"additive"`` (only ``[n, 1]`` KANs; fast) or a
-            sequence of candidate names (``monomial``, ``loglog``, ``raw``, ``logy``, ``composite``,
-            ``decompose``, ``deep_raw``, ``deep_loglog``). ``monomial`` (positive data only) fits ``C·Π x^p``
+            sequence of candidate names (``monomial``, ``rational``, ``dictionary``, ``loglog``, ``raw``, ``logy``,
+            ``composite``, ``decompose``, ``deep_raw``, ``deep_loglog``). ``rational`` fits a sparse
+            ``P(x)/Q(x)`` by linear algebra (see :mod:`nnlab.symbolic.rational`); ``dictionary`` (up to three
+            variables) a sparse sum of products of ``x, √x, 1/x, x², sin x, cos x`` (see
+            :mod:`nnlab.symbolic.dictionary`). ``monomial`` (positive data only) fits ``C·Π x^p``
             by least squares in log space: the noise-robust form of ``loglog``. ``composite`` (positive data
             only) looks for ``y = M₁(x)·g(M₂(x))``,
             monomials ``M`` and a library function ``g`` (see :mod:`nnlab.symbolic.composite`).
@@ -199,6 +202,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         h = min(n + 1, 5)
         table = {
             "monomial": (xpos and ypos, Candidate("monomial", log_x=True, log_y=True)),
+            "rational": (True, Candidate("rational")),
+            "dictionary": (n <= 3, Candidate("dictionary")),
             "loglog": (xpos and ypos, Candidate("loglog", log_x=True, log_y=True)),
             "logy": (ypos, Candidate("logy", log_y=True)),
             "raw": (True, Candidate("raw")),

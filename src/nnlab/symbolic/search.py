@@ -109,6 +109,16 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
             run_composite(res, Xtr, ytr, Xva, yva, variables, lib, grid=grid, k=k, snap_tol=snap_tol,
                           deadline=deadline)
             return
+        if cand.name == "rational":  # y = P(x)/Q(x) by linear algebra (see rational.py)
+            from .rational import run_rational
+
+            run_rational(res, Xtr, ytr, Xva, yva, variables, snap_tol=snap_tol, deadline=deadline)
+            return
+        if cand.name == "dictionary":  # y = Σ c·Π atoms(x) by sparse least squares (see dictionary.py)
+            from .dictionary import run_dictionary
+
+            run_dictionary(res, Xtr, ytr, Xva, yva, variables, snap_tol=snap_tol, deadline=deadline)
+            return
         if cand.name == "decompose":  # split with a surrogate as oracle (see decompose.py)
             from .decompose import run_decompose
 

@@ -12,7 +12,10 @@ modularity, Liu et al. 2024):
   ``x_i + δ, x_j + δ``), ``x_i + x_j`` (``x_i + δ, x_j − δ``), ``x_i·x_j`` (``λx_i, x_j/λ``) or
   ``x_i/x_j`` (``λx_i, λx_j``);
 * **linearity** in ``x_k``: ``f = a(R) + b(R)·x_k`` (second divided difference zero);
-* **relevance**: ``f`` does not change when ``x_k`` alone does.
+* **relevance**: ``f`` does not change when ``x_k`` alone does;
+* **homogeneity** of degree ``p`` in a group ``G``: ``f(λ·x_G, x_R) = λ^p·f(x_G, x_R)`` (the
+  ``x_i/x_j`` symmetry is ``p = 0`` for a pair); then ``f = x_k^p·g(x_G/x_k, x_R)``, one variable
+  fewer: AI Feynman's dimensionless groups such as ``u/c, v/c`` or ``(θ−θ₁)/σ``, found from the data.
 
 Pairwise additive/multiplicative tests give an interaction graph whose connected components are
 the modules (a zero Hessian block ``∂²f/∂x_i∂x_j``, resp. of ``log|f|``, between two sets is
@@ -20,12 +23,13 @@ exactly separability); the split into modules is then confirmed on the whole blo
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
 
 __all__ = ["Oracle", "additive_z", "multiplicative_z", "symmetry_z", "linear_z", "relevance_z", "modules",
-           "SYMMETRIES"]
+           "homogeneity_z", "SYMMETRIES"]
 
 Oracle = Callable[[np.ndarray], np.ndarray]
 SYMMETRIES = ("minus", "plus", "times", "divide")
@@ -173,3 +177,52 @@ def modules(f: Oracle, X: np.ndarray, sigma: float, kind: str, rng: np.random.Ge
     if rest_merge:
         ok.append(sorted(rest_merge))
     return sorted(ok), zs
+
+
+def homogeneity_z(f: Oracle, X: np.ndarray, group: list[int], sigma: float, rng: np.random.Generator,
+                  m: int = 256, max_degree: float = 4.0) -> tuple[float, float, float]:
+    """(z of ``f(λx_G, x_R) − λ^p·f(x)``, the smallest z of that residual when only one column of
+    ``G`` is scaled (large: each column matters to the identity), degree ``p``).
+
+    ``λ > 0`` is drawn per point so that every scaled column stays inside the data's box (columns
+    of either sign; a zero stays zero). ``p`` is estimated from ``log|f(λx)/f(x)| / log λ`` on
+    points where ``f`` is well away from zero, then rounded to a multiple of 1/2 (physical
+    degrees); ``|p| > max_degree`` is not tried. A group that cannot be scaled gives ``(inf, 0, 0)``."""
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    P = X[rng.integers(0, len(X), m)].copy()
+    a = np.full(m, -np.inf)
+    b = np.full(m, np.inf)
+    with np.errstate(all="ignore"):
+        for c in group:
+            x = P[:, c]
+            l1, l2 = lo[c] / x, hi[c] / x
+            lmin, lmax = np.where(x > 0, l1, np.where(x < 0, l2, 0.0)), np.where(x > 0, l2, np.where(x < 0, l1, np.inf))
+            a = np.maximum(a, np.log(np.maximum(lmin, 1e-300)))
+            b = np.minimum(b, np.log(lmax))
+    ok = np.isfinite(a) & np.isfinite(b) & (b - a > 0.05)
+    if ok.sum() < m // 4:
+        return float("inf"), 0.0, 0.0
+    P, a, b = P[ok], a[ok], b[ok]
+    t = a + (b - a) * rng.uniform(size=len(P))
+    lam = np.exp(t)
+    Q = P.copy()
+    Q[:, group] = P[:, group] * lam[:, None]
+    f0, f1 = f(P), f(Q)
+    scale = np.sqrt(np.mean(f0 ** 2))
+    use = (np.abs(f0) > 0.1 * scale) & (np.abs(f1) > 0.1 * scale) & (np.abs(t) > 0.05) & (np.sign(f0) == np.sign(f1))
+    if use.sum() < 8:
+        return float("inf"), 0.0, 0.0
+    with np.errstate(all="ignore"):
+        p_hat = float(np.median(np.log(f1[use] / f0[use]) / t[use]))
+    p = round(2 * p_hat) / 2
+    if not np.isfinite(p) or abs(p) > max_degree:
+        return float("inf"), 0.0, 0.0
+    r = f1 - lam ** p * f0
+    noise = sigma * np.sqrt(1 + lam ** (2 * p))
+    z = float(np.sqrt(np.mean(r ** 2)) / np.sqrt(np.mean(noise ** 2)))
+    power = math.inf  # the move must matter: each column of G scaled alone breaks the identity
+    for c in group:
+        R = P.copy()
+        R[:, c] = P[:, c] * lam
+        power = min(power, float(np.sqrt(np.mean((f(R) - lam ** p * f0) ** 2)) / np.sqrt(np.mean(noise ** 2))))
+    return z, power, float(p)
