@@ -65,124 +65,173 @@ horner_d(const double *restrict C, long P, long k, const double *restrict f, lon
     }
 }
 
-#define SPANS(T, IT)                                                                           \
-    for (long i = 0; i < I; i++) xd[i] = (double)xb[i];                                        \
-    spans_i(xd, I, t0, inv_h, hi, s, f);
+/* elements (rows x inputs) per block: spans and Horner run over a whole block of rows as one
+ * flat vector loop (short rows, e.g. 2 inputs, would otherwise pay loop overheads per row) */
+#define BLOCK 512L
 
-#define HORNER(T, P, KK, C, out, tmin) horner_d(C, P, KK, f, I, tmin, out);
+/* Per-thread scratch for one block of R rows (n = R*I elements): the per-input grid constants
+ * tiled R times, x in double, s, f, and the k+1 local values (double and T). */
+typedef struct {
+    double *t0, *ih, *xd, *f, *v;
+    int *s;
+    void *vt;
+} Scratch;
 
-/* One row of F: slot j, input i holds v[r][i] with r = j - s[i] + k when 0 <= r <= k. */
-#define ROW_FEATURES(T, IT, KK)                                                                \
+static int scratch_alloc(Scratch *w, long R, long I, long k, size_t tsize,
+                         const double *t0, const double *inv_h) {
+    long n = R * I;
+    w->t0 = malloc(sizeof(double) * (size_t)n * (size_t)(k + 5));
+    w->s = malloc(sizeof(int) * (size_t)n);
+    w->vt = malloc(tsize * (size_t)n * (size_t)(k + 1));
+    if (!w->t0 || !w->s || !w->vt) return -1;
+    w->ih = w->t0 + n; w->xd = w->t0 + 2 * n; w->f = w->t0 + 3 * n; w->v = w->t0 + 4 * n;
+    for (long r = 0; r < R; r++)
+        for (long i = 0; i < I; i++) { w->t0[r * I + i] = t0[i]; w->ih[r * I + i] = inv_h[i]; }
+    return 0;
+}
+
+static void scratch_free(Scratch *w) { free(w->t0); free(w->s); free(w->vt); }
+
+#define BLOCK_SPANS(T)                                                                         \
+    for (long e = 0; e < n; e++) w.xd[e] = (double)xb[e];                                      \
+    spans_i(w.xd, n, w.t0, w.ih, hi, w.s, w.f);
+
+/* F rows b0..b0+R-1: slot j, input i holds v[r][e] with r = j - s[e] + k when 0 <= r <= k.
+ * Wide rows: one vector loop over the inputs per slot. Short rows: slots inner, per element. */
+#define BLOCK_FEATURES(T, KK)                                                                  \
     do {                                                                                       \
-        SPANS(T, IT)                                                                           \
-        HORNER(T, (KK) + 1, KK, M, v, tmin)                                                    \
-        for (long i = 0; i < ((KK) + 1) * I; i++) vt[i] = (T)v[i];                             \
-        for (long j = 0; j < K; j++) {                                                         \
-            T *Fj = Fb + j * I;                                                                \
-            for (long i = 0; i < I; i++) {                                                     \
-                IT r = (IT)j - s[i] + (IT)(KK);                                                \
-                        T a = 0; /* branch-free select: a product with 0/1 (v is finite) */            \
-                for (long q = 0; q <= (KK); q++) a += (T)(r == (IT)q) * vt[q * I + i];         \
-                Fj[i] = a;                                                                     \
-            }                                                                                  \
-        }                                                                                      \
-    } while (0)
-
-#define FEATURES(NAME, T, IT, TMIN)                                                            \
-int NAME(const T *x, long B, long I, const double *t0, const double *inv_h, long k, long K,    \
-         const double *M, int zero_base, T *F, int nthreads) {                                 \
-    const double hi = (double)(K + k + 1), tmin = (TMIN);                                      \
-    int failed = 0;                                                                            \
-    int par = nthreads > 1 && B > 1 && B * I * (K + 1) >= PAR_MIN;                             \
-    _Pragma("omp parallel num_threads(nthreads) if(par) reduction(|:failed)")                 \
-    {                                                                                          \
-        double *xd = malloc(sizeof(double) * (size_t)I * (size_t)(k + 3));                     \
-        IT *s = malloc(sizeof(IT) * (size_t)I);                                                \
-        T *vt = malloc(sizeof(T) * (size_t)I * (size_t)(k + 1));                               \
-        double *f = xd ? xd + I : NULL, *v = xd ? xd + 2 * I : NULL;                           \
-        if (!xd || !s || !vt) failed = 1;                                                      \
-        _Pragma("omp for schedule(static)")                                                    \
-        for (long b = 0; b < B; b++) {                                                         \
-            if (!xd || !s || !vt) continue;                                                      \
-            const T *xb = x + b * I;                                                           \
-            T *Fb = F + b * (K + 1) * I;                                                       \
-            switch (k) {                                                                       \
-                case 1: ROW_FEATURES(T, IT, 1); break;                                         \
-                case 2: ROW_FEATURES(T, IT, 2); break;                                         \
-                case 3: ROW_FEATURES(T, IT, 3); break;                                         \
-                case 4: ROW_FEATURES(T, IT, 4); break;                                         \
-                case 5: ROW_FEATURES(T, IT, 5); break;                                         \
-                default: ROW_FEATURES(T, IT, k); break;                                        \
+        BLOCK_SPANS(T)                                                                         \
+        horner_d(M, (KK) + 1, KK, w.f, n, tmin, w.v);                                         \
+        T *vt = (T *)w.vt;                                                                     \
+        for (long e = 0; e < ((KK) + 1) * n; e++) vt[e] = (T)w.v[e];                           \
+        for (long r = 0; r < R; r++) {                                                         \
+            T *Fb = F + (b0 + r) * (K + 1) * I;                                                \
+            const int *sr = w.s + r * I;                                                       \
+            const T *vr = vt + r * I;                                                          \
+            if (I >= 16) {                                                                     \
+                for (long j = 0; j < K; j++) {                                                 \
+                    T *Fj = Fb + j * I;                                                        \
+                    for (long i = 0; i < I; i++) {                                             \
+                        int q0 = (int)j - sr[i] + (KK);                                        \
+                        T a = 0; /* branch-free select: a product with 0/1 (v is finite) */    \
+                        for (long q = 0; q <= (KK); q++) a += (T)(q0 == (int)q) * vr[q * n + i]; \
+                        Fj[i] = a;                                                             \
+                    }                                                                          \
+                }                                                                              \
+            } else {                                                                           \
+                for (long i = 0; i < I; i++) {                                                 \
+                    int first = sr[i] - (KK);                                                  \
+                    for (long j = 0; j < K; j++) {                                             \
+                        int q = (int)j - first;                                                \
+                        Fb[j * I + i] = (q >= 0 && q <= (KK)) ? vr[q * n + i] : (T)0;          \
+                    }                                                                          \
+                }                                                                              \
             }                                                                                  \
             if (zero_base) memset(Fb + K * I, 0, (size_t)I * sizeof(T));                       \
         }                                                                                      \
-        free(xd); free(s); free(vt);                                                             \
+    } while (0)
+
+#define ROWS_PER_BLOCK(I) ((I) >= BLOCK ? 1 : BLOCK / (I))
+
+#define FEATURES(NAME, T, TMIN)                                                                \
+int NAME(const T *x, long B, long I, const double *t0, const double *inv_h, long k, long K,    \
+         const double *M, int zero_base, T *F, int nthreads) {                                 \
+    const double hi = (double)(K + k + 1), tmin = (TMIN);                                      \
+    const long RB = ROWS_PER_BLOCK(I), nblk = (B + RB - 1) / RB;                               \
+    int failed = 0;                                                                            \
+    int par = nthreads > 1 && nblk > 1 && B * I * (K + 1) >= PAR_MIN;                          \
+    _Pragma("omp parallel num_threads(nthreads) if(par) reduction(|:failed)")                 \
+    {                                                                                          \
+        Scratch w;                                                                             \
+        int bad = scratch_alloc(&w, RB, I, k, sizeof(T), t0, inv_h);                           \
+        if (bad) failed = 1;                                                                   \
+        _Pragma("omp for schedule(static)")                                                    \
+        for (long blk = 0; blk < nblk; blk++) {                                                \
+            if (bad) continue;                                                                 \
+            const long b0 = blk * RB, R = (b0 + RB <= B ? RB : B - b0), n = R * I;             \
+            const T *xb = x + b0 * I;                                                          \
+            switch (k) {                                                                       \
+                case 1: BLOCK_FEATURES(T, 1); break;                                           \
+                case 2: BLOCK_FEATURES(T, 2); break;                                           \
+                case 3: BLOCK_FEATURES(T, 3); break;                                           \
+                case 4: BLOCK_FEATURES(T, 4); break;                                           \
+                case 5: BLOCK_FEATURES(T, 5); break;                                           \
+                default: BLOCK_FEATURES(T, k); break;                                          \
+            }                                                                                  \
+        }                                                                                      \
+        scratch_free(&w);                                                                      \
     }                                                                                          \
     return failed ? -1 : 0;                                                                    \
 }
 
-FEATURES(kan_features_f32, float, int, (double)FLT_MIN)
-FEATURES(kan_features_f64, double, int, DBL_MIN)
+FEATURES(kan_features_f32, float, (double)FLT_MIN)
+FEATURES(kan_features_f64, double, DBL_MIN)
 
 /* gx[b, i] = (sum_r gF[b, s-k+r, i] dB_r(f)) / h + base_term[b, i]: missing slots get weight 0
  * and a clamped (valid) index, so the gather needs no branch. */
-#define ROW_BACKWARD(T, IT, KK)                                                                \
+#define BLOCK_BACKWARD(T, KK)                                                                  \
     do {                                                                                       \
-        SPANS(T, IT)                                                                           \
-        HORNER(double, KK, KK, dM, d, 0.0)                                                     \
-        for (long i = 0; i < I; i++) {                                                         \
-            IT first = s[i] - (IT)(KK);                                                        \
-            double a = 0.0;                                                                    \
-            for (long r = 0; r <= (KK); r++) {                                                 \
-                IT j = first + (IT)r;                                                          \
-                int ok = j >= 0 && j < (IT)K;                                                  \
-                IT jc = ok ? j : 0;                                                            \
-                double w = ok ? d[r * I + i] : 0.0;                                            \
-                a += (double)gb[jc * I + i] * w;                                               \
+        BLOCK_SPANS(T)                                                                         \
+        horner_d(dM, KK, KK, w.f, n, 0.0, w.v);                                                \
+        for (long r = 0; r < R; r++) {                                                         \
+            const long b = b0 + r;                                                             \
+            const T *gb = gF + b * (K + 1) * I;                                                \
+            const T *bt = base_term ? base_term + b * I : NULL;                                \
+            const int *sr = w.s + r * I;                                                       \
+            const double *dr = w.v + r * I;                                                    \
+            T *gxb = gx + b * I;                                                               \
+            for (long i = 0; i < I; i++) {                                                     \
+                int first = sr[i] - (KK);                                                      \
+                double a = 0.0;                                                                \
+                for (long q = 0; q <= (KK); q++) {                                             \
+                    int j = first + (int)q;                                                    \
+                    int ok = j >= 0 && j < (int)K;                                             \
+                    int jc = ok ? j : 0;                                                       \
+                    double wq = ok ? dr[q * n + i] : 0.0;                                      \
+                    a += (double)gb[jc * I + i] * wq;                                          \
+                }                                                                              \
+                a *= inv_h[i];                                                                 \
+                if (bt) a += (double)bt[i];                                                    \
+                gxb[i] = (T)a;                                                                 \
             }                                                                                  \
-            a *= inv_h[i];                                                                     \
-            if (bt) a += (double)bt[i];                                                        \
-            gxb[i] = (T)a;                                                                     \
         }                                                                                      \
     } while (0)
 
-#define BACKWARD(NAME, T, IT)                                                                  \
+#define BACKWARD(NAME, T)                                                                      \
 int NAME(const T *gF, const T *x, long B, long I, const double *t0, const double *inv_h,       \
          long k, long K, const double *dM, const T *base_term, T *gx, int nthreads) {          \
     const double hi = (double)(K + k + 1);                                                     \
+    const long RB = ROWS_PER_BLOCK(I), nblk = (B + RB - 1) / RB;                               \
     int failed = 0;                                                                            \
-    int par = nthreads > 1 && B > 1 && B * I * (k + 1) >= PAR_MIN / 4;                         \
+    int par = nthreads > 1 && nblk > 1 && B * I * (k + 1) >= PAR_MIN / 4;                      \
     _Pragma("omp parallel num_threads(nthreads) if(par) reduction(|:failed)")                 \
     {                                                                                          \
-        double *xd = malloc(sizeof(double) * (size_t)I * (size_t)(k + 3));                     \
-        IT *s = malloc(sizeof(IT) * (size_t)I);                                                \
-        double *f = xd ? xd + I : NULL, *d = xd ? xd + 2 * I : NULL;                           \
-        if (!xd || !s) failed = 1;                                                             \
+        Scratch w;                                                                             \
+        int bad = scratch_alloc(&w, RB, I, k, sizeof(T), t0, inv_h);                           \
+        if (bad) failed = 1;                                                                   \
         _Pragma("omp for schedule(static)")                                                    \
-        for (long b = 0; b < B; b++) {                                                         \
-            if (!xd || !s) continue;                                                         \
-            const T *xb = x + b * I;                                                           \
-            const T *gb = gF + b * (K + 1) * I;                                                \
-            const T *bt = base_term ? base_term + b * I : NULL;                                \
-            T *gxb = gx + b * I;                                                               \
+        for (long blk = 0; blk < nblk; blk++) {                                                \
+            if (bad) continue;                                                                 \
+            const long b0 = blk * RB, R = (b0 + RB <= B ? RB : B - b0), n = R * I;             \
+            const T *xb = x + b0 * I;                                                          \
             switch (k) {                                                                       \
-                case 1: ROW_BACKWARD(T, IT, 1); break;                                         \
-                case 2: ROW_BACKWARD(T, IT, 2); break;                                         \
-                case 3: ROW_BACKWARD(T, IT, 3); break;                                         \
-                case 4: ROW_BACKWARD(T, IT, 4); break;                                         \
-                case 5: ROW_BACKWARD(T, IT, 5); break;                                         \
-                default: ROW_BACKWARD(T, IT, k); break;                                        \
+                case 1: BLOCK_BACKWARD(T, 1); break;                                           \
+                case 2: BLOCK_BACKWARD(T, 2); break;                                           \
+                case 3: BLOCK_BACKWARD(T, 3); break;                                           \
+                case 4: BLOCK_BACKWARD(T, 4); break;                                           \
+                case 5: BLOCK_BACKWARD(T, 5); break;                                           \
+                default: BLOCK_BACKWARD(T, k); break;                                          \
             }                                                                                  \
         }                                                                                      \
-        free(xd); free(s);                                                                     \
+        scratch_free(&w);                                                                      \
     }                                                                                          \
     return failed ? -1 : 0;                                                                    \
 }
 
-BACKWARD(kan_backward_x_f32, float, int)
-BACKWARD(kan_backward_x_f64, double, int)
+BACKWARD(kan_backward_x_f32, float)
+BACKWARD(kan_backward_x_f64, double)
 
-int kan_native_version(void) { return 3; }
+int kan_native_version(void) { return 4; }
 
 /* 1 if built with OpenMP (threads over rows), else 0. */
 int kan_native_openmp(void) {
@@ -192,3 +241,20 @@ int kan_native_openmp(void) {
     return 0;
 #endif
 }
+
+/* Packed layer weight W (O, K+1, I) from coef (O, I, K), scale_base, scale_spline, mask (O, I):
+ * W[o, j, i] = mask·scale_spline·coef[o, i, j] for j < K, W[o, K, i] = mask·scale_base. */
+#define PACK(NAME, T)                                                                          \
+void NAME(const T *coef, const T *sb, const T *ss, const T *mask, long O, long I, long K,      \
+          T *W) {                                                                              \
+    for (long o = 0; o < O; o++) {                                                             \
+        const T *co = coef + o * I * K, *mo = mask + o * I, *so = ss + o * I, *bo = sb + o * I; \
+        T *Wo = W + o * (K + 1) * I;                                                           \
+        for (long j = 0; j < K; j++)                                                           \
+            for (long i = 0; i < I; i++) Wo[j * I + i] = mo[i] * so[i] * co[i * K + j];        \
+        for (long i = 0; i < I; i++) Wo[K * I + i] = mo[i] * bo[i];                            \
+    }                                                                                          \
+}
+
+PACK(kan_pack_weights_f32, float)
+PACK(kan_pack_weights_f64, double)

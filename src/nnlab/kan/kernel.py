@@ -40,7 +40,7 @@ import functools
 
 import torch
 
-from . import routes, spline
+from . import native, routes, spline
 from .base import resolve_base
 from .routes import knot_cached
 
@@ -49,7 +49,14 @@ __all__ = ["KANFunction", "layer_weights", "features", "kan_forward"]
 
 def layer_weights(coef: torch.Tensor, scale_base: torch.Tensor, scale_spline: torch.Tensor,
                   mask: torch.Tensor) -> torch.Tensor:
-    """Packed weight (out, K+1, in): slot j < K holds ``m·w^s·c_{o,i,j}``, slot K holds ``m·w^b``."""
+    """Packed weight (out, K+1, in): slot j < K holds ``m·w^s·c_{o,i,j}``, slot K holds ``m·w^b``.
+
+    One native pass on the CPU when the kernels are built (a few eager ops otherwise)."""
+    if not torch.is_grad_enabled() or not (coef.requires_grad or scale_base.requires_grad
+                                            or scale_spline.requires_grad or mask.requires_grad):
+        W = native.pack_weights(coef, scale_base, scale_spline, mask)
+        if W is not None:
+            return W
     sm = (mask * scale_spline).unsqueeze(-1)
     W = torch.cat([coef * sm, (mask * scale_base).unsqueeze(-1)], dim=-1)  # (out, in, K+1)
     return W.transpose(1, 2).contiguous()
@@ -195,8 +202,9 @@ def _forward(x, W, knots, k: int, uniform: bool, base, store: bool, fast):
         for a, b in _chunks(B, Wt.shape[0], x.device, whole=fast is not None):
             features(x[a:b], knots, k, uniform, base, out=Fm[a:b], fast=fast)
         return Fm @ Wt, Fm
+    if fast is not None:  # a fast route builds F in one (threaded) pass, like the stored case
+        return features(x, knots, k, uniform, base, fast=fast) @ Wt, None
     y = x.new_empty(B, O)
-    # a fast route builds F in one (threaded) pass, like the stored case; eager code in blocks
     for a, b in _chunks(B, Wt.shape[0], x.device, whole=fast is not None):
         torch.mm(features(x[a:b], knots, k, uniform, base, fast=fast), Wt, out=y[a:b])
     return y, None
@@ -212,10 +220,12 @@ class KANFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, coef, scale_base, scale_spline, mask, knots, k, uniform, base, store):
+    def forward(ctx, x, coef, scale_base, scale_spline, mask, knots, k, uniform, base, store,
+                W=None):
         x = x.contiguous()
         fast = routes.setup(x, knots, k, uniform)
-        W = layer_weights(coef, scale_base, scale_spline, mask)
+        if W is None:
+            W = layer_weights(coef, scale_base, scale_spline, mask)
         y, Fm = _forward(x, W, knots, k, uniform, base, store, fast)
         ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots, Fm)
         ctx.k, ctx.uniform, ctx.base, ctx.fast = k, uniform, base, fast
@@ -279,26 +289,30 @@ class KANFunction(torch.autograd.Function):
                 gss = ((gWs * coef).sum(-1) * mask).contiguous()
             if need_sb:
                 gsb = (gW[..., K] * mask).contiguous()
-        return gx, gc, gsb, gss, None, None, None, None, None, None
+        return gx, gc, gsb, gss, None, None, None, None, None, None, None
 
 
 def kan_forward(x, coef, scale_base, scale_spline, mask, knots, k: int, uniform: bool,
-                base: str | None, recompute: bool = False) -> torch.Tensor:
+                base: str | None, recompute: bool = False,
+                W: torch.Tensor | None = None) -> torch.Tensor:
     """Apply the fused layer: x (batch, in) -> (batch, out). Shapes as in :class:`KANFunction`.
 
     ``recompute=False`` (default) keeps the feature matrix F from the forward pass for the
     weight gradient (one tensor of batch·in·(K+1) values: what the GEMM floor holds as its input);
     ``recompute=True`` keeps nothing but ``x`` and rebuilds F block by block in backward
     (memory O(block), one more basis evaluation). Under ``torch.no_grad`` nothing is kept.
+    ``W``: the packed weight :func:`layer_weights` of these parameters when the caller has it
+    (e.g. memoised while the parameters are unchanged); computed here otherwise.
     """
     x = x.contiguous()
     if not (torch.is_grad_enabled() and (x.requires_grad or coef.requires_grad
                                          or scale_base.requires_grad or scale_spline.requires_grad)):
         # forward only (inference): no autograd node, nothing saved for backward
         fast = routes.setup(x, knots, k, uniform)
-        W = layer_weights(coef, scale_base, scale_spline, mask)
+        if W is None:
+            W = layer_weights(coef, scale_base, scale_spline, mask)
         return _forward(x, W, knots, k, uniform, base, False, fast)[0]
     store = not recompute and (coef.requires_grad or scale_base.requires_grad
                                or scale_spline.requires_grad)
     return KANFunction.apply(x, coef, scale_base, scale_spline, mask, knots, k, uniform, base,
-                             bool(store))
+                             bool(store), W)

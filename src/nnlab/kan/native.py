@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["available", "reason", "info", "features_uniform", "backward_x"]
+__all__ = ["available", "reason", "info", "features_uniform", "backward_x", "pack_weights"]
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ FLAG_SETS = (["-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp"],
 #: the C compiler command; None reads ``$CC`` (default ``cc``) at build time. Tests set it.
 COMPILER: str | None = None
 MAX_K = 16
-VERSION = 3  # kan_native_version() of _native.c
+VERSION = 4  # kan_native_version() of _native.c
 
 _lib = None
 _reason: str | None = None
@@ -139,6 +139,9 @@ def _open(so: Path) -> ctypes.CDLL:
         fn = getattr(lib, f"kan_backward_x_{dt}")
         fn.argtypes = [P, P, L, L, P, P, L, L, P, P, P, I_]
         fn.restype = I_
+        fn = getattr(lib, f"kan_pack_weights_{dt}")
+        fn.argtypes = [P, P, P, P, L, L, L, P]
+        fn.restype = None
     return lib
 
 
@@ -244,8 +247,24 @@ def features_uniform(x, t0, inv_h, k: int, K: int, M, zero_base: bool, out,
     nt = torch.get_num_threads() if threads is None else int(threads)
     fn = _lib.kan_features_f32 if x.dtype == torch.float32 else _lib.kan_features_f64
     if fn(x.data_ptr(), B, I, t0.data_ptr(), inv_h.data_ptr(), k, K, M.data_ptr(),
-          int(zero_base), out.data_ptr(), nt):
+          int(zero_base), out.data_ptr(), nt) < 0:
         raise MemoryError("nnlab.kan native kernel: out of memory for its scratch buffer")
+
+
+def pack_weights(coef, scale_base, scale_spline, mask):
+    """The packed weight (O, K+1, I) of :func:`nnlab.kan.kernel.layer_weights` in one C pass, or
+    None when the tensors are not all contiguous CPU float32/float64 of one dtype."""
+    ts = (coef, scale_base, scale_spline, mask)
+    dt = coef.dtype
+    if (dt not in (torch.float32, torch.float64) or lib() is None
+            or any(t.device.type != "cpu" or t.dtype != dt or not t.is_contiguous() for t in ts)):
+        return None
+    O, I, K = coef.shape
+    W = coef.new_empty(O, K + 1, I)
+    fn = _lib.kan_pack_weights_f32 if dt == torch.float32 else _lib.kan_pack_weights_f64
+    fn(coef.data_ptr(), scale_base.data_ptr(), scale_spline.data_ptr(), mask.data_ptr(), O, I, K,
+       W.data_ptr())
+    return W
 
 
 def backward_x(gF, x, t0, inv_h, k: int, K: int, dM, base_term, out,
@@ -256,5 +275,5 @@ def backward_x(gF, x, t0, inv_h, k: int, K: int, dM, base_term, out,
     fn = _lib.kan_backward_x_f32 if x.dtype == torch.float32 else _lib.kan_backward_x_f64
     if fn(gF.data_ptr(), x.data_ptr(), B, I, t0.data_ptr(), inv_h.data_ptr(), k, K,
           dM.data_ptr(), base_term.data_ptr() if base_term is not None else None,
-          out.data_ptr(), nt):
+          out.data_ptr(), nt) < 0:
         raise MemoryError("nnlab.kan native kernel: out of memory for its scratch buffer")

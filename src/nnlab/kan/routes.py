@@ -108,7 +108,9 @@ def fill_features(fast: Fast, x: torch.Tensor, k: int, K: int, base, out: torch.
     """Write F (B, K+1, I) into ``out`` (contiguous): basis slots and the base slot K."""
     if fast.kind == "native":
         native.features_uniform(x, fast.t0, fast.inv_h, k, K, fast.M, base is None, out)
-        if base is not None:
+        if base == "silu":  # written in place: no temporary
+            torch._C._nn.silu(x, out=out[:, K])
+        elif base is not None:
             out[:, K] = resolve_base(base)[0](x)
         return
     g = _gpu()
