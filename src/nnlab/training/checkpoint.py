@@ -10,13 +10,15 @@ A checkpoint folder holds
 
 Each file is written through :mod:`nnlab._io` (temporary file, fsync, ``os.replace``). The tensors
 file of the new epoch is written first under a new name; replacing ``checkpoint.json`` is the commit
-point; only then are older tensor files removed. A crash at any moment therefore leaves the previous
+point; the folder is fsynced once (both renames durable), and only then are older tensor files
+removed. A crash at any moment therefore leaves the previous
 complete checkpoint readable (only the latest epoch is kept).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,11 +145,27 @@ def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer:
     # the RNG states and the History, milliseconds per epoch)
     _io.write_text(directory / META_FILE, json.dumps(meta, sort_keys=True, separators=(",", ":"),
                                                      default=_io._json_default) + "\n")  # the commit point
+    _fsync_dir(directory)  # both renames are on disk before the previous tensors file goes
     for old in directory.glob("state-epoch*.safetensors"):
         if old.name != name:
             old.unlink(missing_ok=True)
     _io.remove_stale_temps(directory)  # left by a run killed mid-write
     return directory / META_FILE
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the folder's entries (the two renames) durable; a no-op where a folder cannot be
+    opened or fsynced (Windows, some network filesystems)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(directory: str | Path) -> Checkpoint:
