@@ -80,7 +80,7 @@ def test_model_checkpoint_best_is_the_best_and_last_is_the_latest(tmp_path):
 
 def test_tensorboard_event_files_hold_the_expected_tags(tmp_path):
     tb = nl.callbacks.TensorBoard(tmp_path / "tb")
-    _fit(_model(), [tb], epochs=3, scheduler="cosine")
+    h = _fit(_model(), [tb], epochs=3, scheduler="cosine")
     ea = EventAccumulator(str(tmp_path / "tb"))
     ea.Reload()
     tags = set(ea.Tags()["scalars"])
@@ -89,6 +89,9 @@ def test_tensorboard_event_files_hold_the_expected_tags(tmp_path):
     assert [e.step for e in ea.Scalars("loss/val")] == [1, 2, 3]
     lrs = [e.value for e in ea.Scalars("lr")]
     assert lrs[0] > lrs[-1]  # the cosine schedule is visible
+    for tag, key in (("loss/train", "train_loss"), ("loss/val", "val_loss"), ("lr", "lr"),
+                     ("grad_norm/global", "grad_norm")):  # float32 in the event file
+        assert [e.value for e in ea.Scalars(tag)] == pytest.approx(getattr(h, key), rel=1e-6)
 
 
 def test_tensorboard_kan_figure(tmp_path):

@@ -39,3 +39,13 @@ def test_check_xy_errors(X, y, msg):
 def test_check_matrix_columns():
     with pytest.raises(ValueError, match="3 columns but 2"):
         check_matrix(torch.ones(4, 3), n_cols=2)
+
+
+def test_check_finite_large_finite_values_pass_and_nan_is_found_behind_them():
+    from nnlab._validate import check_finite
+
+    big = torch.full((4, 3), 3e38)  # the sum overflows to inf: the exact check decides
+    assert check_finite(big) is big
+    big[2, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"1 NaN/inf value\(s\) \(first at index \(2, 1\)\)"):
+        check_finite(big)

@@ -232,3 +232,18 @@ def test_fit_signature_is_the_contract():
         ("batch_size", 64), ("clip", None), ("seed", None), ("progress", True), ("callbacks", ()),
         ("checkpoint_dir", None), ("resume", None), ("penalty", None), ("distributed", None),
         ("scheduler", None), ("warmup", 0)]
+
+
+@pytest.mark.parametrize("n,epoch,seed,batch", [(10, 0, 0, 3), (33, 2, 7, 32), (5, 1, 3, None)])
+def test_tensor_batches_follow_the_sampler_order_in_chunks(monkeypatch, n, epoch, seed, batch):
+    from nnlab.training import data_loading as dl
+
+    idx = dl._order_tensor(n, epoch, seed, True, 0, 1)
+    assert idx.tolist() == dl.order(n, epoch, seed, True)  # DistributedSampler's order, one replica
+    X, y = torch.randn(n, 3), torch.arange(n)
+    monkeypatch.setattr(dl, "_CHUNK_BYTES", 40)  # a few rows per chunk: batches cross chunks
+    got = list(dl._tensor_batches(X, y, idx, batch, torch.device("cpu")))
+    want = [(X[idx[s]], y[idx[s]]) for s in dl.batch_slices(n, batch)]
+    assert len(got) == len(want)
+    for (xa, ya), (xb, yb) in zip(got, want):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)

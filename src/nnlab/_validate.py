@@ -31,7 +31,9 @@ def as_tensor(a: Any, name: str = "X", dtype: torch.dtype | None = None) -> torc
 def check_finite(t: torch.Tensor, name: str = "X") -> torch.Tensor:
     """Raise ``ValueError`` if ``t`` holds NaN or inf, saying how many and where the first one is."""
     if t.is_floating_point() or t.is_complex():
-        bad = ~torch.isfinite(t)
+        if bool(torch.isfinite(t.sum())):  # NaN/inf propagate into the sum: one pass, no mask
+            return t
+        bad = ~torch.isfinite(t)  # a NaN/inf, or finite values whose sum overflowed
         if bool(bad.any()):
             n = int(bad.sum())
             first = tuple(int(i) for i in bad.nonzero()[0])

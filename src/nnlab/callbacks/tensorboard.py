@@ -64,16 +64,12 @@ class TensorBoard:
         if self.writer is None:
             return
         epoch, logs = state.epoch, state.logs
-        for key, tag in _SCALARS:
-            value = logs.get(key)
-            if value is not None:
-                self.writer.add_scalar(tag, float(value), epoch)
+        scalars = [(tag, float(logs[key])) for key, tag in _SCALARS if logs.get(key) is not None]
         if self.grad_norms:
             named = [(n, p.grad) for n, p in state.model.named_parameters() if p.grad is not None]
             if named:
-                norms = _norms([g for _, g in named])
-                for (name, _), v in zip(named, norms):
-                    self.writer.add_scalar(f"grad_norm/{name}", v, epoch)
+                scalars += zip((f"grad_norm/{n}" for n, _ in named), _norms([g for _, g in named]))
+        _add_scalars(self.writer, scalars, epoch)
         if self.kan_inputs is not None and hasattr(state.model, "trace") and \
                 (epoch % self.figure_every == 0 or epoch == 1):
             self._kan_figure(state.model, epoch)
@@ -102,5 +98,21 @@ class TensorBoard:
 
 
 def _norms(grads: list[torch.Tensor]) -> list[float]:
-    """‖g‖ of each tensor, one fused kernel per dtype/device group."""
-    return [float(v) for v in torch._foreach_norm(grads)]
+    """‖g‖ of each tensor: one fused kernel per dtype/device group, one copy to the host."""
+    norms = torch._foreach_norm(grads)
+    try:
+        return torch.stack(norms).tolist()
+    except RuntimeError:  # several devices
+        return [float(v) for v in norms]
+
+
+def _add_scalars(writer: Any, scalars: list[tuple[str, float]], step: int) -> None:
+    """All of an epoch's scalars as one event (one ``Summary`` with a value per tag), which
+    TensorBoard reads exactly as separate ``add_scalar`` calls, at a fraction of the cost: one
+    queued event per epoch instead of one per tag (and no flush forced by the writer's queue)."""
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from torch.utils.tensorboard.summary import scalar
+
+    values = [v for tag, x in scalars for v in scalar(tag, x).value]
+    if values:
+        writer._get_file_writer().add_summary(Summary(value=values), step)

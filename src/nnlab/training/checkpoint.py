@@ -10,12 +10,15 @@ A checkpoint folder holds
 
 Each file is written through :mod:`nnlab._io` (temporary file, fsync, ``os.replace``). The tensors
 file of the new epoch is written first under a new name; replacing ``checkpoint.json`` is the commit
-point; only then are older tensor files removed. A crash at any moment therefore leaves the previous
+point; the folder is fsynced once (both renames durable), and only then are older tensor files
+removed. A crash at any moment therefore leaves the previous
 complete checkpoint readable (only the latest epoch is kept).
 """
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +64,7 @@ class Checkpoint:
 def _split(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
     """Replace every tensor in a nested dict/list/tuple by ``{"__tensor__": key}``."""
     if isinstance(obj, torch.Tensor):
-        tensors[prefix] = obj.detach().to("cpu").clone().contiguous()
+        tensors[prefix] = obj.detach().to("cpu").contiguous()
         return {"__tensor__": prefix}
     if isinstance(obj, dict):  # keys may be ints (optimizer state): keep their type
         return {"__dict__": [[k, _split(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]}
@@ -127,7 +130,7 @@ def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer:
     directory = Path(directory)
     tensors: dict[str, torch.Tensor] = {}
     for k, v in model.state_dict().items():
-        tensors[f"model.{k}"] = v.detach().to("cpu").clone().contiguous()
+        tensors[f"model.{k}"] = v.detach().to("cpu").contiguous()  # serialised at once: no copy needed
     opt_json = _split(optimizer.state_dict(), "optimizer", tensors)
     sched_json = None if scheduler is None else _split(scheduler, "scheduler", tensors)
     rng = capture_rng(tensors, shuffle_seed)
@@ -138,12 +141,31 @@ def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer:
             "sha256": hashlib.sha256(blob).hexdigest(), "config": config, "history": history,
             "optimizer": opt_json, "scheduler": sched_json, "rng": rng,
             "torch_version": torch.__version__}
-    _io.write_json(directory / META_FILE, meta)  # the commit point
+    # compact JSON: the C encoder (an indented dump runs Python's encoder over every number of
+    # the RNG states and the History, milliseconds per epoch)
+    _io.write_text(directory / META_FILE, json.dumps(meta, sort_keys=True, separators=(",", ":"),
+                                                     default=_io._json_default) + "\n")  # the commit point
+    _fsync_dir(directory)  # both renames are on disk before the previous tensors file goes
     for old in directory.glob("state-epoch*.safetensors"):
         if old.name != name:
             old.unlink(missing_ok=True)
     _io.remove_stale_temps(directory)  # left by a run killed mid-write
     return directory / META_FILE
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the folder's entries (the two renames) durable; a no-op where a folder cannot be
+    opened or fsynced (Windows, some network filesystems)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_checkpoint(directory: str | Path) -> Checkpoint:

@@ -39,7 +39,7 @@ class _Record:
         self.pens: list[torch.Tensor] = []
         self.sizes: list[int] = []
 
-    def add(self, loss: torch.Tensor, norm: torch.Tensor | list[torch.Tensor], out: torch.Tensor,
+    def add(self, loss: torch.Tensor, norm: torch.Tensor | tuple[torch.Tensor, ...], out: torch.Tensor,
             y: torch.Tensor, pen: torch.Tensor | None) -> None:
         self.sizes.append(y.shape[0])
         self.losses.append(loss)
@@ -98,28 +98,34 @@ def train_epoch(net, model, opt, src: Source, spec: LossSpec, epoch: int, local_
     """Train one epoch; returns its logs (``train_loss``, ``train_acc``, ``penalty``, ``grad_norm``, ``lr``)."""
     net.train()
     rec = _Record(spec.classification, device)
-    lbfgs = is_lbfgs(opt)
     lr_used = opt.param_groups[0].get("lr", float("nan"))
     batch_hooks = hooks["on_batch_end"]
     params = list(params)
-    for i, (xb, yb) in enumerate(batches(src, epoch=epoch - 1, batch_size=local_batch,
-                                         seed=shuffle_seed, shuffle=True, spec=spec, dtype=dtype,
-                                         device=device, rank=ctx.rank, world=ctx.world)):
+    norm = _norm_rule(params, clip_spec)  # decided once per epoch, not per step
+    data = batches(src, epoch=epoch - 1, batch_size=local_batch, seed=shuffle_seed, shuffle=True,
+                   spec=spec, dtype=dtype, device=device, rank=ctx.rank, world=ctx.world)
+    lbfgs = is_lbfgs(opt)
+    loss_fn, zero_grad, step = spec.fn, opt.zero_grad, opt.step
+    for i, (xb, yb) in enumerate(data):
         if lbfgs:
-            loss, norm, out, pen = _lbfgs_step(net, model, opt, xb, yb, spec, clip_spec, params, penalty)
+            loss, norms, out, pen = _lbfgs_step(net, model, opt, xb, yb, spec, clip_spec, params, penalty)
         else:
-            opt.zero_grad(set_to_none=True)
+            zero_grad(set_to_none=True)
             out = net(xb)
-            loss = spec.fn(out, yb)
-            pen = _penalty(penalty, model, xb)
-            (loss if pen is None else loss + pen).backward()
-            norm = _norm(params, clip_spec)
-            opt.step()
+            loss = loss_fn(out, yb)
+            if penalty is None:
+                pen = None
+                loss.backward()
+            else:
+                pen = _penalty(penalty, model, xb)
+                (loss + pen).backward()
+            norms = norm(params)
+            step()
             loss, out = loss.detach(), out.detach()
         if sched is not None:
             lr_used = opt.param_groups[0]["lr"]
             sched.after_batch()
-        rec.add(loss, norm, out, yb, None if pen is None else pen.detach())
+        rec.add(loss, norms, out, yb, None if pen is None else pen.detach())
         if batch_hooks:
             state.batch, state.logs = i, {"epoch": epoch, "batch": i, "loss": float(loss)}
             _call(hooks, "on_batch_end", state)
@@ -140,17 +146,24 @@ def _penalty(penalty, model, xb) -> torch.Tensor | None:
     return pen.reshape(())
 
 
-def _norm(params: list, clip_spec) -> torch.Tensor | list[torch.Tensor]:
-    """Without clipping: each gradient's norm (one fused kernel; combined at the epoch's end).
-    With clipping: clip, and return the pre-clip global norm."""
-    if clip_spec is not None:
-        return apply_clip(params, clip_spec)
+def _norm_rule(params: list, clip_spec):
+    """What each step records of ‖g‖, as a function of ``params``.
+
+    Without clipping, when every parameter (hence every gradient) shares one dtype and device:
+    each gradient's norm from one fused ``torch._foreach_norm`` (combined into ‖g‖ at the
+    epoch's end). Otherwise (clipping, or mixed dtypes/devices): clip if asked and return the
+    pre-clip global norm."""
+    if clip_spec is None and len({(p.dtype, p.device) for p in params}) <= 1:
+        return _per_tensor_norms
+    return lambda ps: apply_clip(ps, clip_spec)
+
+
+def _per_tensor_norms(params: list) -> torch.Tensor | tuple[torch.Tensor, ...]:
     grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    if len({(g.dtype, g.device) for g in grads}) > 1:
-        return apply_clip(params, None)
-    return list(torch._foreach_norm(grads))
+    return torch._foreach_norm(grads) if grads else _ZERO
+
+
+_ZERO = torch.zeros(())
 
 
 def _lbfgs_step(net, model, opt, xb, yb, spec, clip_spec, params, penalty):

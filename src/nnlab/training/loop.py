@@ -115,7 +115,7 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
     local_batch = _local_batch(batch_size, ctx)
 
     if seed is not None:
-        torch.manual_seed(seed + ctx.rank)
+        _manual_seed(seed + ctx.rank)
         np.random.seed((seed + ctx.rank) % 2**32)
         random.seed(seed + ctx.rank)
     shuffle_seed = broadcast_int(seed if seed is not None else secrets.randbits(31), ctx)
@@ -215,6 +215,17 @@ def _check_diverged(logs: dict, epoch: int, checkpoint_dir) -> None:
     raise DivergenceError(f"training diverged at epoch {epoch}: "
                           + ", ".join(f"{k.replace('_loss', ' loss')} is {v}" for k, v in bad.items())
                           + f"{kept}. Lower lr or clip the gradients, e.g. clip=('norm', 1.0)")
+
+
+def _manual_seed(seed: int) -> None:
+    """``torch.manual_seed`` without its fixed cost where there is no accelerator: on a CPU-only
+    build it still queues a lazy CUDA seeding with a formatted stack trace (milliseconds per
+    call); seeding the CPU generator alone has the same effect there."""
+    acc = getattr(torch, "accelerator", None)
+    if acc is None or acc.is_available() or torch.cuda.is_initialized():
+        torch.manual_seed(seed)
+    else:
+        torch.random.default_generator.manual_seed(seed)
 
 
 def _check_int(v: Any, name: str, minimum: int) -> int:
