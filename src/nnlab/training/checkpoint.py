@@ -14,10 +14,10 @@ point; the folder is fsynced once (both renames durable), and only then are olde
 removed. A crash at any moment therefore leaves the previous
 complete checkpoint readable (only the latest epoch is kept).
 
-With a :class:`CheckpointWriter` (what ``nl.fit`` uses for ``checkpoint_dir``) the snapshot (the
-tensors serialised to bytes, the JSON text) is taken on the training thread and the disk work
-(writes, fsyncs, renames, removal of the old file) runs on a background thread while the next
-epoch trains, as PyTorch Lightning's ``AsyncCheckpointIO`` does. At most one write is in flight:
+With a :class:`CheckpointWriter` (what ``nl.fit`` uses for ``checkpoint_dir``) the snapshot (copies
+of the tensors, the JSON text) is taken on the training thread and the rest (serialising,
+hashing, writes, fsyncs, renames, removal of the old file) runs on a background thread while the
+next epoch trains, as PyTorch Lightning's ``AsyncCheckpointIO`` does. At most one write is in flight:
 the next save, and the end of ``fit`` (also when it raises), wait for it, and a failed write is
 raised there.
 """
@@ -177,11 +177,12 @@ def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer:
     directory = Path(directory)
     tensors: dict[str, torch.Tensor] = {}
     for k, v in model.state_dict().items():
-        tensors[f"model.{k}"] = v.detach().to("cpu").contiguous()  # serialised at once: no copy needed
+        tensors[f"model.{k}"] = v.detach().to("cpu").contiguous()  # copied below if written in the background
     opt_json = _split(optimizer.state_dict(), "optimizer", tensors)
     sched_json = None if scheduler is None else _split(scheduler, "scheduler", tensors)
     rng = capture_rng(tensors, shuffle_seed)
-    blob = save(tensors)  # the snapshot: bytes, unaffected by the training that goes on
+    if writer is not None:  # the training goes on in place: the background write gets copies
+        tensors = {k: v.clone() for k, v in tensors.items()}
     name = f"state-epoch{epoch:04d}.safetensors"
     meta = {"format": FORMAT, "epoch": int(epoch), "tensors_file": name, "config": config,
             "history": history, "optimizer": opt_json, "scheduler": sched_json, "rng": rng,
@@ -191,6 +192,7 @@ def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer:
     text = json.dumps(meta, sort_keys=True, separators=(",", ":"), default=_io._json_default)
 
     def write() -> None:
+        blob = save(tensors)
         digest = hashlib.sha256(blob).hexdigest()  # releases the GIL on large buffers
         _io.write_bytes(directory / name, blob)
         # the commit point: checkpoint.json names the new tensors file and its hash (the hash is
