@@ -150,3 +150,33 @@ def test_resume_with_a_users_shuffling_dataloader_and_no_seed(tmp_path):
     h = nl.fit(m, loader(), loss="cross_entropy", epochs=4, seed=3, resume=ck)
     assert h.as_dict() == full.as_dict()
     assert all(torch.equal(a, b) for a, b in zip(full_model.parameters(), m.parameters()))
+
+
+def test_checkpoint_writer_runs_one_write_at_a_time_and_reraises_failures(tmp_path):
+    from nnlab.training.checkpoint import CheckpointWriter
+
+    order: list[int] = []
+    w = CheckpointWriter()
+    for i in range(4):
+        w.submit(lambda i=i: order.append(i), "here")
+    w.wait()
+    assert order == [0, 1, 2, 3]
+
+    def boom():
+        raise OSError("disk full (simulated)")
+
+    w.submit(boom, str(tmp_path))
+    with pytest.raises(OSError, match="simulated") as info:
+        w.wait()
+    assert str(tmp_path) in " ".join(getattr(info.value, "__notes__", []))
+    w.wait()  # the error is raised once
+
+
+def test_fit_returns_with_its_last_checkpoint_on_disk(tmp_path):
+    """The files are written in the background, but fit returns only once they are complete."""
+    model = make_model(False)
+    run(model, "adam", epochs=3, checkpoint_dir=tmp_path)
+    ckpt = load_checkpoint(tmp_path)
+    assert ckpt.epoch == 3
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in ckpt.model_state().items())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json", "state-epoch0003.safetensors"]

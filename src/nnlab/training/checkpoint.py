@@ -13,6 +13,13 @@ file of the new epoch is written first under a new name; replacing ``checkpoint.
 point; the folder is fsynced once (both renames durable), and only then are older tensor files
 removed. A crash at any moment therefore leaves the previous
 complete checkpoint readable (only the latest epoch is kept).
+
+With a :class:`CheckpointWriter` (what ``nl.fit`` uses for ``checkpoint_dir``) the snapshot (copies
+of the tensors, the JSON text) is taken on the training thread and the rest (serialising,
+hashing, writes, fsyncs, renames, removal of the old file) runs on a background thread while the
+next epoch trains, as PyTorch Lightning's ``AsyncCheckpointIO`` does. At most one write is in flight:
+the next save, and the end of ``fit`` (also when it raises), wait for it, and a failed write is
+raised there.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import hashlib
 import json
 import os
 import random
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +37,8 @@ import torch
 
 from nnlab import _io
 
-__all__ = ["save_checkpoint", "load_checkpoint", "Checkpoint", "capture_rng", "restore_rng",
-           "META_FILE"]
+__all__ = ["save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointWriter", "capture_rng",
+           "restore_rng", "META_FILE"]
 
 META_FILE = "checkpoint.json"
 FORMAT = "nnlab.checkpoint/1"
@@ -121,35 +129,85 @@ def restore_rng(ckpt: Checkpoint) -> None:
 
 
 # ---- save / load ---------------------------------------------------------------------------------
+class CheckpointWriter:
+    """Runs the disk stage of :func:`save_checkpoint` on a background thread, one write at a time.
+
+    ``submit(fn)`` waits for the write in flight, then starts ``fn`` on a new thread; ``wait()``
+    blocks until no write is in flight and raises the error of a failed one (the original
+    exception, with a note naming the folder).
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._where = ""
+
+    def _run(self, fn) -> None:
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 -- handed to the training thread by wait()
+            self._error = e
+
+    def submit(self, fn, where: str = "") -> None:
+        self.wait()
+        self._where = where
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="nnlab-checkpoint")
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            err, self._error = self._error, None
+            err.add_note(f"(while writing the checkpoint in {self._where})")
+            raise err
+
+
 def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     epoch: int, history: dict[str, list], config: dict[str, Any],
-                    shuffle_seed: int, scheduler: dict[str, Any] | None = None) -> Path:
-    """Write the checkpoint of a finished ``epoch`` into ``directory`` (see module docstring)."""
+                    shuffle_seed: int, scheduler: dict[str, Any] | None = None,
+                    writer: CheckpointWriter | None = None) -> Path:
+    """Write the checkpoint of a finished ``epoch`` into ``directory`` (see module docstring).
+
+    With ``writer`` the files are written in the background (the state is captured before this
+    returns); call ``writer.wait()`` before reading them."""
     from safetensors.torch import save
 
     directory = Path(directory)
     tensors: dict[str, torch.Tensor] = {}
     for k, v in model.state_dict().items():
-        tensors[f"model.{k}"] = v.detach().to("cpu").contiguous()  # serialised at once: no copy needed
+        tensors[f"model.{k}"] = v.detach().to("cpu").contiguous()  # copied below if written in the background
     opt_json = _split(optimizer.state_dict(), "optimizer", tensors)
     sched_json = None if scheduler is None else _split(scheduler, "scheduler", tensors)
     rng = capture_rng(tensors, shuffle_seed)
-    blob = save(tensors)
+    if writer is not None:  # the training goes on in place: the background write gets copies
+        tensors = {k: v.clone() for k, v in tensors.items()}
     name = f"state-epoch{epoch:04d}.safetensors"
-    _io.write_bytes(directory / name, blob)
-    meta = {"format": FORMAT, "epoch": int(epoch), "tensors_file": name,
-            "sha256": hashlib.sha256(blob).hexdigest(), "config": config, "history": history,
-            "optimizer": opt_json, "scheduler": sched_json, "rng": rng,
+    meta = {"format": FORMAT, "epoch": int(epoch), "tensors_file": name, "config": config,
+            "history": history, "optimizer": opt_json, "scheduler": sched_json, "rng": rng,
             "torch_version": torch.__version__}
     # compact JSON: the C encoder (an indented dump runs Python's encoder over every number of
     # the RNG states and the History, milliseconds per epoch)
-    _io.write_text(directory / META_FILE, json.dumps(meta, sort_keys=True, separators=(",", ":"),
-                                                     default=_io._json_default) + "\n")  # the commit point
-    _fsync_dir(directory)  # both renames are on disk before the previous tensors file goes
-    for old in directory.glob("state-epoch*.safetensors"):
-        if old.name != name:
-            old.unlink(missing_ok=True)
-    _io.remove_stale_temps(directory)  # left by a run killed mid-write
+    text = json.dumps(meta, sort_keys=True, separators=(",", ":"), default=_io._json_default)
+
+    def write() -> None:
+        blob = save(tensors)
+        digest = hashlib.sha256(blob).hexdigest()  # releases the GIL on large buffers
+        _io.write_bytes(directory / name, blob)
+        # the commit point: checkpoint.json names the new tensors file and its hash (the hash is
+        # computed here, off the training thread, and added as the object's last member)
+        _io.write_text(directory / META_FILE, text[:-1] + f',"sha256":"{digest}"}}\n')
+        _fsync_dir(directory)  # both renames are on disk before the previous tensors file goes
+        for old in directory.glob("state-epoch*.safetensors"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+        _io.remove_stale_temps(directory)  # left by a run killed mid-write
+
+    if writer is None:
+        write()
+    else:
+        writer.submit(write, str(directory))
     return directory / META_FILE
 
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from ._clipping import check_clip
 from .callbacks import TrainState, call as _call, resolve_callbacks as _resolve_callbacks
-from .checkpoint import load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import CheckpointWriter, load_checkpoint, restore_rng, save_checkpoint
 from .data_loading import Source, as_source, check_against_model
 from .epoch import evaluate as _evaluate, train_epoch as _train_epoch
 from .distributed import DistContext, all_reduce_sum, broadcast_int, setup, teardown
@@ -164,10 +164,14 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
     state = TrainState(model=model, optimizer=opt, history=history, rank=ctx.rank, world_size=ctx.world,
                        scheduler=sched)
 
-    def save(directory: str | Path) -> Path:
+    def save(directory: str | Path, writer: CheckpointWriter | None = None) -> Path:
         return save_checkpoint(directory, model=model, optimizer=opt, epoch=state.epoch,
                                history=history.as_dict(), config=config, shuffle_seed=shuffle_seed,
-                               scheduler=None if sched is None else sched.state_dict())
+                               scheduler=None if sched is None else sched.state_dict(),
+                               writer=writer)
+
+    # the epoch checkpoint's files are written while the next epoch trains (one write in flight)
+    writer = CheckpointWriter() if checkpoint_dir is not None and ctx.is_main else None
 
     state.save_checkpoint = save
     _call(hooks, "on_fit_start", state)
@@ -187,16 +191,20 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
             state.logs = logs
             _call(hooks, "on_epoch_end", state)
             _check_diverged(logs, epoch, checkpoint_dir)  # before the checkpoint: keep the last finite one
-            if checkpoint_dir is not None and ctx.is_main:
-                save(checkpoint_dir)
+            if writer is not None:
+                save(checkpoint_dir, writer)
             bar.update(1)
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()
                              if k in ("train_loss", "val_loss", "train_acc", "val_acc") and v is not None})
             if _agree_stop(state.stop, ctx):
                 break
+        if writer is not None:
+            writer.wait()  # the last checkpoint is on disk before on_fit_end and the return
         _call(hooks, "on_fit_end", state)
     finally:
         bar.close()
+        if writer is not None:
+            writer.wait()  # also on an error: the last complete checkpoint is on disk
     return history
 
 
