@@ -380,7 +380,7 @@ def test_parallel_dispatch_is_cheap_first_then_longest_first():
     assert dispatch_order(jobs) == [0, 1, 2, 3, 8, 4, 5, 6, 7]
     for n in range(1, 10):  # the default search (cheapest first already) keeps its candidate order
         Xn = np.random.default_rng(n).uniform(1, 2, (30, n))
-        default = S.SymbolicRegressor()._candidates(Xn, Xn.sum(axis=1))
+        default = S.SymbolicRegressor()._candidates(Xn, Xn.sum(axis=1), [f"x{j}" for j in range(n)])
         jobs = [CandidateJob(i, c, (Xn, None, None, None), (), None, (), 0.0) for i, c in enumerate(default)]
         assert dispatch_order(jobs) == list(range(len(default))), n
 

@@ -38,6 +38,18 @@ def test_junk_columns_are_dropped_and_the_law_is_exact():
     json.dumps(est.result_)
 
 
+def test_a_dropped_column_with_named_variables_and_a_signed_target_does_not_crash():
+    """Candidates that cannot apply (a target that changes sign) are named with the kept columns'
+    names, not the user's full list (this once raised 'variables has 3 names but X has 2 columns')."""
+    rng = np.random.default_rng(1)
+    X = np.column_stack([rng.uniform(-2, 2, 200), rng.uniform(1, 3, 200), rng.uniform(1, 3, 200)])
+    y = X[:, 0] * X[:, 1]
+    est = S.SymbolicRegressor(search=["monomial", "rational"], steps=30, time_limit=600,
+                              variables=["a", "b", "junk"]).fit(X, y)
+    assert [d["variable"] for d in est.result_["dropped"]] == ["junk"]
+    assert _same(est.formula_, sympy.Symbol("a") * sympy.Symbol("b"))
+
+
 def test_a_weak_but_real_variable_is_kept():
     # c barely moves y (v/c <= 2/3) and correlates with it by only ~0.1; k-NN alone would drop it
     rng = np.random.default_rng(0)

@@ -380,14 +380,19 @@ class _Decomposer:
         perm = self.rng.permutation(n)
         va, tr = perm[: n // 4], perm[n // 4:]
         floor = 1e-7 if node.exact else max(node.sigma / (_rms(y) or 1.0), 1e-7)
+        rats = []  # sparse P/Q and √(P/Q) (distances, norms) within the oracle's error
         rat = _rational(X, y, node.symbols, 3 * floor, self.deadline)
+        if rat is not None:
+            rats.append(rat)
         s = fixed_sign(y)
-        if rat is None and s != 0:  # √(P/Q): distances, norms (relative error of y² is twice y's)
+        if s != 0:  # the relative error of y² is twice y's; a P/Q of y can only approximate a root
             sq = _rational(X, y ** 2, node.symbols, 6 * floor, self.deadline)
-            rat = None if sq is None else s * sympy.sqrt(sq)
-        if rat is not None:  # a sparse P/Q within the oracle's error: the parts' rows decide later
-            return self.placeholder([rat]), {**info, "split": "leaf", "candidate": "rational",
-                                             "formula": str(rat)}
+            if sq is not None:
+                rats.append(s * sympy.sqrt(sq))
+        if rats:  # the more accurate first; the parts' rows decide among them later
+            rats.sort(key=lambda e: _leaf_error(e, node.symbols, X, y))
+            return self.placeholder(rats), {**info, "split": "leaf", "candidate": "rational",
+                                            "formula": str(rats[0]), "alternatives": len(rats) - 1}
         best, found = None, []
         for cand in cands:
             r = run_candidate(cand, X[tr], y[tr], X[va], y[va], node.symbols, self.lib, grid=5, k=3, steps=60,
@@ -452,6 +457,14 @@ def _rational(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol], tol: fl
                             deadline=None if math.isinf(deadline) else deadline, polynomial=True)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError, sympy.PolynomialError):
         return None
+
+
+def _leaf_error(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray, y: np.ndarray) -> float:
+    try:
+        with np.errstate(all="ignore"):
+            return relative_rmse(evaluate(expr, symbols, X), y)
+    except (ValueError, TypeError, ArithmeticError):
+        return math.inf
 
 
 def _affine_expr(fname: str, fit: Any, sym: sympy.Symbol, lib: Library) -> sympy.Expr:

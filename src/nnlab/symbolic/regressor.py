@@ -183,7 +183,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         return X, y
 
     # ------------------------------------------------------------------ candidates
-    def _candidates(self, X: np.ndarray, y: np.ndarray) -> list[Candidate]:
+    def _candidates(self, X: np.ndarray, y: np.ndarray, names: list[str]) -> list[Candidate]:
+        """The candidates for the (relevant) columns of X, named ``names``."""
         n = X.shape[1]
         self._not_applicable: list[str] = []
         xpos = all(fixed_sign(X[:, j]) != 0 for j in range(n))
@@ -230,7 +231,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             if ok:
                 out.append(c)
             else:
-                self._not_applicable.append(not_applicable_reason(c, X, y, self._names(n)))
+                self._not_applicable.append(not_applicable_reason(c, X, y, names))
         for s in range(1, int(self.seeds)):
             out += [Candidate(c.name, c.log_x, c.log_y, c.hidden, seed=s) for c in out if c.hidden]
         return out or [Candidate("raw")]
@@ -270,7 +271,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         else:
             tr = va = np.arange(n)
         data = (Xk[tr], ys[tr], Xk[va], ys[va])
-        cands = self._candidates(Xk, ys) if self._keep else []
+        cands = self._candidates(Xk, ys, [names[j] for j in self._keep]) if self._keep else []
         if not self._keep:
             self._not_applicable = []
         context = (names, tuple(self._keep), tuple(self._scale.x_exp), self._scale.y_exp)
