@@ -170,6 +170,9 @@ def test_checkpoint_writer_runs_one_write_at_a_time_and_reraises_failures(tmp_pa
         w.wait()
     assert str(tmp_path) in " ".join(getattr(info.value, "__notes__", []))
     w.wait()  # the error is raised once
+    w.submit(lambda: order.append(4), "here")
+    w.close()  # waits for the write, then ends the thread
+    assert order == [0, 1, 2, 3, 4] and w._thread is None
 
 
 def test_fit_returns_with_its_last_checkpoint_on_disk(tmp_path):

@@ -204,7 +204,7 @@ def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, c
     finally:
         bar.close()
         if writer is not None:
-            writer.wait()  # also on an error: the last complete checkpoint is on disk
+            writer.close()  # also on an error: the last complete checkpoint is on disk
     return history
 
 
