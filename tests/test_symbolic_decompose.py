@@ -128,6 +128,17 @@ def test_regressor_rational_candidate_gives_relativistic_addition():
     assert est.complete_ and sympy.simplify(est.formula_ - (u + v) / (1 + u * v / c ** 2)) == 0, est.formula_
 
 
+def test_regressor_rational_candidate_takes_a_cubic_numerator_beyond_three_variables():
+    """G·m1·m2 / (distance²) has a degree-3 numerator in 6 variables (I.9.18's shape)."""
+    X = _box([(1, 2)] * 3 + [(1, 2), (3, 4), (1, 2)], 300)
+    y = X[:, 0] * X[:, 1] * X[:, 2] / ((X[:, 4] - X[:, 3]) ** 2 + X[:, 5] ** 2)
+    names = ["G", "m1", "m2", "x1", "x2", "y"]
+    est = nl.SymbolicRegressor(search=["rational"], variables=names, time_limit=60).fit(X, y)
+    G, m1, m2, x1, x2, yy = sympy.symbols(names)
+    truth = G * m1 * m2 / ((x2 - x1) ** 2 + yy ** 2)
+    assert est.complete_ and sympy.simplify(est.formula_ - truth) == 0, est.formula_
+
+
 # ------------------------------------------------------------------ whole decompositions
 LAWS = [  # truth, variables, ranges, the first split expected
     ("r*F*sin(theta)", "r F theta", [(1, 5), (1, 5), (0, 5)], {"symmetry", "multiplicative"}),

@@ -144,7 +144,7 @@ def fit_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], *,
 def run_rational(res, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
                  variables: list[sympy.Symbol], *, snap_tol: float, deadline: float | None) -> None:
     """The ``rational`` candidate: fill ``res`` (a :class:`~nnlab.symbolic.search.CandidateResult`)
-    with the sparsest ``P/Q`` (total degrees ≤ 3, ≤ 2 beyond three variables) that fits the
+    with the sparsest ``P/Q`` (total degrees ≤ 3) that fits the
     training rows within ``1e-6``, finished (polish, snap) like every candidate. A plain
     polynomial is returned only on signed data, where the log-space candidates cannot run."""
     from .finish import complexity, finish
@@ -154,7 +154,7 @@ def run_rational(res, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np
     # plain polynomials are the monomial candidates' job where logs apply; on signed data
     # (a column or y changes sign: no log-space candidate runs) this candidate takes them too
     signed = fixed_sign(ytr) == 0 or any(fixed_sign(Xtr[:, j]) == 0 for j in range(Xtr.shape[1]))
-    expr = fit_rational(Xtr, ytr, variables, max_degree=3 if Xtr.shape[1] <= 3 else 2, tol=1e-6,
+    expr = fit_rational(Xtr, ytr, variables, max_degree=3, tol=1e-6,
                         deadline=deadline, polynomial=signed)
     if expr is None:
         res.note = "no sparse P/Q of low degree fits the rows"
