@@ -36,11 +36,12 @@ import sympy
 from .library import LIBRARY, Library
 from .matching import suggest
 from .affine import canonical
-from .polish import evaluate, polish, relative_rmse
-from .search import Candidate, complexity, merge_numbers, run_candidate, tidy
+from .polish import evaluate, relative_rmse
+from .search import Candidate, run_candidate
 from .rational import fit_rational
 from .separability import SYMMETRIES, homogeneity_z, linear_z, modules, relevance_z, symmetry_z
-from .snap import snap
+from .compose import choose_parts, finish
+from .finish import fill_result
 from .surrogate import fit_surrogate
 from .transforms import fixed_sign
 
@@ -542,59 +543,6 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
     return Decomposition(expr, raw, tree, sur.error, template, parts)
 
 
-def choose_parts(template: sympy.Expr, parts: dict[sympy.Symbol, list[sympy.Expr]], variables: list[sympy.Symbol],
-                 X: np.ndarray, y: np.ndarray, deadline: float | None = None) -> sympy.Expr:
-    """Fill each leaf symbol of ``template`` with one of its fits: first the preferred ones; then,
-    while the law is not exact on the original rows, each leaf's alternatives in turn (coordinate
-    search), keeping a swap when the polished error drops. The original rows are the arbiter of
-    what the surrogate could not tell apart."""
-    choice = {L: 0 for L in parts}
-
-    def score(ch: dict[sympy.Symbol, int]) -> tuple[float, sympy.Expr]:
-        e = template.xreplace({L: parts[L][k] for L, k in ch.items()})
-        try:
-            e = tidy(e) if sympy.count_ops(e) <= 400 else e
-            e, err = polish(e, variables, X, y, max_nfev=100)
-        except (ValueError, TypeError, ArithmeticError, RecursionError):
-            return float("inf"), e
-        return err, e
-
-    best_err, best = score(choice)
-    for L in parts:
-        if best_err < 1e-9 or (deadline is not None and time.monotonic() > deadline):
-            break
-        for k in range(1, len(parts[L])):
-            trial = {**choice, L: k}
-            err, e = score(trial)
-            if err < 0.5 * best_err:
-                best_err, best, choice = err, e, trial
-    return best
-
-
-def finish(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray, y: np.ndarray, snap_tol: float = 1e-6,
-           late: bool = False) -> sympy.Expr:
-    """Refit every constant on the original rows, snap once, refit, simplify when small."""
-    if sympy.count_ops(expr) <= 400:
-        expr = tidy(expr)
-    expr, err = polish(expr, variables, X, y, max_nfev=400)
-    if late:
-        return expr
-    tol = max(snap_tol, 0.01 * err)
-    expr = snap(expr, X, y, tol=tol, variables=variables, max_constants=24).expr
-    if expr.atoms(sympy.Float):
-        expr, err = polish(expr, variables, X, y)
-    if sympy.count_ops(expr) <= 60:
-        try:
-            simple = merge_numbers(sympy.simplify(expr))
-            if relative_rmse(evaluate(simple, variables, X), y) <= err + tol:
-                expr = simple
-        except (ValueError, ArithmeticError, TypeError, RecursionError):
-            pass
-        if expr.atoms(sympy.Float):
-            expr = snap(expr, X, y, tol=tol, variables=variables).expr
-    return expr
-
-
 def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
                   variables: list[sympy.Symbol], lib: Library, *, snap_tol: float, deadline: float | None,
                   share: float = 0.6, min_seconds: float = 15.0) -> None:
@@ -608,9 +556,7 @@ def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
     left = (float(deadline) - t0) if deadline is not None else min_seconds / share
     budget = max(share * left, min_seconds)
     end = t0 + budget
-    # a deadline that can also be cancelled (parallel search) keeps that ability with the new time
-    dl = type(deadline)(end, deadline.cancel) if hasattr(deadline, "cancel") else end
-    d = decompose(Xtr, ytr, variables, lib, refit=False, deadline=dl)
+    d = decompose(Xtr, ytr, variables, lib, refit=False, deadline=end)
     res.tree = d.tree
     if d.raw is None:
         res.note = f"decompose: no split found (surrogate error {d.surrogate_error:.1e})"
@@ -619,8 +565,6 @@ def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
         warnings.simplefilter("ignore")
         raw = choose_parts(d.template, d.parts, variables, Xtr, ytr, deadline=end + 0.15 * budget)
         expr = finish(raw, variables, Xtr, ytr, snap_tol, time.monotonic() > end + 0.25 * budget)
-    res.expr, res.complete = expr, not expr.atoms(sympy.core.function.AppliedUndef)
-    res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
-    res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)
-    res.complexity = complexity(expr)
-    res.note = f"decompose: {d.tree['split']} (surrogate error {d.surrogate_error:.1e})"
+    fill_result(res, expr, variables, Xtr, ytr, Xva, yva,
+                f"decompose: {d.tree['split']} (surrogate error {d.surrogate_error:.1e})",
+                complete=not expr.atoms(sympy.core.function.AppliedUndef))

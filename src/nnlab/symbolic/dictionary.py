@@ -134,8 +134,7 @@ def run_dictionary(res, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: 
     """The ``dictionary`` candidate: fill ``res`` (a :class:`~nnlab.symbolic.search.CandidateResult`)
     with the sparse sum of atom products that fits the training rows within ``1e-6``, finished
     (polish, snap) like every candidate."""
-    from .finish import complexity, finish
-    from .polish import evaluate, relative_rmse
+    from .finish import fill_result, finish
 
     with np.errstate(all="ignore"):
         expr = fit_dictionary(Xtr, ytr, variables, tol=1e-6)
@@ -143,8 +142,4 @@ def run_dictionary(res, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: 
         res.note = "no sparse sum of atom products fits the rows"
         return
     expr, _ = finish(expr, variables, Xtr, ytr, snap_tol=snap_tol, deadline=deadline)
-    res.expr, res.complete = expr, True
-    res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
-    res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)
-    res.complexity = complexity(expr)
-    res.note = "y = Σ c·Π atoms(x), sparse least squares"
+    fill_result(res, expr, variables, Xtr, ytr, Xva, yva, "y = Σ c·Π atoms(x), sparse least squares")

@@ -18,7 +18,8 @@ from .dependence import NOISE_STRUCTURE, residual_structure
 from .polish import evaluate, polish, relative_rmse
 from .snap import reference_test, snap, snap_coefficients
 
-__all__ = ["SNAP_MAX_ERROR", "NUMERIC_ERRORS", "complexity", "merge_numbers", "tidy", "simplify", "finish"]
+__all__ = ["SNAP_MAX_ERROR", "NUMERIC_ERRORS", "complexity", "merge_numbers", "tidy", "simplify", "finish",
+           "fill_result"]
 
 SNAP_MAX_ERROR = 0.05
 NUMERIC_ERRORS = (ValueError, ArithmeticError, RuntimeError, TypeError, LookupError, np.linalg.LinAlgError,
@@ -113,3 +114,14 @@ def finish(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray, y: np
                 expr = snap(expr, X, y, tol=snap_tol, variables=variables, test=test).expr
     expr = snap_coefficients(expr, X, y, tol=snap_tol, variables=variables, test=test).expr
     return expr, relative_rmse(evaluate(expr, variables, X), y)
+
+
+def fill_result(res, expr: sympy.Expr, variables, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray,
+                yva: np.ndarray, note: str, complete: bool = True) -> None:
+    """Record a finished formula in ``res`` (a :class:`~nnlab.symbolic.search.CandidateResult`):
+    the formula, its train and validation relative RMSE, its complexity and ``note``."""
+    res.expr, res.complete = expr, complete
+    res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
+    res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)
+    res.complexity = complexity(expr)
+    res.note = note

@@ -147,8 +147,7 @@ def run_rational(res, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np
     with the sparsest ``P/Q`` (total degrees ≤ 3) that fits the
     training rows within ``1e-6``, finished (polish, snap) like every candidate. A plain
     polynomial is returned only on signed data, where the log-space candidates cannot run."""
-    from .finish import complexity, finish
-    from .polish import evaluate, relative_rmse
+    from .finish import fill_result, finish
     from .transforms import fixed_sign
 
     # plain polynomials are the monomial candidates' job where logs apply; on signed data
@@ -160,8 +159,4 @@ def run_rational(res, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np
         res.note = "no sparse P/Q of low degree fits the rows"
         return
     expr, _ = finish(expr, variables, Xtr, ytr, snap_tol=snap_tol, deadline=deadline)
-    res.expr, res.complete = expr, True
-    res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
-    res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)
-    res.complexity = complexity(expr)
-    res.note = "y = P(x)/Q(x), null vector of [M_P, -y·M_Q]"
+    fill_result(res, expr, variables, Xtr, ytr, Xva, yva, "y = P(x)/Q(x), null vector of [M_P, -y·M_Q]")

@@ -21,7 +21,7 @@ import numpy as np
 import sympy
 import torch
 
-from .finish import NUMERIC_ERRORS, complexity, finish, merge_numbers, tidy
+from .finish import NUMERIC_ERRORS, complexity, fill_result, finish, merge_numbers, tidy
 from .formula import formula
 from .library import Library
 from .matching import EdgeMatch, auto_symbolic, install_closest
@@ -183,8 +183,4 @@ def _run_monomial(res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray, Xva: n
     for p, v, s in zip(coef[:-1], variables, xs):
         expr = expr * (s * v) ** sympy.Float(float(p))
     expr, _ = finish(expr, variables, Xtr, ytr, snap_tol=snap_tol, deadline=deadline)
-    res.expr, res.complete = expr, True
-    res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
-    res.val_error = relative_rmse(evaluate(expr, variables, Xva), yva)
-    res.complexity = complexity(expr)
-    res.note = "y = C·Π x^p by least squares in log space"
+    fill_result(res, expr, variables, Xtr, ytr, Xva, yva, "y = C·Π x^p by least squares in log space")
