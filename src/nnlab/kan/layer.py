@@ -27,6 +27,7 @@ from torch import nn
 from . import grid as _grid
 from . import spline
 from .base import resolve_base
+from . import gpu_layer
 from .kernel import kan_forward, knot_cached
 
 __all__ = ["KANLayer", "GridRangeWarning"]
@@ -200,6 +201,9 @@ class KANLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, in) -> (batch, out): masked spline+base part, plus ``symbolic(x)`` if set."""
+        y = gpu_layer.layer_forward(self, x) if self.fast and gpu_layer.wanted(x) else None
+        if y is not None:  # the Triton route (CUDA): its own checks, no host sync
+            return y if self.symbolic is None else y + self.symbolic(x)
         x = self._check_input(x)
         if self.fast:
             y = kan_forward(x, self.coef, self.scale_base, self.scale_spline, self.mask,
