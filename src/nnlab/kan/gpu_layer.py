@@ -156,6 +156,8 @@ def layer_forward(layer, x) -> torch.Tensor | None:
             and x.shape[0] > 0 and layer._uniform and x.dtype == layer.coef.dtype
             == layer.mask.dtype and x.device == layer.coef.device):
         return None
+    if x.is_cuda and torch.is_autocast_enabled("cuda"):  # mixed precision: the general code
+        return None
     x = x.contiguous()
     fast = routes.setup(x, layer.knots, layer.k, True)
     if fast is None or fast.kind != "triton":
