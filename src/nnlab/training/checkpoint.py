@@ -8,19 +8,20 @@ A checkpoint folder holds
   the History so far, the optimiser's and the learning-rate scheduler's non-tensor state (param
   groups, step counts, ...), and the numpy, Python and shuffling RNG states.
 
-Each file is written through :mod:`nnlab._io` (temporary file, fsync, ``os.replace``). The tensors
-file of the new epoch is written first under a new name; replacing ``checkpoint.json`` is the commit
-point; the folder is fsynced once (both renames durable), and only then are older tensor files
-removed. A crash at any moment therefore leaves the previous
+Both files are written through :func:`nnlab._io.atomic_path` (temporary sibling, fsync,
+``os.replace``): the tensors file of the new epoch (a new name) and ``checkpoint.json`` go to
+temporary files, both are fsynced (at once), then the tensors file is renamed and replacing
+``checkpoint.json`` is the commit point; the folder is fsynced once (both renames durable), and
+only then are older tensor files removed. A crash at any moment therefore leaves the previous
 complete checkpoint readable (only the latest epoch is kept).
 
 The snapshot is taken on the training thread: each tensor is copied once, straight into the
 bytes of the safetensors file (:mod:`._pack`; with a :class:`CheckpointWriter`, what ``nl.fit``
 uses for ``checkpoint_dir``, into a buffer reused from epoch to epoch), and the JSON text is
 built. With a writer the rest (hashing, writes, fsyncs, renames, removal of the old file) runs on
-a background thread while the next epoch trains, as PyTorch Lightning's ``AsyncCheckpointIO`` does. At most one write is in flight:
-the next save, and the end of ``fit`` (also when it raises), wait for it, and a failed write is
-raised there.
+a background thread while the next epoch trains, as PyTorch Lightning's ``AsyncCheckpointIO``
+does. At most one write is in flight: the next save, and the end of ``fit`` (also when it
+raises), wait for it, and a failed write is raised there.
 """
 from __future__ import annotations
 
@@ -219,10 +220,20 @@ def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer:
 
     def write() -> None:
         digest = hashlib.sha256(blob).hexdigest()  # releases the GIL on large buffers
-        _io.write_bytes(directory / name, blob)
-        # the commit point: checkpoint.json names the new tensors file and its hash (the hash is
-        # computed here, off the training thread, and added as the object's last member)
-        _io.write_text(directory / META_FILE, text[:-1] + f',"sha256":"{digest}"}}\n')
+        # checkpoint.json names the new tensors file and its hash (computed here, off the training
+        # thread, and added as the object's last member)
+        meta_bytes = (text[:-1] + f',"sha256":"{digest}"}}\n').encode("utf-8")
+        # both files go to temporary siblings and are fsynced (in parallel: one journal commit
+        # instead of two on ext4-like filesystems) before either is renamed; leaving the `with`
+        # renames the tensors file first, then checkpoint.json: the commit point
+        with _io.atomic_path(directory / META_FILE) as meta_tmp, \
+                _io.atomic_path(directory / name) as tensors_tmp:
+            with open(tensors_tmp, "wb") as ft, open(meta_tmp, "wb") as fm:
+                ft.write(blob)
+                fm.write(meta_bytes)
+                ft.flush()
+                fm.flush()
+                _fsync_pair(ft.fileno(), fm.fileno())
         _fsync_dir(directory)  # both renames are on disk before the previous tensors file goes
         for old in directory.glob("state-epoch*.safetensors"):
             if old.name != name:
@@ -242,6 +253,27 @@ def _safetensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
     from safetensors.torch import save
 
     return save({k: v.to("cpu").contiguous() for k, v in tensors.items()})
+
+
+def _fsync_pair(a: int, b: int) -> None:
+    """fsync two open files at once (one on a helper thread): on a journalling filesystem the two
+    flushes share a commit, so the pair costs about one fsync's latency instead of two."""
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            os.fsync(b)
+        except BaseException as e:  # noqa: BLE001 -- raised below, on the calling thread
+            errors.append(e)
+
+    helper = threading.Thread(target=other, name="nnlab-fsync", daemon=True)
+    helper.start()
+    try:
+        os.fsync(a)
+    finally:
+        helper.join()
+    if errors:
+        raise errors[0]
 
 
 def _fsync_dir(directory: Path) -> None:
