@@ -177,3 +177,17 @@ def test_kan_grid_extend_swaps_parameters_in_the_optimizer():
     assert [p.shape for p in kan.parameters()] != [p.shape for p in before]
     with pytest.raises(ValueError, match="must increase"):
         nl.kan.grid_schedule([5, 5], 10)
+
+
+def test_tensorboard_events_are_on_disk_after_each_epoch(tmp_path):
+    """Every epoch's scalars can be read while training runs (flushed at each epoch's end)."""
+    seen = []
+
+    def read_back(state):
+        ea = EventAccumulator(str(tmp_path / "tb"))
+        ea.Reload()
+        seen.append([e.step for e in ea.Scalars("loss/train")])
+
+    _fit(_model(), [nl.callbacks.TensorBoard(tmp_path / "tb"), read_back], epochs=3)
+    assert seen == [[1], [1, 2], [1, 2, 3]]
+    assert len(list((tmp_path / "tb").glob("events.out.tfevents.*"))) == 1

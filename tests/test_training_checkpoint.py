@@ -183,3 +183,66 @@ def test_fit_returns_with_its_last_checkpoint_on_disk(tmp_path):
     assert ckpt.epoch == 3
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in ckpt.model_state().items())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json", "state-epoch0003.safetensors"]
+
+
+def test_packed_tensors_file_reads_back_like_safetensors_own(tmp_path):
+    """The one-copy serialiser (a reusable buffer) writes files safetensors reads back exactly,
+    for every dtype it lays out, 0-d and empty tensors, non-contiguous sources; a changed set of
+    tensors gets a new layout, an unchanged one reuses the buffer."""
+    from safetensors.torch import load
+
+    from nnlab.training._pack import Packer, packable
+
+    g = torch.Generator().manual_seed(0)
+    tensors = {
+        "a.f64": torch.randn(3, 5, dtype=torch.float64, generator=g),
+        "b.f32": torch.randn(7, 4, generator=g).t(),  # non-contiguous
+        "c.bf16": torch.randn(5, generator=g).to(torch.bfloat16),
+        "d.f16": torch.randn(3, generator=g).half(),
+        "e.i64": torch.arange(5),
+        "f.i32": torch.arange(3, dtype=torch.int32),
+        "g.u8": torch.tensor([1, 2, 255], dtype=torch.uint8),
+        "h.bool": torch.tensor([True, False, True]),
+        "i.step": torch.tensor(3.0),  # 0-d, like Adam's step
+        "j.empty": torch.zeros(0, 4),
+        "k.odd": torch.randn(1, generator=g),
+    }
+    assert packable(tensors)
+    p = Packer()
+    back = load(bytes(p.pack(tensors)))
+    assert back.keys() == tensors.keys()
+    for k, v in tensors.items():
+        assert back[k].dtype == v.dtype and back[k].shape == v.shape and torch.equal(back[k], v), k
+    buf = p._buffer
+    tensors["a.f64"].add_(1.0)
+    again = load(bytes(p.pack(tensors)))
+    assert p._buffer is buf and torch.equal(again["a.f64"], tensors["a.f64"])
+    tensors["l.new"] = torch.ones(2, 2)
+    assert torch.equal(load(bytes(p.pack(tensors)))["l.new"], torch.ones(2, 2)) and p._buffer is not buf
+    assert not packable({"c": torch.zeros(2, dtype=torch.complex64)})
+
+
+def test_background_checkpoint_is_the_state_at_save_time(tmp_path):
+    """The snapshot is taken before save_checkpoint returns: training on in place does not change
+    what is written (the buffer is refilled only after the previous write finished)."""
+    from nnlab.training.checkpoint import CheckpointWriter, save_checkpoint
+
+    model = make_model(False)
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.randn(4, 2)).sum().backward()
+    opt.step()
+    w = CheckpointWriter()
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+    save_checkpoint(tmp_path / "a", model=model, optimizer=opt, epoch=1, history={}, config={},
+                    shuffle_seed=0, writer=w)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    save_checkpoint(tmp_path / "b", model=model, optimizer=opt, epoch=2, history={}, config={},
+                    shuffle_seed=0, writer=w)
+    w.close()
+    a, b = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    assert all(torch.equal(a.model_state()[k], v) for k, v in expected.items())
+    assert all(torch.equal(b.model_state()[k], v) for k, v in model.state_dict().items())
+    assert all(torch.equal(b.model_state()[k], v + 1) for k, v in expected.items())
+    assert torch.equal(a.optimizer_state()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])

@@ -5,8 +5,10 @@ Scalars per epoch: ``loss/train``, ``loss/val``, ``accuracy/train``, ``accuracy/
 ``grad_norm/<parameter>``: each parameter's ‖g‖ at the epoch's last step (one fused
 ``torch._foreach_norm``), which shows vanishing or exploding layers (§2.10). For a KAN, the edge
 figure of :func:`nnlab.kan.plot` is added as the image ``kan/edges`` every ``figure_every`` epochs
-(and at the last). Written with ``torch.utils.tensorboard`` (the ``tensorboard`` package:
-``pip install 'nnlab[tensorboard]'``); view with ``tensorboard --logdir DIR``. Rank 0 writes.
+(and at the last). Written in TensorBoard's event-file format (the ``tensorboard`` package:
+``pip install 'nnlab[tensorboard]'``) on the training thread, all of an epoch's scalars as one
+event, flushed once per epoch (see :mod:`nnlab.callbacks._event_file`: no writer thread to hand
+off to); view with ``tensorboard --logdir DIR``. Rank 0 writes.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from typing import Any, Sequence
 
 import torch
 
+from ._event_file import EventFile
 from ._monitor import check_writable_dir
 
 __all__ = ["TensorBoard"]
@@ -52,12 +55,12 @@ class TensorBoard:
         if state.rank != 0:
             return
         try:
-            from torch.utils.tensorboard import SummaryWriter
+            import tensorboard  # noqa: F401
         except ImportError:
             raise ImportError("TensorBoard logging needs the tensorboard package: "
                               "pip install 'nnlab[tensorboard]'") from None
         check_writable_dir(self.log_dir, "TensorBoard")
-        self.writer = SummaryWriter(log_dir=str(self.log_dir))
+        self.writer = EventFile(self.log_dir)
         self._epochs = 0
 
     def on_epoch_end(self, state: Any) -> None:
@@ -76,6 +79,9 @@ class TensorBoard:
         self.writer.flush()
 
     def _kan_figure(self, model: Any, epoch: int) -> None:
+        from torch.utils.tensorboard._utils import figure_to_image
+        from torch.utils.tensorboard.summary import image
+
         from nnlab.kan.plot import plot
 
         p = next(model.parameters())
@@ -86,7 +92,8 @@ class TensorBoard:
             fig = plot(model, x, var_names=self.var_names, title=f"KAN edges, epoch {epoch}")
         finally:
             model.train(was)
-        self.writer.add_figure("kan/edges", fig, epoch, close=False)
+        self.writer.add_summary(image("kan/edges", figure_to_image(fig, close=False), dataformats="CHW"),
+                                epoch)
 
     def on_fit_end(self, state: Any) -> None:
         if self.writer is not None:
@@ -106,13 +113,12 @@ def _norms(grads: list[torch.Tensor]) -> list[float]:
         return [float(v) for v in norms]
 
 
-def _add_scalars(writer: Any, scalars: list[tuple[str, float]], step: int) -> None:
-    """All of an epoch's scalars as one event (one ``Summary`` with a value per tag), which
-    TensorBoard reads exactly as separate ``add_scalar`` calls, at a fraction of the cost: one
-    queued event per epoch instead of one per tag (and no flush forced by the writer's queue)."""
+def _add_scalars(writer: EventFile, scalars: list[tuple[str, float]], step: int) -> None:
+    """All of an epoch's scalars as one event (one ``Summary`` with a ``simple_value`` per tag,
+    what ``SummaryWriter.add_scalar`` writes per tag), which TensorBoard reads exactly as separate
+    ``add_scalar`` calls: one event per epoch instead of one per tag."""
     from tensorboard.compat.proto.summary_pb2 import Summary
-    from torch.utils.tensorboard.summary import scalar
 
-    values = [v for tag, x in scalars for v in scalar(tag, x).value]
-    if values:
-        writer._get_file_writer().add_summary(Summary(value=values), step)
+    if scalars:
+        writer.add_summary(Summary(value=[Summary.Value(tag=tag, simple_value=float(x))
+                                          for tag, x in scalars]), step)

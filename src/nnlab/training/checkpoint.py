@@ -8,18 +8,20 @@ A checkpoint folder holds
   the History so far, the optimiser's and the learning-rate scheduler's non-tensor state (param
   groups, step counts, ...), and the numpy, Python and shuffling RNG states.
 
-Each file is written through :mod:`nnlab._io` (temporary file, fsync, ``os.replace``). The tensors
-file of the new epoch is written first under a new name; replacing ``checkpoint.json`` is the commit
-point; the folder is fsynced once (both renames durable), and only then are older tensor files
-removed. A crash at any moment therefore leaves the previous
+Both files are written through :func:`nnlab._io.atomic_path` (temporary sibling, fsync,
+``os.replace``): the tensors file of the new epoch (a new name) and ``checkpoint.json`` go to
+temporary files, both are fsynced (at once), then the tensors file is renamed and replacing
+``checkpoint.json`` is the commit point; the folder is fsynced once (both renames durable), and
+only then are older tensor files removed. A crash at any moment therefore leaves the previous
 complete checkpoint readable (only the latest epoch is kept).
 
-With a :class:`CheckpointWriter` (what ``nl.fit`` uses for ``checkpoint_dir``) the snapshot (copies
-of the tensors, the JSON text) is taken on the training thread and the rest (serialising,
-hashing, writes, fsyncs, renames, removal of the old file) runs on a background thread while the
-next epoch trains, as PyTorch Lightning's ``AsyncCheckpointIO`` does. At most one write is in flight:
-the next save, and the end of ``fit`` (also when it raises), wait for it, and a failed write is
-raised there.
+The snapshot is taken on the training thread: each tensor is copied once, straight into the
+bytes of the safetensors file (:mod:`._pack`; with a :class:`CheckpointWriter`, what ``nl.fit``
+uses for ``checkpoint_dir``, into a buffer reused from epoch to epoch), and the JSON text is
+built. With a writer the rest (hashing, writes, fsyncs, renames, removal of the old file) runs on
+a background thread while the next epoch trains, as PyTorch Lightning's ``AsyncCheckpointIO``
+does. At most one write is in flight: the next save, and the end of ``fit`` (also when it
+raises), wait for it, and a failed write is raised there.
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ import numpy as np
 import torch
 
 from nnlab import _io
+
+from ._pack import Packer, packable
 
 __all__ = ["save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointWriter", "capture_rng",
            "restore_rng", "META_FILE"]
@@ -73,7 +77,7 @@ class Checkpoint:
 def _split(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
     """Replace every tensor in a nested dict/list/tuple by ``{"__tensor__": key}``."""
     if isinstance(obj, torch.Tensor):
-        tensors[prefix] = obj.detach().to("cpu").contiguous()
+        tensors[prefix] = obj.detach()  # copied once, when the tensors file is laid out (_pack)
         return {"__tensor__": prefix}
     if isinstance(obj, dict):  # keys may be ints (optimizer state): keep their type
         return {"__dict__": [[k, _split(v, f"{prefix}.{k}", tensors)] for k, v in obj.items()]}
@@ -147,6 +151,7 @@ class CheckpointWriter:
         self._error: BaseException | None = None
         self._where = ""
         self._thread: threading.Thread | None = None
+        self.packer = Packer()  # the tensors file's buffer, reused by every save through this writer
 
     def _loop(self) -> None:
         while True:
@@ -194,17 +199,17 @@ def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer:
 
     With ``writer`` the files are written in the background (the state is captured before this
     returns); call ``writer.wait()`` before reading them."""
-    from safetensors.torch import save
-
     directory = Path(directory)
-    tensors: dict[str, torch.Tensor] = {}
-    for k, v in model.state_dict().items():
-        tensors[f"model.{k}"] = v.detach().to("cpu").contiguous()  # copied below if written in the background
+    if writer is not None:
+        writer.wait()  # its buffer holds the previous epoch's file until that is written
+    tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
     opt_json = _split(optimizer.state_dict(), "optimizer", tensors)
     sched_json = None if scheduler is None else _split(scheduler, "scheduler", tensors)
     rng = capture_rng(tensors, shuffle_seed)
-    if writer is not None:  # the training goes on in place: the background write gets copies
-        tensors = {k: v.clone() for k, v in tensors.items()}
+    # the snapshot: every tensor copied once, straight into the bytes of the tensors file (a
+    # buffer the writer reuses from epoch to epoch), so training can go on changing them in place
+    blob = (writer.packer if writer is not None else Packer()).pack(tensors) if packable(tensors) \
+        else _safetensors_bytes(tensors)
     name = f"state-epoch{epoch:04d}.safetensors"
     meta = {"format": FORMAT, "epoch": int(epoch), "tensors_file": name, "config": config,
             "history": history, "optimizer": opt_json, "scheduler": sched_json, "rng": rng,
@@ -214,12 +219,21 @@ def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer:
     text = json.dumps(meta, sort_keys=True, separators=(",", ":"), default=_io._json_default)
 
     def write() -> None:
-        blob = save(tensors)
         digest = hashlib.sha256(blob).hexdigest()  # releases the GIL on large buffers
-        _io.write_bytes(directory / name, blob)
-        # the commit point: checkpoint.json names the new tensors file and its hash (the hash is
-        # computed here, off the training thread, and added as the object's last member)
-        _io.write_text(directory / META_FILE, text[:-1] + f',"sha256":"{digest}"}}\n')
+        # checkpoint.json names the new tensors file and its hash (computed here, off the training
+        # thread, and added as the object's last member)
+        meta_bytes = (text[:-1] + f',"sha256":"{digest}"}}\n').encode("utf-8")
+        # both files go to temporary siblings and are fsynced (in parallel: one journal commit
+        # instead of two on ext4-like filesystems) before either is renamed; leaving the `with`
+        # renames the tensors file first, then checkpoint.json: the commit point
+        with _io.atomic_path(directory / META_FILE) as meta_tmp, \
+                _io.atomic_path(directory / name) as tensors_tmp:
+            with open(tensors_tmp, "wb") as ft, open(meta_tmp, "wb") as fm:
+                ft.write(blob)
+                fm.write(meta_bytes)
+                ft.flush()
+                fm.flush()
+                _fsync_pair(ft.fileno(), fm.fileno())
         _fsync_dir(directory)  # both renames are on disk before the previous tensors file goes
         for old in directory.glob("state-epoch*.safetensors"):
             if old.name != name:
@@ -231,6 +245,35 @@ def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer:
     else:
         writer.submit(write, str(directory))
     return directory / META_FILE
+
+
+def _safetensors_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    """Dtypes :mod:`._pack` does not lay out (float8, unsigned > 8 bits, complex): safetensors'
+    own serialiser, on CPU copies."""
+    from safetensors.torch import save
+
+    return save({k: v.to("cpu").contiguous() for k, v in tensors.items()})
+
+
+def _fsync_pair(a: int, b: int) -> None:
+    """fsync two open files at once (one on a helper thread): on a journalling filesystem the two
+    flushes share a commit, so the pair costs about one fsync's latency instead of two."""
+    errors: list[BaseException] = []
+
+    def other() -> None:
+        try:
+            os.fsync(b)
+        except BaseException as e:  # noqa: BLE001 -- raised below, on the calling thread
+            errors.append(e)
+
+    helper = threading.Thread(target=other, name="nnlab-fsync", daemon=True)
+    helper.start()
+    try:
+        os.fsync(a)
+    finally:
+        helper.join()
+    if errors:
+        raise errors[0]
 
 
 def _fsync_dir(directory: Path) -> None:
