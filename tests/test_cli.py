@@ -109,6 +109,7 @@ BAD = [
     (["train", "--resume", "--name", "missing"], "cannot resume"),
     (["train", "--data", "{text_csv}", "--target", "b"], "column 'a' of t.csv is not numeric: line 2 holds 'x'"),
     (["train", "--config", "{list_cfg}"], "must hold a mapping"),
+    (["train", "--data", "{huge_csv}", "--target", "b"], "column 'b' of h.csv holds values beyond ±3.4e38"),
     (["train", "--config", "{tmp}/c.json"], "must end in .yaml, .yml or .toml"),
     (["plot", "loss", "{tmp}/nothing"], "no metrics log"),
     (["prune", "{tmp}/nothing", "--sparsity", "0.5"], "not a saved nnlab model"),
@@ -123,8 +124,9 @@ def test_bad_input_exit_2_without_traceback(tmp_path, args, message):
     (tmp_path / "t.csv").write_text("a,b\nx,1\n2,3\n")
     (tmp_path / "list.yaml").write_text("- epochs\n- 3\n")
     (tmp_path / "c.json").write_text("{}")
+    (tmp_path / "h.csv").write_text("a,b\n1,1.5e308\n2,-1.5e308\n3,0.5\n4,2.5\n5,1.5\n")  # float32 overflow
     fmt = {"csv": tmp_path / "d.csv", "bad_cfg": tmp_path / "bad.yaml", "tmp": tmp_path,
-           "text_csv": tmp_path / "t.csv", "list_cfg": tmp_path / "list.yaml"}
+           "text_csv": tmp_path / "t.csv", "list_cfg": tmp_path / "list.yaml", "huge_csv": tmp_path / "h.csv"}
     r = invoke(*[a.format(**fmt) for a in args], "--runs-dir", tmp_path) if args[0] == "train" else \
         invoke(*[a.format(**fmt) for a in args])
     assert r.exit_code == 2, r.output

@@ -68,6 +68,11 @@ def read_csv(path: str | Path, target: str | None, features: list[str] | None = 
     if bad.any():
         raise CLIError(f"{int(bad.sum())} row(s) of {Path(path).name} hold missing or infinite values "
                        f"(first on data row {int(np.argmax(bad)) + 1}); remove them first")
+    big = float(np.finfo(np.float32).max)
+    for col, vals in [*zip(feats, X.T), (target, y)]:
+        if np.abs(vals).max(initial=0.0) > big:
+            raise CLIError(f"column {col!r} of {Path(path).name} holds values beyond ±3.4e38, the range of "
+                           "float32 that training uses; rescale it first (e.g. divide by a power of ten)")
     return torch.from_numpy(X).float(), torch.from_numpy(y), feats
 
 
