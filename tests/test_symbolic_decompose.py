@@ -173,7 +173,7 @@ def test_decompose_recovers_the_law(truth, names, ranges, first):
 def test_regressor_uses_the_decomposition_and_reports_the_tree():
     X = _box([(1, 5), (1, 5), (0, 5)], 200)
     y = -X[:, 0] * X[:, 1] * np.cos(X[:, 2])  # changes sign: log-space candidates cannot see it
-    est = nl.SymbolicRegressor(search=["raw", "decompose"], variables=["p", "E", "theta"], time_limit=30).fit(X, y)
+    est = nl.SymbolicRegressor(search=["raw", "decompose"], variables=["p", "E", "theta"], time_limit=600).fit(X, y)
     p, E, theta = sympy.symbols("p E theta")
     assert sympy.simplify(est.formula_ + p * E * sympy.cos(theta)) == 0, est.formula_
     tree = est.result_["chosen"]["tree"]
