@@ -224,12 +224,17 @@ class KANFunction(torch.autograd.Function):
                 W=None):
         x = x.contiguous()
         fast = routes.setup(x, knots, k, uniform)
+        ctx.k, ctx.uniform, ctx.base, ctx.fast = k, uniform, base, fast
+        Wt = _sparse_weight(fast, x.shape[0], coef, scale_base, scale_spline, mask, base, W)
+        if Wt is not None:  # no F at all: only x is kept (and Wt, of parameter size)
+            ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots, None)
+            ctx.W, ctx.Wt = None, Wt
+            return _sparse_forward(x, fast, k, coef.shape[2], Wt, base)
         if W is None:
             W = layer_weights(coef, scale_base, scale_spline, mask)
         y, Fm = _forward(x, W, knots, k, uniform, base, store, fast)
         ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots, Fm)
-        ctx.k, ctx.uniform, ctx.base, ctx.fast = k, uniform, base, fast
-        ctx.W = W  # the packed weight (a temporary of parameter size): backward reuses it
+        ctx.W, ctx.Wt = W, None  # the packed weight (parameter size): backward reuses it
         return y
 
     @staticmethod
@@ -241,6 +246,12 @@ class KANFunction(torch.autograd.Function):
         O, I, K = coef.shape
         B = x.shape[0]
         g = g.contiguous()
+        if ctx.Wt is not None:  # the sparse native route: ∂L/∂x and ∂L/∂Wt in one pass
+            gx, gWt = native.sparse_backward(g, x, fast.t0, fast.inv_h, k, K, fast.M, fast.dM,
+                                             ctx.Wt, base == "silu", need_x, need_w)
+            gW = gWt.permute(2, 0, 1) if need_w else None  # (I, K+1, O) -> (O, I, K+1)
+            return (gx, *_param_grads(gW, coef, scale_spline, mask, need_c, need_sb, need_ss),
+                    None, None, None, None, None, None, None)
         W2 = ctx.W.view(O, -1)
         gx = torch.empty_like(x) if need_x else None
         have_F = Fsaved is not None
@@ -278,18 +289,55 @@ class KANFunction(torch.autograd.Function):
             if need_x:
                 gF = (gc_ @ W2).view(b - a, K + 1, I)
                 gx[a:b] = (gF.gather(1, idx) * dvals).sum(1) + gF[:, K] * db
-        gc = gsb = gss = None
-        if need_w:
-            gW = gW2.view(O, K + 1, I).transpose(1, 2).contiguous()  # (O, I, K+1)
-            gWs = gW[..., :K]
-            # gradients must be contiguous like their parameters (LBFGS flattens with .view)
-            if need_c:
-                gc = (gWs * (mask * scale_spline).unsqueeze(-1)).contiguous()
-            if need_ss:
-                gss = ((gWs * coef).sum(-1) * mask).contiguous()
-            if need_sb:
-                gsb = (gW[..., K] * mask).contiguous()
-        return gx, gc, gsb, gss, None, None, None, None, None, None, None
+        gW = gW2.view(O, K + 1, I).transpose(1, 2) if need_w else None  # (O, I, K+1)
+        return (gx, *_param_grads(gW, coef, scale_spline, mask, need_c, need_sb, need_ss),
+                None, None, None, None, None, None, None)
+
+
+def _param_grads(gW, coef, scale_spline, mask, need_c: bool, need_sb: bool, need_ss: bool):
+    """``(∂L/∂c, ∂L/∂w^b, ∂L/∂w^s)`` (each None unless needed) from ∂L/∂W (O, I, K+1) by the
+    chain rule through :func:`layer_weights`; contiguous like their parameters (LBFGS flattens
+    gradients with ``.view``)."""
+    if gW is None:
+        return None, None, None
+    K = coef.shape[2]
+    gW = gW.contiguous()
+    gWs = gW[..., :K]
+    gc = (gWs * (mask * scale_spline).unsqueeze(-1)).contiguous() if need_c else None
+    gsb = (gW[..., K] * mask).contiguous() if need_sb else None
+    gss = ((gWs * coef).sum(-1) * mask).contiguous() if need_ss else None
+    return gc, gsb, gss
+
+
+#: the sparse native route (no feature matrix: (k+2)·out multiply-adds per input value instead
+#: of the GEMM's (K+1)·out, but without the GEMM's register reuse) is taken while its weight
+#: ((K+1)·in·out values) takes at most this many bytes, so that it stays in cache, and either
+#: the basis is wide (K+1 >= SPARSE_MIN_RATIO·(k+2)) or the layer is small (at most
+#: SPARSE_SMALL multiply-adds in the dense product: one native call instead of several torch
+#: ops). Otherwise F is built and multiplied by the GEMM. SPARSE_MAX_BYTES = 0 turns it off.
+SPARSE_MAX_BYTES = 1 << 20
+SPARSE_MIN_RATIO = 2.5
+SPARSE_SMALL = 1 << 20
+
+
+def _sparse_weight(fast, x_rows: int, coef, scale_base, scale_spline, mask, base, W=None):
+    """The sparse route's transposed weight Wt ((K+1)·in, out), or None where the route does not
+    apply (not native, a base other than silu / none, a weight too large to stay in cache)."""
+    if fast is None or fast.kind != "native" or base not in (None, "silu"):
+        return None
+    O, I, K = coef.shape
+    k = fast.M.shape[0] - 1
+    if (K + 1) * I * O * coef.element_size() > SPARSE_MAX_BYTES:
+        return None
+    if K + 1 < SPARSE_MIN_RATIO * (k + 2) and x_rows * I * (K + 1) * O > SPARSE_SMALL:
+        return None
+    if W is not None:  # (O, K+1, I) -> (I, K+1, O)
+        return W.permute(2, 1, 0).contiguous()
+    return native.pack_weights_t(coef.detach(), scale_base.detach(), scale_spline.detach(), mask)
+
+
+def _sparse_forward(x, fast, k: int, K: int, Wt, base):
+    return native.sparse_forward(x, fast.t0, fast.inv_h, k, K, fast.M, Wt, base == "silu")
 
 
 def kan_forward(x, coef, scale_base, scale_spline, mask, knots, k: int, uniform: bool,
@@ -309,6 +357,9 @@ def kan_forward(x, coef, scale_base, scale_spline, mask, knots, k: int, uniform:
                                          or scale_base.requires_grad or scale_spline.requires_grad)):
         # forward only (inference): no autograd node, nothing saved for backward
         fast = routes.setup(x, knots, k, uniform)
+        Wt = _sparse_weight(fast, x.shape[0], coef, scale_base, scale_spline, mask, base, W)
+        if Wt is not None:
+            return _sparse_forward(x, fast, k, coef.shape[2], Wt, base)
         if W is None:
             W = layer_weights(coef, scale_base, scale_spline, mask)
         return _forward(x, W, knots, k, uniform, base, False, fast)[0]
