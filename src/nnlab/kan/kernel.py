@@ -225,7 +225,7 @@ class KANFunction(torch.autograd.Function):
         x = x.contiguous()
         fast = routes.setup(x, knots, k, uniform)
         ctx.k, ctx.uniform, ctx.base, ctx.fast = k, uniform, base, fast
-        Wt = _sparse_weight(fast, x.shape[0], coef, scale_base, scale_spline, mask, base, W)
+        Wt = _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W)
         if Wt is not None:  # no F at all: only x is kept (and Wt, of parameter size)
             ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots, None)
             ctx.W, ctx.Wt = None, Wt
@@ -249,9 +249,14 @@ class KANFunction(torch.autograd.Function):
         if ctx.Wt is not None:  # the sparse native route: ∂L/∂x and ∂L/∂Wt in one pass
             gx, gWt = native.sparse_backward(g, x, fast.t0, fast.inv_h, k, K, fast.M, fast.dM,
                                              ctx.Wt, base == "silu", need_x, need_w)
-            gW = gWt.permute(2, 0, 1) if need_w else None  # (I, K+1, O) -> (O, I, K+1)
-            return (gx, *_param_grads(gW, coef, scale_spline, mask, need_c, need_sb, need_ss),
-                    None, None, None, None, None, None, None)
+            grads = native.param_grads(gWt, coef, scale_spline, mask) if need_w else None
+            if grads is not None:  # one C pass (the chain rule below, fused)
+                grads = tuple(gr if need else None
+                              for gr, need in zip(grads, (need_c, need_sb, need_ss)))
+            else:
+                gW = gWt.permute(2, 0, 1) if need_w else None  # (I, K+1, O) -> (O, I, K+1)
+                grads = _param_grads(gW, coef, scale_spline, mask, need_c, need_sb, need_ss)
+            return (gx, *grads, None, None, None, None, None, None, None)
         W2 = ctx.W.view(O, -1)
         gx = torch.empty_like(x) if need_x else None
         have_F = Fsaved is not None
@@ -310,26 +315,20 @@ def _param_grads(gW, coef, scale_spline, mask, need_c: bool, need_sb: bool, need
 
 
 #: the sparse native route (no feature matrix: (k+2)·out multiply-adds per input value instead
-#: of the GEMM's (K+1)·out, but without the GEMM's register reuse) is taken while its weight
-#: ((K+1)·in·out values) takes at most this many bytes, so that it stays in cache, and either
-#: the basis is wide (K+1 >= SPARSE_MIN_RATIO·(k+2)) or the layer is small (at most
-#: SPARSE_SMALL multiply-adds in the dense product: one native call instead of several torch
-#: ops). Otherwise F is built and multiplied by the GEMM. SPARSE_MAX_BYTES = 0 turns it off.
+#: of the GEMM's (K+1)·out, nothing of size batch·in·K written or kept) is taken while its weight
+#: ((K+1)·in·out values) takes at most this many bytes, so that it stays in cache (without the
+#: GEMM's register blocking the route streams its weight rows from cache); larger layers build F
+#: and call the GEMM. 0 turns the route off.
 SPARSE_MAX_BYTES = 1 << 20
-SPARSE_MIN_RATIO = 2.5
-SPARSE_SMALL = 1 << 20
 
 
-def _sparse_weight(fast, x_rows: int, coef, scale_base, scale_spline, mask, base, W=None):
+def _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W=None):
     """The sparse route's transposed weight Wt ((K+1)·in, out), or None where the route does not
     apply (not native, a base other than silu / none, a weight too large to stay in cache)."""
     if fast is None or fast.kind != "native" or base not in (None, "silu"):
         return None
     O, I, K = coef.shape
-    k = fast.M.shape[0] - 1
     if (K + 1) * I * O * coef.element_size() > SPARSE_MAX_BYTES:
-        return None
-    if K + 1 < SPARSE_MIN_RATIO * (k + 2) and x_rows * I * (K + 1) * O > SPARSE_SMALL:
         return None
     if W is not None:  # (O, K+1, I) -> (I, K+1, O)
         return W.permute(2, 1, 0).contiguous()
@@ -357,7 +356,7 @@ def kan_forward(x, coef, scale_base, scale_spline, mask, knots, k: int, uniform:
                                          or scale_base.requires_grad or scale_spline.requires_grad)):
         # forward only (inference): no autograd node, nothing saved for backward
         fast = routes.setup(x, knots, k, uniform)
-        Wt = _sparse_weight(fast, x.shape[0], coef, scale_base, scale_spline, mask, base, W)
+        Wt = _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W)
         if Wt is not None:
             return _sparse_forward(x, fast, k, coef.shape[2], Wt, base)
         if W is None:

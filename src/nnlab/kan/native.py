@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["available", "reason", "info", "features_uniform", "backward_x", "pack_weights",
-           "pack_weights_t", "sparse_forward", "sparse_backward"]
+           "pack_weights_t", "sparse_forward", "sparse_backward", "param_grads"]
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,9 @@ def _open(so: Path) -> ctypes.CDLL:
             fn = getattr(lib, f"{name}_{dt}")
             fn.argtypes = [P, P, P, P, L, L, L, P]
             fn.restype = None
+        fn = getattr(lib, f"kan_param_grads_{dt}")
+        fn.argtypes = [P, P, P, P, L, L, L, P, P, P]
+        fn.restype = None
         fn = getattr(lib, f"kan_sparse_forward_{dt}")
         fn.argtypes = [P, L, L, L, P, P, L, L, P, P, I_, P, I_]
         fn.restype = I_
@@ -336,3 +339,19 @@ def sparse_backward(g, x, t0, inv_h, k: int, K: int, M, dM, Wt, silu: bool, need
           gx.data_ptr() if need_x else None, gWt.data_ptr() if need_w else None, nt) < 0:
         raise MemoryError("nnlab.kan native kernel: out of memory for its scratch buffer")
     return gx, gWt
+
+
+def param_grads(gWt, coef, scale_spline, mask):
+    """``(∂L/∂c, ∂L/∂w^b, ∂L/∂w^s)`` from the sparse route's ``gWt`` (I, K+1, O) in one C pass
+    (the chain rule through :func:`pack_weights_t`), or None when the tensors are not all
+    contiguous CPU tensors of one float dtype."""
+    if not _same_cpu((gWt, coef, scale_spline, mask), coef.dtype):
+        return None
+    O, I, K = coef.shape
+    gc = torch.empty_like(coef)
+    gsb = torch.empty_like(scale_spline)
+    gss = torch.empty_like(scale_spline)
+    fn = _lib.kan_param_grads_f32 if coef.dtype == torch.float32 else _lib.kan_param_grads_f64
+    fn(gWt.data_ptr(), coef.data_ptr(), scale_spline.data_ptr(), mask.data_ptr(), O, I, K,
+       gc.data_ptr(), gsb.data_ptr(), gss.data_ptr())
+    return gc, gsb, gss
