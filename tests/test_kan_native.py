@@ -285,3 +285,34 @@ def test_packed_weights_native_equal_eager():
     assert torch.equal(W, ref.transpose(1, 2).detach())
     assert native.pack_weights(layer.coef, layer.scale_base, layer.scale_spline.t(),
                                layer.mask) is None  # not contiguous: the eager ops instead
+
+
+@pytest.mark.parametrize("base", ["silu", None])
+def test_sparse_route_threads_and_saves_no_features(monkeypatch, base):
+    """The sparse native route (no feature matrix) on 1 and 2 threads (rows split, private
+    ∂L/∂W totals added up) against the eager float64 layer; it keeps nothing of size
+    batch·in·K for backward."""
+    monkeypatch.setenv("NNLAB_NATIVE", "1")
+    native._reset()
+    torch.manual_seed(3)
+    layer = KANLayer(16, 24, grid=7, k=3, base=base)
+    x = (torch.rand(1500, 16) * 2 - 1) * 1.3  # big enough for the threaded split; partly outside
+    ref = _run(copy.deepcopy(layer).double(), x.double(), torch.float64)
+    threads = torch.get_num_threads()
+    try:
+        for nt in (1, 2):
+            torch.set_num_threads(nt)
+            assert kernel._sparse_weight(routes.setup(x, layer.knots, 3, True), layer.coef,
+                                         layer.scale_base, layer.scale_spline, layer.mask,
+                                         base) is not None
+            out = _run(layer, x, torch.float32)
+            for a, b in zip(out, ref):
+                assert (a.double() - b).abs().max() <= 1e-5 * max(1.0, b.abs().max().item()), nt
+    finally:
+        torch.set_num_threads(threads)
+        native._reset()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        y = layer(x.requires_grad_(True))
+    K = layer.coef.shape[2]
+    assert all(t is None or t.numel() < x.shape[0] * 16 * K for t in y.grad_fn.saved_tensors)
