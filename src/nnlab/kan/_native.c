@@ -643,26 +643,27 @@ void NAME(const T *coef, const T *sb, const T *ss, const T *mask, long O, long I
 PACK_T(kan_pack_weights_t_f32, float)
 PACK_T(kan_pack_weights_t_f64, double)
 
-/* Parameter gradients from the sparse route's gWt (I, K+1, O) by the chain rule through the
- * packed weight: gc[o, i, j] = gWt[i, j, o]·m·w^s, gsb[o, i] = gWt[i, K, o]·m,
- * gss[o, i] = m · sum_j gWt[i, j, o]·c[o, i, j]. */
+/* Parameter gradients from ∂L/∂W by the chain rule through the packed weight, for either
+ * layout of W (element (o, j, i) at gW[o·sO + j·sJ + i·sI]: the sparse route's (I, K+1, O) or
+ * the dense (O, K+1, I)): gc[o, i, j] = gW[o, j, i]·m·w^s, gsb[o, i] = gW[o, K, i]·m,
+ * gss[o, i] = m · sum_j gW[o, j, i]·c[o, i, j]. No temporaries. */
 #define PARAM_GRADS(NAME, T)                                                                   \
-void NAME(const T *gWt, const T *coef, const T *ss, const T *mask, long O, long I, long K,     \
-          T *gc, T *gsb, T *gss) {                                                             \
+void NAME(const T *gW, long sO, long sJ, long sI, const T *coef, const T *ss, const T *mask,   \
+          long O, long I, long K, T *gc, T *gsb, T *gss) {                                     \
     for (long o = 0; o < O; o++)                                                               \
         for (long i = 0; i < I; i++) {                                                         \
             const long oi = o * I + i;                                                         \
             const T m = mask[oi], ms = m * ss[oi];                                             \
-            const T *gi = gWt + i * (K + 1) * O + o;                                           \
+            const T *gi = gW + o * sO + i * sI;                                                \
             const T *co = coef + oi * K;                                                       \
             T *gco = gc + oi * K, acc = 0;                                                     \
             for (long j = 0; j < K; j++) {                                                     \
-                T gv = gi[j * O];                                                              \
+                T gv = gi[j * sJ];                                                             \
                 gco[j] = gv * ms;                                                              \
                 acc += gv * co[j];                                                             \
             }                                                                                  \
             gss[oi] = acc * m;                                                                 \
-            gsb[oi] = gi[K * O] * m;                                                           \
+            gsb[oi] = gi[K * sJ] * m;                                                          \
         }                                                                                      \
 }
 

@@ -249,13 +249,7 @@ class KANFunction(torch.autograd.Function):
         if ctx.Wt is not None:  # the sparse native route: ∂L/∂x and ∂L/∂Wt in one pass
             gx, gWt = native.sparse_backward(g, x, fast.t0, fast.inv_h, k, K, fast.M, fast.dM,
                                              ctx.Wt, base == "silu", need_x, need_w)
-            grads = native.param_grads(gWt, coef, scale_spline, mask) if need_w else None
-            if grads is not None:  # one C pass (the chain rule below, fused)
-                grads = tuple(gr if need else None
-                              for gr, need in zip(grads, (need_c, need_sb, need_ss)))
-            else:
-                gW = gWt.permute(2, 0, 1) if need_w else None  # (I, K+1, O) -> (O, I, K+1)
-                grads = _param_grads(gW, coef, scale_spline, mask, need_c, need_sb, need_ss)
+            grads = _param_grads(gWt, True, coef, scale_spline, mask, need_c, need_sb, need_ss)
             return (gx, *grads, None, None, None, None, None, None, None)
         W2 = ctx.W.view(O, -1)
         gx = torch.empty_like(x) if need_x else None
@@ -294,19 +288,25 @@ class KANFunction(torch.autograd.Function):
             if need_x:
                 gF = (gc_ @ W2).view(b - a, K + 1, I)
                 gx[a:b] = (gF.gather(1, idx) * dvals).sum(1) + gF[:, K] * db
-        gW = gW2.view(O, K + 1, I).transpose(1, 2) if need_w else None  # (O, I, K+1)
-        return (gx, *_param_grads(gW, coef, scale_spline, mask, need_c, need_sb, need_ss),
-                None, None, None, None, None, None, None)
+        grads = _param_grads(gW2 if need_w else None, False, coef, scale_spline, mask, need_c,
+                             need_sb, need_ss)
+        return (gx, *grads, None, None, None, None, None, None, None)
 
 
-def _param_grads(gW, coef, scale_spline, mask, need_c: bool, need_sb: bool, need_ss: bool):
-    """``(∂L/∂c, ∂L/∂w^b, ∂L/∂w^s)`` (each None unless needed) from ∂L/∂W (O, I, K+1) by the
-    chain rule through :func:`layer_weights`; contiguous like their parameters (LBFGS flattens
-    gradients with ``.view``)."""
+def _param_grads(gW, input_major: bool, coef, scale_spline, mask, need_c: bool, need_sb: bool,
+                 need_ss: bool):
+    """``(∂L/∂c, ∂L/∂w^b, ∂L/∂w^s)`` (each None unless needed) from ∂L/∂W by the chain rule
+    through :func:`layer_weights`; ``gW`` is (I, K+1, O) if ``input_major`` (the sparse route)
+    else (O, K+1, I) (or any view of it). One native pass on the CPU, eager ops otherwise; the
+    results are contiguous like their parameters (LBFGS flattens gradients with ``.view``)."""
     if gW is None:
         return None, None, None
-    K = coef.shape[2]
-    gW = gW.contiguous()
+    O, I, K = coef.shape
+    gW = gW.reshape(I, K + 1, O) if input_major else gW.reshape(O, K + 1, I)
+    grads = native.param_grads(gW, coef.detach(), scale_spline.detach(), mask, input_major)
+    if grads is not None:
+        return tuple(gr if need else None for gr, need in zip(grads, (need_c, need_sb, need_ss)))
+    gW = (gW.permute(2, 0, 1) if input_major else gW.transpose(1, 2)).contiguous()  # (O, I, K+1)
     gWs = gW[..., :K]
     gc = (gWs * (mask * scale_spline).unsqueeze(-1)).contiguous() if need_c else None
     gsb = (gW[..., K] * mask).contiguous() if need_sb else None

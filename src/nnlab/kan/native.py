@@ -145,7 +145,7 @@ def _open(so: Path) -> ctypes.CDLL:
             fn.argtypes = [P, P, P, P, L, L, L, P]
             fn.restype = None
         fn = getattr(lib, f"kan_param_grads_{dt}")
-        fn.argtypes = [P, P, P, P, L, L, L, P, P, P]
+        fn.argtypes = [P, L, L, L, P, P, P, L, L, L, P, P, P]
         fn.restype = None
         fn = getattr(lib, f"kan_sparse_forward_{dt}")
         fn.argtypes = [P, L, L, L, P, P, L, L, P, P, I_, P, I_]
@@ -291,8 +291,11 @@ def backward_x(gF, x, t0, inv_h, k: int, K: int, dM, base_term, out,
 
 
 def _same_cpu(ts, dt) -> bool:
-    return (dt in (torch.float32, torch.float64) and lib() is not None
-            and all(t.device.type == "cpu" and t.dtype == dt and t.is_contiguous() for t in ts))
+    """All of ``ts`` contiguous CPU tensors of float dtype ``dt``, and the kernels built (checked
+    last: nothing is compiled for tensors on other devices)."""
+    return (dt in (torch.float32, torch.float64)
+            and all(t.device.type == "cpu" and t.dtype == dt and t.is_contiguous() for t in ts)
+            and lib() is not None)
 
 
 def pack_weights_t(coef, scale_base, scale_spline, mask):
@@ -341,17 +344,19 @@ def sparse_backward(g, x, t0, inv_h, k: int, K: int, M, dM, Wt, silu: bool, need
     return gx, gWt
 
 
-def param_grads(gWt, coef, scale_spline, mask):
-    """``(∂L/∂c, ∂L/∂w^b, ∂L/∂w^s)`` from the sparse route's ``gWt`` (I, K+1, O) in one C pass
-    (the chain rule through :func:`pack_weights_t`), or None when the tensors are not all
-    contiguous CPU tensors of one float dtype."""
-    if not _same_cpu((gWt, coef, scale_spline, mask), coef.dtype):
+def param_grads(gW, coef, scale_spline, mask, input_major: bool):
+    """``(∂L/∂c, ∂L/∂w^b, ∂L/∂w^s)`` from ∂L/∂W in one C pass (the chain rule through the packed
+    weight, no temporaries): ``gW`` is (I, K+1, O) (the sparse route's, ``input_major``) or
+    (O, K+1, I) (:func:`pack_weights`' layout). None when the tensors are not all contiguous CPU
+    tensors of one float dtype."""
+    if not _same_cpu((gW, coef, scale_spline, mask), coef.dtype):
         return None
     O, I, K = coef.shape
+    strides = (1, O, (K + 1) * O) if input_major else ((K + 1) * I, I, 1)  # (o, j, i)
     gc = torch.empty_like(coef)
     gsb = torch.empty_like(scale_spline)
     gss = torch.empty_like(scale_spline)
     fn = _lib.kan_param_grads_f32 if coef.dtype == torch.float32 else _lib.kan_param_grads_f64
-    fn(gWt.data_ptr(), coef.data_ptr(), scale_spline.data_ptr(), mask.data_ptr(), O, I, K,
-       gc.data_ptr(), gsb.data_ptr(), gss.data_ptr())
+    fn(gW.data_ptr(), *strides, coef.data_ptr(), scale_spline.data_ptr(), mask.data_ptr(), O, I,
+       K, gc.data_ptr(), gsb.data_ptr(), gss.data_ptr())
     return gc, gsb, gss
