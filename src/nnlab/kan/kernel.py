@@ -17,7 +17,14 @@ fast route (:mod:`nnlab.kan.routes`) writes all of ``F`` in one pass and gathers
 backward with the same closed form (:func:`~nnlab.kan.spline.uniform_basis_matrix`, float64
 positions): native C on the CPU (SIMD, threads over rows), Triton on CUDA (basis kernel feeding
 cuBLAS, fused ∂L/∂x kernel). Without them (no C compiler, ``NNLAB_NATIVE=0``, no Triton, adapted
-grids) the eager PyTorch code below does the same work. When nothing needs a gradient
+grids) the eager PyTorch code below does the same work.
+
+**Sparse native route.** Since only ``k + 1`` basis values (and the base value) per input are
+non-zero, ``y_b = \sum_i \big(\sum_r B_{s-k+r}(x_{bi}) W_{:, s-k+r, i} + b(x_{bi}) W_{:, K, i}\big)``
+costs ``(k+2)·out`` multiply-adds per input value against the GEMM's ``(K+1)·out``, and F is never
+built. When the native kernels serve a layer with base silu (or none) whose weight fits in
+:data:`SPARSE_MAX_BYTES`, forward and backward (``∂L/∂x`` from ``k+2`` dot products per input
+value, ``∂L/∂W`` accumulated row by row) are one C pass each and only ``x`` is kept for backward. When nothing needs a gradient
 (``torch.no_grad()`` or no parameter requiring one) :func:`kan_forward` runs forward only: no
 autograd node, nothing saved.
 
