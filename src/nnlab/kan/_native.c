@@ -544,16 +544,49 @@ SP_FORWARD(kan_sparse_forward_f64, double, vec_f64, 8, DBL_MIN)
                     }                                                                          \
                     gx[(b0 + r) * I + i] = a;                                                  \
                 }                                                                              \
-                if (Gi) {                                                                      \
-                    for (long q = 0; q <= (KK) + 1; q++) {                                     \
-                        if (q > (KK) && !base) break;                                          \
-                        long row = q <= (KK) ? (long)w.jc[q * ns + e] : K;                      \
-                        T s_ = q <= (KK) ? v[q * ns + e] : bs[e];                               \
-                        T *Gr = Gi + row * O;                                                  \
-                        long o0 = 0;                                                           \
-                        for (; o0 + (VL) <= O; o0 += (VL))                                     \
-                            STV(VT, Gr + o0, LDV(VT, Gr + o0) + LDV(VT, gb + o0) * s_);        \
-                        for (; o0 < O; o0++) Gr[o0] += gb[o0] * s_;                            \
+            }                                                                                  \
+            if (Gi) { /* rows bucketed by slot: each slot row of gWt summed in registers */    \
+                for (long j = 0; j < K; j++) cnt[j] = 0;                                       \
+                for (long q = 0; q <= (KK); q++)                                               \
+                    for (long r = 0; r < R; r++) {                                             \
+                        const long e = i * R + r;                                              \
+                        T s_ = v[q * ns + e];                                                  \
+                        if (s_ != (T)0) {                                                      \
+                            long j = w.jc[q * ns + e], c_ = cnt[j]++;                          \
+                            bkr[j * RB + c_] = (int)r; bkv[j * RB + c_] = s_;                  \
+                        }                                                                      \
+                    }                                                                          \
+                for (long j = 0; j <= K; j++) {                                                \
+                    if (j == K && !base) break;                                                \
+                    const long nj = j < K ? cnt[j] : R;                                        \
+                    if (nj == 0) continue;                                                     \
+                    const int *rj = bkr + j * RB;                                              \
+                    const T *vj = j < K ? bkv + j * RB : bs + i * R;                           \
+                    T *Gr = Gi + j * O;                                                        \
+                    long o0 = 0;                                                               \
+                    for (; o0 + 4 * (VL) <= O; o0 += 4 * (VL)) {                              \
+                        VT a0 = LDV(VT, Gr + o0), a1 = LDV(VT, Gr + o0 + (VL));                \
+                        VT a2 = LDV(VT, Gr + o0 + 2 * (VL)), a3 = LDV(VT, Gr + o0 + 3 * (VL)); \
+                        for (long t = 0; t < nj; t++) {                                        \
+                            const T *gr_ = g + (b0 + (j < K ? rj[t] : t)) * O + o0;            \
+                            T s_ = vj[t];                                                      \
+                            a0 += LDV(VT, gr_) * s_; a1 += LDV(VT, gr_ + (VL)) * s_;           \
+                            a2 += LDV(VT, gr_ + 2 * (VL)) * s_; a3 += LDV(VT, gr_ + 3 * (VL)) * s_; \
+                        }                                                                      \
+                        STV(VT, Gr + o0, a0); STV(VT, Gr + o0 + (VL), a1);                     \
+                        STV(VT, Gr + o0 + 2 * (VL), a2); STV(VT, Gr + o0 + 3 * (VL), a3);      \
+                    }                                                                          \
+                    for (; o0 + (VL) <= O; o0 += (VL)) {                                       \
+                        VT a0 = LDV(VT, Gr + o0);                                              \
+                        for (long t = 0; t < nj; t++)                                          \
+                            a0 += LDV(VT, g + (b0 + (j < K ? rj[t] : t)) * O + o0) * vj[t];    \
+                        STV(VT, Gr + o0, a0);                                                  \
+                    }                                                                          \
+                    for (; o0 < O; o0++) {                                                     \
+                        T a = Gr[o0];                                                          \
+                        for (long t = 0; t < nj; t++)                                          \
+                            a += g[(b0 + (j < K ? rj[t] : t)) * O + o0] * vj[t];               \
+                        Gr[o0] = a;                                                            \
                     }                                                                          \
                 }                                                                              \
             }                                                                                  \
@@ -593,8 +626,11 @@ int NAME(const T *g, const T *x, long B, long I, long O, const double *t0, const
     {                                                                                          \
         T *mine = gWt ? tot + (size_t)SP_TID() * (size_t)WS : NULL;                            \
         T *gW = nblk > 1 && gWt ? malloc(sizeof(T) * (size_t)WS) : mine;                       \
+        int *cnt = malloc(sizeof(int) * (size_t)(K + 1) * (size_t)(RB + 1));                   \
+        int *bkr = cnt ? cnt + K + 1 : NULL;                                                   \
+        T *bkv = malloc(sizeof(T) * (size_t)(K + 1) * (size_t)RB);                             \
         SpScratch w;                                                                           \
-        int bad = sp_alloc(&w, RB, I, k, sizeof(T), t0, inv_h) || (gWt && !gW);                \
+        int bad = sp_alloc(&w, RB, I, k, sizeof(T), t0, inv_h) || (gWt && !gW) || !cnt || !bkv; \
         if (bad) failed = 1;                                                                   \
         _Pragma("omp for schedule(static)")                                                    \
         for (long blk = 0; blk < nblk; blk++) {                                                \
@@ -606,6 +642,7 @@ int NAME(const T *g, const T *x, long B, long I, long O, const double *t0, const
             if (gW && gW != mine) for (long e = 0; e < WS; e++) mine[e] += gW[e];              \
         }                                                                                      \
         if (gW && gW != mine) free(gW);                                                        \
+        free(cnt); free(bkv);                                                                  \
         sp_free(&w);                                                                           \
     }                                                                                          \
     if (gWt) {                                                                                 \
