@@ -151,6 +151,18 @@ def code_path(name, B, I, G) -> str:
     return "?"
 
 
+def nnlab_route(B, I, O, G) -> str:
+    """Which native route nnlab's layer takes at this size: sparse (no feature matrix) or
+    features + GEMM (see ``nnlab.kan.kernel.SPARSE_MAX_BYTES``)."""
+    from nnlab.kan import kernel
+    m = make("nnlab", B, I, O, G)
+    fast = routes.setup(torch.zeros(B, I), m.knots, K, m._uniform)
+    if fast is None:
+        return "eager"
+    sparse = kernel._sparse_weight(fast, m.coef, m.scale_base, m.scale_spline, m.mask, m.base)
+    return "sparse route (no F)" if sparse is not None else "features + GEMM"
+
+
 def reference_output(layer, x):
     """The float64 Cox–de Boor KAN layer (lecture §6.2) for ``layer``'s parameters."""
     xd = x.double()
@@ -354,6 +366,9 @@ def main():
              f"repetitions (pykan: 2 at the largest size); ratio = time / gemm floor", "",
              "Code paths:", ""]
     lines += [f"- {n}: {code_path(n, 1024, 64, 5)}" for n in names]
+    if "nnlab" in names:
+        lines.append("- nnlab route per size: " + "; ".join(
+            f"({B}, {I}→{O}, {G}): {nnlab_route(B, I, O, G)}" for (B, I, O, G) in sizes))
     lines.append("")
     approx = {}
     lines.append("| implementation | basis error inside grid | outside grid | exact? |")

@@ -17,7 +17,14 @@ fast route (:mod:`nnlab.kan.routes`) writes all of ``F`` in one pass and gathers
 backward with the same closed form (:func:`~nnlab.kan.spline.uniform_basis_matrix`, float64
 positions): native C on the CPU (SIMD, threads over rows), Triton on CUDA (basis kernel feeding
 cuBLAS, fused ∂L/∂x kernel). Without them (no C compiler, ``NNLAB_NATIVE=0``, no Triton, adapted
-grids) the eager PyTorch code below does the same work. When nothing needs a gradient
+grids) the eager PyTorch code below does the same work.
+
+**Sparse native route.** Since only ``k + 1`` basis values (and the base value) per input are
+non-zero, ``y_b = \sum_i \big(\sum_r B_{s-k+r}(x_{bi}) W_{:, s-k+r, i} + b(x_{bi}) W_{:, K, i}\big)``
+costs ``(k+2)·out`` multiply-adds per input value against the GEMM's ``(K+1)·out``, and F is never
+built. When the native kernels serve a layer with base silu (or none) whose weight fits in
+:data:`SPARSE_MAX_BYTES`, forward and backward (``∂L/∂x`` from ``k+2`` dot products per input
+value, ``∂L/∂W`` accumulated row by row) are one C pass each and only ``x`` is kept for backward. When nothing needs a gradient
 (``torch.no_grad()`` or no parameter requiring one) :func:`kan_forward` runs forward only: no
 autograd node, nothing saved.
 
@@ -224,12 +231,17 @@ class KANFunction(torch.autograd.Function):
                 W=None):
         x = x.contiguous()
         fast = routes.setup(x, knots, k, uniform)
+        ctx.k, ctx.uniform, ctx.base, ctx.fast = k, uniform, base, fast
+        Wt = _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W)
+        if Wt is not None:  # no F at all: only x is kept (and Wt, of parameter size)
+            ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots, None)
+            ctx.W, ctx.Wt = None, Wt
+            return _sparse_forward(x, fast, k, coef.shape[2], Wt, base)
         if W is None:
             W = layer_weights(coef, scale_base, scale_spline, mask)
         y, Fm = _forward(x, W, knots, k, uniform, base, store, fast)
         ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots, Fm)
-        ctx.k, ctx.uniform, ctx.base, ctx.fast = k, uniform, base, fast
-        ctx.W = W  # the packed weight (a temporary of parameter size): backward reuses it
+        ctx.W, ctx.Wt = W, None  # the packed weight (parameter size): backward reuses it
         return y
 
     @staticmethod
@@ -241,6 +253,11 @@ class KANFunction(torch.autograd.Function):
         O, I, K = coef.shape
         B = x.shape[0]
         g = g.contiguous()
+        if ctx.Wt is not None:  # the sparse native route: ∂L/∂x and ∂L/∂Wt in one pass
+            gx, gWt = native.sparse_backward(g, x, fast.t0, fast.inv_h, k, K, fast.M, fast.dM,
+                                             ctx.Wt, base == "silu", need_x, need_w)
+            grads = _param_grads(gWt, True, coef, scale_spline, mask, need_c, need_sb, need_ss)
+            return (gx, *grads, None, None, None, None, None, None, None)
         W2 = ctx.W.view(O, -1)
         gx = torch.empty_like(x) if need_x else None
         have_F = Fsaved is not None
@@ -278,18 +295,55 @@ class KANFunction(torch.autograd.Function):
             if need_x:
                 gF = (gc_ @ W2).view(b - a, K + 1, I)
                 gx[a:b] = (gF.gather(1, idx) * dvals).sum(1) + gF[:, K] * db
-        gc = gsb = gss = None
-        if need_w:
-            gW = gW2.view(O, K + 1, I).transpose(1, 2).contiguous()  # (O, I, K+1)
-            gWs = gW[..., :K]
-            # gradients must be contiguous like their parameters (LBFGS flattens with .view)
-            if need_c:
-                gc = (gWs * (mask * scale_spline).unsqueeze(-1)).contiguous()
-            if need_ss:
-                gss = ((gWs * coef).sum(-1) * mask).contiguous()
-            if need_sb:
-                gsb = (gW[..., K] * mask).contiguous()
-        return gx, gc, gsb, gss, None, None, None, None, None, None, None
+        grads = _param_grads(gW2 if need_w else None, False, coef, scale_spline, mask, need_c,
+                             need_sb, need_ss)
+        return (gx, *grads, None, None, None, None, None, None, None)
+
+
+def _param_grads(gW, input_major: bool, coef, scale_spline, mask, need_c: bool, need_sb: bool,
+                 need_ss: bool):
+    """``(∂L/∂c, ∂L/∂w^b, ∂L/∂w^s)`` (each None unless needed) from ∂L/∂W by the chain rule
+    through :func:`layer_weights`; ``gW`` is (I, K+1, O) if ``input_major`` (the sparse route)
+    else (O, K+1, I) (or any view of it). One native pass on the CPU, eager ops otherwise; the
+    results are contiguous like their parameters (LBFGS flattens gradients with ``.view``)."""
+    if gW is None:
+        return None, None, None
+    O, I, K = coef.shape
+    gW = gW.reshape(I, K + 1, O) if input_major else gW.reshape(O, K + 1, I)
+    grads = native.param_grads(gW, coef.detach(), scale_spline.detach(), mask, input_major)
+    if grads is not None:
+        return tuple(gr if need else None for gr, need in zip(grads, (need_c, need_sb, need_ss)))
+    gW = (gW.permute(2, 0, 1) if input_major else gW.transpose(1, 2)).contiguous()  # (O, I, K+1)
+    gWs = gW[..., :K]
+    gc = (gWs * (mask * scale_spline).unsqueeze(-1)).contiguous() if need_c else None
+    gsb = (gW[..., K] * mask).contiguous() if need_sb else None
+    gss = ((gWs * coef).sum(-1) * mask).contiguous() if need_ss else None
+    return gc, gsb, gss
+
+
+#: the sparse native route (no feature matrix: (k+2)·out multiply-adds per input value instead
+#: of the GEMM's (K+1)·out, nothing of size batch·in·K written or kept) is taken while its weight
+#: ((K+1)·in·out values) takes at most this many bytes, so that it stays in cache (without the
+#: GEMM's register blocking the route streams its weight rows from cache); larger layers build F
+#: and call the GEMM. 0 turns the route off.
+SPARSE_MAX_BYTES = 1 << 20
+
+
+def _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W=None):
+    """The sparse route's transposed weight Wt ((K+1)·in, out), or None where the route does not
+    apply (not native, a base other than silu / none, a weight too large to stay in cache)."""
+    if fast is None or fast.kind != "native" or base not in (None, "silu"):
+        return None
+    O, I, K = coef.shape
+    if (K + 1) * I * O * coef.element_size() > SPARSE_MAX_BYTES:
+        return None
+    if W is not None:  # (O, K+1, I) -> (I, K+1, O)
+        return W.permute(2, 1, 0).contiguous()
+    return native.pack_weights_t(coef.detach(), scale_base.detach(), scale_spline.detach(), mask)
+
+
+def _sparse_forward(x, fast, k: int, K: int, Wt, base):
+    return native.sparse_forward(x, fast.t0, fast.inv_h, k, K, fast.M, Wt, base == "silu")
 
 
 def kan_forward(x, coef, scale_base, scale_spline, mask, knots, k: int, uniform: bool,
@@ -309,6 +363,9 @@ def kan_forward(x, coef, scale_base, scale_spline, mask, knots, k: int, uniform:
                                          or scale_base.requires_grad or scale_spline.requires_grad)):
         # forward only (inference): no autograd node, nothing saved for backward
         fast = routes.setup(x, knots, k, uniform)
+        Wt = _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W)
+        if Wt is not None:
+            return _sparse_forward(x, fast, k, coef.shape[2], Wt, base)
         if W is None:
             W = layer_weights(coef, scale_base, scale_spline, mask)
         return _forward(x, W, knots, k, uniform, base, False, fast)[0]

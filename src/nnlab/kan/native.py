@@ -33,7 +33,8 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["available", "reason", "info", "features_uniform", "backward_x", "pack_weights"]
+__all__ = ["available", "reason", "info", "features_uniform", "backward_x", "pack_weights",
+           "pack_weights_t", "sparse_forward", "sparse_backward", "param_grads"]
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ FLAG_SETS = (["-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp"],
 #: the C compiler command; None reads ``$CC`` (default ``cc``) at build time. Tests set it.
 COMPILER: str | None = None
 MAX_K = 16
-VERSION = 4  # kan_native_version() of _native.c
+VERSION = 5  # kan_native_version() of _native.c
 
 _lib = None
 _reason: str | None = None
@@ -139,9 +140,19 @@ def _open(so: Path) -> ctypes.CDLL:
         fn = getattr(lib, f"kan_backward_x_{dt}")
         fn.argtypes = [P, P, L, L, P, P, L, L, P, P, P, I_]
         fn.restype = I_
-        fn = getattr(lib, f"kan_pack_weights_{dt}")
-        fn.argtypes = [P, P, P, P, L, L, L, P]
+        for name in ("kan_pack_weights", "kan_pack_weights_t"):
+            fn = getattr(lib, f"{name}_{dt}")
+            fn.argtypes = [P, P, P, P, L, L, L, P]
+            fn.restype = None
+        fn = getattr(lib, f"kan_param_grads_{dt}")
+        fn.argtypes = [P, L, L, L, P, P, P, L, L, L, P, P, P]
         fn.restype = None
+        fn = getattr(lib, f"kan_sparse_forward_{dt}")
+        fn.argtypes = [P, L, L, L, P, P, L, L, P, P, I_, P, I_]
+        fn.restype = I_
+        fn = getattr(lib, f"kan_sparse_backward_{dt}")
+        fn.argtypes = [P, P, L, L, L, P, P, L, L, P, P, P, I_, P, P, I_]
+        fn.restype = I_
     return lib
 
 
@@ -277,3 +288,75 @@ def backward_x(gF, x, t0, inv_h, k: int, K: int, dM, base_term, out,
           dM.data_ptr(), base_term.data_ptr() if base_term is not None else None,
           out.data_ptr(), nt) < 0:
         raise MemoryError("nnlab.kan native kernel: out of memory for its scratch buffer")
+
+
+def _same_cpu(ts, dt) -> bool:
+    """All of ``ts`` contiguous CPU tensors of float dtype ``dt``, and the kernels built (checked
+    last: nothing is compiled for tensors on other devices)."""
+    return (dt in (torch.float32, torch.float64)
+            and all(t.device.type == "cpu" and t.dtype == dt and t.is_contiguous() for t in ts)
+            and lib() is not None)
+
+
+def pack_weights_t(coef, scale_base, scale_spline, mask):
+    """The sparse route's weight Wt (I, K+1, O), input-major (:func:`pack_weights` permuted):
+    ``Wt[i, j] = m·w^s·c[:, i, j]`` (j < K), ``Wt[i, K] = m·w^b[:, i]``.
+    None when the tensors are not all contiguous CPU float32/float64 of one dtype."""
+    if not _same_cpu((coef, scale_base, scale_spline, mask), coef.dtype):
+        return None
+    O, I, K = coef.shape
+    Wt = coef.new_empty(I, K + 1, O)
+    fn = _lib.kan_pack_weights_t_f32 if coef.dtype == torch.float32 else _lib.kan_pack_weights_t_f64
+    fn(coef.data_ptr(), scale_base.data_ptr(), scale_spline.data_ptr(), mask.data_ptr(), O, I, K,
+       Wt.data_ptr())
+    return Wt
+
+
+def sparse_forward(x, t0, inv_h, k: int, K: int, M, Wt, silu: bool,
+                   threads: int | None = None) -> torch.Tensor:
+    """``y`` (B, O) = F·Wᵀ without building F: per (row, input) the k+1 non-zero basis values
+    and the base value (silu, or none) times their rows of ``Wt`` (I, K+1, O)."""
+    B, I = x.shape
+    O = Wt.shape[2]
+    y = x.new_empty(B, O)
+    nt = torch.get_num_threads() if threads is None else int(threads)
+    fn = _lib.kan_sparse_forward_f32 if x.dtype == torch.float32 else _lib.kan_sparse_forward_f64
+    if fn(x.data_ptr(), B, I, O, t0.data_ptr(), inv_h.data_ptr(), k, K, M.data_ptr(),
+          Wt.data_ptr(), int(silu), y.data_ptr(), nt) < 0:
+        raise MemoryError("nnlab.kan native kernel: out of memory for its scratch buffer")
+    return y
+
+
+def sparse_backward(g, x, t0, inv_h, k: int, K: int, M, dM, Wt, silu: bool, need_x: bool,
+                    need_w: bool, threads: int | None = None):
+    """``(∂L/∂x or None, ∂L/∂Wt or None)`` of :func:`sparse_forward` for the output gradient
+    ``g`` (B, O) contiguous, without building F or ∂L/∂F."""
+    B, I = x.shape
+    O = Wt.shape[2]
+    gx = torch.empty_like(x) if need_x else None
+    gWt = torch.empty_like(Wt) if need_w else None
+    nt = torch.get_num_threads() if threads is None else int(threads)
+    fn = _lib.kan_sparse_backward_f32 if x.dtype == torch.float32 else _lib.kan_sparse_backward_f64
+    if fn(g.data_ptr(), x.data_ptr(), B, I, O, t0.data_ptr(), inv_h.data_ptr(), k, K,
+          M.data_ptr(), dM.data_ptr(), Wt.data_ptr(), int(silu),
+          gx.data_ptr() if need_x else None, gWt.data_ptr() if need_w else None, nt) < 0:
+        raise MemoryError("nnlab.kan native kernel: out of memory for its scratch buffer")
+    return gx, gWt
+
+
+def param_grads(gW, coef, scale_spline, mask, input_major: bool):
+    """``(∂L/∂c, ∂L/∂w^b, ∂L/∂w^s)`` from ∂L/∂W in one C pass (the chain rule through the packed
+    weight, no temporaries): ``gW`` is (I, K+1, O) (the sparse route's, ``input_major``) or
+    (O, K+1, I) (:func:`pack_weights`' layout). None when the tensors are not all contiguous CPU
+    tensors of one float dtype."""
+    if not _same_cpu((gW, coef, scale_spline, mask), coef.dtype):
+        return None
+    O, I, K = coef.shape
+    strides = (1, O, (K + 1) * O) if input_major else ((K + 1) * I, I, 1)  # (o, j, i)
+    gc = torch.empty_like(coef)
+    gsb = torch.empty_like(scale_spline)
+    gss = torch.empty_like(scale_spline)
+    fn = _lib.kan_param_grads_f32 if coef.dtype == torch.float32 else _lib.kan_param_grads_f64
+    fn(gW.data_ptr(), *strides, coef.data_ptr(), scale_spline.data_ptr(), mask.data_ptr(), O, I,
+       K, gc.data_ptr(), gsb.data_ptr(), gss.data_ptr())
+    return gc, gsb, gss
