@@ -246,7 +246,7 @@ def test_native_kernel_is_vectorised():
     if "gcc" not in probe.stdout.lower() and "free software foundation" not in probe.stdout.lower():
         pytest.xfail("vectorisation report parsed for gcc only")  # the build itself still ran
     r = subprocess.run([*cc, *info["flags"].split(), "-fPIC", "-shared", "-o", os.devnull,
-                        str(native._SRC), "-lm", "-fopt-info-vec-optimized"],
+                        *map(str, native._SRCS), "-lm", "-fopt-info-vec-optimized"],
                        capture_output=True, text=True)
     assert r.returncode == 0
     vec = [ln for ln in r.stderr.splitlines() if "loop vectorized" in ln]

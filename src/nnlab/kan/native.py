@@ -1,4 +1,5 @@
-"""Build, load and call the native feature kernels in ``_native.c`` (uniform grids, CPU).
+"""Build, load and call the native KAN kernels (uniform grids, CPU): ``_native.c`` (features + GEMM
+route) and ``_native_sparse.c`` (sparse route), sharing ``_native.h``; compiled into one library.
 
 The C source is compiled at first use with the system C compiler (``$CC`` or ``cc``, which may
 carry a wrapper such as ``CC="ccache gcc"``) into a cache directory (``$NNLAB_CACHE`` or
@@ -38,7 +39,8 @@ __all__ = ["available", "reason", "info", "features_uniform", "backward_x", "pac
 
 log = logging.getLogger(__name__)
 
-_SRC = Path(__file__).with_name("_native.c")
+_SRCS = tuple(Path(__file__).with_name(n) for n in ("_native.c", "_native_sparse.c"))
+_HEADER = Path(__file__).with_name("_native.h")
 #: flag sets tried in order (the common ``-fPIC -shared`` are added); the first that builds wins
 FLAG_SETS = (["-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp"],
              ["-O3", "-march=native", "-fopenmp"], ["-O3", "-fopenmp"], ["-O3"])
@@ -94,7 +96,7 @@ def _sha256(path: Path) -> str:
 
 
 def _tag(cc: list[str], flags: list[str]) -> str:
-    key = _SRC.read_bytes() + "\0".join([*cc, *flags, _cpu_flags(), platform.machine()]).encode()
+    key = b"".join(p.read_bytes() for p in (*_SRCS, _HEADER)) + "\0".join([*cc, *flags, _cpu_flags(), platform.machine()]).encode()
     return hashlib.sha256(key).hexdigest()[:16]
 
 
@@ -113,7 +115,7 @@ def _compile(cc: list[str], flags: list[str], d: Path, so: Path, tag: str) -> No
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=d)
     os.close(fd)
     try:
-        r = subprocess.run([*cc, *flags, "-fPIC", "-shared", "-o", tmp, str(_SRC), "-lm"],
+        r = subprocess.run([*cc, *flags, "-fPIC", "-shared", "-o", tmp, *map(str, _SRCS), "-lm"],
                            capture_output=True, text=True, timeout=180)
         if r.returncode != 0:
             raise RuntimeError(f"{' '.join(cc)} {' '.join(flags)} failed: {r.stderr.strip()[:300]}")
