@@ -43,6 +43,7 @@ from .edges import SymbolicEdges
 from .finish import complexity, finish
 from .library import Library
 from .polish import evaluate, relative_rmse
+from .univariate import fit_univariate
 
 __all__ = ["directions", "find_direction", "monomial_sympy", "run_composite"]
 
@@ -208,15 +209,18 @@ def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
         res.note = "no direction beta makes y a monomial times a function of one monomial"
         return
     sub = sub[:max_samples]
-    fits: list[tuple[float, float, str, str, Any, list[Fraction], list[Fraction]]] = []
+    # fits: (1 − r², cost, label, g(inner sympy) builder, KAN chain or None, apow, bpow)
+    fits: list[tuple[float, float, str, Any, Any, list[Fraction], list[Fraction]]] = []
     for apow, bpow in structures:
         t = _monomial(bpow, Xs)
         z = ya / _monomial(apow, Xs)
-        for iname, inum, _ in _INNERS:
+        zvar = float(np.var(z[sub])) or 1.0
+        for iname, inum, isym in _INNERS:
             with np.errstate(all="ignore"):
                 phi = inum(t)
             if not np.all(np.isfinite(phi)):
                 continue
+            icost = _INNER_COST[iname] + sum(p != 0 for p in apow)
             for fname in lib:
                 if fname in _SKIP:
                     continue
@@ -225,17 +229,22 @@ def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
                 fit = fit_affine(phi[sub], z[sub], fname, lib, grid_number=25)
                 if not math.isfinite(fit.r2):
                     continue
-                cost = lib[fname].complexity + _INNER_COST[iname] + sum(p != 0 for p in apow)
-                fits.append((1.0 - fit.r2, cost, iname, fname, fit, apow, bpow))
+                fits.append((1.0 - fit.r2, lib[fname].complexity + icost, f"{fname}∘{iname}",
+                             _affine_g(fname, fit, lib, isym), (iname, fname, fit), apow, bpow))
+            if deadline is not None and time.monotonic() > deadline and fits:
+                continue
+            # rational functions of the atom, of its square root and of e^{a·atom} (univariate.py):
+            # the rational ones once (a rational of t is one of 1/t and t² too)
+            for u in fit_univariate(phi[sub], z[sub], tol=1e-7, rational=iname == "x", deadline=deadline):
+                loss = float(np.mean((z[sub] * u.error) ** 2)) / zvar if u.error > 0 else 0.0
+                fits.append((min(loss, 1.0), u.cost + icost, f"{u.label}∘{iname}",
+                             (lambda T, u=u, isym=isym: u.build(isym(T))), None, apow, bpow))
     good = [f for f in fits if f[0] < 1e-8]
     pool = sorted(good, key=lambda f: (f[1], f[0]))[:keep] if good else sorted(fits, key=lambda f: f[0])[:1]
     best_err, first = float("inf"), True
-    for loss, _, iname, fname, fit, apow, bpow in pool:
+    for loss, _, label, g_of, chain, apow, bpow in pool:
         t_sym = monomial_sympy(bpow, variables, xs)
-        inner = dict((n, s) for n, _, s in _INNERS)[iname](t_sym)
-        g = sympy.Float(fit.c) * lib[fname].sympy_fn(sympy.Float(fit.a) * inner + sympy.Float(fit.b)) \
-            + sympy.Float(fit.d)
-        expr = ys * monomial_sympy(apow, variables, xs) * g
+        expr = ys * monomial_sympy(apow, variables, xs) * g_of(t_sym)
         late = not first and deadline is not None and time.monotonic() > deadline
         if late:
             break
@@ -248,5 +257,11 @@ def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
             best_err = min(err, best_err)
             res.expr, res.val_error, res.complexity, res.complete = expr, err, complexity(expr), True
             res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
-            res.model = _chain_kan(iname, fname, fit, lib, grid, k)
-            res.note = f"y = M1(x)·g(M2(x)), M2 = {t_sym}, g = {fname}∘{iname} (1 - r2 = {loss:.1e})"
+            res.model = None if chain is None else _chain_kan(*chain, lib, grid, k)
+            res.note = f"y = M1(x)·g(M2(x)), M2 = {t_sym}, g = {label} (1 - r2 = {loss:.1e})"
+
+
+def _affine_g(fname: str, fit: Any, lib: Library, inner: Any) -> Any:
+    """``T ↦ c·f(a·inner(T) + b) + d`` as sympy."""
+    F = sympy.Float
+    return lambda T: F(fit.c) * lib[fname].sympy_fn(F(fit.a) * inner(T) + F(fit.b)) + F(fit.d)
