@@ -83,3 +83,24 @@ def test_composite_finds_monomial_times_rational_of_a_group(law):
     Xf = np.column_stack([rng.uniform(1, 2, 100), rng.uniform(0.5, 1.5, 100), rng.uniform(2, 4, 100)])
     yf = sympy.lambdify([a, b, c], truth, "numpy")(*Xf.T)
     assert np.allclose(evaluate(res.expr, [a, b, c], Xf), yf, rtol=1e-7)
+
+
+def test_composite_on_a_target_that_changes_sign():
+    """y = a^(3/2)·sin(b)·cos(b)/c²: M₁ = a^(3/2)/c², g = sin·cos changes sign; α is fitted in raw space."""
+    from nnlab.symbolic.composite import find_signed, run_composite
+    from nnlab.symbolic.library import LIBRARY
+    from nnlab.symbolic.polish import evaluate
+    from nnlab.symbolic.search import Candidate, CandidateResult
+
+    rng = np.random.default_rng(1)
+    a, b, c = sympy.symbols("a b c", positive=True)
+    truth = a ** sympy.Rational(3, 2) * sympy.sin(b) * sympy.cos(b) / c ** 2
+    X = np.column_stack([rng.uniform(1, 3, 240), rng.uniform(0.3, 3, 240), rng.uniform(1, 2, 240)])
+    y = sympy.lambdify([a, b, c], truth, "numpy")(*X.T)
+    assert np.any(y > 0) and np.any(y < 0)
+    r, beta, alpha = find_signed(np.log(X), y)[0]
+    assert r < 1e-6 and list(beta) == [0, 1, 0] and np.allclose(alpha, [1.5, 0, -2], atol=1e-6)
+    res = CandidateResult(Candidate("composite", True, False))
+    run_composite(res, X[:180], y[:180], X[180:], y[180:], [a, b, c], LIBRARY.subset(["x", "sin", "exp"]),
+                  grid=5, k=3, snap_tol=1e-6, deadline=None)
+    assert res.complete and sympy.simplify(res.expr - truth) == 0, res.expr
