@@ -58,6 +58,20 @@ def test_a_weak_but_real_variable_is_kept():
     assert relevant_columns(X, y).keep == (0, 1, 2)
 
 
+def test_a_nearly_cancelling_variable_is_kept_and_junk_still_dropped():
+    # Planck's form a·b³/((e^{ab/(5cd)} − 1)·e²) ≈ 5b²cd/e² where ab/(5cd) is small (the
+    # Rayleigh–Jeans limit): a nearly cancels; neither rank correlation nor a quadratic polynomial
+    # of the raw values sees it, the same polynomial in log space does
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 5, (500, 5))
+    a, b, c, d, e = X.T
+    y = a * b ** 3 / ((np.exp(a * b / (5 * c * d)) - 1) * e ** 2)
+    assert relevant_columns(X, y).keep == (0, 1, 2, 3, 4)
+    # a monomial law is exact in log space: round-off is not read as a signal, junk still goes
+    X = rng.uniform(1, 5, (300, 4))
+    assert relevant_columns(X, 0.5 * X[:, 0] * X[:, 1] ** 2).keep == (0, 1)
+
+
 def test_pure_noise_is_no_law():
     rng = np.random.default_rng(1)
     X = rng.uniform(1, 5, (300, 2))

@@ -17,6 +17,8 @@ a KAN ``[n, 2, 1]`` whose first layer is linear. It is found directly:
    linear part belongs to ``α``). The true ``β`` leaves (almost) no residual. When ``g`` has
    zeros (``1 − cos``, ``sin²``) ``log|g|`` is singular; then :func:`find_raw` fits
    ``y ≈ M₁(x)·h(β·u)`` in raw space, enumerating small monomials ``M₁`` as well (few variables).
+   When ``y`` itself changes sign (``g = cos θ``, ``sin θ·cos θ``), :func:`find_signed` fits
+   ``α`` by variable projection in raw space for every small ``β``.
 2. **Monomial M₁.** ``α`` is defined up to multiples of ``β``; each representative with
    ``α_j = 0`` for one ``j`` in ``β``'s support is snapped to simple rationals.
 3. **Function g.** ``t = M₂(x)``, ``z = y / M₁(x)``; ``z ≈ c·f(a·φ(t) + b) + d`` is fitted by
@@ -43,8 +45,9 @@ from .edges import SymbolicEdges
 from .finish import complexity, finish
 from .library import Library
 from .polish import evaluate, relative_rmse
+from .univariate import fit_univariate
 
-__all__ = ["directions", "find_direction", "monomial_sympy", "run_composite"]
+__all__ = ["directions", "find_direction", "find_signed", "monomial_sympy", "run_composite"]
 
 _INNERS: tuple[tuple[str, Any, Any], ...] = (
     ("x", lambda t: t, lambda t: t),
@@ -145,6 +148,55 @@ def find_raw(U: np.ndarray, y: np.ndarray, degree: int = 24, top: int = 3, max_p
     return found[:top]
 
 
+def find_signed(U: np.ndarray, y: np.ndarray, degree: int = 16, top: int = 3, max_power: int = 2,
+                max_support: int = 2, refine: int = 4) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """``y ≈ exp(α·U)·h(β·U)`` for a target that changes sign (``h`` has zeros: ``cos θ``,
+    ``sin θ·cos θ``), with ``α`` *fitted*, not enumerated: for each small direction ``β`` (support
+    ≤ ``max_support``) a start ``α₀`` from ``log|y|`` on the rows far from a zero (the largest
+    70 % of ``|y|``), then, for the ``refine`` best, variable projection: ``h`` (Chebyshev of
+    degree ``degree``) is linear given ``α``, so ``α`` alone is refit by least squares on all
+    rows. ``α`` along ``β`` belongs to ``h``: one entry in ``β``'s support is held at 0.
+    Returns (relative residual, β, α), best first."""
+    from scipy.optimize import least_squares
+
+    n = U.shape[1]
+    scale = float(np.sqrt(np.mean(y ** 2))) or 1.0
+    big = np.abs(y) >= np.quantile(np.abs(y), 0.3)
+    ranked = []
+    for beta in directions(n, max_power, max_support):
+        A = _basis(U[big], U[big] @ beta, degree)
+        coef, *_ = np.linalg.lstsq(A, np.log(np.abs(y[big])), rcond=None)
+        r = float(np.sqrt(np.mean((A @ coef - np.log(np.abs(y[big]))) ** 2)))
+        ranked.append((r, beta, coef[:n]))
+    ranked.sort(key=lambda t: t[0])
+    found = []
+    for _, beta, alpha0 in ranked[:refine]:
+        sv = U @ beta
+        B = np.polynomial.chebyshev.chebvander(2 * (sv - sv.min()) / (np.ptp(sv) or 1.0) - 1, degree)
+        j0 = int(np.flatnonzero(beta)[0])
+        free = [j for j in range(n) if j != j0]
+        a0 = alpha0 - alpha0[j0] / beta[j0] * beta
+
+        def resid(p: np.ndarray) -> np.ndarray:
+            a = np.zeros(n)
+            a[free] = p
+            with np.errstate(all="ignore"):
+                m = np.exp(U @ a)
+                c, *_ = np.linalg.lstsq(m[:, None] * B, y, rcond=None)
+                out = (m * (B @ c) - y) / scale
+            return np.where(np.isfinite(out), out, 1e3)
+
+        try:
+            fit = least_squares(resid, a0[free], method="lm", max_nfev=200 * n)
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        alpha = np.zeros(n)
+        alpha[free] = fit.x
+        found.append((float(np.sqrt(np.mean(resid(fit.x) ** 2))), beta, alpha))
+    found.sort(key=lambda t: t[0])
+    return found[:top]
+
+
 def _snap_vector(v: np.ndarray, max_den: int = 3, tol: float = 0.02) -> list[Fraction] | None:
     out = []
     for x in v:
@@ -189,34 +241,43 @@ def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
     xs = [1 if np.all(Xtr[:, j] > 0) else -1 for j in range(Xtr.shape[1])]
     ys = 1 if np.all(ytr > 0) else -1
     Xs, ya = Xtr * np.array(xs), ytr * ys
-    if np.any(Xs <= 0) or np.any(ya <= 0):
-        raise ValueError("the composite candidate needs every feature and the target of fixed sign")
+    if np.any(Xs <= 0):
+        raise ValueError("the composite candidate needs every feature of fixed sign")
+    signed = bool(np.any(ya <= 0))  # g changes sign: no log of y; α is fitted in raw space
+    if signed:
+        ys, ya = 1, ytr
     rng = np.random.default_rng(0)
     sub = rng.choice(len(ya), size=min(len(ya), 240), replace=False)
-    U, ly = np.log(Xs), np.log(ya)
+    U = np.log(Xs)
+    ly = None if signed else np.log(ya)
     structures: list[tuple[list[Fraction], list[Fraction]]] = []
-    for _, beta, alpha in (d for d in find_direction(U[sub], ly[sub]) if d[0] < 1e-3):
+    found = [d for d in find_signed(U[sub], ya[sub]) if d[0] < 1e-3] if signed else \
+        [d for d in find_direction(U[sub], ly[sub]) if d[0] < 1e-3]
+    for _, beta, alpha in found:
         bpow = [Fraction(int(b)) for b in beta]
         for j0 in np.nonzero(beta)[0]:
             apow = _snap_vector(alpha - alpha[j0] / beta[j0] * beta)
             if apow is not None and (apow, bpow) not in structures:
                 structures.append((apow, bpow))
-    if not structures:  # g may vanish somewhere (log|g| is then singular): search in raw space
+    if not structures and not signed:  # g may vanish somewhere (log|g| is singular): search in raw space
         structures = [([Fraction(int(a)) for a in alpha], [Fraction(int(b)) for b in beta])
                       for r, beta, alpha in find_raw(U[sub], ya[sub]) if r < 0.05]
     if not structures:
         res.note = "no direction beta makes y a monomial times a function of one monomial"
         return
     sub = sub[:max_samples]
-    fits: list[tuple[float, float, str, str, Any, list[Fraction], list[Fraction]]] = []
+    # fits: (1 − r², cost, label, g(inner sympy) builder, KAN chain or None, apow, bpow)
+    fits: list[tuple[float, float, str, Any, Any, list[Fraction], list[Fraction]]] = []
     for apow, bpow in structures:
         t = _monomial(bpow, Xs)
         z = ya / _monomial(apow, Xs)
-        for iname, inum, _ in _INNERS:
+        zvar = float(np.var(z[sub])) or 1.0
+        for iname, inum, isym in _INNERS:
             with np.errstate(all="ignore"):
                 phi = inum(t)
             if not np.all(np.isfinite(phi)):
                 continue
+            icost = _INNER_COST[iname] + sum(p != 0 for p in apow)
             for fname in lib:
                 if fname in _SKIP:
                     continue
@@ -225,17 +286,26 @@ def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
                 fit = fit_affine(phi[sub], z[sub], fname, lib, grid_number=25)
                 if not math.isfinite(fit.r2):
                     continue
-                cost = lib[fname].complexity + _INNER_COST[iname] + sum(p != 0 for p in apow)
-                fits.append((1.0 - fit.r2, cost, iname, fname, fit, apow, bpow))
+                fits.append((1.0 - fit.r2, lib[fname].complexity + icost, f"{fname}∘{iname}",
+                             _affine_g(fname, fit, lib, isym), (iname, fname, fit), apow, bpow))
+            if deadline is not None and time.monotonic() > deadline and fits:
+                continue
+            # rational functions of the atom, of its square root and of e^{a·atom} (univariate.py):
+            # the rational ones once (a rational of t is one of 1/t and t² too); not needed where a
+            # library function already fits this structure exactly
+            if any(f[0] < 1e-12 and f[5] == apow and f[6] == bpow for f in fits):
+                continue
+            for u in fit_univariate(phi[sub], z[sub], tol=1e-7, rational=iname == "x", deadline=deadline):
+                loss = float(np.mean((z[sub] * u.error) ** 2)) / zvar if u.error > 0 else 0.0
+                # one more than a library edge of the same size: on a tie the KAN chain is kept
+                fits.append((min(loss, 1.0), u.cost + icost + 1, f"{u.label}∘{iname}",
+                             (lambda T, u=u, isym=isym: u.build(isym(T))), None, apow, bpow))
     good = [f for f in fits if f[0] < 1e-8]
     pool = sorted(good, key=lambda f: (f[1], f[0]))[:keep] if good else sorted(fits, key=lambda f: f[0])[:1]
     best_err, first = float("inf"), True
-    for loss, _, iname, fname, fit, apow, bpow in pool:
+    for loss, _, label, g_of, chain, apow, bpow in pool:
         t_sym = monomial_sympy(bpow, variables, xs)
-        inner = dict((n, s) for n, _, s in _INNERS)[iname](t_sym)
-        g = sympy.Float(fit.c) * lib[fname].sympy_fn(sympy.Float(fit.a) * inner + sympy.Float(fit.b)) \
-            + sympy.Float(fit.d)
-        expr = ys * monomial_sympy(apow, variables, xs) * g
+        expr = ys * monomial_sympy(apow, variables, xs) * g_of(t_sym)
         late = not first and deadline is not None and time.monotonic() > deadline
         if late:
             break
@@ -248,5 +318,11 @@ def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
             best_err = min(err, best_err)
             res.expr, res.val_error, res.complexity, res.complete = expr, err, complexity(expr), True
             res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
-            res.model = _chain_kan(iname, fname, fit, lib, grid, k)
-            res.note = f"y = M1(x)·g(M2(x)), M2 = {t_sym}, g = {fname}∘{iname} (1 - r2 = {loss:.1e})"
+            res.model = None if chain is None else _chain_kan(*chain, lib, grid, k)
+            res.note = f"y = M1(x)·g(M2(x)), M2 = {t_sym}, g = {label} (1 - r2 = {loss:.1e})"
+
+
+def _affine_g(fname: str, fit: Any, lib: Library, inner: Any) -> Any:
+    """``T ↦ c·f(a·inner(T) + b) + d`` as sympy."""
+    F = sympy.Float
+    return lambda T: F(fit.c) * lib[fname].sympy_fn(F(fit.a) * inner(T) + F(fit.b)) + F(fit.d)

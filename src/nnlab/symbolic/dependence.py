@@ -78,10 +78,26 @@ def poly_pvalue(Z: np.ndarray, t: np.ndarray, cols: list[int], j: int) -> float:
     if n <= pf + 1:
         return 0.0  # too few rows to tell: keep the column
     rss = [float(np.sum((A @ np.linalg.lstsq(A, t, rcond=None)[0] - t) ** 2)) for A in (full, red)]
-    if rss[0] <= 1e-300:
-        return 0.0 if rss[1] > 1e-300 else 1.0
+    tiny = 1e-20 * float(np.sum(t ** 2)) + 1e-300  # an exact fit (a monomial law in log space):
+    if rss[0] <= tiny:  # round-off is no noise to test against; the column matters iff the fit breaks
+        return 0.0 if rss[1] > tiny else 1.0
     F = (rss[1] - rss[0]) / (pf - red.shape[1]) / (rss[0] / (n - pf))
     return float(f_dist.sf(F, pf - red.shape[1], n - pf))
+
+
+def _log_space(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(columns, target) with ``log|·|`` taken where the sign is fixed, standardised; None when y
+    changes sign. Laws are mostly products: a variable whose effect a quadratic polynomial of
+    the raw values misses (``h`` in Planck's ``hω³/(e^{hω/kT} − 1)``, nearly cancelling) shows
+    in log space."""
+    if not (np.all(y > 0) or np.all(y < 0)):
+        return None
+    with np.errstate(all="ignore"):
+        L = np.column_stack([np.log(np.abs(c)) if (np.all(c > 0) or np.all(c < 0)) else c for c in X.T])
+        ly = np.log(np.abs(y))
+    if not (np.all(np.isfinite(L)) and np.all(np.isfinite(ly))):
+        return None
+    return _standardise(L), _standardise(ly.reshape(-1, 1))[:, 0]
 
 
 def relevant_columns(X: np.ndarray, y: np.ndarray, k: int = 10, max_rows: int = 1000, seed: int = 0) -> Relevance:
@@ -96,12 +112,17 @@ def relevant_columns(X: np.ndarray, y: np.ndarray, k: int = 10, max_rows: int = 
         rho = [abs(float(spearmanr(Z[:, j], t).statistic)) for j in range(Z.shape[1])]
     rho = [r if math.isfinite(r) else 0.0 for r in rho]
     quiet = 4.0 / math.sqrt(len(t))
+    logs = _log_space(X[rows], y[rows])
     keep = list(range(X.shape[1]))
     err = knn_error(Z[:, keep], t, k)
     dropped = []
+
+    def silent(j: int) -> bool:  # no rank correlation and no quadratic term, in raw or log space
+        return rho[j] < quiet and poly_pvalue(Z, t, keep, j) > 1e-4 and \
+            (logs is None or poly_pvalue(*logs, keep, j) > 1e-4)
+
     while keep:
-        trials = [(knn_error(Z[:, [c for c in keep if c != j]], t, k), j) for j in keep
-                  if rho[j] < quiet and poly_pvalue(Z, t, keep, j) > 1e-4]
+        trials = [(knn_error(Z[:, [c for c in keep if c != j]], t, k), j) for j in keep if silent(j)]
         if not trials:
             break
         e, j = min(trials)

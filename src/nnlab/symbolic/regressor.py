@@ -58,8 +58,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             ``P(x)/Q(x)`` by linear algebra (see :mod:`nnlab.symbolic.rational`); ``dictionary`` (up to three
             variables) a sparse sum of products of ``x, √x, 1/x, x², sin x, cos x`` (see
             :mod:`nnlab.symbolic.dictionary`). ``monomial`` (positive data only) fits ``C·Π x^p``
-            by least squares in log space: the noise-robust form of ``loglog``. ``composite`` (positive data
-            only) looks for ``y = M₁(x)·g(M₂(x))``,
+            by least squares in log space: the noise-robust form of ``loglog``. ``composite`` (features
+            of fixed sign) looks for ``y = M₁(x)·g(M₂(x))``,
             monomials ``M`` and a library function ``g`` (see :mod:`nnlab.symbolic.composite`).
             ``decompose`` splits the problem with a fitted surrogate as oracle (symmetries,
             separability, linearity; see :mod:`nnlab.symbolic.decompose`); its tree of
@@ -208,7 +208,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             "loglog": (xpos and ypos, Candidate("loglog", log_x=True, log_y=True)),
             "logy": (ypos, Candidate("logy", log_y=True)),
             "raw": (True, Candidate("raw")),
-            "composite": (xpos and ypos, Candidate("composite", log_x=True, log_y=True)),
+            "composite": (xpos, Candidate("composite", log_x=True, log_y=ypos)),  # signed y: α fitted raw
             "decompose": (n >= 2, Candidate("decompose")),
             "deep_raw": (True, Candidate("deep_raw", hidden=(h,))),
             "deep_loglog": (xpos and ypos, Candidate("deep_loglog", log_x=True, log_y=True, hidden=(h,))),
