@@ -41,3 +41,13 @@ def test_noise_alone_gives_no_rational():
     rng = np.random.default_rng(3)
     X = rng.uniform(1, 2, (300, 2))
     assert fit_rational_noisy(X, 1.0 + 0.01 * rng.normal(size=300), [a, b]) is None
+
+
+@pytest.mark.parametrize("gamma", [0.0, 1e-3, 1e-2])
+def test_snap_fixes_the_free_common_scale_of_a_ratio(gamma):
+    # k·a·b/(k·b − k·c) has a flat direction (k): each constant has an infinite standard error;
+    # snap offers ±1 to such a constant and refits the rest, whatever the noise
+    X, y = _data(lambda x, y, z: x * y / (y - z), [(1, 5), (3, 10), (1, 2)], gamma, n=375)
+    expr = sympy.Float(609.345) * a * b / (sympy.Float(609.384) * b - sympy.Float(609.36) * c)
+    snapped, _ = finish(expr, [a, b, c], X, y, snap_tol=1e-6)
+    assert sympy.simplify(snapped - a * b / (b - c)) == 0, snapped
