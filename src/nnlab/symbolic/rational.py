@@ -155,6 +155,10 @@ def run_rational(res, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np
     signed = fixed_sign(ytr) == 0 or any(fixed_sign(Xtr[:, j]) == 0 for j in range(Xtr.shape[1]))
     expr = fit_rational(Xtr, ytr, variables, max_degree=3, tol=1e-6,
                         deadline=deadline, polynomial=signed)
+    if expr is None:  # noisy data: output-error fits, degree and terms by F-tests (see noisy_rational.py)
+        from .noisy_rational import fit_rational_noisy
+
+        expr = fit_rational_noisy(Xtr, ytr, variables, deadline=deadline, polynomial=signed)
     if expr is None:
         res.note = "no sparse P/Q of low degree fits the rows"
         return

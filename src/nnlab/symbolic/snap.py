@@ -15,6 +15,8 @@ One is kept only when
   error increase of at most ``tol`` (round-off). Under noise the F-test on the refit formula *is*
   the (profile) confidence region, so the marginal interval is not required. When the residual
   of the free fit still depends on x (a k-NN test), it is misfit, not noise: only ``tol`` counts;
+* a constant that is not identifiable (it moves along a flat direction of the fit with others, as
+  the common scale of ``P`` and ``Q`` in ``P/Q``) is offered ±1 first: the refit moves the rest;
 * the formula does not get longer (:func:`~nnlab.symbolic.length.description_length`): a free
   constant costs 23 bits, ``1908/(7π²)`` more than a plain ``x/π``.
 
@@ -196,7 +198,12 @@ def snap(expr: sympy.Expr, X: Any, y: Any, tol: float = 1e-6, variables: Sequenc
             bits = math.log2(1.0 / window) + _SLACK_BITS
             cands = [c for cx, c in _scored_candidates(v, max_denominator, rel=max(window, _MAX_WINDOW),
                                                        rational_only=f in exponents) if cx <= bits]
-            if abs(v) <= z * s:  # the interval holds 0: the term may carry nothing
+            if not math.isfinite(s) and f not in exponents and v != 0:
+                # not identifiable (c·x/(c·y − c·z) = x/(y − z)): it moves along a flat direction
+                # with the others, so ±1 costs nothing in error and the refit moves the rest
+                one = sympy.Integer(1 if v > 0 else -1)
+                cands = [one] + [c for c in cands if c != one]
+            elif abs(v) <= z * s:  # the interval holds 0: the term may carry nothing
                 cands = [sympy.Integer(0)] + [c for c in cands if c != 0]
             out.append((f, s, window, cands))
         return out
