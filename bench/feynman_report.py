@@ -157,10 +157,12 @@ def write_report(runs_dir: Path, sets: dict) -> str:
         "120 s hard cap per equation (both in CPU seconds of the worker), then rewrites this file from `bench/results/feynman/*.json` (the peers' "
         "records stay). Without `--force` a run resumes: equations already saved are skipped. "
         "`python bench/feynman.py --suite peers` reruns gplearn and pykan; `--report-only` only rewrites this file.", "",
-        f"Machine: {_cpu()}, 2 cores **shared by 8 engineers** running builds, tests and benchmarks at the same "
-        f"time, so wall times are noisy and pessimistic: {_load_line(runs)} 1 torch thread per worker process. "
-        "Caps count CPU seconds (see Definitions), so a record does not depend on the number of workers; "
-        "ours' own soft limit is wall clock, so on a loaded machine ours tries fewer candidates.", "",
+        f"Machine: {_cpu()}, 2 cores **shared with other engineers'** builds, tests and benchmarks, so wall "
+        f"times are noisy and pessimistic: {_load_line(runs)} 1 torch thread per worker process. "
+        "The soft limit and the cap count CPU seconds of the worker (`--clock cpu`, the default; see "
+        "Definitions), so a record does not depend on the load or the number of workers. Records with a "
+        "`machine` field ran elsewhere (the peers' last 44 fits: the CPU of the session's device machine, "
+        "see bench/feynman_notes.md).", "",
         "Commands that produced the records below (a row marked **partial** was cut by the session's "
         "deadline; the same command without `--force` resumes it, skipping saved equations):", ""]
     head += [f"    {c}" for c in commands] + [""]
