@@ -29,7 +29,7 @@ import sympy
 from scipy.optimize import least_squares
 
 from .dependence import NOISE_STRUCTURE, residual_structure
-from .rational import _design, monomials
+from .rational import _design, monomials, scaled_rows
 from .significance import SnapTest
 
 __all__ = ["fit_rational_noisy"]
@@ -148,15 +148,11 @@ def fit_rational_noisy(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbo
     noise (see the module doc), or None. ``polynomial``: also accept a constant ``Q``;
     ``deadline``: a ``time.monotonic()`` value after which it gives up (None)."""
     X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
-    N, n = X.shape
-    if N < 20 or not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
+    rows = scaled_rows(X, y, min_rows=20)
+    if rows is None:
         return None
-    scale = np.max(np.abs(X), axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    Xs = X / scale
-    ys = float(np.sqrt(np.mean(y ** 2))) or 1.0
-    t = y / ys
+    Xs, scale, t, ys = rows
+    N, n = Xs.shape
     # plain polynomials (dq = 0) are always tried: a law that is a polynomial (or one over a monomial)
     # must not come back as a larger pair with a common factor, so a genuine P/Q must have fewer
     # free coefficients than every polynomial that fits (description length)

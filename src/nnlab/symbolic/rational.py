@@ -38,6 +38,20 @@ def _design(X: np.ndarray, mons: list[tuple[int, ...]]) -> np.ndarray:
     return np.column_stack([np.prod(X ** np.array(e, dtype=np.float64), axis=1) for e in mons])
 
 
+def scaled_rows(X, y, min_rows: int):
+    """``(Xs, scale, t, ys)``: columns divided by their largest magnitude ``scale`` (monomials of
+    degree 3 stay well conditioned) and ``t = y / ys`` with ``ys = RMS(y)``; None for fewer than
+    ``min_rows`` rows or non-finite values."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if X.shape[0] < min_rows or not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
+        return None
+    scale = np.max(np.abs(X), axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    ys = float(np.sqrt(np.mean(y ** 2))) or 1.0
+    return X / scale, scale, y / ys, ys
+
+
 def _null(A: np.ndarray, support: np.ndarray) -> tuple[np.ndarray, float, float]:
     """(null vector on ``support`` (zeros elsewhere), σ_min/σ_max, σ_2nd/σ_max) of the column-scaled ``A``."""
     B = A[:, support]
@@ -73,16 +87,11 @@ def fit_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], *,
         polynomial: also return a plain polynomial (``Q`` constant); by default that case is left
             to the other candidates (as is a single-term ``Q``) and only ``Q`` with two or more
             terms is returned."""
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
-    N, n = X.shape
-    if N < 8 or not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
+    rows = scaled_rows(X, y, min_rows=8)
+    if rows is None:
         return None
-    scale = np.max(np.abs(X), axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    Xs = X / scale  # columns of order 1: monomials of degree 3 stay well conditioned
-    ys = float(np.sqrt(np.mean(y ** 2))) or 1.0
-    t = y / ys
+    Xs, scale, t, ys = rows
+    N, n = Xs.shape
     cap = max_terms if max_terms is not None else min(3 * N // 4, 300)
     pairs = sorted(((dp, dq) for dp in range(max_degree + 1) for dq in range(0 if polynomial else 1, max_degree + 1)),
                    key=lambda p: (p[0] + p[1], p[1]))
