@@ -4,9 +4,7 @@ chain rule, and the grid-range / NaN flag word of the features kernel."""
 import pytest
 import torch
 
-from nnlab.kan import KANLayer, gpu_layer, kernel, native, routes, spline
-
-gpu = pytest.importorskip("nnlab.kan.gpu", reason="Triton is part of the test extra")
+from nnlab.kan import KANLayer, gpu, gpu_layer, kernel, native, routes, spline  # Triton: test extra
 
 
 @pytest.fixture

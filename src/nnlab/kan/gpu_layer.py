@@ -74,8 +74,9 @@ def _watch(layer, x: torch.Tensor):
         host, event = w.pending
         if event.query():
             w.pending = None
-            if int(host.item()):
-                _warn(layer, int(host.item()))
+            bits = int(host.item())
+            if bits:
+                _warn(layer, bits)
                 return None
     w.calls += 1
     if w.calls % CHECK_EVERY == 1 and w.pending is None:
@@ -176,7 +177,7 @@ def layer_forward(layer, x) -> torch.Tensor | None:
             y = _TritonKAN.apply(x, *params, mask, fast, layer.k, layer.base, flag, store)
         else:
             y = _forward(x, *params, mask, fast, layer.k, layer.base, flag)[0]
-    except Exception as e:  # a Triton build failure on this machine: the general code instead
+    except Exception as e:  # a Triton build failure in forward on this machine: the general code instead
         if not type(e).__module__.startswith("triton"):
             raise
         global _BROKEN
