@@ -83,24 +83,34 @@ def wait_for(cond, timeout=20.0):
 
 
 def test_pause_and_delete_stop_the_largest_model_within_a_minibatch(client):
-    # 50 minibatches per epoch: a pause used to wait for the whole epoch (20 s with batch 1)
+    # 100 minibatches per epoch: a pause used to wait for the whole epoch (20 s with batch 1).
+    # Each minibatch records the session's status when it starts, so the check does not depend
+    # on how fast the machine is: once paused (or closed), at most the minibatch a slice always
+    # runs first may start, never a second one.
     sid = client.post("/api/sessions", json={**HEAVY, "batch_size": 20}).json()["id"]
     s = client.manager.sessions[sid]
+    started = []
+    real = s.trainer._minibatch
+
+    def recording(st):
+        started.append(s.status)
+        return real(st)
+
+    s.trainer._minibatch = recording
     assert client.post(f"/api/sessions/{sid}/play").status_code == 200
     wait_for(lambda: s.trainer.batches >= 2)
-    sent = s.trainer.batches
     assert client.post(f"/api/sessions/{sid}/pause").json()["status"] == "paused"
     stopped = s.trainer.batches
     time.sleep(0.4)
     assert s.trainer.batches == stopped  # nothing trained after the pause answered
-    assert stopped - sent <= 2  # the minibatch in progress (and one more while the request arrived)
+    assert started.count("paused") <= 1 and stopped < 100  # the epoch did not run to its end
     assert client.post(f"/api/sessions/{sid}/play").status_code == 200
     wait_for(lambda: s.trainer.batches >= stopped + 1)
-    sent = s.trainer.batches
     assert client.delete(f"/api/sessions/{sid}").status_code == 200
     deleted = s.trainer.batches
     time.sleep(0.6)
-    assert s.trainer.batches - deleted <= 1 and deleted - sent <= 2 and s.status == "closed"
+    assert s.trainer.batches - deleted <= 1 and s.status == "closed"
+    assert started.count("closed") <= 1
     after = s.trainer.batches
     time.sleep(0.4)
     assert s.trainer.batches == after  # a deleted session computes nothing more
