@@ -20,8 +20,9 @@ bytes of the safetensors file (:mod:`._pack`; with a :class:`CheckpointWriter`, 
 uses for ``checkpoint_dir``, into a buffer reused from epoch to epoch), and the non-tensor state
 is captured as fresh objects that training does not change. With a writer the rest (the JSON
 text, hashing, writes, fsyncs, renames, removal of the old file) runs on a background thread
-while the next epoch trains, as PyTorch Lightning's ``AsyncCheckpointIO`` does. At most one write is in flight: the next save, and the end of ``fit`` (also when it
-raises), wait for it, and a failed write is raised there.
+while the next epoch trains, as PyTorch Lightning's ``AsyncCheckpointIO`` does. At most one write
+is in flight: the next save, and the end of ``fit`` (also when it raises), wait for it, and a
+failed write is raised there.
 """
 from __future__ import annotations
 
@@ -223,11 +224,11 @@ def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer:
     name = f"state-epoch{epoch:04d}.safetensors"
     # everything else is already a snapshot that training does not change: _split rebuilt every
     # container of the optimiser's and scheduler's state (leaves are numbers and strings),
-    # History and config are copied here (shallow: numbers), the RNG states are fresh objects.
+    # History's lists and the config dict are copied here, the RNG states are fresh objects.
     # So the JSON (RNG lists, the History that grows every epoch) is built on the writer thread.
     meta = {"format": FORMAT, "epoch": int(epoch), "tensors_file": name, "config": dict(config),
-            "history": {k: list(v) for k, v in history.items()}, "optimizer": opt_json, "scheduler": sched_json, "rng": rng,
-            "torch_version": torch.__version__}
+            "history": {k: list(v) for k, v in history.items()}, "optimizer": opt_json,
+            "scheduler": sched_json, "rng": rng, "torch_version": torch.__version__}
 
     def write() -> None:
         meta["rng"] = _rng_json(rng)
