@@ -8,7 +8,7 @@ and the *same batches in the same order* (the hand loop draws the permutation of
 the script checks that the hand loop and ``nl.fit`` end with bit-identical weights. On 1 thread
 with ``torch.set_flush_denormal(True)``.
 
-Made for a shared machine: every repeat runs all four contenders on a workload back to back, in
+Made for a shared machine: every repeat runs all the contenders on a workload back to back, in
 an order that alternates from repeat to repeat; each ratio is taken *within* a repeat (runs
 seconds apart, under the same load) and the median of those paired ratios over the repeats is
 reported, in wall-clock time and in process CPU time (less disturbed by other processes; it
@@ -18,6 +18,7 @@ each goal of issue 15, on how many workloads it is met. Wrap runs in the timing 
 
 * hand: randperm, index, forward, cross-entropy, backward, Adam step; records nothing;
 * fit: ``nl.fit`` (History: losses, accuracy, mean gradient norm; seeded order);
+* fit no ‖g‖: ``nl.fit(..., grad_norm=False)``: History without the per-step gradient norm;
 * fit+extras: also a cosine scheduler with warm-up (stepped per batch), TensorBoard
   (``nl.callbacks.TensorBoard``: scalars and per-layer gradient norms every epoch) and a
   checkpoint after every epoch (``checkpoint_dir``: safetensors + JSON, fsynced, atomically
@@ -80,6 +81,13 @@ def with_fit(X, y, width, epochs, batch):
     model = make(width, *_dims(X, y))
     nl.fit(model, (X, y), loss="cross_entropy", lr=1e-3, epochs=epochs, batch_size=batch,
            seed=0, progress=False)
+    return model
+
+
+def with_fit_no_norm(X, y, width, epochs, batch):
+    model = make(width, *_dims(X, y))
+    nl.fit(model, (X, y), loss="cross_entropy", lr=1e-3, epochs=epochs, batch_size=batch,
+           seed=0, progress=False, grad_norm=False)
     return model
 
 
@@ -157,13 +165,13 @@ def check_same_math(X, y, width, batch, pairs=((hand_loop, with_fit),)) -> None:
                                  "contenders do not do the same work")
 
 
-CONTENDERS = [("hand", hand_loop), ("fit", with_fit), ("hand+extras", hand_extras),
-              ("fit+extras", with_extras)]
+CONTENDERS = [("hand", hand_loop), ("fit", with_fit), ("fit no ‖g‖", with_fit_no_norm),
+              ("hand+extras", hand_extras), ("fit+extras", with_extras)]
 # (ratio, goal): fit / hand is the trainer's overhead with nothing on; fit+extras / hand+extras the
 # overhead with the extras on, like for like; fit+extras / hand also counts the extras' own cost
-RATIOS = [(("fit", "hand"), 1.05), (("fit+extras", "hand+extras"), 1.10),
-          (("fit+extras", "hand"), 1.10)]
-PAIRS = ((hand_loop, with_fit), (hand_extras, with_extras))
+RATIOS = [(("fit", "hand"), 1.05), (("fit no ‖g‖", "hand"), 1.05),
+          (("fit+extras", "hand+extras"), 1.10), (("fit+extras", "hand"), 1.10)]
+PAIRS = ((hand_loop, with_fit), (hand_loop, with_fit_no_norm), (hand_extras, with_extras))
 
 
 def measure(X, y, width, batch, repeats, epochs=4) -> dict:
