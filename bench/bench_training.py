@@ -167,8 +167,9 @@ def check_same_math(X, y, width, batch, pairs=((hand_loop, with_fit),)) -> None:
 
 CONTENDERS = [("hand", hand_loop), ("fit", with_fit), ("fit no ‖g‖", with_fit_no_norm),
               ("hand+extras", hand_extras), ("fit+extras", with_extras)]
-# (ratio, goal): fit / hand is the trainer's overhead with nothing on; fit+extras / hand+extras the
-# overhead with the extras on, like for like; fit+extras / hand also counts the extras' own cost
+# (ratio, goal): fit / hand is the trainer's overhead with nothing on (fit no ‖g‖ / hand: the same
+# without History's per-step gradient norm); fit+extras / hand+extras the overhead with the
+# extras on, like for like; fit+extras / hand also counts the extras' own cost
 RATIOS = [(("fit", "hand"), 1.05), (("fit no ‖g‖", "hand"), 1.05),
           (("fit+extras", "hand+extras"), 1.10), (("fit+extras", "hand"), 1.10)]
 PAIRS = ((hand_loop, with_fit), (hand_loop, with_fit_no_norm), (hand_extras, with_extras))
