@@ -246,3 +246,39 @@ def test_background_checkpoint_is_the_state_at_save_time(tmp_path):
     assert all(torch.equal(b.model_state()[k], v) for k, v in model.state_dict().items())
     assert all(torch.equal(b.model_state()[k], v + 1) for k, v in expected.items())
     assert torch.equal(a.optimizer_state()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+
+
+def test_background_checkpoint_json_is_the_state_at_save_time(tmp_path):
+    """The JSON is built on the writer thread, later: what it holds (History, config, optimiser
+    hyper-parameters, numpy's and Python's RNG states) is still the state at save time."""
+    import random
+
+    import numpy as np
+
+    from nnlab.training.checkpoint import CheckpointWriter, save_checkpoint
+
+    class Held(CheckpointWriter):  # runs the disk stage only when asked, after training went on
+        def submit(self, fn, where=""):
+            self.held = fn
+
+    model = make_model(False)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    model(torch.randn(4, 2)).sum().backward()
+    opt.step()
+    np_state, py_state = np.random.get_state(), random.getstate()
+    history, config = {"train_loss": [0.5]}, {"lr": 0.01}
+    w = Held()
+    save_checkpoint(tmp_path, model=model, optimizer=opt, epoch=1, history=history, config=config,
+                    shuffle_seed=3, writer=w)
+    np.random.rand(5), random.random()
+    history["train_loss"].append(0.25)
+    config["lr"] = 1.0
+    opt.param_groups[0]["lr"] = 1.0
+    opt.param_groups[0]["betas"] = (0.1, 0.2)
+    w.held()
+    ckpt = load_checkpoint(tmp_path)
+    assert ckpt.meta["history"] == {"train_loss": [0.5]} and ckpt.meta["config"] == {"lr": 0.01}
+    group = ckpt.optimizer_state()["param_groups"][0]
+    assert group["lr"] == 0.01 and tuple(group["betas"]) == (0.9, 0.999)
+    assert ckpt.meta["rng"]["numpy"][1] == np_state[1].tolist()
+    assert ckpt.meta["rng"]["python"][1] == list(py_state[1]) and ckpt.meta["rng"]["shuffle"] == {"seed": 3}

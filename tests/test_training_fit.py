@@ -231,7 +231,35 @@ def test_fit_signature_is_the_contract():
         ("val", None), ("loss", "mse"), ("optimizer", "adam"), ("lr", 1e-3), ("epochs", 10),
         ("batch_size", 64), ("clip", None), ("seed", None), ("progress", True), ("callbacks", ()),
         ("checkpoint_dir", None), ("resume", None), ("penalty", None), ("distributed", None),
-        ("scheduler", None), ("warmup", 0)]
+        ("scheduler", None), ("warmup", 0), ("grad_norm", True)]
+
+
+def test_grad_norm_false_skips_the_norm_but_not_the_training():
+    """fit(grad_norm=False): the same weights and losses, History's grad_norm None; the mean ‖g‖
+    it records otherwise is the mean over the steps of the global norm (oracle: autograd's
+    gradients, recomputed by hand from a probe of every step); with clip it is recorded anyway."""
+    X, y = nl.data.toy("spiral", 96, seed=0)
+    norms = []
+
+    class Probe:  # ‖g‖ of each step, read after the step (Adam leaves the gradients as they are)
+        def on_batch_end(self, state):
+            norms.append(torch.linalg.vector_norm(
+                torch.cat([p.grad.flatten() for p in state.model.parameters()])).item())
+
+    a, b = mlp(), mlp()
+    ha = nl.fit(a, (X, y), loss="cross_entropy", epochs=2, batch_size=32, seed=1, progress=False,
+                callbacks=[Probe()])
+    hb = nl.fit(b, (X, y), loss="cross_entropy", epochs=2, batch_size=32, seed=1, progress=False,
+                grad_norm=False)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert ha.train_loss == hb.train_loss and ha.train_acc == hb.train_acc
+    assert hb.grad_norm == [None, None]
+    assert ha.grad_norm == pytest.approx([np.mean(norms[:3]), np.mean(norms[3:])], rel=1e-5)
+    hc = nl.fit(mlp(), (X, y), loss="cross_entropy", epochs=1, batch_size=32, progress=False,
+                clip=("norm", 1e6), grad_norm=False)
+    assert hc.grad_norm[0] is not None and hc.grad_norm[0] > 0
+    with pytest.raises(TypeError, match="grad_norm must be True or False"):
+        nl.fit(mlp(), (X, y), loss="cross_entropy", epochs=1, progress=False, grad_norm="no")
 
 
 @pytest.mark.parametrize("n,epoch,seed,batch", [(10, 0, 0, 3), (33, 2, 7, 32), (5, 1, 3, None)])

@@ -17,11 +17,12 @@ complete checkpoint readable (only the latest epoch is kept).
 
 The snapshot is taken on the training thread: each tensor is copied once, straight into the
 bytes of the safetensors file (:mod:`._pack`; with a :class:`CheckpointWriter`, what ``nl.fit``
-uses for ``checkpoint_dir``, into a buffer reused from epoch to epoch), and the JSON text is
-built. With a writer the rest (hashing, writes, fsyncs, renames, removal of the old file) runs on
-a background thread while the next epoch trains, as PyTorch Lightning's ``AsyncCheckpointIO``
-does. At most one write is in flight: the next save, and the end of ``fit`` (also when it
-raises), wait for it, and a failed write is raised there.
+uses for ``checkpoint_dir``, into a buffer reused from epoch to epoch), and the non-tensor state
+is captured as fresh objects that training does not change. With a writer the rest (the JSON
+text, hashing, writes, fsyncs, renames, removal of the old file) runs on a background thread
+while the next epoch trains, as PyTorch Lightning's ``AsyncCheckpointIO`` does. At most one write
+is in flight: the next save, and the end of ``fit`` (also when it raises), wait for it, and a
+failed write is raised there.
 """
 from __future__ import annotations
 
@@ -107,17 +108,27 @@ def _join(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 # ---- RNG state -----------------------------------------------------------------------------------
 def capture_rng(tensors: dict[str, torch.Tensor], shuffle_seed: int) -> dict[str, Any]:
     """Torch (CPU and CUDA) states into ``tensors``; numpy, Python and shuffling states as JSON."""
+    return _rng_json(_rng_raw(tensors, shuffle_seed))
+
+
+def _rng_raw(tensors: dict[str, torch.Tensor], shuffle_seed: int) -> tuple:
+    """The snapshot half of :func:`capture_rng` (what the training thread must do): torch states
+    into ``tensors``, numpy's and Python's states as they come (a fresh array, a tuple: nothing
+    that later draws change), turned into JSON lists by :func:`_rng_json` on the writer thread."""
     tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = s
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    version, state, gauss_next = random.getstate()
+    return np.random.get_state(), random.getstate(), int(shuffle_seed)
+
+
+def _rng_json(raw: tuple) -> dict[str, Any]:
+    (kind, keys, pos, has_gauss, cached), (version, state, gauss_next), shuffle_seed = raw
     return {"numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
             "python": [version, list(state), gauss_next],
             # the shuffling generator of epoch e is torch.Generator().manual_seed(seed + e)
             # (DistributedSampler's scheme), so its whole state is this seed
-            "shuffle": {"seed": int(shuffle_seed)}}
+            "shuffle": {"seed": shuffle_seed}}
 
 
 def restore_rng(ckpt: Checkpoint) -> None:
@@ -205,20 +216,24 @@ def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer:
     tensors: dict[str, torch.Tensor] = {f"model.{k}": v for k, v in model.state_dict().items()}
     opt_json = _split(optimizer.state_dict(), "optimizer", tensors)
     sched_json = None if scheduler is None else _split(scheduler, "scheduler", tensors)
-    rng = capture_rng(tensors, shuffle_seed)
+    rng = _rng_raw(tensors, shuffle_seed)
     # the snapshot: every tensor copied once, straight into the bytes of the tensors file (a
     # buffer the writer reuses from epoch to epoch), so training can go on changing them in place
     blob = (writer.packer if writer is not None else Packer()).pack(tensors) if packable(tensors) \
         else _safetensors_bytes(tensors)
     name = f"state-epoch{epoch:04d}.safetensors"
-    meta = {"format": FORMAT, "epoch": int(epoch), "tensors_file": name, "config": config,
-            "history": history, "optimizer": opt_json, "scheduler": sched_json, "rng": rng,
-            "torch_version": torch.__version__}
-    # compact JSON: the C encoder (an indented dump runs Python's encoder over every number of
-    # the RNG states and the History, milliseconds per epoch)
-    text = json.dumps(meta, sort_keys=True, separators=(",", ":"), default=_io._json_default)
+    # everything else is already a snapshot that training does not change: _split rebuilt every
+    # container of the optimiser's and scheduler's state (leaves are numbers and strings),
+    # History's lists and the config dict are copied here, the RNG states are fresh objects.
+    # So the JSON (RNG lists, the History that grows every epoch) is built on the writer thread.
+    meta = {"format": FORMAT, "epoch": int(epoch), "tensors_file": name, "config": dict(config),
+            "history": {k: list(v) for k, v in history.items()}, "optimizer": opt_json,
+            "scheduler": sched_json, "rng": rng, "torch_version": torch.__version__}
 
     def write() -> None:
+        meta["rng"] = _rng_json(rng)
+        # compact JSON: the C encoder (an indented dump runs Python's encoder over every number)
+        text = json.dumps(meta, sort_keys=True, separators=(",", ":"), default=_io._json_default)
         digest = hashlib.sha256(blob).hexdigest()  # releases the GIL on large buffers
         # checkpoint.json names the new tensors file and its hash (computed here, off the training
         # thread, and added as the object's last member)

@@ -4,8 +4,9 @@ Per batch: L = mean loss(f(x), y) [+ penalty(model, x)], back-propagation, optio
 (§2.10), the optimiser step and, for a per-batch schedule, the learning-rate step. What History
 records (the loss at the parameters before each step, the pre-clip global gradient norm ‖g‖,
 accuracy) stays on the device during the epoch and is reduced once at its end: per step the
-trainer adds one fused ``torch._foreach_norm`` over the gradients to the hand-written loop (the
-classification outputs are argmax-ed a chunk at a time) and never waits for the device.
+trainer adds one fused ``torch._foreach_norm`` over the gradients to the hand-written loop
+(none with ``fit(grad_norm=False)``; the classification outputs are argmax-ed a chunk at a time)
+and never waits for the device.
 """
 from __future__ import annotations
 
@@ -43,7 +44,9 @@ class _Record:
             y: torch.Tensor, pen: torch.Tensor | None) -> None:
         self.sizes.append(y.shape[0])
         self.losses.append(loss)
-        if isinstance(norm, torch.Tensor):
+        if norm is None:  # fit(grad_norm=False)
+            pass
+        elif isinstance(norm, torch.Tensor):
             self.norms.append(norm)
             self.per_tensor.append(1)
         else:
@@ -81,28 +84,33 @@ class _Record:
             self._count()
         correct = self.correct.to(**f64) if self.classification else zero
         pen = torch.dot(torch.stack(self.pens).to(**f64).reshape(-1), n_b) if self.pens else zero
+        gsum = self._norm_sum() if self.norms else zero  # none recorded: fit(grad_norm=False)
+        counts = torch.tensor([float(sum(self.sizes)), float(len(self.sizes))], **f64)
+        return torch.stack([loss, counts[0], correct, pen, gsum.to(**f64), counts[1]])
+
+
+    def _norm_sum(self) -> torch.Tensor:
+        """Σ over the steps of ‖g‖ (float64)."""
+        f64 = dict(dtype=torch.float64, device=self.device)
         try:
             flat = torch.stack(self.norms).to(**f64)
         except RuntimeError:  # gradients of several dtypes/devices
             flat = torch.stack([v.reshape(()).to(**f64) for v in self.norms])
         if len(set(self.per_tensor)) == 1:  # ‖g‖ of each step = 2-norm of its per-tensor norms
-            gsum = torch.linalg.vector_norm(flat.view(len(self.sizes), -1), dim=1).sum()
-        else:
-            gsum = sum(torch.linalg.vector_norm(part) for part in torch.split(flat, self.per_tensor))
-        counts = torch.tensor([float(sum(self.sizes)), float(len(self.sizes))], **f64)
-        return torch.stack([loss, counts[0], correct, pen, gsum.to(**f64), counts[1]])
+            return torch.linalg.vector_norm(flat.view(len(self.per_tensor), -1), dim=1).sum()
+        return sum(torch.linalg.vector_norm(part) for part in torch.split(flat, self.per_tensor))
 
 
 def train_epoch(net, model, opt, src: Source, spec: LossSpec, epoch: int, local_batch, shuffle_seed,
                 clip_spec, params, penalty, dtype, device, ctx: DistContext, hooks, state,
-                sched=None) -> dict[str, Any]:
+                sched=None, grad_norm: bool = True) -> dict[str, Any]:
     """Train one epoch; returns its logs (``train_loss``, ``train_acc``, ``penalty``, ``grad_norm``, ``lr``)."""
     net.train()
     rec = _Record(spec.classification, device)
     lr_used = opt.param_groups[0].get("lr", float("nan"))
     batch_hooks = hooks["on_batch_end"]
     params = list(params)
-    norm = _norm_rule(params, clip_spec)  # decided once per epoch, not per step
+    norm = _norm_rule(params, clip_spec, grad_norm)  # decided once per epoch, not per step
     data = batches(src, epoch=epoch - 1, batch_size=local_batch, seed=shuffle_seed, shuffle=True,
                    spec=spec, dtype=dtype, device=device, rank=ctx.rank, world=ctx.world)
     lbfgs = is_lbfgs(opt)
@@ -135,7 +143,8 @@ def train_epoch(net, model, opt, src: Source, spec: LossSpec, epoch: int, local_
     return {"epoch": epoch, "train_loss": sums[0] / n,
             "train_acc": sums[2] / n if spec.classification else None,
             "penalty": sums[3] / n if penalty is not None else None,
-            "grad_norm": sums[4] / steps, "lr": float(lr_used)}
+            "grad_norm": sums[4] / steps if rec.norms or not rec.sizes else None,
+            "lr": float(lr_used)}
 
 
 def _penalty(penalty, model, xb) -> torch.Tensor | None:
@@ -147,13 +156,15 @@ def _penalty(penalty, model, xb) -> torch.Tensor | None:
     return pen.reshape(())
 
 
-def _norm_rule(params: list, clip_spec):
+def _norm_rule(params: list, clip_spec, grad_norm: bool = True):
     """What each step records of ‖g‖, as a function of ``params``.
 
-    Without clipping, when every parameter (hence every gradient) shares one dtype and device:
-    each gradient's norm from one fused ``torch._foreach_norm`` (combined into ‖g‖ at the
-    epoch's end). Otherwise (clipping, or mixed dtypes/devices): clip if asked and return the
-    pre-clip global norm."""
+    Without clipping and with ``grad_norm=False``: nothing (``None``). Without clipping, when
+    every parameter (hence every gradient) shares one dtype and device: each gradient's norm
+    from one fused ``torch._foreach_norm`` (combined into ‖g‖ at the epoch's end). Otherwise
+    (clipping, or mixed dtypes/devices): clip if asked and return the pre-clip global norm."""
+    if clip_spec is None and not grad_norm:
+        return _no_norm
     if clip_spec is None and len({(p.dtype, p.device) for p in params}) <= 1:
         return _per_tensor_norms
     return lambda ps: apply_clip(ps, clip_spec)
@@ -165,6 +176,10 @@ def _per_tensor_norms(params: list) -> torch.Tensor | tuple[torch.Tensor, ...]:
 
 
 _ZERO = torch.zeros(())
+
+
+def _no_norm(params: list) -> None:
+    return None
 
 
 def _lbfgs_step(net, model, opt, xb, yb, spec, clip_spec, params, penalty):
