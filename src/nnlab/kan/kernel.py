@@ -345,7 +345,7 @@ def _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W=None):
         return None
     if W is not None:  # (O, K+1, I) -> (I, K+1, O)
         return W.permute(2, 1, 0).contiguous()
-    return native.pack_weights_t(coef.detach(), scale_base.detach(), scale_spline.detach(), mask)
+    return native.pack_weights_t(coef, scale_base, scale_spline, mask)  # reads data only
 
 
 def _sparse_forward(x, fast, k: int, K: int, Wt, base):
