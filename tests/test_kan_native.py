@@ -340,3 +340,57 @@ def test_threads_follow_the_free_cpus(monkeypatch):
     monkeypatch.setitem(native._RUNQ, "t", -1e18)  # stale: re-read from /proc/loadavg
     n = native.threads_for(64)
     assert 1 <= n <= 64 and native._RUNQ["t"] > 0
+
+
+def test_busy_cpu_runs_the_layer_call_on_free_cpus(monkeypatch):
+    """With fewer free CPUs than intra-op threads, a native layer call (forward-only, training
+    forward and backward, sparse and GEMM routes) runs on the free ones, GEMMs included, and
+    torch's thread count is restored afterwards, even when the call raises."""
+    monkeypatch.setenv("NNLAB_NATIVE", "1")
+    native._reset()
+    seen = []
+    real_ff = native.features_uniform
+    real_sb = native.sparse_backward
+
+    def spy_ff(*a, **kw):
+        seen.append(("features", torch.get_num_threads()))
+        return real_ff(*a, **kw)
+
+    def spy_sb(*a, **kw):
+        seen.append(("sparse_backward", torch.get_num_threads()))
+        return real_sb(*a, **kw)
+
+    monkeypatch.setattr(native, "features_uniform", spy_ff)
+    monkeypatch.setattr(native, "sparse_backward", spy_sb)
+    monkeypatch.setattr(native, "threads_for", lambda threads=None: 1)
+    threads = torch.get_num_threads()
+    torch.manual_seed(0)
+    layer = KANLayer(6, 4, grid=5, k=3)
+    x = (torch.rand(64, 6) * 2 - 1).requires_grad_(True)
+    try:
+        torch.set_num_threads(1)
+        ref = layer(x)
+        ref.sum().backward()
+        gref = x.grad.clone()
+        x.grad = None
+        torch.set_num_threads(2)
+        for sparse_bytes in (1 << 20, 0):  # the sparse route, then features + GEMM
+            monkeypatch.setattr(kernel, "SPARSE_MAX_BYTES", sparse_bytes)
+            seen.clear()
+            with torch.no_grad():
+                y0 = layer(x)
+            y = layer(x)
+            y.sum().backward()
+            assert torch.get_num_threads() == 2
+            assert seen and all(n == 1 for _, n in seen), seen
+            assert (y0 - ref).abs().max() <= 1e-5 and (y - ref).abs().max() <= 1e-5
+            assert (x.grad - gref).abs().max() <= 1e-5
+            x.grad = None
+        monkeypatch.setattr(native, "features_uniform",
+                            lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("boom")))
+        with pytest.raises(RuntimeError, match="boom"), torch.no_grad():
+            layer(x)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+        native._reset()

@@ -223,6 +223,30 @@ def _forward(x, W, knots, k: int, uniform: bool, base, store: bool, fast):
     return y, None
 
 
+def _narrow_threads(fast) -> int | None:
+    """On a busy CPU, run this layer call on the free CPUs only: with the native route and more
+    intra-op threads than :func:`nnlab.kan.native.threads_for` grants (other runnable tasks hold
+    the cores), lower torch's thread count for the call (its GEMMs too, not only the C kernels)
+    and return the count to restore; None when nothing changed. Every parallel region waits at
+    its join for its slowest thread, and on an oversubscribed machine that thread may not be
+    scheduled for a time slice: there, one thread is faster than two."""
+    if fast is None or fast.kind != "native":
+        return None
+    want = torch.get_num_threads()
+    if want <= 1:
+        return None
+    n = native.threads_for(want)
+    if n >= want:
+        return None
+    torch.set_num_threads(n)
+    return want
+
+
+def _restore_threads(prev: int | None) -> None:
+    if prev is not None:
+        torch.set_num_threads(prev)
+
+
 class KANFunction(torch.autograd.Function):
     """Fused KAN layer: forward ``F·Wᵀ``; backward from ``x`` and (optionally) the stored ``F``.
 
@@ -238,6 +262,16 @@ class KANFunction(torch.autograd.Function):
         x = x.contiguous()
         fast = routes.setup(x, knots, k, uniform)
         ctx.k, ctx.uniform, ctx.base, ctx.fast = k, uniform, base, fast
+        prev = _narrow_threads(fast)
+        try:
+            return KANFunction._forward(ctx, x, coef, scale_base, scale_spline, mask, knots, k,
+                                        uniform, base, store, W, fast)
+        finally:
+            _restore_threads(prev)
+
+    @staticmethod
+    def _forward(ctx, x, coef, scale_base, scale_spline, mask, knots, k, uniform, base, store,
+                 W, fast):
         Wt = _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W)
         if Wt is not None:  # no F at all: only x is kept (and Wt, of parameter size)
             ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots, None)
@@ -252,6 +286,14 @@ class KANFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
+        prev = _narrow_threads(ctx.fast)
+        try:
+            return KANFunction._backward(ctx, g)
+        finally:
+            _restore_threads(prev)
+
+    @staticmethod
+    def _backward(ctx, g):
         x, coef, scale_base, scale_spline, mask, knots, Fsaved = ctx.saved_tensors
         k, uniform, base, fast = ctx.k, ctx.uniform, ctx.base, ctx.fast
         need_x, need_c, need_sb, need_ss = ctx.needs_input_grad[:4]
@@ -369,12 +411,16 @@ def kan_forward(x, coef, scale_base, scale_spline, mask, knots, k: int, uniform:
                                          or scale_base.requires_grad or scale_spline.requires_grad)):
         # forward only (inference): no autograd node, nothing saved for backward
         fast = routes.setup(x, knots, k, uniform)
-        Wt = _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W)
-        if Wt is not None:
-            return _sparse_forward(x, fast, k, coef.shape[2], Wt, base)
-        if W is None:
-            W = layer_weights(coef, scale_base, scale_spline, mask)
-        return _forward(x, W, knots, k, uniform, base, False, fast)[0]
+        prev = _narrow_threads(fast)
+        try:
+            Wt = _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W)
+            if Wt is not None:
+                return _sparse_forward(x, fast, k, coef.shape[2], Wt, base)
+            if W is None:
+                W = layer_weights(coef, scale_base, scale_spline, mask)
+            return _forward(x, W, knots, k, uniform, base, False, fast)[0]
+        finally:
+            _restore_threads(prev)
     store = not recompute and (coef.requires_grad or scale_base.requires_grad
                                or scale_spline.requires_grad)
     return KANFunction.apply(x, coef, scale_base, scale_spline, mask, knots, k, uniform, base,

@@ -150,6 +150,8 @@ def describe(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool) -> str
     if fast.kind == "triton":
         return "Triton " + ("interpreter (CPU)" if x.device.type == "cpu" else f"on {x.device}")
     i = native.info()
-    return (f"native C ({i['isa']}, {'OpenMP' if i['openmp'] else 'no OpenMP'}, "
-            f"up to {torch.get_num_threads()} thread(s), fewer while other tasks want the CPUs, "
+    nt = torch.get_num_threads()
+    threads = (f"up to {nt} threads (fewer while other tasks want the CPUs)" if nt > 1
+               else "1 thread")
+    return (f"native C ({i['isa']}, {'OpenMP' if i['openmp'] else 'no OpenMP'}, {threads}, "
             f"{i['flags']})")
