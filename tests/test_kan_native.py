@@ -340,6 +340,7 @@ def test_threads_follow_the_free_cpus(monkeypatch):
     monkeypatch.setitem(native._RUNQ, "t", -1e18)  # stale: re-read from /proc/loadavg
     n = native.threads_for(64)
     assert 1 <= n <= 64 and native._RUNQ["t"] > 0
+    assert native._own_running() >= 1  # this thread is running while it counts
 
 
 def test_busy_cpu_runs_the_layer_call_on_free_cpus(monkeypatch):

@@ -249,9 +249,23 @@ _RUNQ = {"t": -1.0, "free": 1 << 30}
 RUNQ_TTL_S = 0.25
 
 
+def _own_running() -> int:
+    """Threads of this process that are runnable now (this one included): torch's own pool
+    threads, still spinning after its last parallel region, are no other task's demand."""
+    own = 0
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as fh:
+                st = fh.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        own += st[st.rindex(")") + 2] == "R"
+    return max(own, 1)
+
+
 def _free_cpus() -> int:
-    """CPUs of this process's affinity set that no other runnable task wants right now:
-    ``/proc/loadavg``'s instantaneous run-queue count (which includes this running thread),
+    """CPUs of this process's affinity set that no other process's runnable task wants right
+    now: ``/proc/loadavg``'s instantaneous run-queue count less this process's runnable threads,
     re-read at most every :data:`RUNQ_TTL_S` seconds; unbounded where it cannot be read."""
     now = time.monotonic()
     if now - _RUNQ["t"] > RUNQ_TTL_S:
@@ -259,8 +273,8 @@ def _free_cpus() -> int:
         try:
             with open("/proc/loadavg") as fh:
                 running = int(fh.read().split()[3].split("/")[0])
-            cpus = len(os.sched_getaffinity(0))
-            _RUNQ["free"] = max(1, cpus - (running - 1))
+            others = max(0, running - _own_running())
+            _RUNQ["free"] = max(1, len(os.sched_getaffinity(0)) - others)
         except (OSError, ValueError, IndexError, AttributeError):
             _RUNQ["free"] = 1 << 30
     return _RUNQ["free"]
