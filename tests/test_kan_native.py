@@ -24,6 +24,7 @@ def route(monkeypatch, request):
     name = request.param
     monkeypatch.setenv("NNLAB_NATIVE", "0" if name == "eager" else "1")
     monkeypatch.setenv("NNLAB_TRITON", "interpret" if name == "triton" else "")
+    monkeypatch.setenv("NNLAB_DYNAMIC_THREADS", "0")  # the threaded C path even on a busy box
     threads = torch.get_num_threads()
     torch.set_num_threads(2 if name == "threaded" else 1)
     native._reset()
@@ -95,6 +96,7 @@ def test_every_path_gives_the_same_values_and_gradients(monkeypatch, k, base, re
         monkeypatch.setattr(kernel, "SPARSE_MAX_BYTES", 0)
     out = {}
     threads = torch.get_num_threads()
+    monkeypatch.setenv("NNLAB_DYNAMIC_THREADS", "0")  # the threaded C path even on a busy box
     try:
         monkeypatch.setenv("NNLAB_NATIVE", "0")
         native._reset()
@@ -293,6 +295,7 @@ def test_sparse_route_threads_and_saves_no_features(monkeypatch, base):
     ∂L/∂W totals added up) against the eager float64 layer; it keeps nothing of size
     batch·in·K for backward."""
     monkeypatch.setenv("NNLAB_NATIVE", "1")
+    monkeypatch.setenv("NNLAB_DYNAMIC_THREADS", "0")  # the threaded C path even on a busy box
     native._reset()
     torch.manual_seed(3)
     layer = KANLayer(16, 24, grid=7, k=3, base=base)
@@ -316,3 +319,79 @@ def test_sparse_route_threads_and_saves_no_features(monkeypatch, base):
         y = layer(x.requires_grad_(True))
     K = layer.coef.shape[2]
     assert all(t is None or t.numel() < x.shape[0] * 16 * K for t in y.grad_fn.saved_tensors)
+
+
+def test_threads_follow_the_free_cpus(monkeypatch):
+    """The native kernels' thread count: the requested one, capped by the CPUs that no other
+    runnable task wants (instantaneous run queue of /proc/loadavg); NNLAB_DYNAMIC_THREADS=0
+    keeps the requested count; never below 1."""
+    monkeypatch.setenv("NNLAB_DYNAMIC_THREADS", "1")
+    monkeypatch.setattr(native, "RUNQ_TTL_S", 1e9)
+    monkeypatch.setitem(native._RUNQ, "t", 1e18)  # a fresh reading: busy, one CPU free
+    monkeypatch.setitem(native._RUNQ, "free", 1)
+    assert native.threads_for(4) == 1 and native.threads_for(1) == 1
+    assert native.threads_for(0) == 1
+    monkeypatch.setitem(native._RUNQ, "free", 3)
+    assert native.threads_for(2) == 2 and native.threads_for(8) == 3
+    monkeypatch.setenv("NNLAB_DYNAMIC_THREADS", "0")
+    monkeypatch.setitem(native._RUNQ, "free", 1)
+    assert native.threads_for(4) == 4
+    monkeypatch.setenv("NNLAB_DYNAMIC_THREADS", "1")
+    monkeypatch.setitem(native._RUNQ, "t", -1e18)  # stale: re-read from /proc/loadavg
+    n = native.threads_for(64)
+    assert 1 <= n <= 64 and native._RUNQ["t"] > 0
+    assert native._own_running() >= 1  # this thread is running while it counts
+
+
+def test_busy_cpu_runs_the_layer_call_on_free_cpus(monkeypatch):
+    """With fewer free CPUs than intra-op threads, a native layer call (forward-only, training
+    forward and backward, sparse and GEMM routes) runs on the free ones, GEMMs included, and
+    torch's thread count is restored afterwards, even when the call raises."""
+    monkeypatch.setenv("NNLAB_NATIVE", "1")
+    native._reset()
+    seen = []
+    real_ff = native.features_uniform
+    real_sb = native.sparse_backward
+
+    def spy_ff(*a, **kw):
+        seen.append(("features", torch.get_num_threads()))
+        return real_ff(*a, **kw)
+
+    def spy_sb(*a, **kw):
+        seen.append(("sparse_backward", torch.get_num_threads()))
+        return real_sb(*a, **kw)
+
+    monkeypatch.setattr(native, "features_uniform", spy_ff)
+    monkeypatch.setattr(native, "sparse_backward", spy_sb)
+    monkeypatch.setattr(native, "threads_for", lambda threads=None: 1)
+    threads = torch.get_num_threads()
+    torch.manual_seed(0)
+    layer = KANLayer(6, 4, grid=5, k=3)
+    x = (torch.rand(64, 6) * 2 - 1).requires_grad_(True)
+    try:
+        torch.set_num_threads(1)
+        ref = layer(x)
+        ref.sum().backward()
+        gref = x.grad.clone()
+        x.grad = None
+        torch.set_num_threads(2)
+        for sparse_bytes in (1 << 20, 0):  # the sparse route, then features + GEMM
+            monkeypatch.setattr(kernel, "SPARSE_MAX_BYTES", sparse_bytes)
+            seen.clear()
+            with torch.no_grad():
+                y0 = layer(x)
+            y = layer(x)
+            y.sum().backward()
+            assert torch.get_num_threads() == 2
+            assert seen and all(n == 1 for _, n in seen), seen
+            assert (y0 - ref).abs().max() <= 1e-5 and (y - ref).abs().max() <= 1e-5
+            assert (x.grad - gref).abs().max() <= 1e-5
+            x.grad = None
+        monkeypatch.setattr(native, "features_uniform",
+                            lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("boom")))
+        with pytest.raises(RuntimeError, match="boom"), torch.no_grad():
+            layer(x)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+        native._reset()

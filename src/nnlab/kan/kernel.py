@@ -183,9 +183,9 @@ def features(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool, base: 
     return Fm, idx, loc[2], dbfn(x)
 
 
-#: rows of the batch processed at a time: keeps the feature block near cache size and the
-#: transient memory O(chunk) instead of O(batch)
-CHUNK_ELEMENTS = 1 << 17
+#: features per row block (2 MiB of float32: an L2-sized block that the GEMM reads while it is
+#: still in cache); keeps the transient memory O(chunk) instead of O(batch)
+CHUNK_ELEMENTS = 1 << 19
 
 
 def _chunks(B: int, width: int, device: torch.device | None = None, whole: bool = False):
@@ -209,12 +209,42 @@ def _forward(x, W, knots, k: int, uniform: bool, base, store: bool, fast):
         for a, b in _chunks(B, Wt.shape[0], x.device, whole=fast is not None):
             features(x[a:b], knots, k, uniform, base, out=Fm[a:b], fast=fast)
         return Fm @ Wt, Fm
-    if fast is not None:  # a fast route builds F in one (threaded) pass, like the stored case
+    if fast is not None and x.device.type != "cpu":  # one basis kernel feeding one GEMM
         return features(x, knots, k, uniform, base, fast=fast) @ Wt, None
+    # CPU: F in row blocks of cache size, each written into one reused buffer and consumed by
+    # the GEMM while it is still in cache (no whole-F allocation: at 4096x256x9 floats that is
+    # 38 MB of fresh pages, i.e. page faults, on every call)
     y = x.new_empty(B, O)
-    for a, b in _chunks(B, Wt.shape[0], x.device, whole=fast is not None):
-        torch.mm(features(x[a:b], knots, k, uniform, base, fast=fast), Wt, out=y[a:b])
+    chunks = _chunks(B, Wt.shape[0], x.device)
+    buf = x.new_empty(chunks[0][1] - chunks[0][0], Wt.shape[0]) if fast is not None else None
+    for a, b in chunks:
+        out = buf[:b - a] if buf is not None else None
+        torch.mm(features(x[a:b], knots, k, uniform, base, out=out, fast=fast), Wt, out=y[a:b])
     return y, None
+
+
+def _narrow_threads(fast) -> int | None:
+    """On a busy CPU, run this layer call on the free CPUs only: with the native route and more
+    intra-op threads than :func:`nnlab.kan.native.threads_for` grants (other runnable tasks hold
+    the cores), lower torch's thread count for the call (its GEMMs too, not only the C kernels)
+    and return the count to restore; None when nothing changed. Every parallel region waits at
+    its join for its slowest thread, and on an oversubscribed machine that thread may not be
+    scheduled for a time slice: there, one thread is faster than two."""
+    if fast is None or fast.kind != "native":
+        return None
+    want = torch.get_num_threads()
+    if want <= 1:
+        return None
+    n = native.threads_for(want)
+    if n >= want:
+        return None
+    torch.set_num_threads(n)
+    return want
+
+
+def _restore_threads(prev: int | None) -> None:
+    if prev is not None:
+        torch.set_num_threads(prev)
 
 
 class KANFunction(torch.autograd.Function):
@@ -232,6 +262,16 @@ class KANFunction(torch.autograd.Function):
         x = x.contiguous()
         fast = routes.setup(x, knots, k, uniform)
         ctx.k, ctx.uniform, ctx.base, ctx.fast = k, uniform, base, fast
+        prev = _narrow_threads(fast)
+        try:
+            return KANFunction._forward(ctx, x, coef, scale_base, scale_spline, mask, knots, k,
+                                        uniform, base, store, W, fast)
+        finally:
+            _restore_threads(prev)
+
+    @staticmethod
+    def _forward(ctx, x, coef, scale_base, scale_spline, mask, knots, k, uniform, base, store,
+                 W, fast):
         Wt = _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W)
         if Wt is not None:  # no F at all: only x is kept (and Wt, of parameter size)
             ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots, None)
@@ -246,6 +286,14 @@ class KANFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g):
+        prev = _narrow_threads(ctx.fast)
+        try:
+            return KANFunction._backward(ctx, g)
+        finally:
+            _restore_threads(prev)
+
+    @staticmethod
+    def _backward(ctx, g):
         x, coef, scale_base, scale_spline, mask, knots, Fsaved = ctx.saved_tensors
         k, uniform, base, fast = ctx.k, ctx.uniform, ctx.base, ctx.fast
         need_x, need_c, need_sb, need_ss = ctx.needs_input_grad[:4]
@@ -339,7 +387,7 @@ def _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W=None):
         return None
     if W is not None:  # (O, K+1, I) -> (I, K+1, O)
         return W.permute(2, 1, 0).contiguous()
-    return native.pack_weights_t(coef.detach(), scale_base.detach(), scale_spline.detach(), mask)
+    return native.pack_weights_t(coef, scale_base, scale_spline, mask)  # reads data only
 
 
 def _sparse_forward(x, fast, k: int, K: int, Wt, base):
@@ -363,12 +411,16 @@ def kan_forward(x, coef, scale_base, scale_spline, mask, knots, k: int, uniform:
                                          or scale_base.requires_grad or scale_spline.requires_grad)):
         # forward only (inference): no autograd node, nothing saved for backward
         fast = routes.setup(x, knots, k, uniform)
-        Wt = _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W)
-        if Wt is not None:
-            return _sparse_forward(x, fast, k, coef.shape[2], Wt, base)
-        if W is None:
-            W = layer_weights(coef, scale_base, scale_spline, mask)
-        return _forward(x, W, knots, k, uniform, base, False, fast)[0]
+        prev = _narrow_threads(fast)
+        try:
+            Wt = _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W)
+            if Wt is not None:
+                return _sparse_forward(x, fast, k, coef.shape[2], Wt, base)
+            if W is None:
+                W = layer_weights(coef, scale_base, scale_spline, mask)
+            return _forward(x, W, knots, k, uniform, base, False, fast)[0]
+        finally:
+            _restore_threads(prev)
     store = not recompute and (coef.requires_grad or scale_base.requires_grad
                                or scale_spline.requires_grad)
     return KANFunction.apply(x, coef, scale_base, scale_spline, mask, knots, k, uniform, base,

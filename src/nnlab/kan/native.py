@@ -30,11 +30,12 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import torch
 
-__all__ = ["available", "reason", "info", "features_uniform", "backward_x", "pack_weights",
+__all__ = ["available", "reason", "info", "threads_for", "features_uniform", "backward_x", "pack_weights",
            "pack_weights_t", "sparse_forward", "sparse_backward", "param_grads"]
 
 log = logging.getLogger(__name__)
@@ -243,6 +244,55 @@ def _reset() -> None:
     _info.clear()
 
 
+#: ``NNLAB_DYNAMIC_THREADS=0`` turns the load-aware thread count of :func:`threads_for` off
+_RUNQ = {"t": -1.0, "free": 1 << 30}
+RUNQ_TTL_S = 0.25
+
+
+def _own_running() -> int:
+    """Threads of this process that are runnable now (this one included): torch's own pool
+    threads, still spinning after its last parallel region, are no other task's demand."""
+    own = 0
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as fh:
+                st = fh.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        own += st[st.rindex(")") + 2] == "R"
+    return max(own, 1)
+
+
+def _free_cpus() -> int:
+    """CPUs of this process's affinity set that no other process's runnable task wants right
+    now: ``/proc/loadavg``'s instantaneous run-queue count less this process's runnable threads,
+    re-read at most every :data:`RUNQ_TTL_S` seconds; unbounded where it cannot be read."""
+    now = time.monotonic()
+    if now - _RUNQ["t"] > RUNQ_TTL_S:
+        _RUNQ["t"] = now
+        try:
+            with open("/proc/loadavg") as fh:
+                running = int(fh.read().split()[3].split("/")[0])
+            others = max(0, running - _own_running())
+            _RUNQ["free"] = max(1, len(os.sched_getaffinity(0)) - others)
+        except (OSError, ValueError, IndexError, AttributeError):
+            _RUNQ["free"] = 1 << 30
+    return _RUNQ["free"]
+
+
+def threads_for(threads: int | None = None) -> int:
+    """Threads the native kernels use: ``threads`` (default ``torch.get_num_threads()``), but
+    never more than the CPUs that are free right now (the dynamic adjustment of OpenMP's
+    ``OMP_DYNAMIC``, from the instantaneous run queue). On a shared, busy machine a parallel
+    region waits at its join for a helper thread that the scheduler has not run yet (a
+    time slice, milliseconds), so extra threads there make a call slower than one thread.
+    ``NNLAB_DYNAMIC_THREADS=0`` uses the requested count as is."""
+    n = torch.get_num_threads() if threads is None else int(threads)
+    if n <= 1 or os.environ.get("NNLAB_DYNAMIC_THREADS", "1") == "0":
+        return max(1, n)
+    return min(n, _free_cpus())
+
+
 def usable(x: torch.Tensor, k: int) -> bool:
     """Can the native kernels handle ``x``? (CPU, contiguous float32/float64, k <= MAX_K)."""
     return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
@@ -257,7 +307,7 @@ def features_uniform(x, t0, inv_h, k: int, K: int, M, zero_base: bool, out,
     split over ``threads`` (default ``torch.get_num_threads()``) when the work is large enough.
     """
     B, I = x.shape
-    nt = torch.get_num_threads() if threads is None else int(threads)
+    nt = threads_for(threads)
     fn = _lib.kan_features_f32 if x.dtype == torch.float32 else _lib.kan_features_f64
     if fn(x.data_ptr(), B, I, t0.data_ptr(), inv_h.data_ptr(), k, K, M.data_ptr(),
           int(zero_base), out.data_ptr(), nt) < 0:
@@ -284,7 +334,7 @@ def backward_x(gF, x, t0, inv_h, k: int, K: int, dM, base_term, out,
                threads: int | None = None) -> None:
     """``out`` (B, I) = ∂L/∂x from ``gF`` (B, K+1, I), plus ``base_term`` (B, I) if given."""
     B, I = x.shape
-    nt = torch.get_num_threads() if threads is None else int(threads)
+    nt = threads_for(threads)
     fn = _lib.kan_backward_x_f32 if x.dtype == torch.float32 else _lib.kan_backward_x_f64
     if fn(gF.data_ptr(), x.data_ptr(), B, I, t0.data_ptr(), inv_h.data_ptr(), k, K,
           dM.data_ptr(), base_term.data_ptr() if base_term is not None else None,
@@ -295,9 +345,12 @@ def backward_x(gF, x, t0, inv_h, k: int, K: int, dM, base_term, out,
 def _same_cpu(ts, dt) -> bool:
     """All of ``ts`` contiguous CPU tensors of float dtype ``dt``, and the kernels built (checked
     last: nothing is compiled for tensors on other devices)."""
-    return (dt in (torch.float32, torch.float64)
-            and all(t.device.type == "cpu" and t.dtype == dt and t.is_contiguous() for t in ts)
-            and lib() is not None)
+    if dt not in (torch.float32, torch.float64):
+        return False
+    for t in ts:  # a plain loop: this runs on every call of small layers
+        if t.dtype != dt or t.is_cuda or not t.is_contiguous() or t.device.type != "cpu":
+            return False
+    return lib() is not None
 
 
 def pack_weights_t(coef, scale_base, scale_spline, mask):
@@ -307,7 +360,7 @@ def pack_weights_t(coef, scale_base, scale_spline, mask):
     if not _same_cpu((coef, scale_base, scale_spline, mask), coef.dtype):
         return None
     O, I, K = coef.shape
-    Wt = coef.new_empty(I, K + 1, O)
+    Wt = torch.empty((I, K + 1, O), dtype=coef.dtype)  # never requires grad (data only)
     fn = _lib.kan_pack_weights_t_f32 if coef.dtype == torch.float32 else _lib.kan_pack_weights_t_f64
     fn(coef.data_ptr(), scale_base.data_ptr(), scale_spline.data_ptr(), mask.data_ptr(), O, I, K,
        Wt.data_ptr())
@@ -321,7 +374,7 @@ def sparse_forward(x, t0, inv_h, k: int, K: int, M, Wt, silu: bool,
     B, I = x.shape
     O = Wt.shape[2]
     y = x.new_empty(B, O)
-    nt = torch.get_num_threads() if threads is None else int(threads)
+    nt = threads_for(threads)
     fn = _lib.kan_sparse_forward_f32 if x.dtype == torch.float32 else _lib.kan_sparse_forward_f64
     if fn(x.data_ptr(), B, I, O, t0.data_ptr(), inv_h.data_ptr(), k, K, M.data_ptr(),
           Wt.data_ptr(), int(silu), y.data_ptr(), nt) < 0:
@@ -337,7 +390,7 @@ def sparse_backward(g, x, t0, inv_h, k: int, K: int, M, dM, Wt, silu: bool, need
     O = Wt.shape[2]
     gx = torch.empty_like(x) if need_x else None
     gWt = torch.empty_like(Wt) if need_w else None
-    nt = torch.get_num_threads() if threads is None else int(threads)
+    nt = threads_for(threads)
     fn = _lib.kan_sparse_backward_f32 if x.dtype == torch.float32 else _lib.kan_sparse_backward_f64
     if fn(g.data_ptr(), x.data_ptr(), B, I, O, t0.data_ptr(), inv_h.data_ptr(), k, K,
           M.data_ptr(), dM.data_ptr(), Wt.data_ptr(), int(silu),

@@ -13,6 +13,7 @@ position ``u = (x - t0)/h`` in float64, so they agree with float64 Cox–de Boor
 from __future__ import annotations
 
 import functools
+import os
 from typing import NamedTuple
 
 import torch
@@ -44,7 +45,6 @@ def _gpu():
 
 def _wants_triton(x: torch.Tensor, k: int) -> bool:
     if x.device.type == "cpu":
-        import os
         if os.environ.get("NNLAB_TRITON", "") != "interpret":
             return False
     g = _gpu()
@@ -95,7 +95,8 @@ def setup(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool) -> Fast |
     """The fast route for ``x`` (contiguous) and these knots, or None for the eager code."""
     if not uniform or knots.device != x.device:
         return None
-    if _wants_triton(x, k):
+    if (x.device.type != "cpu" or os.environ.get("NNLAB_TRITON", "") == "interpret") \
+            and _wants_triton(x, k):
         t0, inv_h = knot_cached(knots, "grid", _grid_params)
         return Fast("triton", t0, inv_h, *_mats(k, x.dtype, x.device))
     if native.usable(x, k):
@@ -149,5 +150,8 @@ def describe(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool) -> str
     if fast.kind == "triton":
         return "Triton " + ("interpreter (CPU)" if x.device.type == "cpu" else f"on {x.device}")
     i = native.info()
-    return (f"native C ({i['isa']}, {'OpenMP' if i['openmp'] else 'no OpenMP'}, "
-            f"{torch.get_num_threads()} thread(s), {i['flags']})")
+    nt = torch.get_num_threads()
+    threads = (f"up to {nt} threads (fewer while other tasks want the CPUs)" if nt > 1
+               else "1 thread")
+    return (f"native C ({i['isa']}, {'OpenMP' if i['openmp'] else 'no OpenMP'}, {threads}, "
+            f"{i['flags']})")
