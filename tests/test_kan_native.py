@@ -395,3 +395,47 @@ def test_busy_cpu_runs_the_layer_call_on_free_cpus(monkeypatch):
     finally:
         torch.set_num_threads(threads)
         native._reset()
+
+
+def test_busy_cpu_leaves_the_thread_count_alone_off_the_main_thread(monkeypatch):
+    """torch's thread count is process-wide: a layer call in a worker thread (a server's) never
+    lowers it, so two threads cannot race each other's restore."""
+    import threading
+
+    monkeypatch.setenv("NNLAB_NATIVE", "1")
+    native._reset()
+    seen = []
+    real_ff = native.features_uniform
+
+    def spy_ff(*a, **kw):
+        seen.append(torch.get_num_threads())
+        return real_ff(*a, **kw)
+
+    monkeypatch.setattr(native, "features_uniform", spy_ff)
+    monkeypatch.setattr(native, "threads_for", lambda threads=None: 1)
+    monkeypatch.setattr(kernel, "SPARSE_MAX_BYTES", 0)  # the features + GEMM route
+    threads = torch.get_num_threads()
+    torch.manual_seed(0)
+    layer = KANLayer(6, 4, grid=5, k=3)
+    x = torch.rand(64, 6) * 2 - 1
+    try:
+        torch.set_num_threads(2)
+        with torch.no_grad():
+            layer(x)
+        assert seen and seen[-1] == 1  # the main thread narrows
+        seen.clear()
+        own = []
+
+        def work():
+            own.append(torch.get_num_threads())
+            with torch.no_grad():
+                layer(x)
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        worker.join()
+        assert seen and all(n == own[0] for n in seen), (own, seen)  # not narrowed in the worker
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+        native._reset()

@@ -44,6 +44,7 @@ works on contiguous rows of length ``in``.
 from __future__ import annotations
 
 import functools
+import threading
 
 import torch
 
@@ -229,8 +230,12 @@ def _narrow_threads(fast) -> int | None:
     the cores), lower torch's thread count for the call (its GEMMs too, not only the C kernels)
     and return the count to restore; None when nothing changed. Every parallel region waits at
     its join for its slowest thread, and on an oversubscribed machine that thread may not be
-    scheduled for a time slice: there, one thread is faster than two."""
+    scheduled for a time slice: there, one thread is faster than two. Main thread only."""
     if fast is None or fast.kind != "native":
+        return None
+    if threading.current_thread() is not threading.main_thread():
+        # the count is process-wide: a worker thread (a server's, a data pipeline's) changing it
+        # could race another thread's restore and leave it lowered, so only the main thread does
         return None
     want = torch.get_num_threads()
     if want <= 1:
