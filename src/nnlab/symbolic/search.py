@@ -29,7 +29,12 @@ from .polish import evaluate, relative_rmse
 from .train import train_lbfgs
 from .transforms import Transform, fixed_sign
 
-__all__ = ["Candidate", "CandidateResult", "run_candidate", "tidy", "merge_numbers", "make_kan", "complexity"]
+__all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHARDS", "tidy", "merge_numbers",
+           "make_kan", "complexity"]
+
+# candidates whose work splits into independent shards (run as separate jobs, joined by merge_shards):
+# the composite's library fits, one per (structure, inner function) unit, dealt round-robin to 4 shards
+SHARDS = {"composite": 4}
 
 _NUMERIC_ERRORS = NUMERIC_ERRORS
 
@@ -58,6 +63,7 @@ class CandidateResult:
     note: str = ""
     model_error: float = float("inf")  # held-out error of the KAN with its spline edges (incomplete only)
     tree: dict[str, Any] | None = None  # the decomposition's decisions (candidate "decompose")
+    partial: Any = None  # one shard's share of the work (see SHARDS), until merge_shards joins them
 
     def summary(self) -> dict[str, Any]:
         c = self.candidate
@@ -81,15 +87,19 @@ def make_kan(width: list[int], grid: int, k: int, seed: int) -> Any:
 
 def run_candidate(cand: Candidate, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
                   variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int, steps: int, lamb: float,
-                  r2_threshold: float, snap_tol: float, deadline: float | None) -> CandidateResult:
-    """Run §6.3 steps 1–6 for one candidate; numeric failures end the candidate, never the search."""
+                  r2_threshold: float, snap_tol: float, deadline: float | None,
+                  shard: tuple[int, int] | None = None) -> CandidateResult:
+    """Run §6.3 steps 1–6 for one candidate; numeric failures end the candidate, never the search.
+
+    ``shard=(j, K)`` (candidates in :data:`SHARDS`): only the j-th of K shares of the work, left in
+    ``partial``; :func:`merge_shards` joins the K results into the unsharded one."""
     t0 = time.monotonic()
     res = CandidateResult(cand)
     with warnings.catch_warnings():
         # hidden-layer inputs move during training; update_grid follows them, the warning is noise here
         warnings.simplefilter("ignore", UserWarning)
         _run(cand, res, Xtr, ytr, Xva, yva, variables, lib, grid=grid, k=k, steps=steps, lamb=lamb,
-             r2_threshold=r2_threshold, snap_tol=snap_tol, deadline=deadline)
+             r2_threshold=r2_threshold, snap_tol=snap_tol, deadline=deadline, shard=shard)
     res.seconds = time.monotonic() - t0
     if not math.isfinite(res.val_error):
         res.val_error = float("inf")
@@ -98,7 +108,8 @@ def run_candidate(cand: Candidate, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.nda
 
 def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray,
          yva: np.ndarray, variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int, steps: int,
-         lamb: float, r2_threshold: float, snap_tol: float, deadline: float | None) -> None:
+         lamb: float, r2_threshold: float, snap_tol: float, deadline: float | None,
+         shard: tuple[int, int] | None = None) -> None:
     try:
         if cand.name == "monomial":
             _run_monomial(res, Xtr, ytr, Xva, yva, variables, snap_tol=snap_tol, deadline=deadline)
@@ -107,7 +118,7 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
             from .composite import run_composite
 
             run_composite(res, Xtr, ytr, Xva, yva, variables, lib, grid=grid, k=k, snap_tol=snap_tol,
-                          deadline=deadline)
+                          deadline=deadline, shard=shard)
             return
         if cand.name == "rational":  # y = P(x)/Q(x) by linear algebra (see rational.py)
             from .rational import run_rational
@@ -165,6 +176,32 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
     except _NUMERIC_ERRORS as e:  # a failed candidate is reported, the search goes on
         res.note = f"failed: {type(e).__name__}: {e}"
 
+
+
+def merge_shards(parts: list[CandidateResult], Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray,
+                 yva: np.ndarray, variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int,
+                 snap_tol: float, deadline: float | None, **_: Any) -> CandidateResult:
+    """Join the K shards of one candidate (``parts[j]`` ran with ``shard=(j, K)``) into the result the
+    unsharded :func:`run_candidate` gives. A shard that failed, was skipped or cancelled is the result."""
+    cand = parts[0].candidate
+    for p in parts:
+        if p.partial is None:
+            return p
+    t0 = time.monotonic()
+    res = CandidateResult(cand)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            from .composite import merge_composite
+
+            merge_composite(res, [p.partial for p in parts], Xtr, ytr, Xva, yva, variables, lib, grid=grid, k=k,
+                            snap_tol=snap_tol, deadline=deadline)
+        except _NUMERIC_ERRORS as e:
+            res.note = f"failed: {type(e).__name__}: {e}"
+    res.seconds = sum(p.seconds for p in parts) + time.monotonic() - t0
+    if not math.isfinite(res.val_error):
+        res.val_error = float("inf")
+    return res
 
 
 def _run_monomial(res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
