@@ -47,7 +47,8 @@ from .library import Library
 from .polish import evaluate, relative_rmse
 from .univariate import fit_univariate
 
-__all__ = ["directions", "find_direction", "find_signed", "monomial_sympy", "run_composite"]
+__all__ = ["directions", "find_direction", "find_signed", "monomial_sympy", "run_composite", "merge_composite",
+           "check_shards"]
 
 _INNERS: tuple[tuple[str, Any, Any], ...] = (
     ("x", lambda t: t, lambda t: t),
@@ -349,6 +350,15 @@ def _fit_units(setup: tuple, units: Any, lib: Library, max_samples: int, deadlin
     return out
 
 
+def check_shards(parts: list[dict]) -> None:
+    """The shards must cover every unit once (a lost or repeated shard is an error, never a gap)."""
+    structures = parts[0]["structures"]
+    units = sorted(u for p in parts for u in p["units"])
+    want = list(range(4 * len(structures or [])))
+    if units != want:
+        raise RuntimeError(f"the composite shards cover units {units}, not 0..{len(want) - 1}")
+
+
 def merge_composite(res: Any, parts: list[dict], Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray,
                     yva: np.ndarray, variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int,
                     snap_tol: float, deadline: float | None, keep: int = 3) -> None:
@@ -360,8 +370,6 @@ def merge_composite(res: Any, parts: list[dict], Xtr: np.ndarray, ytr: np.ndarra
         res.note = _NO_STRUCTURE
         return
     units = {u: v for p in parts for u, v in p["units"].items()}
-    if sorted(units) != list(range(4 * len(structures))):
-        raise ValueError(f"the composite shards cover units {sorted(units)}, not 0..{4 * len(structures) - 1}")
     xs, ys, _ = _signs(Xtr, ytr)
     fits: list = []
     for u in range(4 * len(structures)):

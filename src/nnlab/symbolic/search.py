@@ -187,13 +187,14 @@ def merge_shards(parts: list[CandidateResult], Xtr: np.ndarray, ytr: np.ndarray,
     for p in parts:
         if p.partial is None:
             return p
+    from .composite import check_shards, merge_composite
+
+    check_shards([p.partial for p in parts])
     t0 = time.monotonic()
     res = CandidateResult(cand)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         try:
-            from .composite import merge_composite
-
             merge_composite(res, [p.partial for p in parts], Xtr, ytr, Xva, yva, variables, lib, grid=grid, k=k,
                             snap_tol=snap_tol, deadline=deadline)
         except _NUMERIC_ERRORS as e:
