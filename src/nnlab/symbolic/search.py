@@ -33,8 +33,10 @@ __all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHA
            "make_kan", "complexity"]
 
 # candidates whose work splits into independent shards (run as separate jobs, joined by merge_shards):
-# the composite's library fits, one per (structure, inner function) unit, dealt round-robin to 4 shards
-SHARDS = {"composite": 4}
+# the composite's library fits, one per (structure, inner function) unit, dealt round-robin to 4 shards;
+# the decomposition's leaves, dealt round-robin to 2 shards (each shard fits the surrogate and takes the
+# same decisions: the oracle and the tests are repeated, the leaves' sub-searches are not)
+SHARDS = {"composite": 4, "decompose": 2}
 
 _NUMERIC_ERRORS = NUMERIC_ERRORS
 
@@ -133,7 +135,8 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
         if cand.name == "decompose":  # split with a surrogate as oracle (see decompose.py)
             from .decompose import run_decompose
 
-            run_decompose(res, Xtr, ytr, Xva, yva, variables, lib, snap_tol=snap_tol, deadline=deadline)
+            run_decompose(res, Xtr, ytr, Xva, yva, variables, lib, snap_tol=snap_tol, deadline=deadline,
+                          shard=shard)
             return
         tr = Transform.fit(Xtr, ytr, cand.log_x, cand.log_y)
         res.transform = tr
@@ -188,15 +191,20 @@ def merge_shards(parts: list[CandidateResult], Xtr: np.ndarray, ytr: np.ndarray,
         if p.partial is None:
             return p
     from .composite import check_shards, merge_composite
+    from .decompose import merge_shards as merge_decompose
 
-    check_shards([p.partial for p in parts])
+    if cand.name == "composite":
+        check_shards([p.partial for p in parts])
     t0 = time.monotonic()
     res = CandidateResult(cand)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         try:
-            merge_composite(res, [p.partial for p in parts], Xtr, ytr, Xva, yva, variables, lib, grid=grid, k=k,
-                            snap_tol=snap_tol, deadline=deadline)
+            if cand.name == "composite":
+                merge_composite(res, [p.partial for p in parts], Xtr, ytr, Xva, yva, variables, lib, grid=grid,
+                                k=k, snap_tol=snap_tol, deadline=deadline)
+            else:
+                merge_decompose(res, [p.partial for p in parts], Xtr, ytr, Xva, yva, variables, snap_tol)
         except _NUMERIC_ERRORS as e:
             res.note = f"failed: {type(e).__name__}: {e}"
     res.seconds = sum(p.seconds for p in parts) + time.monotonic() - t0
