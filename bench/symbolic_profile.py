@@ -13,7 +13,8 @@ surrogate fits. From those costs, per equation:
   first exact one are cancelled when it ends, and cost what ran of them until then).
 
     python bench/symbolic_profile.py --ids all --out /tmp/profile.json   # every public equation
-    python bench/symbolic_profile.py --from /tmp/profile.json            # only the table again
+    python bench/symbolic_profile.py --ids all --no-shards --out /tmp/whole.json  # candidates unsplit
+    python bench/symbolic_profile.py --from /tmp/profile.json --serial-from /tmp/whole.json  # the table again
 """
 from __future__ import annotations
 
@@ -30,25 +31,47 @@ sys.path.insert(0, str(ROOT / "bench"))
 from feynman import PUBLIC, load_equations, sample  # noqa: E402
 
 
-def profile(eq: dict) -> dict:
-    """Fit one equation at ``n_jobs=1``; the per-candidate costs and the chosen formula."""
+def profile(eq: dict, shards: bool) -> dict:
+    """Fit one equation at ``n_jobs=1``; the per-candidate costs and the chosen formula. With
+    ``shards``, a candidate of ``search.SHARDS`` runs as its shards one after the other, then their
+    merge (the same result), and each shard's and the merge's CPU seconds are kept."""
     import nnlab.symbolic.decompose as decompose
     import nnlab.symbolic.parallel as parallel
+    import nnlab.symbolic.regressor as regressor
     from nnlab.symbolic import SymbolicRegressor
+    from nnlab.symbolic.search import SHARDS, merge_shards
 
     rows: list[dict] = []
     sur: list[float] = []
-    run0, sur0 = parallel.run_candidate, decompose.fit_surrogate
+    planned: list = []
+    run0, sur0, jobs0 = parallel.run_candidate, decompose.fit_surrogate, regressor.run_jobs
 
     def run(cand, *a, **k):
         c, w = time.process_time(), time.perf_counter()
         n_sur = len(sur)
-        r = run0(cand, *a, **k)
+        k.pop("shard", None)
+        K = SHARDS.get(cand.name, 1) if shards else 1
+        split: dict = {}
+        if K == 1:
+            r = run0(cand, *a, **k)
+        else:
+            parts, split["shards"] = [], []
+            for j in range(K):
+                c1 = time.process_time()
+                parts.append(run0(cand, *a, **k, shard=(j, K)))
+                split["shards"].append(time.process_time() - c1)
+            c1 = time.process_time()
+            r = merge_shards(parts, *a, **k)
+            split["merge"] = time.process_time() - c1
         rows.append({"candidate": cand.name, "seed": cand.seed, "hidden": list(cand.hidden),
                      "cpu": time.process_time() - c, "wall": time.perf_counter() - w,
                      "surrogate_cpu": sum(sur[n_sur:]), "surrogate_fits": len(sur) - n_sur,
-                     "exact": r.complete and r.val_error < 1e-10, "val_error": r.val_error})
+                     "exact": r.complete and r.val_error < 1e-10, "val_error": r.val_error, **split})
         return r
+
+    def jobs(js, *a, **k):
+        planned.extend([j.candidate.name, list(j.candidate.hidden), int(j.data[0].shape[1])] for j in js)
+        return jobs0(js, *a, **k)
 
     def fit_sur(*a, **k):
         c = time.process_time()
@@ -57,7 +80,7 @@ def profile(eq: dict) -> dict:
         finally:
             sur.append(time.process_time() - c)
 
-    parallel.run_candidate, decompose.fit_surrogate = run, fit_sur
+    parallel.run_candidate, decompose.fit_surrogate, regressor.run_jobs = run, fit_sur, jobs
     try:
         X, y = sample(eq, 500, 0)
         est = SymbolicRegressor(time_limit=3600, variables=eq["variables"], n_jobs=1)
@@ -65,48 +88,67 @@ def profile(eq: dict) -> dict:
         est.fit(X, y)
         fit_cpu, fit_wall = time.process_time() - c0, time.perf_counter() - w0
     finally:
-        parallel.run_candidate, decompose.fit_surrogate = run0, sur0
+        parallel.run_candidate, decompose.fit_surrogate, regressor.run_jobs = run0, sur0, jobs0
     return {"id": eq["id"], "n_vars": eq["n_vars"], "fit_cpu": fit_cpu, "fit_wall": fit_wall,
-            "formula": str(est.formula_), "candidates": rows}
+            "formula": str(est.formula_), "candidates": rows, "planned": planned}
 
 
-def simulate(costs: list[float], order: list[int], stop_at: int | None, workers: int = 2) -> float:
-    """Makespan of list scheduling ``costs`` in ``order`` on ``workers``; jobs past ``stop_at`` (the
-    first exact job's position) are cut off when the kept prefix is known."""
+def simulate(units: list[list[float]], merges: list[float], order: list[int], stop_at: int | None,
+             workers: int = 2) -> float:
+    """When the kept prefix is known, by list scheduling: job ``i`` is ``units[i]`` (its shards, one
+    after the other in ``order``; each to the first free worker), done ``merges[i]`` after its last
+    shard (the merge runs in the parent, beside the workers); the prefix ends at ``stop_at``."""
     free = [0.0] * workers
     end: dict[int, float] = {}
-    start: dict[int, float] = {}
     for i in order:
-        w = min(range(workers), key=lambda k: (free[k], k))
-        start[i] = free[w]
-        free[w] += costs[i]
-        end[i] = free[w]
-    last = stop_at if stop_at is not None else len(costs) - 1
-    known = max(end[i] for i in range(last + 1))
-    # jobs that started before the prefix was known and run past it are cancelled at `known`
-    return max([known] + [min(end[i], known) for i in order if start[i] < known])
+        last = 0.0
+        for c in units[i]:
+            w = min(range(workers), key=lambda k: (free[k], k))
+            free[w] += c
+            last = max(last, free[w])
+        end[i] = last + merges[i]
+    stop = stop_at if stop_at is not None else len(units) - 1
+    return max(end[i] for i in range(stop + 1))
 
 
-def summarise(recs: list[dict]) -> list[str]:
-    from nnlab.symbolic.parallel import dispatch_order, job_costs
+def summarise(recs: list[dict], base: dict[str, float] | None = None) -> list[str]:
+    """Per equation: the serial CPU, the longest job (a shard where the candidate is split), the bound
+    ``total / max(longest, total / 2)`` and the simulated 2-worker speed-up of ``dispatch_order``.
+    ``base``: the serial CPU per equation of a run without shards (what ``n_jobs=1`` does: a split
+    candidate repeats some work in each shard)."""
+    from types import SimpleNamespace
 
-    lines = ["| equation | vars | candidates run | total CPU s | longest (CPU s) | surrogate share of it | "
-             "bound 2 workers | sim. current order |", "|---|---|---|---|---|---|---|---|"]
+    import numpy as np
+
+    from nnlab.symbolic.parallel import dispatch_order
+    from nnlab.symbolic.search import Candidate
+
+    typical: dict[str, list[float]] = {}  # a candidate the sequential search never ran costs the median
+    for r in recs:
+        for c in r["candidates"]:
+            typical.setdefault(c["candidate"], []).append(c["cpu"])
+    lines = ["| equation | vars | candidates run | serial CPU s | longest job (CPU s) | bound 2 workers | "
+             "simulated 2 workers |", "|---|---|---|---|---|---|---|"]
     T = C = S = 0.0
     for r in recs:
         rows = r["candidates"]
-        costs = [c["cpu"] for c in rows]
-        total = sum(costs)
-        k = max(range(len(costs)), key=costs.__getitem__)
-        bound = total / max(costs[k], total / 2)
+        serial = base[r["id"]] if base else sum(c["cpu"] for c in rows)
+        units, merges, names = [], [], []
+        for i, (name, hidden, n) in enumerate(r["planned"]):
+            c = rows[i] if i < len(rows) else {"cpu": float(np.median(typical.get(name, [1.0])))}
+            units.append(c.get("shards", [c["cpu"]]))
+            merges.append(c.get("merge", 0.0))
+            names.append((name, hidden, n))
+        work = sum(sum(u) + m for u, m in zip(units[:len(rows)], merges))
+        jobs = [SimpleNamespace(candidate=Candidate(nm, hidden=tuple(h)), data=(np.zeros((1, n)),))
+                for nm, h, n in names]
+        longest = max(max(u) + m for u, m in zip(units[:len(rows)], merges))
         stop = next((i for i, c in enumerate(rows) if c["exact"]), None)
-        order = dispatch_order(job_costs([c["candidate"] for c in rows], [c["hidden"] for c in rows], r["n_vars"]))
-        sim = simulate(costs, order, stop)
-        T, C, S = T + total, C + max(costs[k], total / 2), S + sim
-        share = rows[k]["surrogate_cpu"] / costs[k] if costs[k] else 0.0
-        lines.append(f"| {r['id']} | {r['n_vars']} | {len(rows)} | {total:.2f} | {rows[k]['candidate']} "
-                     f"({costs[k]:.2f}) | {100 * share:.0f} % | {bound:.2f}× | {total / sim:.2f}× |")
-    lines.append(f"| **all** | | | **{T:.1f}** | | | **{T / C:.2f}×** | **{T / S:.2f}×** |")
+        sim = simulate(units, merges, dispatch_order(jobs), stop)
+        T, C, S = T + serial, C + max(longest, work / 2), S + sim
+        lines.append(f"| {r['id']} | {r['n_vars']} | {len(rows)} | {serial:.2f} | {longest:.2f} | "
+                     f"{serial / max(longest, work / 2):.2f}× | {serial / sim:.2f}× |")
+    lines.append(f"| **all** | | | **{T:.1f}** | | **{T / C:.2f}×** | **{T / S:.2f}×** |")
     return lines
 
 
@@ -116,6 +158,8 @@ def main() -> None:
     ap.add_argument("--ids", default="all")
     ap.add_argument("--out", default=None, help="write the raw records (JSON) here")
     ap.add_argument("--from", dest="src", default=None, help="summarise records written before")
+    ap.add_argument("--serial-from", default=None, help="records of a --no-shards run: its CPU is the serial time")
+    ap.add_argument("--no-shards", action="store_true", help="run split candidates whole (the cost before sharding)")
     args = ap.parse_args()
     if args.src:
         recs = json.loads(Path(args.src).read_text())
@@ -132,13 +176,17 @@ def main() -> None:
             eqs = [e for e in eqs if e["id"] in want]
         recs = []
         for eq in eqs:
-            recs.append(profile(eq))
+            recs.append(profile(eq, shards=not args.no_shards))
             r = recs[-1]
             print(f"{r['id']:10s} {r['fit_cpu']:7.2f}s CPU  " + " ".join(
                 f"{c['candidate']}:{c['cpu']:.2f}" for c in r["candidates"]), flush=True)
             if args.out:
                 Path(args.out).write_text(json.dumps(recs, indent=1))
-    print("\n".join(summarise(recs)))
+    base = None
+    if args.serial_from:
+        base = {r["id"]: sum(c["cpu"] for c in r["candidates"])
+                for f in args.serial_from.split(",") for r in json.loads(Path(f).read_text())}
+    print("\n".join(summarise(recs, base)))
 
 
 if __name__ == "__main__":
