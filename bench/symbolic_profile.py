@@ -97,7 +97,8 @@ def simulate(units: list[list[float]], merges: list[float], order: list[int], st
              workers: int = 2) -> float:
     """When the kept prefix is known, by list scheduling: job ``i`` is ``units[i]`` (its shards, one
     after the other in ``order``; each to the first free worker), done ``merges[i]`` after its last
-    shard (the merge runs in the parent, beside the workers); the prefix ends at ``stop_at``."""
+    shard (the merge runs in the parent; counted as taking the next free worker's core, as on a
+    machine with as many cores as workers); the prefix ends at ``stop_at``."""
     free = [0.0] * workers
     end: dict[int, float] = {}
     for i in order:
@@ -106,7 +107,11 @@ def simulate(units: list[list[float]], merges: list[float], order: list[int], st
             w = min(range(workers), key=lambda k: (free[k], k))
             free[w] += c
             last = max(last, free[w])
-        end[i] = last + merges[i]
+        if merges[i]:
+            w = min(range(workers), key=lambda k: (free[k], k))
+            free[w] = max(free[w], last) + merges[i]
+            last = free[w]
+        end[i] = last
     stop = stop_at if stop_at is not None else len(units) - 1
     return max(end[i] for i in range(stop + 1))
 
@@ -114,8 +119,9 @@ def simulate(units: list[list[float]], merges: list[float], order: list[int], st
 def summarise(recs: list[dict], base: dict[str, float] | None = None) -> list[str]:
     """Per equation: the serial CPU, the longest job (a shard where the candidate is split), the bound
     ``total / max(longest, total / 2)`` and the simulated 2-worker speed-up of ``dispatch_order``.
-    ``base``: the serial CPU per equation of a run without shards (what ``n_jobs=1`` does: a split
-    candidate repeats some work in each shard)."""
+    The serial time is what ``n_jobs=1`` spends (it runs split candidates whole): the CPU less the
+    surrogate fits that the extra shards of a decomposition repeat, or ``base`` (per equation, from a
+    ``--no-shards`` run)."""
     from types import SimpleNamespace
 
     import numpy as np
@@ -132,7 +138,10 @@ def summarise(recs: list[dict], base: dict[str, float] | None = None) -> list[st
     T = C = S = 0.0
     for r in recs:
         rows = r["candidates"]
-        serial = base[r["id"]] if base else sum(c["cpu"] for c in rows)
+        # what n_jobs=1 spends: a split candidate's CPU less the surrogate fits its extra shards repeat
+        whole = [c["cpu"] - c["surrogate_cpu"] * (1 - 1 / len(c["shards"])) if "shards" in c else c["cpu"]
+                 for c in rows]
+        serial = base[r["id"]] if base else sum(whole)
         units, merges, names = [], [], []
         for i, (name, hidden, n) in enumerate(r["planned"]):
             c = rows[i] if i < len(rows) else {"cpu": float(np.median(typical.get(name, [1.0])))}
