@@ -496,3 +496,27 @@ def test_run_jobs_runs_a_sharded_candidate_as_its_shards_and_merges_them():
     assert [(r.candidate, str(r.expr), r.val_error) for r in got] == [(r.candidate, str(r.expr), r.val_error)
                                                                      for r in seq]
     assert got[1].complete and got[1].partial is None
+
+
+def test_a_cancelled_job_never_stops_inside_an_import(tmp_path, monkeypatch):
+    """The cancel exception waits until an import ends: a module cut short would stay half-built in
+    sys.modules and break every later job of that worker (it happened with triton.language)."""
+    import sys
+    import threading
+    import time as _time
+
+    from nnlab.symbolic.parallel import _Cancelled, _Watch
+
+    (tmp_path / "slow_mod_nnlab.py").write_text(
+        "import time\nt0 = time.monotonic()\nwhile time.monotonic() - t0 < 0.4:\n    sum(range(100))\nDONE = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cancel = tmp_path / "enough"
+    threading.Timer(0.05, cancel.touch).start()
+    with pytest.raises(_Cancelled):
+        with _Watch(str(cancel)):
+            import slow_mod_nnlab  # noqa: F401  (takes 0.4 s; the cancel file appears after 0.05 s)
+            t0 = _time.monotonic()
+            while _time.monotonic() - t0 < 30:
+                sum(range(100))
+    assert sys.modules["slow_mod_nnlab"].DONE
+    sys.modules.pop("slow_mod_nnlab")

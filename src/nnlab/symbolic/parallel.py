@@ -17,6 +17,12 @@ candidates first, in candidate order (they are the ones likely to end the search
 expensive ones longest first (LPT), so that no long job starts last and leaves the other workers
 idle. The cost model (:func:`expected_cost`) counts KAN edges; it only orders jobs.
 
+Shards: a candidate listed in :data:`~nnlab.symbolic.search.SHARDS` goes out as K jobs, each
+with ``shard=(j, K)`` (the composite's library fits, the decomposition's leaves), handed out one
+after the other where the candidate would go; once all K are back, :meth:`CandidateJob.merge`
+joins them here, with a job's arithmetic (one thread), in shard order, into the result the unsplit
+candidate gives (``n_jobs=1`` runs it unsplit). A job that no longer matters is not merged.
+
 A new candidate type plugs in by adding a :class:`Candidate` to the list: nothing here knows
 the candidates' kinds.
 """
@@ -122,7 +128,9 @@ class _Watch:
     :class:`_Cancelled` in the job's thread (``PyThreadState_SetAsyncExc``; delivered at the next
     Python bytecode, so within milliseconds). Without it a job no longer needed would run on until
     its next deadline check (polish and snap make none), and the search would wait for it.
-    ``__exit__`` clears an exception raised but not yet delivered, so none escapes the job."""
+    ``__exit__`` clears an exception raised but not yet delivered, so none escapes the job. It never
+    fires inside an ``import`` (the module would stay half-initialised in ``sys.modules``: once,
+    ``triton.language`` without ``core``, and every later job of that worker failed)."""
 
     def __init__(self, cancel: str | None, every: float = 0.02) -> None:
         self.cancel, self.every = cancel, every
@@ -141,9 +149,12 @@ class _Watch:
         while not self.done.wait(self.every):
             if os.path.exists(self.cancel):  # type: ignore[arg-type]
                 with self.lock:
-                    if not self.done.is_set():
-                        self.fired = True
-                        _async_raise(self.tid, _Cancelled)
+                    if self.done.is_set():
+                        return
+                    if _importing(self.tid):  # an import cut short leaves a half-built module behind
+                        continue  # (the next job in this worker would fail on it): wait until it ends
+                    self.fired = True
+                    _async_raise(self.tid, _Cancelled)
                 return
 
     def __exit__(self, *exc: Any) -> None:
@@ -154,6 +165,18 @@ class _Watch:
             if self.fired:
                 _async_raise(self.tid, None)  # clear it if it is still pending
         self.thread.join()
+
+
+def _importing(tid: int) -> bool:
+    """Whether the thread ``tid`` is inside an ``import`` (a frame of importlib's bootstrap on its stack)."""
+    import sys
+
+    frame = sys._current_frames().get(tid)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _async_raise(tid: int, exc: type[BaseException] | None) -> None:
