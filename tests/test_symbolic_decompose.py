@@ -204,3 +204,29 @@ def test_docs_decomposition_example_runs(capsys):
     assert sympy.simplify(ns["d"].expr - r * F * sympy.sin(theta)) == 0
     out = capsys.readouterr().out
     assert "multiplicative" in out and "leaf" in out
+
+
+def test_decomposition_shards_fit_each_leaf_once_and_merge_into_the_unsharded_law():
+    """Each of the K shards takes the same decisions (same oracle, same random stream) and fits only
+    its round-robin share of the leaves; merged, the law, its error and the tree are the unsharded run's."""
+    import time
+
+    from nnlab.symbolic.library import LIBRARY
+    from nnlab.symbolic.search import SHARDS, Candidate, merge_shards, run_candidate
+
+    syms = sympy.symbols("m u v w")
+    X = _box([(1, 5)] * 4, 240)
+    y = 0.5 * X[:, 0] * (X[:, 1] ** 2 + X[:, 2] ** 2 + X[:, 3] ** 2)  # a product, a sum of three leaves
+    args = (Candidate("decompose"), X[:180], y[:180], X[180:], y[180:], list(syms), LIBRARY)
+    opts = dict(grid=5, k=3, steps=20, lamb=0.0, r2_threshold=0.99, snap_tol=1e-6, deadline=time.monotonic() + 3600)
+    whole = run_candidate(*args, **opts)
+    K = SHARDS.get("decompose", 2)  # off in the search by default (see SHARDS), the split itself must hold
+    parts = [run_candidate(*args, **opts, shard=(j, K)) for j in range(K)]
+    fits = [p.partial["decomposition"].parts for p in parts]
+    assert len(fits[0]) >= 2 and all(sum(f[L] is not None for f in fits) == 1 for L in fits[0])
+    assert all(p.expr is None for p in parts)
+    merged = merge_shards(parts, *args[1:], **opts)
+    assert whole.complete and sympy.srepr(merged.expr) == sympy.srepr(whole.expr)
+    assert (merged.val_error, merged.note, merged.tree) == (whole.val_error, whole.note, whole.tree)
+    with pytest.raises(ValueError, match="cannot refit"):
+        decompose(X, y, list(syms), shard=(0, 2))

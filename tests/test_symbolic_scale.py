@@ -429,3 +429,94 @@ def test_a_job_hands_its_candidate_a_plain_float_deadline(monkeypatch):
     assert job().note == "ran" and seen == [True]
     cancel_job = CandidateJob(1, Candidate("decompose"), job.data, (), None, (), 1e12, cancel="/nonexistent/x")
     assert cancel_job().note == "ran" and seen == [True, True]
+
+
+def _composite_case():
+    """y = a·sin(b/c)·√a-free law M₁·g(M₂) on positive data (the composite candidate's case)."""
+    rng = np.random.default_rng(3)
+    X = np.column_stack([rng.uniform(1, 2, 200), rng.uniform(0.5, 1.5, 200), rng.uniform(1, 3, 200)])
+    y = X[:, 0] * np.sin(X[:, 1] / X[:, 2])
+    return X, y
+
+
+def test_composite_shards_merge_into_the_unsharded_result():
+    """Each shard computes its round-robin share of the (structure, inner) units and no formula; the
+    merge of the shards, computed in any order, is the unsharded result bit for bit."""
+    from nnlab.symbolic.search import SHARDS, Candidate, merge_shards, run_candidate
+
+    X, y = _composite_case()
+    a, b, c = sympy.symbols("a b c")
+    args = (Candidate("composite", True, True), X[:150], y[:150], X[150:], y[150:], [a, b, c],
+            S.LIBRARY.subset(["x", "sin", "exp"]))
+    opts = dict(grid=5, k=3, steps=10, lamb=0.0, r2_threshold=0.99, snap_tol=1e-6, deadline=None)
+    whole = run_candidate(*args, **opts)
+    K = SHARDS["composite"]
+    parts = {j: run_candidate(*args, **opts, shard=(j, K)) for j in reversed(range(K))}
+    assert all(p.expr is None and p.partial is not None for p in parts.values())
+    units = sorted(u for p in parts.values() for u in p.partial["units"])
+    assert units == list(range(4 * len(parts[0].partial["structures"]))) and len(units) >= 4
+    merged = merge_shards([parts[j] for j in range(K)], *args[1:], **opts)
+    assert whole.complete and sympy.srepr(merged.expr) == sympy.srepr(whole.expr)
+    assert (merged.val_error, merged.train_error, merged.note) == (whole.val_error, whole.train_error, whole.note)
+    with pytest.raises(RuntimeError, match="shards cover units"):  # a lost shard is an error, not a silent gap
+        merge_shards([parts[j] for j in range(K - 1)], *args[1:], **opts)
+
+
+def test_run_jobs_runs_a_sharded_candidate_as_its_shards_and_merges_them():
+    """Through run_jobs with 2 workers the composite goes out as SHARDS jobs (seen by the workers) and
+    comes back as one result equal to the sequential run's."""
+    import joblib
+
+    from nnlab.symbolic import parallel as par
+    from nnlab.symbolic.search import SHARDS, Candidate
+
+    X, y = _composite_case()
+    syms = tuple(sympy.symbols("a b c"))
+    opts = (("grid", 5), ("k", 3), ("steps", 10), ("lamb", 0.0), ("r2_threshold", 0.99), ("snap_tol", 1e-6))
+    data = (X[:150], y[:150], X[150:], y[150:])
+    lib = S.LIBRARY.subset(["x", "sin", "exp"])
+    jobs = [par.CandidateJob(i, c, data, syms, lib, opts, 1e12)
+            for i, c in enumerate([Candidate("raw", hidden=()), Candidate("composite", True, True)])]
+    seq = par.run_jobs(jobs, 1)
+    seen = []
+    call = par._call
+
+    def spy(pos, j, job):
+        seen.append((pos, j, job.shard))
+        return call(pos, j, job)
+
+    par._call = spy
+    try:
+        with joblib.parallel_config(backend="threading"):
+            got = par.run_jobs(jobs, 2)
+    finally:
+        par._call = call
+    K = SHARDS["composite"]
+    assert sorted(s for p, _, s in seen if p == 1) == [(j, K) for j in range(K)]
+    assert [(r.candidate, str(r.expr), r.val_error) for r in got] == [(r.candidate, str(r.expr), r.val_error)
+                                                                     for r in seq]
+    assert got[1].complete and got[1].partial is None
+
+
+def test_a_cancelled_job_never_stops_inside_an_import(tmp_path, monkeypatch):
+    """The cancel exception waits until an import ends: a module cut short would stay half-built in
+    sys.modules and break every later job of that worker (it happened with triton.language)."""
+    import sys
+    import threading
+    import time as _time
+
+    from nnlab.symbolic.parallel import _Cancelled, _Watch
+
+    (tmp_path / "slow_mod_nnlab.py").write_text(
+        "import time\nt0 = time.monotonic()\nwhile time.monotonic() - t0 < 0.4:\n    sum(range(100))\nDONE = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cancel = tmp_path / "enough"
+    threading.Timer(0.05, cancel.touch).start()
+    with pytest.raises(_Cancelled):
+        with _Watch(str(cancel)):
+            import slow_mod_nnlab  # noqa: F401  (takes 0.4 s; the cancel file appears after 0.05 s)
+            t0 = _time.monotonic()
+            while _time.monotonic() - t0 < 30:
+                sum(range(100))
+    assert sys.modules["slow_mod_nnlab"].DONE
+    sys.modules.pop("slow_mod_nnlab")

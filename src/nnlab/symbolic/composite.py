@@ -47,7 +47,8 @@ from .library import Library
 from .polish import evaluate, relative_rmse
 from .univariate import fit_univariate
 
-__all__ = ["directions", "find_direction", "find_signed", "monomial_sympy", "run_composite"]
+__all__ = ["directions", "find_direction", "find_signed", "monomial_sympy", "run_composite", "merge_composite",
+           "check_shards"]
 
 _INNERS: tuple[tuple[str, Any, Any], ...] = (
     ("x", lambda t: t, lambda t: t),
@@ -236,16 +237,39 @@ def _chain_kan(inner: str, fn: str, fit: Any, lib: Library, grid: int, k: int) -
 
 def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
                   variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int, snap_tol: float,
-                  deadline: float | None, max_samples: int = 160, keep: int = 3) -> None:
-    """Fill ``res`` (a :class:`~nnlab.symbolic.search.CandidateResult`) with the best composite law."""
-    xs = [1 if np.all(Xtr[:, j] > 0) else -1 for j in range(Xtr.shape[1])]
-    ys = 1 if np.all(ytr > 0) else -1
+                  deadline: float | None, max_samples: int = 160, keep: int = 3,
+                  shard: tuple[int, int] | None = None) -> None:
+    """Fill ``res`` (a :class:`~nnlab.symbolic.search.CandidateResult`) with the best composite law.
+
+    The fits of step 3 are independent per (structure, inner φ) unit. ``shard=(j, K)`` computes only
+    the units ``u`` with ``u mod K = j`` and leaves them in ``res.partial`` (no formula);
+    :func:`merge_composite` then joins the K shards in unit order, so the law is the one this
+    function finds unsharded (the same fits in the same order), on one core or on K."""
+    setup = _setup(Xtr, ytr)
+    if shard is not None:
+        j, K = shard
+        units = [] if setup is None else [u for u in range(4 * len(setup[-1])) if u % K == j]
+        res.partial = {"structures": None if setup is None else setup[-1],
+                       "units": {} if setup is None else _fit_units(setup, units, lib, max_samples, deadline)}
+        return
+    if setup is None:
+        res.note = _NO_STRUCTURE
+        return
+    part = {"structures": setup[-1], "units": _fit_units(setup, range(4 * len(setup[-1])), lib, max_samples,
+                                                         deadline)}
+    merge_composite(res, [part], Xtr, ytr, Xva, yva, variables, lib, grid=grid, k=k, snap_tol=snap_tol,
+                    deadline=deadline, keep=keep)
+
+
+_NO_STRUCTURE = "no direction beta makes y a monomial times a function of one monomial"
+
+
+def _setup(Xtr: np.ndarray, ytr: np.ndarray) -> tuple | None:
+    """Steps 1–2: the signs, the subsample and the (α, β) structures; None when none is found."""
+    xs, ys, signed = _signs(Xtr, ytr)
     Xs, ya = Xtr * np.array(xs), ytr * ys
     if np.any(Xs <= 0):
         raise ValueError("the composite candidate needs every feature of fixed sign")
-    signed = bool(np.any(ya <= 0))  # g changes sign: no log of y; α is fitted in raw space
-    if signed:
-        ys, ya = 1, ytr
     rng = np.random.default_rng(0)
     sub = rng.choice(len(ya), size=min(len(ya), 240), replace=False)
     U = np.log(Xs)
@@ -263,43 +287,96 @@ def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
         structures = [([Fraction(int(a)) for a in alpha], [Fraction(int(b)) for b in beta])
                       for r, beta, alpha in find_raw(U[sub], ya[sub]) if r < 0.05]
     if not structures:
-        res.note = "no direction beta makes y a monomial times a function of one monomial"
-        return
+        return None
+    return xs, ys, Xs, ya, sub, structures
+
+
+def _signs(Xtr: np.ndarray, ytr: np.ndarray) -> tuple[list[int], int, bool]:
+    """Sign of each column, of y, and whether y changes sign (then α is fitted in raw space, ys = 1)."""
+    xs = [1 if np.all(Xtr[:, j] > 0) else -1 for j in range(Xtr.shape[1])]
+    ys = 1 if np.all(ytr > 0) else -1
+    signed = bool(np.any(ytr * ys <= 0))  # g changes sign: no log of y
+    return xs, 1 if signed else ys, signed
+
+
+def _exact_for(fits: list, apow: list[Fraction], bpow: list[Fraction]) -> bool:
+    return any(f[0] < 1e-12 and f[5] == apow and f[6] == bpow for f in fits)
+
+
+def _fit_units(setup: tuple, units: Any, lib: Library, max_samples: int, deadline: float | None) -> dict:
+    """Step 3 for the units ``u`` (structure ``u // 4``, inner ``_INNERS[u % 4]``): ``{u: (library
+    fits, univariate fits or None)}``; None where the univariate step does not run (φ not finite,
+    past the deadline, or a library function already fits this unit exactly)."""
+    _, _, Xs, ya, sub, structures = setup
     sub = sub[:max_samples]
-    # fits: (1 − r², cost, label, g(inner sympy) builder, KAN chain or None, apow, bpow)
-    fits: list[tuple[float, float, str, Any, Any, list[Fraction], list[Fraction]]] = []
-    for apow, bpow in structures:
+    late = (lambda: deadline is not None and time.monotonic() > deadline)
+    out: dict[int, tuple[list, list | None]] = {}
+    for u in units:
+        apow, bpow = structures[u // 4]
+        iname, inum, isym = _INNERS[u % 4]
         t = _monomial(bpow, Xs)
         z = ya / _monomial(apow, Xs)
         zvar = float(np.var(z[sub])) or 1.0
-        for iname, inum, isym in _INNERS:
-            with np.errstate(all="ignore"):
-                phi = inum(t)
-            if not np.all(np.isfinite(phi)):
+        with np.errstate(all="ignore"):
+            phi = inum(t)
+        if not np.all(np.isfinite(phi)):
+            out[u] = ([], None)
+            continue
+        icost = _INNER_COST[iname] + sum(p != 0 for p in apow)
+        fits: list = []  # (1 − r², cost, label, g(inner sympy) builder, KAN chain or None, apow, bpow)
+        for fname in lib:
+            if fname in _SKIP:
                 continue
-            icost = _INNER_COST[iname] + sum(p != 0 for p in apow)
-            for fname in lib:
-                if fname in _SKIP:
-                    continue
-                if deadline is not None and time.monotonic() > deadline and fits:
-                    break
-                fit = fit_affine(phi[sub], z[sub], fname, lib, grid_number=25)
-                if not math.isfinite(fit.r2):
-                    continue
-                fits.append((1.0 - fit.r2, lib[fname].complexity + icost, f"{fname}∘{iname}",
-                             _affine_g(fname, fit, lib, isym), (iname, fname, fit), apow, bpow))
-            if deadline is not None and time.monotonic() > deadline and fits:
+            if late() and fits:
+                break
+            fit = fit_affine(phi[sub], z[sub], fname, lib, grid_number=25)
+            if not math.isfinite(fit.r2):
                 continue
-            # rational functions of the atom, of its square root and of e^{a·atom} (univariate.py):
-            # the rational ones once (a rational of t is one of 1/t and t² too); not needed where a
-            # library function already fits this structure exactly
-            if any(f[0] < 1e-12 and f[5] == apow and f[6] == bpow for f in fits):
-                continue
-            for u in fit_univariate(phi[sub], z[sub], tol=1e-7, rational=iname == "x", deadline=deadline):
-                loss = float(np.mean((z[sub] * u.error) ** 2)) / zvar if u.error > 0 else 0.0
-                # one more than a library edge of the same size: on a tie the KAN chain is kept
-                fits.append((min(loss, 1.0), u.cost + icost + 1, f"{u.label}∘{iname}",
-                             (lambda T, u=u, isym=isym: u.build(isym(T))), None, apow, bpow))
+            fits.append((1.0 - fit.r2, lib[fname].complexity + icost, f"{fname}∘{iname}",
+                         _affine_g(fname, fit, lib, isym), (iname, fname, fit), apow, bpow))
+        # rational functions of the atom, of its square root and of e^{a·atom} (univariate.py):
+        # the rational ones once (a rational of t is one of 1/t and t² too); not needed where a
+        # library function already fits this structure exactly
+        if (late() and fits) or _exact_for(fits, apow, bpow):
+            out[u] = (fits, None)
+            continue
+        uni = []
+        for f in fit_univariate(phi[sub], z[sub], tol=1e-7, rational=iname == "x", deadline=deadline):
+            loss = float(np.mean((z[sub] * f.error) ** 2)) / zvar if f.error > 0 else 0.0
+            # one more than a library edge of the same size: on a tie the KAN chain is kept
+            uni.append((min(loss, 1.0), f.cost + icost + 1, f"{f.label}∘{iname}",
+                        (lambda T, f=f, isym=isym: f.build(isym(T))), None, apow, bpow))
+        out[u] = (fits, uni)
+    return out
+
+
+def check_shards(parts: list[dict]) -> None:
+    """The shards must cover every unit once (a lost or repeated shard is an error, never a gap)."""
+    structures = parts[0]["structures"]
+    units = sorted(u for p in parts for u in p["units"])
+    want = list(range(4 * len(structures or [])))
+    if units != want:
+        raise RuntimeError(f"the composite shards cover units {units}, not 0..{len(want) - 1}")
+
+
+def merge_composite(res: Any, parts: list[dict], Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray,
+                    yva: np.ndarray, variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int,
+                    snap_tol: float, deadline: float | None, keep: int = 3) -> None:
+    """Step 4 on the units of every shard (``res.partial`` of :func:`run_composite`), in unit order:
+    a unit's univariate fits count only when no earlier unit of its structure fits exactly (as in
+    one pass). Fills ``res``."""
+    structures = parts[0]["structures"]
+    if structures is None:
+        res.note = _NO_STRUCTURE
+        return
+    units = {u: v for p in parts for u, v in p["units"].items()}
+    xs, ys, _ = _signs(Xtr, ytr)
+    fits: list = []
+    for u in range(4 * len(structures)):
+        lib_fits, uni = units[u]
+        fits += lib_fits
+        if uni is not None and not _exact_for(fits, *structures[u // 4]):
+            fits += uni
     good = [f for f in fits if f[0] < 1e-8]
     pool = sorted(good, key=lambda f: (f[1], f[0]))[:keep] if good else sorted(fits, key=lambda f: f[0])[:1]
     best_err, first = float("inf"), True

@@ -89,14 +89,23 @@ def _embed(part: np.ndarray, cols: list[int], ref: np.ndarray) -> np.ndarray:
 
 
 class _Decomposer:
-    def __init__(self, lib: Library, deadline: float, z_max: float, seed: int, max_depth: int = 8) -> None:
+    def __init__(self, lib: Library, deadline: float, z_max: float, seed: int, max_depth: int = 8,
+                 shard: tuple[int, int] | None = None) -> None:
         self.lib, self.deadline, self.z_max, self.max_depth = lib, deadline, z_max, max_depth
+        self.shard = shard  # (j, K): fit only the leaves k with k mod K = j, the others are deferred
         self.rng = np.random.default_rng(seed)
         self.count = 0
         self.leaves: dict[sympy.Symbol, list[sympy.Expr]] = {}  # placeholder -> alternative fits, best first
         self.subs: list[tuple[sympy.Symbol, sympy.Expr]] = []  # new variables u, in order of creation
 
-    def placeholder(self, alternatives: list[sympy.Expr]) -> sympy.Symbol:
+    def defer(self, info: dict[str, Any]) -> tuple[sympy.Expr, dict[str, Any]] | None:
+        """A leaf another shard fits: its placeholder (no fits yet) and a deferred tree node."""
+        k = len(self.leaves)
+        if self.shard is None or k % self.shard[1] == self.shard[0]:
+            return None
+        return self.placeholder(None), {**info, "split": "leaf", "deferred": k}
+
+    def placeholder(self, alternatives: list[sympy.Expr] | None) -> sympy.Symbol:
         """A leaf's formula enters the composition as a symbol ``_L{k}``; its alternatives are
         weighed later on the original rows (:func:`choose_parts`)."""
         sym = sympy.Symbol(f"_L{len(self.leaves)}")
@@ -372,13 +381,16 @@ class _Decomposer:
         if node.X.shape[1] == 1:
             return self.leaf1(node, info)
         X, y = node.X, node.y
+        n = len(y)
+        perm = self.rng.permutation(n)  # drawn by every shard: the tests after this leaf see the same stream
+        deferred = self.defer(info)
+        if deferred is not None:
+            return deferred
         xpos = all(fixed_sign(X[:, j]) != 0 for j in range(X.shape[1]))
         ypos = fixed_sign(y) != 0
         cands = [Candidate("loglog", True, True)] if xpos and ypos else []
         cands += [Candidate("logy", log_y=True)] if ypos else []
         cands += [Candidate("raw")] + ([Candidate("composite", True, True)] if xpos and ypos else [])
-        n = len(y)
-        perm = self.rng.permutation(n)
         va, tr = perm[: n // 4], perm[n // 4:]
         floor = 1e-7 if node.exact else max(node.sigma / (_rms(y) or 1.0), 1e-7)
         rats = []  # sparse P/Q and √(P/Q) (distances, norms) within the oracle's error
@@ -407,7 +419,7 @@ class _Decomposer:
             if r.val_error < 1e-9 or self.late():
                 break
         if best is None:
-            return sympy.Float(float(np.mean(y))), {**info, "split": "leaf", "candidate": None,
+            return self.placeholder([sympy.Float(float(np.mean(y)))]), {**info, "split": "leaf", "candidate": None,
                                                     "note": "no candidate gave a closed form"}
         alts = [best.expr] + [r.expr for r in sorted(found, key=lambda r: r.val_error) if r is not best][:2]
         return self.placeholder(alts), {**info, "split": "leaf", "candidate": best.candidate.name,
@@ -416,6 +428,9 @@ class _Decomposer:
 
     def leaf1(self, node: _Node, info: dict[str, Any]) -> tuple[sympy.Expr, dict[str, Any]]:
         """One variable: ``c·f(a·x + b) + d`` for every library function, on y, 1/y and y²."""
+        deferred = self.defer(info)
+        if deferred is not None:
+            return deferred
         x, y = node.X[:, 0], node.y
         sym = node.symbols[0]
         floor = node.sigma / (_rms(y) or 1.0)
@@ -439,7 +454,8 @@ class _Decomposer:
                     cost = self.lib[fname].complexity + (0 if tname == "y" else 2)
                     options.append((err, cost, inv(pred, s), f"{fname} on {tname}"))
         if not options:
-            return sympy.Float(float(np.mean(y))), {**info, "split": "leaf", "note": "no function fits"}
+            mean = self.placeholder([sympy.Float(float(np.mean(y)))])
+            return mean, {**info, "split": "leaf", "note": "no function fits"}
         best_err = min(o[0] for o in options)
         good = sorted((o for o in options if o[0] <= max(2 * best_err, 3 * floor) + 1e-12), key=lambda o: (o[1], o[0]))
         err, _, expr, label = good[0]
@@ -487,7 +503,8 @@ _TRANSFORMS: tuple = (
 
 def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str], lib: Library | None = None, *,
               refit: bool = True, snap_tol: float = 1e-6, deadline: float | None = None, z_max: float = 4.0,
-              max_surrogate_error: float = 0.05, seed: int = 0) -> Decomposition:
+              max_surrogate_error: float = 0.05, seed: int = 0,
+              shard: tuple[int, int] | None = None) -> Decomposition:
     """Fit the surrogate and split (X (N, n), y (N,)) recursively; see the module docstring.
 
     Args:
@@ -498,6 +515,8 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
         z_max: largest z-score (residual / the noise the surrogate's error explains) of a test
             that still counts as passed.
         max_surrogate_error: above this relative error of the surrogate nothing is decided.
+        shard: ``(j, K)``: fit only the leaves ``k`` with ``k mod K = j`` (the others keep ``None``
+            fits in ``parts``; needs ``refit=False``); :func:`merge_shards` joins the K results.
 
     Returns a :class:`Decomposition`; ``expr`` is None when the top level has no split (the
     plain candidate search then covers the problem as a whole)."""
@@ -510,13 +529,15 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
     if len(variables) != X.shape[1]:
         raise ValueError(f"X has {X.shape[1]} columns but {len(variables)} variables were given")
     variables = [sympy.Symbol(v) if isinstance(v, str) else v for v in variables]
+    if shard is not None and refit:
+        raise ValueError("a shard of the decomposition cannot refit: merge the shards first (refit=False)")
     deadline = math.inf if deadline is None else deadline
     # the oracle is trained in full whatever the clock says: a half-trained one would make every test wrong
     sur = fit_surrogate(X, y, seed=seed, steps=1500)
     if sur.error > 1e-2:  # differences (x_i − x_j) are smoother in raw x
         other = fit_surrogate(X, y, seed=seed, steps=1500, log_inputs=False)
         sur = other if other.error < sur.error else sur
-    dec = _Decomposer(LIBRARY if lib is None else lib, deadline, z_max, seed)
+    dec = _Decomposer(LIBRARY if lib is None else lib, deadline, z_max, seed, shard=shard)
     if sur.error > max_surrogate_error:  # the tests would judge noise: no decision is better than a wrong one
         return Decomposition(None, None, {"split": "none", "variables": [str(v) for v in variables],
                                           "sigma": sur.sigma, "note": f"surrogate error {sur.error:.1e} is "
@@ -530,13 +551,13 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
                                               "sigma": sur.sigma}, sur.error)
         kind, detail, build = split
         template, children = build(0)
-        parts = {L: [dec.resolve(a) for a in alts] for L, alts in dec.leaves.items()}
+        parts = {L: None if alts is None else [dec.resolve(a) for a in alts] for L, alts in dec.leaves.items()}
         template = dec.resolve(template)
         if refit:
             raw = choose_parts(template, parts, variables, X, y, deadline=None)
             expr = finish(raw, variables, X, y, snap_tol)
         else:
-            raw = template.xreplace({L: alts[0] for L, alts in parts.items()})
+            raw = template.xreplace({L: alts[0] for L, alts in parts.items() if alts is not None})
             expr = raw
     tree = {"split": kind, "variables": [str(v) for v in variables], "sigma": sur.sigma, **detail,
             "children": children}
@@ -545,18 +566,58 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
 
 def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
                   variables: list[sympy.Symbol], lib: Library, *, snap_tol: float, deadline: float | None,
-                  share: float = 0.6, min_seconds: float = 15.0) -> None:
+                  share: float = 0.6, min_seconds: float = 15.0, shard: tuple[int, int] | None = None) -> None:
     """Fill ``res`` (a :class:`~nnlab.symbolic.search.CandidateResult`) with the decomposition's law.
 
     Its own time budget: ``share`` of what is left before the search's ``deadline``, at least
     ``min_seconds`` (so it is never starved when it starts late, and the candidates after it keep
     the rest). Past the budget parts become leaves; choosing the leaves' fits may take 15% more,
-    and past 25% more the law is only polished, not snapped."""
+    and past 25% more the law is only polished, not snapped.
+
+    ``shard=(j, K)``: only the j-th share of the leaves, left in ``res.partial`` (no formula);
+    :func:`merge_shards` joins the K shares into this function's unsharded result."""
     t0 = time.monotonic()
     left = (float(deadline) - t0) if deadline is not None else min_seconds / share
     budget = max(share * left, min_seconds)
     end = t0 + budget
-    d = decompose(Xtr, ytr, variables, lib, refit=False, deadline=end)
+    d = decompose(Xtr, ytr, variables, lib, refit=False, deadline=end, shard=shard)
+    if shard is not None:  # the end of the budget as wall-clock time: the merge may run in another process
+        res.partial = {"decomposition": d, "end": time.time() + budget, "budget": budget}
+        return
+    _finish(res, d, Xtr, ytr, Xva, yva, variables, snap_tol, end, budget)
+
+
+def merge_shards(res: Any, parts: list[dict], Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
+                 variables: list[sympy.Symbol], snap_tol: float) -> None:
+    """Join the shards of :func:`run_decompose` (``res.partial`` of each, in shard order): every shard
+    took the same decisions (same oracle, same random stream), so the template is shared; each leaf's
+    fits come from the one shard that fitted it. Then the tail of the unsharded run."""
+    ds = [p["decomposition"] for p in parts]
+    d = ds[0]
+    if d.parts is not None:
+        fits = {}
+        for L in d.parts:
+            owners = [e.parts[L] for e in ds if e.parts[L] is not None]
+            if len(owners) != 1:
+                raise RuntimeError(f"leaf {L} of the decomposition was fitted by {len(owners)} shards, not 1")
+            fits[L] = owners[0]
+        raw = d.template.xreplace({L: alts[0] for L, alts in fits.items()})
+        d = Decomposition(raw, raw, _merge_trees([e.tree for e in ds]), d.surrogate_error, d.template, fits)
+    end = time.monotonic() + (parts[0]["end"] - time.time())
+    _finish(res, d, Xtr, ytr, Xva, yva, variables, snap_tol, end, parts[0]["budget"])
+
+
+def _merge_trees(trees: list[dict[str, Any]]) -> dict[str, Any]:
+    """The shards' trees have the same shape; at each leaf one shard has the fit, the others ``deferred``."""
+    if "children" in trees[0]:
+        kids = [t["children"] for t in trees]
+        return {**trees[0], "children": [_merge_trees([k[i] for k in kids]) for i in range(len(kids[0]))]}
+    done = [t for t in trees if "deferred" not in t]
+    return done[0] if done else trees[0]
+
+
+def _finish(res: Any, d: Decomposition, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
+            variables: list[sympy.Symbol], snap_tol: float, end: float, budget: float) -> None:
     res.tree = d.tree
     if d.raw is None:
         res.note = f"decompose: no split found (surrogate error {d.surrogate_error:.1e})"

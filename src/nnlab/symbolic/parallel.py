@@ -17,6 +17,12 @@ candidates first, in candidate order (they are the ones likely to end the search
 expensive ones longest first (LPT), so that no long job starts last and leaves the other workers
 idle. The cost model (:func:`expected_cost`) counts KAN edges; it only orders jobs.
 
+Shards: a candidate listed in :data:`~nnlab.symbolic.search.SHARDS` goes out as K jobs, each
+with ``shard=(j, K)`` (the composite's library fits, the decomposition's leaves), handed out one
+after the other where the candidate would go; once all K are back, :meth:`CandidateJob.merge`
+joins them here, with a job's arithmetic (one thread), in shard order, into the result the unsplit
+candidate gives (``n_jobs=1`` runs it unsplit). A job that no longer matters is not merged.
+
 A new candidate type plugs in by adding a :class:`Candidate` to the list: nothing here knows
 the candidates' kinds.
 """
@@ -33,7 +39,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from .search import Candidate, CandidateResult, run_candidate
+from .search import SHARDS, Candidate, CandidateResult, merge_shards, run_candidate
 
 __all__ = ["CandidateJob", "run_jobs", "check_n_jobs", "dask_client", "expected_cost", "dispatch_order"]
 
@@ -63,26 +69,53 @@ class CandidateJob:
     options: tuple[tuple[str, Any], ...]
     deadline: float
     cancel: str | None = None  # a file whose existence tells a running job that it is no longer needed
+    shard: tuple[int, int] | None = None  # (j, K): the j-th of the K shares of the candidate's work
 
     def __call__(self) -> CandidateResult:
         if self.index > 0 and time.time() > self.deadline:
             return CandidateResult(self.candidate, note="skipped: time limit")
         if self.cancel is not None and os.path.exists(self.cancel):
             return CandidateResult(self.candidate, note="cancelled: not needed")
-        from threadpoolctl import threadpool_limits
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # the same arithmetic in this process, a joblib worker or a Dask worker:
-        try:  # one torch thread and one BLAS/OpenMP thread (BLAS sums in another order with more threads)
-            with torch.random.fork_rng(), threadpool_limits(limits=1), _Watch(self.cancel):
+        try:
+            with _one_thread(), _Watch(self.cancel):
                 Xtr, ytr, Xva, yva = self.data
-                mono = time.monotonic() + (self.deadline - time.time())  # a float: candidates add to it
                 return run_candidate(self.candidate, Xtr, ytr, Xva, yva, list(self.variables), self.library,
-                                     deadline=mono, **dict(self.options))  # type: ignore[arg-type]
+                                     deadline=self._mono(), shard=self.shard,
+                                     **dict(self.options))  # type: ignore[arg-type]
         except _Cancelled:
             return CandidateResult(self.candidate, note="cancelled: not needed")
-        finally:
-            torch.set_num_threads(threads)
+
+    def _mono(self) -> float:
+        return time.monotonic() + (self.deadline - time.time())  # a float: candidates add to it
+
+    def shards(self) -> list["CandidateJob"]:
+        """The jobs that share this candidate's work (:data:`~nnlab.symbolic.search.SHARDS`), or [self]."""
+        K = SHARDS.get(self.candidate.name, 1)
+        return [self] if K <= 1 else [replace(self, shard=(j, K)) for j in range(K)]
+
+    def merge(self, parts: Sequence[CandidateResult]) -> CandidateResult:
+        """Join the results of :meth:`shards` (in their order) with the arithmetic of a job."""
+        if len(parts) == 1 and parts[0].partial is None:
+            return parts[0]
+        with _one_thread():
+            Xtr, ytr, Xva, yva = self.data
+            return merge_shards(list(parts), Xtr, ytr, Xva, yva, list(self.variables), self.library,
+                                deadline=self._mono(), **dict(self.options))
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """The same arithmetic in this process, a joblib worker or a Dask worker: one torch thread and one
+    BLAS/OpenMP thread (BLAS sums in another order with more threads), the torch RNG left as it was."""
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng(), threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class _Cancelled(BaseException):
@@ -95,7 +128,9 @@ class _Watch:
     :class:`_Cancelled` in the job's thread (``PyThreadState_SetAsyncExc``; delivered at the next
     Python bytecode, so within milliseconds). Without it a job no longer needed would run on until
     its next deadline check (polish and snap make none), and the search would wait for it.
-    ``__exit__`` clears an exception raised but not yet delivered, so none escapes the job."""
+    ``__exit__`` clears an exception raised but not yet delivered, so none escapes the job. It never
+    fires inside an ``import`` (the module would stay half-initialised in ``sys.modules``: once,
+    ``triton.language`` without ``core``, and every later job of that worker failed)."""
 
     def __init__(self, cancel: str | None, every: float = 0.02) -> None:
         self.cancel, self.every = cancel, every
@@ -114,9 +149,12 @@ class _Watch:
         while not self.done.wait(self.every):
             if os.path.exists(self.cancel):  # type: ignore[arg-type]
                 with self.lock:
-                    if not self.done.is_set():
-                        self.fired = True
-                        _async_raise(self.tid, _Cancelled)
+                    if self.done.is_set():
+                        return
+                    if _importing(self.tid):  # an import cut short leaves a half-built module behind
+                        continue  # (the next job in this worker would fail on it): wait until it ends
+                    self.fired = True
+                    _async_raise(self.tid, _Cancelled)
                 return
 
     def __exit__(self, *exc: Any) -> None:
@@ -127,6 +165,18 @@ class _Watch:
             if self.fired:
                 _async_raise(self.tid, None)  # clear it if it is still pending
         self.thread.join()
+
+
+def _importing(tid: int) -> bool:
+    """Whether the thread ``tid`` is inside an ``import`` (a frame of importlib's bootstrap on its stack)."""
+    import sys
+
+    frame = sys._current_frames().get(tid)
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _async_raise(tid: int, exc: type[BaseException] | None) -> None:
@@ -169,8 +219,8 @@ def dispatch_order(jobs: Sequence[Any]) -> list[int]:
     return cheap + dear
 
 
-def _call(pos: int, job: CandidateJob) -> tuple[int, CandidateResult]:
-    return pos, job()
+def _call(pos: int, j: int, job: CandidateJob) -> tuple[int, int, CandidateResult]:
+    return pos, j, job()
 
 
 def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
@@ -210,11 +260,17 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     cancel = os.path.join(tmp, "enough")
     jobs = [replace(job, cancel=cancel) for job in jobs]
 
+    # a candidate whose work splits (search.SHARDS) goes out as its shards, one after the other, and
+    # is merged here once all have come back (with a job's arithmetic: the same result as unsplit)
+    shards = [getattr(job, "shards", lambda job=job: [job])() for job in jobs]
+    parts: dict[int, dict[int, CandidateResult]] = {}
+
     def tasks():  # joblib pulls the next job when a worker frees; none once the kept prefix is known
         for pos in dispatch_order(jobs):
-            if enough.is_set():
-                return
-            yield delayed(_call)(pos, jobs[pos])
+            for j, part in enumerate(shards[pos]):
+                if enough.is_set():
+                    return
+                yield delayed(_call)(pos, j, part)
 
     par = Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")
     end = None
@@ -222,8 +278,15 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     # the cancel file within milliseconds (_Watch) and return; they are waited for, because closing
     # joblib's generator would kill its worker processes (the next search would restart them).
     try:
-        for i, r in par(tasks()):
-            done[i] = r
+        for i, j, r in par(tasks()):
+            got = parts.setdefault(i, {})
+            got[j] = r
+            if len(got) < len(shards[i]):
+                continue
+            if end is not None:  # not needed any more: not worth a merge
+                done[i] = CandidateResult(jobs[i].candidate, note="cancelled: not needed")
+                continue
+            done[i] = r if len(got) == 1 else jobs[i].merge([got[k] for k in range(len(got))])
             if end is None:
                 if on_end:
                     on_end(jobs[i], r)
