@@ -64,3 +64,31 @@ def test_composite_on_signed_data_fails_softly():
     res = run_candidate(Candidate("composite", log_x=True, log_y=True), X, y, X, y, list(sympy.symbols("a b")),
                         S.LIBRARY, grid=3, k=3, steps=4, lamb=0.0, r2_threshold=0.99, snap_tol=1e-6, deadline=None)
     assert res.expr is None and "fixed sign" in res.note
+
+
+def _noisy(truth, names, ranges, gamma, seed=3, n=400):
+    rng = np.random.default_rng(seed)
+    names = names.split()
+    X = np.column_stack([rng.uniform(lo, hi, n) for lo, hi in ranges])
+    syms = sympy.symbols(names)
+    f = sympy.parse_expr(truth, local_dict=dict(zip(names, syms)))
+    y = sympy.lambdify(syms, f, "numpy")(*X.T) * np.ones(n)
+    return X, y + gamma * np.sqrt(np.mean(y ** 2)) * rng.standard_normal(n), f, names
+
+
+def test_a_law_with_zeros_under_one_percent_noise():
+    """``g ≥ 0`` with zeros (``1 − cos``): 1% noise makes y dip below 0 near the zeros, so y looks
+    signed; the raw-space search still runs and the phase of ``cos`` is kept in [−π, π] so it snaps."""
+    X, y, f, names = _noisy("q*(1 - cos(3*p*r))", "p q r", [(0.5, 2), (1, 2), (0.5, 2)], 1e-2)
+    assert y.min() < 0 < y.max()
+    est = S.SymbolicRegressor(search=["composite"], variables=names, time_limit=20).fit(X, y)
+    assert sympy.simplify(est.formula_ - f) == 0, est.formula_
+    assert est.result_["status"] == "exact within noise"
+
+
+def test_signed_pure_noise_is_no_composite_law():
+    rng = np.random.default_rng(4)
+    X = rng.uniform(0.5, 2, (300, 3))
+    y = rng.standard_normal(300)
+    est = S.SymbolicRegressor(search=["composite"], time_limit=20).fit(X, y)
+    assert not est.complete_ and est.result_["status"] in ("no law found", "approximate")

@@ -40,7 +40,7 @@ import numpy as np
 import sympy
 import torch
 
-from .affine import fit_affine
+from .affine import canonical, fit_affine
 from .edges import SymbolicEdges
 from .finish import complexity, finish
 from .library import Library
@@ -283,7 +283,8 @@ def _setup(Xtr: np.ndarray, ytr: np.ndarray) -> tuple | None:
             apow = _snap_vector(alpha - alpha[j0] / beta[j0] * beta)
             if apow is not None and (apow, bpow) not in structures:
                 structures.append((apow, bpow))
-    if not structures and not signed:  # g may vanish somewhere (log|g| is singular): search in raw space
+    if not structures:  # g may vanish somewhere (log|g| is singular; under noise a y ≥ 0 with zeros
+        # dips below 0 and looks signed): search in raw space, where no log is taken
         structures = [([Fraction(int(a)) for a in alpha], [Fraction(int(b)) for b in beta])
                       for r, beta, alpha in find_raw(U[sub], ya[sub]) if r < 0.05]
     if not structures:
@@ -329,7 +330,8 @@ def _fit_units(setup: tuple, units: Any, lib: Library, max_samples: int, deadlin
                 continue
             if late() and fits:
                 break
-            fit = fit_affine(phi[sub], z[sub], fname, lib, grid_number=25)
+            # canonical: sin/cos phases in [−π, π] (a phase off by 4π would snap to 10·√2)
+            fit = canonical(fname, fit_affine(phi[sub], z[sub], fname, lib, grid_number=25))
             if not math.isfinite(fit.r2):
                 continue
             fits.append((1.0 - fit.r2, lib[fname].complexity + icost, f"{fname}∘{iname}",

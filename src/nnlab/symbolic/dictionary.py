@@ -16,7 +16,10 @@ import math
 import numpy as np
 import sympy
 
-__all__ = ["atoms", "fit_dictionary", "run_dictionary"]
+__all__ = ["LAW_ALPHA", "atoms", "columns", "fit_dictionary", "run_dictionary"]
+
+#: level of the one test of a noisy law's snapped coefficients against its free fit
+LAW_ALPHA = 0.01
 
 
 def atoms(x: np.ndarray, sym: sympy.Symbol) -> list[tuple[np.ndarray, sympy.Expr]]:
@@ -27,6 +30,23 @@ def atoms(x: np.ndarray, sym: sympy.Symbol) -> list[tuple[np.ndarray, sympy.Expr
     if np.all(x > 0) or np.all(x < 0):
         out.append((1 / x, 1 / sym))
     return out
+
+
+def columns(X: np.ndarray, variables: list[sympy.Symbol]) -> tuple[np.ndarray, np.ndarray, list[sympy.Expr]]:
+    """The dictionary of (X (N, n)): every product of one atom (or nothing) per variable, as
+    (columns scaled to unit norm (N, K), their norms (K,), their sympy forms)."""
+    N = X.shape[0]
+    per = [[(np.ones(N), sympy.Integer(1))] + atoms(X[:, j], s) for j, s in enumerate(variables)]
+    cols, forms = [], []
+    for combo in itertools.product(*per):
+        v = np.prod([c[0] for c in combo], axis=0)
+        if np.all(np.isfinite(v)):
+            cols.append(v)
+            forms.append(sympy.Mul(*[c[1] for c in combo]))
+    D = np.column_stack(cols)
+    norms = np.linalg.norm(D, axis=0)
+    keep = norms > 0
+    return D[:, keep] / norms[keep], norms[keep], [f for f, k in zip(forms, keep) if k]
 
 
 def _rss(D: np.ndarray, y: np.ndarray, cols: list[int]) -> float:
@@ -66,17 +86,7 @@ def fit_dictionary(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], 
     N, n = X.shape
     if n > max_vars or N < 10 or not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
         return None
-    per = [[(np.ones(N), sympy.Integer(1))] + atoms(X[:, j], s) for j, s in enumerate(variables)]
-    cols, forms = [], []
-    for combo in itertools.product(*per):
-        v = np.prod([c[0] for c in combo], axis=0)
-        if np.all(np.isfinite(v)):
-            cols.append(v)
-            forms.append(sympy.Mul(*[c[1] for c in combo]))
-    D = np.column_stack(cols)
-    norms = np.linalg.norm(D, axis=0)
-    keep = norms > 0
-    D, norms, forms = D[:, keep] / norms[keep], norms[keep], [f for f, k in zip(forms, keep) if k]
+    D, norms, forms = columns(X, variables)
     scale = float(np.sqrt(np.mean(y ** 2))) or 1.0
     ok = tol * scale * math.sqrt(N)  # the residual norm of an exact fit
     # first every subset of up to three among the columns closest to y (interference-like laws,
@@ -135,11 +145,29 @@ def run_dictionary(res, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: 
     with the sparse sum of atom products that fits the training rows within ``1e-6``, finished
     (polish, snap) like every candidate."""
     from .finish import fill_result, finish
+    from .polish import evaluate, relative_rmse
+    from .significance import SnapTest
 
     with np.errstate(all="ignore"):
         expr = fit_dictionary(Xtr, ytr, variables, tol=1e-6)
+    noisy = expr is None
+    if noisy:  # noisy data: the number of terms by F-tests and the residual (noisy_dictionary.py)
+        from .noisy_dictionary import fit_dictionary_noisy
+
+        with np.errstate(all="ignore"):
+            expr = fit_dictionary_noisy(Xtr, ytr, variables, deadline=deadline)
     if expr is None:
         res.note = "no sparse sum of atom products fits the rows"
         return
-    expr, _ = finish(expr, variables, Xtr, ytr, snap_tol=snap_tol, deadline=deadline)
-    fill_result(res, expr, variables, Xtr, ytr, Xva, yva, "y = Σ c·Π atoms(x), sparse least squares")
+    free = (relative_rmse(evaluate(expr, variables, Xtr), ytr), len(expr.atoms(sympy.Float)))
+    expr, err = finish(expr, variables, Xtr, ytr, snap_tol=snap_tol, deadline=deadline)
+    # within the noise a few terms approximate many smooth laws (m·c² + 0.59·m·v² for
+    # m·c²/√(1 − v²/c²)): a law's coefficients are simple numbers, all of them (no float left),
+    # and the data accept them together: one F-test of the snapped law against the free fit at
+    # LAW_ALPHA (stricter than each snap's 10⁻³: 3·αn/π + α²n²/2 + 1 for 1 + αn/(1 − αn/3) fails it)
+    if noisy and (expr.atoms(sympy.Float) or not SnapTest(len(ytr), free[1], free[0], floor=0.0,
+                                                          alpha=LAW_ALPHA).accepts(err, free[1])):
+        res.note = f"a sparse sum fits within the noise, but its coefficients are no simple numbers: {expr}"
+        return
+    fill_result(res, expr, variables, Xtr, ytr, Xva, yva, "y = Σ c·Π atoms(x), sparse least squares"
+                + (" (terms chosen within the noise)" if noisy else ""))

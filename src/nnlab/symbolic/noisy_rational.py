@@ -32,7 +32,7 @@ from .dependence import NOISE_STRUCTURE, residual_structure
 from .rational import _design, monomials, scaled_rows
 from .significance import SnapTest
 
-__all__ = ["fit_rational_noisy"]
+__all__ = ["fit_rational_noisy", "noise_reference"]
 
 _ITERATIONS = 8
 _MAX_ERROR = 0.1
@@ -120,7 +120,7 @@ def _refine(MP: np.ndarray, MQ: np.ndarray, t: np.ndarray, sp: np.ndarray, sq: n
     return a2, b2, err, tstat
 
 
-def _reference(Xs: np.ndarray, t: np.ndarray, alpha: float, max_degree: int = 6) -> SnapTest | None:
+def noise_reference(Xs: np.ndarray, t: np.ndarray, alpha: float, max_degree: int = 6) -> SnapTest | None:
     """Lack-of-fit reference: the F-test against the full polynomial of the highest total degree
     ``d`` (≤ ``max_degree``) with at most N/4 terms, a flexible fit whose residual is about the
     noise. None when the data do not look noisy: its error is below 10⁻⁶, or degree ``d − 1`` is
@@ -158,7 +158,7 @@ def fit_rational_noisy(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbo
     # free coefficients than every polynomial that fits (description length)
     pairs = sorted(((dp, dq) for dp in range(max_degree + 1) for dq in range(max_degree + 1)),
                    key=lambda p: (p[0] + p[1], p[1]))
-    reference = _reference(Xs, t, alpha)
+    reference = noise_reference(Xs, t, alpha)
     if reference is None:
         return None  # exact data (or a law no polynomial follows yet): the noise-free path's case
     budget = time.monotonic() + _BUDGET
