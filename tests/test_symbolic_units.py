@@ -1,0 +1,168 @@
+"""Units (issue 11, item 7): parsing, dimensionless groups, and laws recovered through them."""
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import sympy
+
+import nnlab as nl
+from nnlab.symbolic.units import BASE, dimensionless_groups, parse_unit, unit_vectors
+
+
+def vec(**kw):
+    return tuple(Fraction(kw.get(b, 0)) for b in BASE)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("kg*m^2/s^2", vec(kg=1, m=2, s=-2)),
+    ("kg m**2 s**-2", vec(kg=1, m=2, s=-2)),
+    ("J", vec(kg=1, m=2, s=-2)),
+    ("N*m", vec(kg=1, m=2, s=-2)),
+    ("m/s/s", vec(m=1, s=-2)),
+    ("1/s", vec(s=-1)),
+    ("Hz", vec(s=-1)),
+    ("J/(kg*K)", vec(m=2, s=-2, K=-1)),
+    ("m^(1/2)", vec(m=Fraction(1, 2))),
+    ("m^0.5 s^-1", vec(m=Fraction(1, 2), s=-1)),
+    ("V/Ohm", vec(A=1)),
+    ("C/s", vec(A=1)),
+    ("F*V", vec(s=1, A=1)),
+    ("T*m^2", parse_unit("Wb")),
+    ("Pa*m^3", parse_unit("J")),
+    ("W*s", parse_unit("J")),
+    ("1", vec()),
+    ("", vec()),
+])
+def test_parse_unit(text, expected):
+    assert parse_unit(text) == expected
+
+
+def test_exponent_vectors():
+    assert parse_unit([1, 0, -2]) == (1, 0, -2)
+    assert parse_unit([0.5, -1]) == (Fraction(1, 2), -1)
+    v = unit_vectors({"a": [1, 0], "b": [0, 1], "target": [1, 1]})
+    assert v["target"] == (1, 1)
+
+
+@pytest.mark.parametrize("units,match", [
+    ({"a": "furlong"}, r"units of 'a'.*unknown unit 'furlong'"),
+    ({"a": "km"}, r"unknown unit 'km'"),
+    ({"a": "kg*/s"}, r"units of 'a'"),
+    ({"a": "m^"}, r"units of 'a'.*end"),
+    ({"a": "(m"}, r"units of 'a'.*'\)'"),
+    ({"a": "3 m"}, r"units of 'a'"),
+    ({"a": "m$"}, r"units of 'a'.*unexpected character"),
+    ({"a": ["x", 1]}, r"units of 'a'.*sequence of numbers"),
+    ({"a": [1, 0], "b": [1, 0, 0]}, r"same length.*a: 2, b: 3"),
+    ({"a": [1, 0], "b": "m"}, r"same length"),
+])
+def test_bad_units(units, match):
+    with pytest.raises(ValueError, match=match):
+        unit_vectors(units)
+
+
+def test_groups_of_relativistic_addition():
+    """u (m/s), v (m/s), c (m/s) -> target m/s: two groups, monomial one velocity."""
+    cols = [parse_unit("m/s")] * 3
+    D = [[c[r] for c in cols] for r in range(len(BASE))]
+    g = dimensionless_groups(D, parse_unit("m/s"), ["u", "v", "c"])
+    E = sympy.Matrix(g.exponents)
+    assert E.shape == (2, 3) and E.rank() == 2
+    assert all(isinstance(e, int) for row in g.exponents for e in row)
+    assert sympy.Matrix(D) * E.T == sympy.zeros(len(BASE), 2)
+    assert sum(1 for p in g.monomial if p) == 1 and sorted(g.monomial) == [0, 0, 1]
+
+
+def test_groups_pendulum_and_no_solution():
+    D = [[parse_unit("m")[r], parse_unit("m/s^2")[r]] for r in range(len(BASE))]
+    g = dimensionless_groups(D, parse_unit("s"), ["L", "g"])
+    assert g.exponents == () and g.monomial == (Fraction(1, 2), Fraction(-1, 2))
+    L, gg = sympy.symbols("L g")
+    assert _same(g.symbols([L, gg])[1], sympy.sqrt(L / gg))
+    with pytest.raises(ValueError, match=r"target's units cannot be made from the inputs' units.*kg"):
+        dimensionless_groups(D, parse_unit("kg"), ["L", "g"])
+
+
+def test_groups_small_integers_and_few_variables():
+    """Kinetic energy: m (kg), v (m/s), h (m), g (m/s^2) -> J: two candidate monomials, the
+    particular solution uses the fewest variables with the smallest exponents."""
+    names = ["m", "v", "h", "g"]
+    cols = [parse_unit(u) for u in ("kg", "m/s", "m", "m/s^2")]
+    D = [[c[r] for c in cols] for r in range(len(BASE))]
+    g = dimensionless_groups(D, parse_unit("J"), names)
+    assert g.monomial == (1, 2, 0, 0)
+    assert len(g.exponents) == 1
+    e = g.exponents[0]
+    assert e[0] == 0 and sympy.Matrix(D) * sympy.Matrix(e) == sympy.zeros(len(BASE), 1)
+    assert max(abs(x) for x in e) <= 2
+
+
+def _same(a, b):
+    """Equal as functions of positive variables (sqrt(L/g) = sqrt(L)/sqrt(g) needs L, g > 0)."""
+    pos = {s: sympy.Symbol(s.name, positive=True) for s in (a - b).free_symbols}
+    return sympy.simplify((a - b).xreplace(pos)) == 0
+
+
+def test_pendulum_through_units():
+    rng = np.random.default_rng(0)
+    L, g = rng.uniform(0.5, 2, 60), rng.uniform(5, 15, 60)
+    X, y = np.c_[L, g], 2 * np.pi * np.sqrt(L / g)
+    est = nl.SymbolicRegressor(variables=["L", "g"], units={"L": "m", "g": "m/s^2", "target": "s"},
+                               time_limit=5).fit(X, y)
+    Ls, gs = sympy.symbols("L g")
+    assert _same(est.formula_, 2 * sympy.pi * sympy.sqrt(Ls / gs))
+    assert est.complete_ and est.result_["status"] == "exact"
+    assert est.result_["units"]["groups"] == {} and est.inner_ is None
+    Xt = np.c_[rng.uniform(0.1, 5, 20), rng.uniform(1, 20, 20)]
+    np.testing.assert_allclose(est.predict(Xt), 2 * np.pi * np.sqrt(Xt[:, 0] / Xt[:, 1]), rtol=1e-12)
+    np.testing.assert_allclose(est.predict(Xt), est.to_numpy()(Xt), rtol=1e-12)
+
+
+def test_relativistic_mass_through_units():
+    rng = np.random.default_rng(1)
+    m0, v, c = rng.uniform(1, 3, 100), rng.uniform(0.1, 2, 100), rng.uniform(3, 5, 100)
+    X, y = np.c_[m0, v, c], m0 / np.sqrt(1 - v ** 2 / c ** 2)
+    units = {"m0": "kg", "v": "m/s", "c": [1, 0, -1, 0, 0, 0, 0], "target": "kg"}
+    est = nl.SymbolicRegressor(variables=["m0", "v", "c"], units=units, search=["composite"], time_limit=20)
+    est.fit(X, y)
+    assert est.units is units  # stored as given
+    M0, V, C = sympy.symbols("m0 v c")
+    assert _same(est.formula_, M0 / sympy.sqrt(1 - V ** 2 / C ** 2))
+    groups = est.result_["units"]["groups"]
+    assert len(groups) == 1 and _same(sympy.sympify(groups["pi1"]) ** 2, V ** 2 / C ** 2)
+    assert est.result_["units"]["monomial"] == "m0"
+    Xt = np.c_[rng.uniform(1, 3, 30), rng.uniform(0.1, 2, 30), rng.uniform(3, 5, 30)]
+    np.testing.assert_allclose(est.predict(Xt), est.to_numpy()(Xt), rtol=1e-10)
+    np.testing.assert_allclose(est.predict(Xt), Xt[:, 0] / np.sqrt(1 - (Xt[:, 1] / Xt[:, 2]) ** 2), rtol=1e-10)
+    assert all(r.formula.free_symbols <= {M0, V, C} for r in est.equations_)
+
+
+@pytest.mark.parametrize("units,match", [
+    ({"a": "m", "b": "s"}, r"units lacks 'target'"),
+    ({"a": "m", "target": "m"}, r"units lacks 'b'"),
+    ({"a": "m", "b": "s", "c": "kg", "target": "m"}, r"unknown variable\(s\) 'c'"),
+    ({"a": "m", "b": "s", "target": "kg"}, r"target's units cannot be made"),
+    ({"a": "m", "b": "parsec", "target": "m"}, r"units of 'b'.*unknown unit 'parsec'"),
+    ({"a": [1, 0], "b": [0, 1, 0], "target": [1, 0]}, r"same length"),
+    (["m", "s"], r"units must be a dict"),
+])
+def test_bad_units_in_fit(units, match):
+    rng = np.random.default_rng(2)
+    X = rng.uniform(1, 2, (20, 2))
+    with pytest.raises(ValueError, match=match):
+        nl.SymbolicRegressor(variables=["a", "b"], units=units, time_limit=1).fit(X, X[:, 0] * X[:, 1])
+
+
+def test_units_need_positive_data_under_roots():
+    rng = np.random.default_rng(3)
+    X = np.c_[rng.uniform(-2, 2, 30), rng.uniform(1, 2, 30)]
+    units = {"L": "m", "g": "m/s^2", "target": "s"}
+    with pytest.raises(ValueError, match=r"L must be non-zero \(and positive under a fractional power\)"):
+        nl.SymbolicRegressor(variables=["L", "g"], units=units, time_limit=1).fit(X, np.abs(X[:, 0]) + 1)
+
+
+def test_units_refuse_several_targets():
+    rng = np.random.default_rng(4)
+    X = rng.uniform(1, 2, (20, 2))
+    with pytest.raises(ValueError, match="single target"):
+        nl.SymbolicRegressor(units={"x0": "m", "x1": "m", "target": "m"}).fit(X, np.c_[X[:, 0], X[:, 1]])
