@@ -166,3 +166,16 @@ def test_units_refuse_several_targets():
     X = rng.uniform(1, 2, (20, 2))
     with pytest.raises(ValueError, match="single target"):
         nl.SymbolicRegressor(units={"x0": "m", "x1": "m", "target": "m"}).fit(X, np.c_[X[:, 0], X[:, 1]])
+
+
+def test_docs_units_example_runs(capsys):
+    """The example of docs/symbolic.md (section "Units"), run as written."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "symbolic.md").read_text(encoding="utf-8")
+    code = text.split("### Units", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    ns: dict = {}
+    exec(compile(code, "docs/symbolic.md[units]", "exec"), ns)
+    L, g = sympy.symbols("L g")
+    assert _same(ns["est"].formula_, 2 * sympy.pi * sympy.sqrt(L / g))
+    assert "sqrt(L)/sqrt(g)" in capsys.readouterr().out
