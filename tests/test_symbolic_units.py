@@ -179,3 +179,48 @@ def test_docs_units_example_runs(capsys):
     L, g = sympy.symbols("L g")
     assert _same(ns["est"].formula_, 2 * sympy.pi * sympy.sqrt(L / g))
     assert "sqrt(L)/sqrt(g)" in capsys.readouterr().out
+
+
+def test_energy_sum_through_one_group_and_pick():
+    """E = m·v²/2 + m·g·h: monomial m·v², one group v²/(g·h), g(π) = 1/2 + 1/π."""
+    rng = np.random.default_rng(5)
+    X = rng.uniform([1, 1, 1, 5], [3, 4, 3, 15], (80, 4))
+    m, v, h, g = X.T
+    y = m * v ** 2 / 2 + m * g * h
+    units = {"m": "kg", "v": "m/s", "h": "m", "g": "m/s^2", "target": "J"}
+    est = nl.SymbolicRegressor(variables=["m", "v", "h", "g"], units=units, search=["monomial", "dictionary"],
+                               time_limit=10).fit(X, y)
+    M, V, H, G = sympy.symbols("m v h g")
+    truth = M * V ** 2 / 2 + M * G * H
+    assert _same(est.formula_, truth) and est.complete_
+    assert est.result_["units"]["monomial"] == "m*v**2"
+    assert _same(sympy.sympify(est.result_["units"]["groups"]["pi1"]), V ** 2 / (G * H))
+    assert est.inner_.variables_ == ["pi1"]
+    rows = list(est.equations_)
+    assert len(rows) >= 2 and all(r.formula.free_symbols <= {M, V, H, G} for r in rows)
+    assert rows[est.best_index_].formula == est.formula_
+    other = next(r.index for r in rows if r.index != est.best_index_)
+    est.pick(other)  # another row of the front, composed the same way
+    assert _same(est.formula_, rows[other].formula)
+    np.testing.assert_allclose(est.predict(X), est.to_numpy()(X), rtol=1e-9)
+    est.pick(est.best_index_)
+    assert _same(est.formula_, truth)
+    np.testing.assert_allclose(est.predict(X), y, rtol=1e-10)
+
+
+def test_units_param_is_plain_and_refit_without_units():
+    """``units`` is an ordinary parameter: cloned, set_params-able; a refit without it is the usual search."""
+    from sklearn.base import clone
+
+    rng = np.random.default_rng(6)
+    X = rng.uniform(1, 2, (40, 2))
+    y = X[:, 0] * X[:, 1]
+    est = nl.SymbolicRegressor(units={"x0": "m", "x1": "m", "target": "m^2"}, time_limit=5)
+    assert clone(est).get_params()["units"] == est.units
+    est.fit(X, y)
+    x0, x1 = sympy.symbols("x0 x1")
+    assert _same(est.formula_, x0 * x1) and est.result_["units"]["groups"] == {"pi1": "x0/x1"}
+    assert est.result_["units"]["monomial"] == "x0**2"  # y = x0²·g(x0/x1), g(π) = 1/π
+    est.set_params(units=None).fit(X, y)
+    assert _same(est.formula_, x0 * x1) and "units" not in est.result_
+    np.testing.assert_allclose(est.predict(X), y, rtol=1e-10)

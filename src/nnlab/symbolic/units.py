@@ -358,8 +358,9 @@ def compose(est: Any) -> None:
     est.complete_ = inner.complete_
     est.model_ = inner.model_
     est.best_index_ = inner.best_index_
-    est.equations_ = Front([replace(r, formula=m_expr * r.formula.xreplace(sub)) for r in inner.equations_],
-                           inner.equations_.chosen)
+    rows = [replace(r, formula=est.formula_ if i == inner.equations_.chosen else m_expr * r.formula.xreplace(sub))
+            for i, r in enumerate(inner.equations_)]
+    est.equations_ = Front(rows, inner.equations_.chosen)
     est.latex_ = sympy.latex(est.formula_)
 
 
