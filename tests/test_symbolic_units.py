@@ -224,3 +224,13 @@ def test_units_param_is_plain_and_refit_without_units():
     est.set_params(units=None).fit(X, y)
     assert _same(est.formula_, x0 * x1) and "units" not in est.result_
     np.testing.assert_allclose(est.predict(X), y, rtol=1e-10)
+
+
+def test_constant_group_is_refused():
+    rng = np.random.default_rng(7)
+    a = rng.uniform(1, 2, 30)
+    X = np.c_[a, 2 * a]
+    with pytest.raises(ValueError, match=r"group pi1 = a/b is constant on these rows \(0.5\)"):
+        nl.SymbolicRegressor(variables=["a", "b"], units={"a": "m", "b": "m", "target": "m"},
+                             time_limit=1).fit(X, a + rng.uniform(0, 1, 30))
+    assert nl.symbolic.units.parse_unit("N") == vec(kg=1, m=1, s=-2)

@@ -295,6 +295,10 @@ def fit_units(est: Any, X: Any, y: Any, verbose: Any = None) -> Any:
         raise ValueError("units: the monomial or the groups are not finite on X (zero or negative values)")
     syms = [sympy.Symbol(v) for v in names]
     g_exprs, m_expr = groups.symbols(syms)
+    for j, g in enumerate(g_exprs):
+        if np.ptp(pis[:, j]) <= 1e-9 * np.max(np.abs(pis[:, j])):
+            raise ValueError(f"units: the dimensionless group pi{j + 1} = {g} is constant on these rows "
+                             f"({pis[0, j]:g}): it carries no information; drop one of its variables")
     z = y / mono
     est.variables_ = names
     est._units = groups
@@ -323,7 +327,11 @@ def fit_units(est: Any, X: Any, y: Any, verbose: Any = None) -> Any:
     else:
         pnames = [f"pi{j + 1}" for j in range(len(groups.exponents))]
         inner = clone(est).set_params(units=None, variables=pnames, warm_start=False)
-        inner.fit(pis, z, verbose=verbose)
+        try:
+            inner.fit(pis, z, verbose=verbose)
+        except ValueError as err:  # e.g. a group that is constant on these rows
+            shown = ", ".join(f"{p} = {g}" for p, g in zip(pnames, g_exprs))
+            raise ValueError(f"units: the search for y/({m_expr}) = g({shown}) failed: {err}") from None
         est.inner_ = inner
         sub = {sympy.Symbol(p): g for p, g in zip(pnames, g_exprs)}
         est._units_sub = (sub, m_expr)
