@@ -234,3 +234,17 @@ def test_constant_group_is_refused():
         nl.SymbolicRegressor(variables=["a", "b"], units={"a": "m", "b": "m", "target": "m"},
                              time_limit=1).fit(X, a + rng.uniform(0, 1, 30))
     assert nl.symbolic.units.parse_unit("N") == vec(kg=1, m=1, s=-2)
+
+
+def test_no_group_with_noise_is_approximate_and_predicts_the_constant():
+    """Free fall distance d = g·t²/2 with 1% noise: no group; c fitted by least squares."""
+    rng = np.random.default_rng(8)
+    t, g = rng.uniform(1, 3, 200), rng.uniform(5, 15, 200)
+    X = np.c_[t, g]
+    y = g * t ** 2 / 2 * (1 + 0.01 * rng.standard_normal(200))
+    est = nl.SymbolicRegressor(variables=["t", "g"], units={"t": "s", "g": "m/s^2", "target": "m"}).fit(X, y)
+    T, G = sympy.symbols("t g")
+    ratio = sympy.simplify(est.formula_ / (G * T ** 2))
+    assert ratio.is_number and abs(float(ratio) - 0.5) < 0.01
+    assert 0.005 < est.result_["error"] < 0.02
+    np.testing.assert_allclose(est.predict(X), est.to_numpy()(X), rtol=1e-12)

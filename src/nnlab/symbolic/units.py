@@ -308,13 +308,19 @@ def fit_units(est: Any, X: Any, y: Any, verbose: Any = None) -> Any:
     if not groups.exponents:  # no group: g is a constant, the least-squares c of y ≈ c·M(x)
         from .snap import snap_coefficients
 
+        from .polish import relative_rmse
+
         c = float(np.dot(y, mono) / np.dot(mono, mono))
-        expr = sympy.Float(c) * m_expr
-        snapped = snap_coefficients(expr, X, y, tol=float(est.snap_tol), variables=syms)
-        expr = snapped.expr if math.isfinite(snapped.error) else expr
-        err = float(np.sqrt(np.mean((y - c * mono) ** 2)) / max(np.sqrt(np.mean(y ** 2)), 1e-300))
+        err0 = relative_rmse(c * mono, y)
+        snapped = snap_coefficients(sympy.Float(c) * m_expr, X, y, tol=float(est.snap_tol) + 0.01 * err0,
+                                    variables=syms)
+        ratio = snapped.expr / m_expr
+        ok = math.isfinite(snapped.error) and ratio.is_number  # c snapped (2π, 1/2, √2…) or kept
+        c = float(sympy.N(ratio)) if ok else c
+        expr = snapped.expr if ok else sympy.Float(c) * m_expr
+        err = relative_rmse(c * mono, y)
         est.inner_ = None
-        est._g_const = float(sympy.N(expr / m_expr)) if (expr / m_expr).is_number else c
+        est._g_const = c
         est.formula_ = expr
         est.complete_ = err < 1e-6
         est.equations_ = None
