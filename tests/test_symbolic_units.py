@@ -161,11 +161,20 @@ def test_units_need_positive_data_under_roots():
         nl.SymbolicRegressor(variables=["L", "g"], units=units, time_limit=1).fit(X, np.abs(X[:, 0]) + 1)
 
 
-def test_units_refuse_several_targets():
+def test_several_targets_each_with_its_units():
     rng = np.random.default_rng(4)
-    X = rng.uniform(1, 2, (20, 2))
-    with pytest.raises(ValueError, match="single target"):
-        nl.SymbolicRegressor(units={"x0": "m", "x1": "m", "target": "m"}).fit(X, np.c_[X[:, 0], X[:, 1]])
+    X = rng.uniform([0.5, 5], [2, 15], (40, 2))
+    Y = np.c_[2 * np.pi * np.sqrt(X[:, 0] / X[:, 1]), np.sqrt(X[:, 0] * X[:, 1])]
+    units = {"L": "m", "g": "m/s^2", "target": ["s", "m/s"]}
+    est = nl.SymbolicRegressor(variables=["L", "g"], units=units, time_limit=5).fit(X, Y)
+    L, g = sympy.symbols("L g")
+    assert _same(est.formula_[0], 2 * sympy.pi * sympy.sqrt(L / g)) and _same(est.formula_[1], sympy.sqrt(L * g))
+    assert est.units is units and est.estimators_[1].units["target"] == "m/s"
+    np.testing.assert_allclose(est.predict(X), Y, rtol=1e-10)
+    with pytest.raises(ValueError, match=r"lists 3 unit\(s\) but Y has 2 target\(s\)"):
+        est.set_params(units={**units, "target": ["s", "m/s", "m"]}).fit(X, Y)
+    with pytest.raises(ValueError, match=r"target 0: the target's units cannot be made"):
+        est.set_params(units={**units, "target": "kg"}).fit(X, Y)
 
 
 def test_docs_units_example_runs(capsys):

@@ -249,8 +249,6 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         returns self. ``verbose`` overrides the constructor's for this call."""
         self._check_params()
         shape = getattr(y, "shape", None) or np.asarray(y).shape
-        if len(shape) == 2 and shape[1] > 1 and self.units is not None:
-            raise ValueError("units are supported for a single target only; fit one target at a time")
         if len(shape) == 2 and shape[1] > 1:  # several targets: one search per column
             from .multi import fit_multi
 

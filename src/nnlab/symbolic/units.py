@@ -262,9 +262,6 @@ def fit_units(est: Any, X: Any, y: Any, verbose: Any = None) -> Any:
     ``(Π(X), y / M(X))`` with a clone (``units=None``, variables ``pi1…``), compose ``M·g(π)``."""
     from sklearn.base import clone
 
-    shape = getattr(y, "shape", None) or np.asarray(y).shape
-    if len(shape) == 2 and shape[1] > 1:
-        raise ValueError("units are supported for a single target only; fit one target at a time")
     X, y = est._validate(X, y)
     names = est._names(X.shape[1])
     units = est.units
@@ -320,6 +317,7 @@ def fit_units(est: Any, X: Any, y: Any, verbose: Any = None) -> Any:
         expr = snapped.expr if ok else sympy.Float(c) * m_expr
         err = relative_rmse(c * mono, y)
         est.inner_ = None
+        est.candidates_, est.n_iter_ = [], 0
         est._g_const = c
         est.formula_ = expr
         est.complete_ = err < 1e-6
@@ -339,6 +337,7 @@ def fit_units(est: Any, X: Any, y: Any, verbose: Any = None) -> Any:
             shown = ", ".join(f"{p} = {g}" for p, g in zip(pnames, g_exprs))
             raise ValueError(f"units: the search for y/({m_expr}) = g({shown}) failed: {err}") from None
         est.inner_ = inner
+        est.candidates_, est.n_iter_ = inner.candidates_, inner.n_iter_
         sub = {sympy.Symbol(p): g for p, g in zip(pnames, g_exprs)}
         est._units_sub = (sub, m_expr)
         compose(est)
