@@ -83,7 +83,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             (``"kg*m^2/s^2"``, ``"m/s"``, ``"N"``, ``"1"``) or exponent vectors of one length. The
             search then runs on the dimensionless groups: ``y = M(x)·g(π₁, …)`` (see
             :mod:`nnlab.symbolic.units`; the groups are in ``result_["units"]``, the inner
-            estimator in ``inner_``).
+            estimator in ``inner_``). With several targets, ``"target"`` is one unit or a list of one per target.
 
     Fitted attributes: ``formula_`` (always a closed-form sympy expression in the user's variables;
     the mean of y when no law was found), ``latex_``, ``model_`` (the chosen KAN), ``result_``
