@@ -298,14 +298,12 @@ def fit_units(est: Any, X: Any, y: Any, verbose: Any = None) -> Any:
                              f"({pis[0, j]:g}): it carries no information; drop one of its variables")
     z = y / mono
     est.variables_ = names
-    est._units = groups
     info = {"groups": {f"pi{j + 1}": str(g) for j, g in enumerate(g_exprs)}, "monomial": str(m_expr),
             "group_exponents": [list(r) for r in groups.exponents],
             "monomial_exponents": [str(p) for p in groups.monomial]}
     if not groups.exponents:  # no group: g is a constant, the least-squares c of y ≈ c·M(x)
-        from .snap import snap_coefficients
-
         from .polish import relative_rmse
+        from .snap import snap_coefficients
 
         c = float(np.dot(y, mono) / np.dot(mono, mono))
         err0 = relative_rmse(c * mono, y)
@@ -343,6 +341,7 @@ def fit_units(est: Any, X: Any, y: Any, verbose: Any = None) -> Any:
         compose(est)
         est.result_ = {**inner.result_, "formula": str(est.formula_), "variables": names, "units": info,
                        "equations": est.equations_.to_dicts()}
+    est._units = groups
     est.latex_ = sympy.latex(est.formula_)
     est.result_["latex"] = est.latex_
     est.n_outputs_ = 1
