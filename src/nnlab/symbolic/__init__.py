@@ -6,11 +6,12 @@ Steps and where they live: library of simple functions (``library``), affine fit
 (``snap``), the whole search as a scikit-learn estimator (``regressor``), reports (``report``);
 splitting a law with a fitted surrogate as oracle (``decompose``, tests in ``separability``);
 at scale: the front of formulas (``front``), exports (``export``), parallel candidate jobs
-(``parallel``), progress (``progress``), several targets (``multi``), warm start (``warm``).
+(``parallel``), progress (``progress``), several targets (``multi``), warm start (``warm``);
+dimensional analysis before the search (``units``).
 """
 from __future__ import annotations
 
-from . import decompose
+from . import decompose, units
 from .affine import AffineFit, canonical, fit_affine
 from .edges import SymbolicEdges
 from .export import NumpyFormula, TorchFormula
@@ -26,6 +27,6 @@ __all__ = [
     "LIBRARY", "Library", "SymbolicFunction", "register", "default_library",
     "AffineFit", "fit_affine", "canonical",
     "SymbolicEdges", "EdgeMatch", "suggest", "choose", "auto_symbolic",
-    "formula", "spline_edges", "polish", "SnapResult", "snap", "SymbolicRegressor", "decompose",
+    "formula", "spline_edges", "polish", "SnapResult", "snap", "SymbolicRegressor", "decompose", "units",
     "Equation", "Front", "NumpyFormula", "TorchFormula",
 ]

@@ -31,7 +31,7 @@ def fit_multi(est: Any, X: Any, Y: Any, verbose: Any = None) -> Any:
             sub.set_params(**{k: v for k, v in est.get_params(deep=False).items() if k != "variables"})
         else:
             sub = clone(est)
-        sub.set_params(variables=names)
+        sub.set_params(variables=names, units=_target_units(est.units, j, t))
         try:
             sub.fit(X, Y[:, j], verbose=verbose)
         except ValueError as e:
@@ -42,6 +42,20 @@ def fit_multi(est: Any, X: Any, Y: Any, verbose: Any = None) -> Any:
     est.n_outputs_ = t
     sync(est)
     return est
+
+
+def _target_units(units: Any, j: int, t: int) -> Any:
+    """Target ``j``'s units: ``units["target"]`` is one unit for every target or a list of ``t`` units
+    (strings or exponent vectors)."""
+    if not isinstance(units, dict) or "target" not in units:
+        return units  # None, or an error the single-target fit reports
+    u = units["target"]
+    if isinstance(u, (list, tuple)) and u and not all(isinstance(e, (int, float, np.number)) for e in u):
+        if len(u) != t:
+            raise ValueError(f"units['target'] lists {len(u)} unit(s) but Y has {t} target(s); give one per "
+                             "target or one unit for all")
+        return {**units, "target": u[j]}
+    return units
 
 
 def sync(est: Any) -> None:

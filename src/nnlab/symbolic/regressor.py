@@ -79,6 +79,11 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             and a bar for the search (see :mod:`nnlab.symbolic.progress`); ``fit(verbose=...)`` overrides.
         warm_start: a second ``fit`` continues from the candidates already found (see
             :mod:`nnlab.symbolic.warm`) instead of starting over.
+        units: optional ``{variable: unit}`` with the target's unit under ``"target"``: unit strings
+            (``"kg*m^2/s^2"``, ``"m/s"``, ``"N"``, ``"1"``) or exponent vectors of one length. The
+            search then runs on the dimensionless groups: ``y = M(x)·g(π₁, …)`` (see
+            :mod:`nnlab.symbolic.units`; the groups are in ``result_["units"]``, the inner
+            estimator in ``inner_``). With several targets, ``"target"`` is one unit or a list of one per target.
 
     Fitted attributes: ``formula_`` (always a closed-form sympy expression in the user's variables;
     the mean of y when no law was found), ``latex_``, ``model_`` (the chosen KAN), ``result_``
@@ -99,7 +104,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
                  seeds: int = 1, library: Library | None = None, snap_tol: float = 1e-6,
                  time_limit: float = 60.0, validation_fraction: float = 0.25, nan_policy: str = "raise",
                  variables: Sequence[str] | None = None, random_state: int = 0, n_jobs: int | None = None,
-                 verbose: bool | str = False, warm_start: bool = False) -> None:
+                 verbose: bool | str = False, warm_start: bool = False,
+                 units: dict[str, Any] | None = None) -> None:
         self.width = width
         self.grid = grid
         self.k = k
@@ -118,6 +124,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.warm_start = warm_start
+        self.units = units
 
     # ------------------------------------------------------------------ input checks
     def _check_params(self) -> None:
@@ -246,6 +253,11 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             from .multi import fit_multi
 
             return fit_multi(self, X, y, verbose)
+        self._units = None
+        if self.units is not None:
+            from .units import fit_units
+
+            return fit_units(self, X, y, verbose)
         warm = self._warm_state()
         X, y = self._validate(X, y)
         t_start = time.monotonic()
@@ -360,6 +372,14 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         the most accurate row (lowest validation error) of complexity ≤ c. ``target`` picks the
         estimator of one target when several were fitted. Returns self."""
         check_is_fitted(self, "equations_")
+        if getattr(self, "_units", None) is not None:
+            from .units import compose
+
+            if self.inner_ is None:
+                raise ValueError("with units and no dimensionless group the law is one constant: nothing to pick")
+            self.inner_.pick(index, complexity=complexity)
+            compose(self)
+            return self
         if getattr(self, "n_outputs_", 1) > 1:
             if target is None:
                 raise ValueError(f"this estimator has {self.n_outputs_} targets; say which with target=0..."
@@ -417,6 +437,10 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         if getattr(self, "n_outputs_", 1) > 1:
             return np.column_stack([e.predict(X) for e in self.estimators_])
+        if getattr(self, "_units", None) is not None:
+            from .units import predict_units
+
+            return predict_units(self, X)
         Xk = self._scale.x(X)[:, self._keep]
         if self._transform is None:
             out = evaluate(self._scaled_formula, [sympy.Symbol(self.variables_[j]) for j in self._keep], Xk)
