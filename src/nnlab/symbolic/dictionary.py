@@ -77,6 +77,18 @@ def _swaps(D: np.ndarray, y: np.ndarray, chosen: list[int], passes: int = 2) -> 
     return chosen
 
 
+def next_atom(D: np.ndarray, Q: np.ndarray, r: np.ndarray, chosen: list[int]) -> int | None:
+    """Orthogonal matching pursuit's step: the column whose part not yet explained by the chosen
+    ones (``Q``: their orthonormal basis) is most correlated with the residual ``r``
+    (|Pᵀr| / ‖P‖ with P = D − Q·Qᵀ·D); None when no column adds anything."""
+    P = D - Q @ (Q.T @ D)
+    pn = np.linalg.norm(P, axis=0)
+    score = np.where(pn > 1e-8, np.abs(P.T @ r) / np.maximum(pn, 1e-300), 0.0)
+    score[chosen] = 0.0
+    j = int(np.argmax(score))
+    return j if score[j] > 0 else None
+
+
 def fit_dictionary(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], *, tol: float = 1e-7,
                    max_terms: int = 6, max_vars: int = 3) -> sympy.Expr | None:
     """The sparse sum of atom products fitting (X (N, n), y (N,)) within relative RMSE ``tol``, or
@@ -108,12 +120,8 @@ def fit_dictionary(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], 
     Q = np.zeros((N, 0))
     r = y.copy()
     for _ in range(max_terms):
-        P = D - Q @ (Q.T @ D)  # the columns' parts not yet explained by the chosen ones
-        pn = np.linalg.norm(P, axis=0)
-        score = np.where(pn > 1e-8, np.abs(P.T @ r) / np.maximum(pn, 1e-300), 0.0)
-        score[chosen] = 0.0
-        j = int(np.argmax(score))
-        if score[j] <= 0:
+        j = next_atom(D, Q, r, chosen)
+        if j is None:
             break
         chosen.append(j)
         chosen = _swaps(D, y, chosen)  # greedy detours (√x·√y before x and y) are undone by swaps

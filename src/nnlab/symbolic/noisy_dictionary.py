@@ -32,7 +32,7 @@ import numpy as np
 import sympy
 
 from .dependence import NOISE_STRUCTURE, residual_structure
-from .dictionary import _law, _swaps, columns
+from .dictionary import _law, _swaps, columns, next_atom
 from .noisy_rational import noise_reference
 from .rational import scaled_rows
 from .significance import ALPHA, SnapTest
@@ -75,12 +75,8 @@ def _best_supports(D: np.ndarray, t: np.ndarray, max_terms: int, deadline: float
     while len(chosen) < max_terms and time.monotonic() <= deadline:
         Q, _ = np.linalg.qr(D[:, chosen]) if chosen else (np.zeros((N, 0)), None)
         r = t - Q @ (Q.T @ t)
-        P = D - Q @ (Q.T @ D)
-        pn = np.linalg.norm(P, axis=0)
-        score = np.where(pn > 1e-8, np.abs(P.T @ r) / np.maximum(pn, 1e-300), 0.0)
-        score[chosen] = 0.0
-        j = int(np.argmax(score))
-        if score[j] <= 0:
+        j = next_atom(D, Q, r, chosen)
+        if j is None:
             break
         chosen = _swaps(D, t, chosen + [j])
         offer(chosen)
