@@ -34,7 +34,7 @@ __all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHA
 
 # candidates whose work splits into independent shards (run as separate jobs, joined by merge_shards):
 # the composite's library fits, one per (structure, inner function) unit, dealt round-robin to 4 shards.
-# The decomposition can split its leaves too (run_decompose(shard=...), each shard fitting the surrogate
+# The decomposition can split its leaves too (decompose_candidate.run_decompose(shard=...), each shard fitting the surrogate
 # again and taking the same decisions), but on the public Feynman set the repeated surrogate fits cost
 # more than the leaves gain (simulated 2-worker speed-up 1.39x with it, 1.51x without; most trees have
 # one or two leaves): it stays whole until the shards can share one surrogate.
@@ -135,7 +135,7 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
             run_dictionary(res, Xtr, ytr, Xva, yva, variables, snap_tol=snap_tol, deadline=deadline)
             return
         if cand.name == "decompose":  # split with a surrogate as oracle (see decompose.py)
-            from .decompose import run_decompose
+            from .decompose_candidate import run_decompose
 
             run_decompose(res, Xtr, ytr, Xva, yva, variables, lib, snap_tol=snap_tol, deadline=deadline,
                           shard=shard)
@@ -193,7 +193,7 @@ def merge_shards(parts: list[CandidateResult], Xtr: np.ndarray, ytr: np.ndarray,
         if p.partial is None:
             return p
     from .composite import check_shards, merge_composite
-    from .decompose import merge_shards as merge_decompose
+    from .decompose_candidate import merge_shards as merge_decompose
 
     if cand.name == "composite":
         check_shards([p.partial for p in parts])
