@@ -12,7 +12,7 @@ import nnlab as nl
 from nnlab.symbolic import separability as sep
 from nnlab.symbolic.decompose import decompose
 from nnlab.symbolic.polish import evaluate
-from nnlab.symbolic.dictionary import fit_dictionary
+from nnlab.symbolic.dictionary import fit_dictionary, fit_dictionary_transformed
 from nnlab.symbolic.rational import fit_rational
 
 torch.set_num_threads(1)
@@ -139,6 +139,25 @@ def test_regressor_rational_candidate_takes_a_cubic_numerator_beyond_three_varia
     assert est.complete_ and sympy.simplify(est.formula_ - truth) == 0, est.formula_
 
 
+@pytest.mark.parametrize("truth, names", [
+    ("sqrt(a**2 + b**2 - a*b*cos(t))", "a b t"),  # a law of cosines: three terms in y²
+    ("-1/sqrt(a**2 + 3*b)", "a b"),  # negative, two terms in 1/y²
+    ("a/b**2 + 2", "a b"),  # the 1/x² atom
+])
+def test_fit_dictionary_transformed_finds_laws_whose_square_or_inverse_is_a_sparse_sum(truth, names):
+    syms = sympy.symbols(names, positive=True)
+    t = sympy.sympify(truth, locals={s.name: s for s in syms})
+    X = _box([(1, 3)] * len(syms), 300)
+    found = fit_dictionary_transformed(X, evaluate(t, syms, X), list(syms), tol=1e-7)
+    assert found, truth
+    assert any(sympy.simplify(sympy.nsimplify(e, rational=True, tolerance=1e-8) - t) == 0 for e in found), found
+
+
+def test_fit_dictionary_transformed_finds_nothing_for_a_law_outside_it():
+    X = _box([(1, 3)] * 2, 300)
+    assert fit_dictionary_transformed(X, np.exp(X[:, 0]) + np.log(X[:, 1]), list(sympy.symbols("a b"))) == []
+
+
 # ------------------------------------------------------------------ whole decompositions
 LAWS = [  # truth, variables, ranges, the first split expected
     ("r*F*sin(theta)", "r F theta", [(1, 5), (1, 5), (0, 5)], {"symmetry", "multiplicative"}),
@@ -150,6 +169,11 @@ LAWS = [  # truth, variables, ranges, the first split expected
     ("exp(-((theta - theta1)/sigma)**2/2)/sigma", "sigma theta theta1", [(1, 3)] * 3, {"symmetry"}),
     ("(u + v)/(1 + u*v/c**2)", "c v u", [(1, 5)] * 3, {"homogeneous"}),  # relativistic addition
     ("sqrt((x2 - x1)**2 + (y2 - y1)**2)", "x1 x2 y1 y2", [(1, 5)] * 4, {"symmetry"}),  # sqrt of a separable sum
+    # leaves that are sparse atom sums of a transformed target: √ of a law of cosines in (u, φ − ψ),
+    # 1 + sin(t)/u after the symmetries, and 1/y = 1/E + sin(t)/(m c²) after the homogeneity
+    ("sqrt(a**2 + b**2 - a*b*cos(phi - psi))", "a b phi psi", [(1, 5), (1, 5), (0, 3), (0, 3)], {"symmetry"}),
+    ("n*(1 + p*sin(t)/(k*T))", "n p t k T", [(1, 3)] * 5, {"symmetry", "multiplicative"}),
+    ("E/(1 + E*sin(t)/(m*c**2))", "E m c t", [(1, 3)] * 4, {"homogeneous", "symmetry"}),
 ]
 
 
@@ -167,7 +191,8 @@ def test_decompose_recovers_the_law(truth, names, ranges, first):
     want = evaluate(t, syms, Xf)
     rel = np.sqrt(np.mean((evaluate(expr, syms, Xf) - want) ** 2) / np.mean(want ** 2))
     assert rel < 1e-9, (expr, rel)
-    assert sympy.simplify(expr - t) == 0, expr
+    pos = {s: sympy.Symbol(s.name, positive=True) for s, (lo, _) in zip(syms, ranges) if lo > 0}
+    assert sympy.simplify((expr - t).xreplace(pos)) == 0, expr  # a·√(1 + (b/a)²) = √(a² + b²) for a > 0
 
 
 def test_regressor_uses_the_decomposition_and_reports_the_tree():

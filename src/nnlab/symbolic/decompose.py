@@ -14,8 +14,9 @@ problem (variables, rows, oracle) is then split recursively, cheap tests first:
    ``a = f̂(t₁, R) − t₁·b`` (the intercept, so the parts share no constant);
 5. the same module tests on a transformed target ``T(y)`` (``y²``, ``1/y``, ``sin y``), composed
    back with ``T⁻¹``;
-6. otherwise a **leaf**: the existing candidate search (one variable: every library function
-   ``c·f(a·x + b) + d``, also on ``1/y`` and ``y²``).
+6. otherwise a **leaf**: sparse rationals and sparse sums of atom products (in ``y``, ``y²``,
+   ``1/y``, ``1/y²``: the law of cosines is three terms in ``y²``), else the existing candidate
+   search (one variable: every library function ``c·f(a·x + b) + d``, also on ``1/y`` and ``y²``).
 
 The parts compose into one sympy formula in the user's variables; all its constants are refit on
 the *original* rows (least squares), snapped once, and the result is judged like every other
@@ -41,6 +42,7 @@ from .search import Candidate, run_candidate
 from .rational import fit_rational
 from .separability import SYMMETRIES, homogeneity_z, linear_z, modules, relevance_z, symmetry_z
 from .compose import choose_parts, finish
+from .dictionary import fit_dictionary_transformed
 from .surrogate import fit_surrogate
 from .transforms import fixed_sign
 
@@ -401,10 +403,13 @@ class _Decomposer:
             sq = _rational(X, y ** 2, node.symbols, 6 * floor, self.deadline)
             if sq is not None:
                 rats.append(s * sympy.sqrt(sq))
-        if rats:  # the more accurate first; the parts' rows decide among them later
-            rats.sort(key=lambda e: _leaf_error(e, node.symbols, X, y))
-            return self.placeholder(rats), {**info, "split": "leaf", "candidate": "rational",
-                                            "formula": str(rats[0]), "alternatives": len(rats) - 1}
+        # sparse sums of atom products in y, y², 1/y, 1/y² (√(1 + u² − 2u·cos θ) of the law of cosines)
+        sums = fit_dictionary_transformed(X, y, node.symbols, tol=3 * floor, max_terms=6 if node.exact else 4)
+        if rats or sums:  # the more accurate first; the parts' rows decide among them later
+            fits = sorted([(e, "rational") for e in rats] + [(e, "dictionary") for e in sums],
+                          key=lambda p: _leaf_error(p[0], node.symbols, X, y))
+            return self.placeholder([e for e, _ in fits]), {**info, "split": "leaf", "candidate": fits[0][1],
+                                                           "formula": str(fits[0][0]), "alternatives": len(fits) - 1}
         best, found = None, []
         for cand in cands:
             r = run_candidate(cand, X[tr], y[tr], X[va], y[va], node.symbols, self.lib, grid=5, k=3, steps=60,

@@ -1,7 +1,7 @@
 """Sparse sums of products of one-variable atoms, ``y = Σ_k c_k·Π_j a_{kj}(x_j)`` (few variables).
 
 Each term multiplies, per variable, either nothing or one atom (``x``, ``√x``, ``1/x``, ``x²``,
-``sin x``, ``cos x``); the coefficients enter linearly, so the law is a sparse solution of a
+``1/x²``, ``sin x``, ``cos x``); the coefficients enter linearly, so the law is a sparse solution of a
 linear least-squares problem (SINDy, Brunton et al. 2016; AI Feynman's polynomial fit step).
 Greedy forward selection (each step adds the term whose part orthogonal to the chosen ones best
 explains the residual; terms that turn out unneeded are removed at the end) adds terms until the fit is exact within ``tol``; laws such
@@ -16,7 +16,7 @@ import math
 import numpy as np
 import sympy
 
-__all__ = ["LAW_ALPHA", "atoms", "columns", "fit_dictionary", "run_dictionary"]
+__all__ = ["LAW_ALPHA", "atoms", "columns", "fit_dictionary", "fit_dictionary_transformed", "run_dictionary"]
 
 #: level of the one test of a noisy law's snapped coefficients against its free fit
 LAW_ALPHA = 0.01
@@ -28,7 +28,7 @@ def atoms(x: np.ndarray, sym: sympy.Symbol) -> list[tuple[np.ndarray, sympy.Expr
     if np.all(x > 0):
         out.append((np.sqrt(x), sympy.sqrt(sym)))
     if np.all(x > 0) or np.all(x < 0):
-        out.append((1 / x, 1 / sym))
+        out += [(1 / x, 1 / sym), (x ** -2, sym ** -2)]
     return out
 
 
@@ -92,7 +92,7 @@ def next_atom(D: np.ndarray, Q: np.ndarray, r: np.ndarray, chosen: list[int]) ->
 def fit_dictionary(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], *, tol: float = 1e-7,
                    max_terms: int = 6, max_vars: int = 3) -> sympy.Expr | None:
     """The sparse sum of atom products fitting (X (N, n), y (N,)) within relative RMSE ``tol``, or
-    None (also for more than ``max_vars`` variables: the dictionary grows as 7^n)."""
+    None (also for more than ``max_vars`` variables: the dictionary grows as 8^n)."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     N, n = X.shape
@@ -101,45 +101,109 @@ def fit_dictionary(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], 
     D, norms, forms = columns(X, variables)
     scale = float(np.sqrt(np.mean(y ** 2))) or 1.0
     ok = tol * scale * math.sqrt(N)  # the residual norm of an exact fit
-    # first every subset of up to three among the columns closest to y (interference-like laws,
-    # whose terms only help together, are missed by greedy steps), then greedy forward selection
-    top = list(np.argsort(-np.abs(D.T @ y))[:30])
-    for size in (0, 1, 2):  # `size` columns among the top ones, plus the best completion among all
-        for sub in itertools.combinations(top, size):
-            Q, _ = np.linalg.qr(D[:, list(sub)]) if sub else (np.zeros((N, 0)), None)
-            r = y - Q @ (Q.T @ y)
-            P = D - Q @ (Q.T @ D)
-            pn = np.linalg.norm(P, axis=0)
-            gain = np.where(pn > 1e-8, (P.T @ r) ** 2 / np.maximum(pn, 1e-300) ** 2, 0.0)
-            j = int(np.argmax(gain))
-            if float(r @ r) - gain[j] <= ok ** 2 and j not in sub:
-                cols = list(sub) + [j]
-                if _rss(D, y, cols) <= ok ** 2:
-                    return _law(D, y, cols, norms, forms)
-    chosen: list[int] = []
-    Q = np.zeros((N, 0))
-    r = y.copy()
-    for _ in range(max_terms):
+    # first every law of up to three terms (interference-like laws, whose terms only help together,
+    # are missed by greedy steps), screened through the Gram matrix, then greedy forward selection
+    for cols in _small_supports(D, y, ok ** 2):
+        if _rss(D, y, cols) <= ok ** 2:
+            return _law(D, y, cols, norms, forms)
+    chosen = _pursuit(D, y, [], max_terms, tol * scale, swaps=True)
+    return None if chosen is None else _law(D, y, chosen, norms, forms)
+
+
+def _small_supports(D: np.ndarray, y: np.ndarray, rss_ok: float, max_pairs: int = 12000,
+                    chunk: int = 2000) -> list[list[int]]:
+    """Supports of one, two or three columns of D (unit norm) whose least-squares residual is
+    within ``rss_ok``, best first, estimated from the Gram matrix ``G = DᵀD`` alone: for a pair
+    S = {i, j}, ``RSS = yᵀy − c_Sᵀ G_SS⁻¹ c_S`` (``c = Dᵀy``), and the best third column k
+    adds the gain ``q_k² / p_k`` with ``q_k = c_k − G_kSᵀ G_SS⁻¹ c_S``, ``p_k = 1 − G_kSᵀ G_SS⁻¹ G_kS``.
+    Every pair is scored; the third column completes the ``max_pairs`` best pairs. The estimates
+    only screen: each support is confirmed by a least-squares fit on the rows."""
+    G, c, yy = D.T @ D, D.T @ y, float(y @ y)
+    K = len(c)
+    margin = rss_ok + 1e-9 * yy  # the Gram identities lose digits: confirm generously
+    single = yy - c ** 2
+    found = [(float(single[k]), [int(k)]) for k in np.flatnonzero(single <= margin)]
+    I, J = np.triu_indices(K, 1)
+    g = G[I, J]
+    den = 1 - g ** 2
+    with np.errstate(all="ignore"):
+        pair = np.where(den > 1e-10, yy - (c[I] ** 2 + c[J] ** 2 - 2 * g * c[I] * c[J]) / den, np.inf)
+    found += [(float(pair[p]), [int(I[p]), int(J[p])]) for p in np.flatnonzero(pair <= margin)]
+    best = np.argsort(pair)[:max_pairs]
+    for s in range(0, len(best), chunk):
+        idx = best[s:s + chunk]
+        i, j, gg = I[idx], J[idx], g[idx]
+        inv = 1 / den[idx]
+        ai, aj = (c[i] - gg * c[j]) * inv, (c[j] - gg * c[i]) * inv  # G_SS⁻¹ c_S
+        Gi, Gj = G[i], G[j]  # (m, K): G_kS for every k
+        q = c[None, :] - (Gi * ai[:, None] + Gj * aj[:, None])
+        p = 1 - (Gi * (Gi - gg[:, None] * Gj) + Gj * (Gj - gg[:, None] * Gi)) * inv[:, None]
+        gain = np.where(p > 1e-9, q ** 2 / np.maximum(p, 1e-300), 0.0)
+        rows = np.arange(len(idx))
+        gain[rows, i] = gain[rows, j] = 0.0
+        k = np.argmax(gain, axis=1)
+        rss = pair[idx] - gain[rows, k]
+        found += [(float(rss[m]), [int(i[m]), int(j[m]), int(k[m])]) for m in np.flatnonzero(rss <= margin)]
+    found.sort(key=lambda t: (len(t[1]), t[0]))  # the fewest terms first
+    return [cols for _, cols in found[:20]]
+
+
+def _pursuit(D: np.ndarray, y: np.ndarray, chosen: list[int], max_terms: int, tol: float,
+             swaps: bool) -> list[int] | None:
+    """Greedy forward selection from ``chosen`` until the RMS residual is at most ``tol`` (then the
+    terms not needed are dropped), or None after ``max_terms`` terms."""
+    chosen = list(chosen)
+    Q = np.linalg.qr(D[:, chosen])[0] if chosen else np.zeros((len(y), 0))
+    r = y - Q @ (Q.T @ y)
+    while True:
+        if math.sqrt(float(np.mean(r ** 2))) <= tol:
+            return _prune(D, y, chosen, tol)
+        if len(chosen) >= max_terms:
+            return None
         j = next_atom(D, Q, r, chosen)
         if j is None:
-            break
+            return None
         chosen.append(j)
-        chosen = _swaps(D, y, chosen)  # greedy detours (√x·√y before x and y) are undone by swaps
+        if swaps:
+            chosen = _swaps(D, y, chosen)  # greedy detours (√x·√y before x and y) are undone by swaps
         Q, _ = np.linalg.qr(D[:, chosen])
         r = y - Q @ (Q.T @ y)
-        if math.sqrt(float(np.mean(r ** 2))) <= tol * scale:
-            coef, *_ = np.linalg.lstsq(D[:, chosen], y, rcond=None)
-            # backward: terms whose removal keeps the fit exact were picked on the way (greedy detours)
-            for k in sorted(range(len(chosen)), key=lambda k: abs(coef[k])):
-                trial = [c for i, c in enumerate(chosen) if i != k and c >= 0]
-                if not trial:
-                    continue
-                ct, *_ = np.linalg.lstsq(D[:, trial], y, rcond=None)
-                if math.sqrt(float(np.mean((y - D[:, trial] @ ct) ** 2))) <= tol * scale:
-                    chosen[k] = -1
-            chosen = [c for c in chosen if c >= 0]
-            return _law(D, y, chosen, norms, forms)
-    return None
+
+
+def _prune(D: np.ndarray, y: np.ndarray, chosen: list[int], tol: float) -> list[int]:
+    """Backward: drop the terms whose removal keeps the RMS residual within ``tol`` (greedy detours)."""
+    coef, *_ = np.linalg.lstsq(D[:, chosen], y, rcond=None)
+    for k in sorted(range(len(chosen)), key=lambda k: abs(coef[k])):
+        trial = [c for i, c in enumerate(chosen) if i != k and c >= 0]
+        if not trial:
+            continue
+        ct, *_ = np.linalg.lstsq(D[:, trial], y, rcond=None)
+        if math.sqrt(float(np.mean((y - D[:, trial] @ ct) ** 2))) <= tol:
+            chosen[k] = -1
+    return [c for c in chosen if c >= 0]
+
+
+def fit_dictionary_transformed(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], *, tol: float = 1e-7,
+                               max_terms: int = 6, max_vars: int = 3) -> list[sympy.Expr]:
+    """The sparse atom sums fitting ``y``, ``y²``, ``1/y`` or ``1/y²`` (the last three when y keeps
+    one sign), composed back into formulas for y: the law of cosines ``√(a² + b² − 2ab·cos γ)`` is
+    three terms of the dictionary in ``y²``, a Coulomb-like ``1/√(...)`` in ``1/y²``. ``tol`` is the
+    relative error allowed on y (twice that on the squared transforms, whose relative error doubles)."""
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    s = 1 if np.all(y > 0) else -1 if np.all(y < 0) else 0
+    out: list[sympy.Expr] = []
+    forms = [(y, 1.0, lambda e: e)]
+    if s != 0:
+        forms += [(y ** 2, 2.0, lambda e: s * sympy.sqrt(e)), (1 / y, 1.0, lambda e: 1 / e),
+                  (1 / y ** 2, 2.0, lambda e: s / sympy.sqrt(e))]
+    for t, factor, inv in forms:
+        with np.errstate(all="ignore"):
+            if not np.all(np.isfinite(t)):
+                continue
+            e = fit_dictionary(X, t, variables, tol=factor * tol, max_terms=max_terms, max_vars=max_vars)
+        if e is not None:
+            out.append(inv(e))
+    return out
 
 
 def _law(D: np.ndarray, y: np.ndarray, chosen: list[int], norms: np.ndarray, forms: list[sympy.Expr]) -> sympy.Expr:
