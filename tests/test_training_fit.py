@@ -231,7 +231,7 @@ def test_fit_signature_is_the_contract():
         ("val", None), ("loss", "mse"), ("optimizer", "adam"), ("lr", 1e-3), ("epochs", 10),
         ("batch_size", 64), ("clip", None), ("seed", None), ("progress", True), ("callbacks", ()),
         ("checkpoint_dir", None), ("resume", None), ("penalty", None), ("distributed", None),
-        ("scheduler", None), ("warmup", 0), ("grad_norm", True)]
+        ("scheduler", None), ("warmup", 0), ("grad_norm", None)]
 
 
 def test_grad_norm_false_skips_the_norm_but_not_the_training():
@@ -246,19 +246,21 @@ def test_grad_norm_false_skips_the_norm_but_not_the_training():
             norms.append(torch.linalg.vector_norm(
                 torch.cat([p.grad.flatten() for p in state.model.parameters()])).item())
 
-    a, b = mlp(), mlp()
+    a, b, d = mlp(), mlp(), mlp()
     ha = nl.fit(a, (X, y), loss="cross_entropy", epochs=2, batch_size=32, seed=1, progress=False,
-                callbacks=[Probe()])
+                callbacks=[Probe()], grad_norm=True)
     hb = nl.fit(b, (X, y), loss="cross_entropy", epochs=2, batch_size=32, seed=1, progress=False,
                 grad_norm=False)
+    hd = nl.fit(d, (X, y), loss="cross_entropy", epochs=2, batch_size=32, seed=1, progress=False)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
-    assert ha.train_loss == hb.train_loss and ha.train_acc == hb.train_acc
-    assert hb.grad_norm == [None, None]
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), d.parameters()))
+    assert ha.train_loss == hb.train_loss == hd.train_loss and ha.train_acc == hb.train_acc
+    assert hb.grad_norm == [None, None] and hd.grad_norm == [None, None]  # the default: none asked
     assert ha.grad_norm == pytest.approx([np.mean(norms[:3]), np.mean(norms[3:])], rel=1e-5)
     hc = nl.fit(mlp(), (X, y), loss="cross_entropy", epochs=1, batch_size=32, progress=False,
                 clip=("norm", 1e6), grad_norm=False)
     assert hc.grad_norm[0] is not None and hc.grad_norm[0] > 0
-    with pytest.raises(TypeError, match="grad_norm must be True or False"):
+    with pytest.raises(TypeError, match="grad_norm must be True, False or None"):
         nl.fit(mlp(), (X, y), loss="cross_entropy", epochs=1, progress=False, grad_norm="no")
 
 
@@ -275,3 +277,24 @@ def test_tensor_batches_follow_the_sampler_order_in_chunks(monkeypatch, n, epoch
     assert len(got) == len(want)
     for (xa, ya), (xb, yb) in zip(got, want):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_grad_norm_default_records_it_when_a_callback_asks(tmp_path):
+    """fit(grad_norm=None): a callback with ``wants_grad_norm = True`` (TensorBoard with its
+    norms) turns the record on; TensorBoard(grad_norms=False) and plain callbacks do not."""
+    X, y = nl.data.toy("spiral", 64, seed=0)
+
+    class Asks:
+        wants_grad_norm = True
+
+        def on_epoch_end(self, state):
+            pass
+
+    h = nl.fit(mlp(), (X, y), loss="cross_entropy", epochs=1, batch_size=32, progress=False, callbacks=[Asks()])
+    assert h.grad_norm[0] is not None and h.grad_norm[0] > 0
+    h = nl.fit(mlp(), (X, y), loss="cross_entropy", epochs=1, batch_size=32, progress=False,
+               callbacks=[nl.callbacks.TensorBoard(tmp_path / "a")])
+    assert h.grad_norm[0] is not None
+    h = nl.fit(mlp(), (X, y), loss="cross_entropy", epochs=1, batch_size=32, progress=False,
+               callbacks=[nl.callbacks.TensorBoard(tmp_path / "b", grad_norms=False), lambda state: None])
+    assert h.grad_norm == [None]

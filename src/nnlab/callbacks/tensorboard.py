@@ -51,6 +51,11 @@ class TensorBoard:
         self.writer: Any = None
         self._epochs = 0
 
+    @property
+    def wants_grad_norm(self) -> bool:
+        """``fit(grad_norm=None)`` records ‖g‖ for ``grad_norm/global`` when the norms are logged."""
+        return self.grad_norms
+
     def on_fit_start(self, state: Any) -> None:
         if state.rank != 0:
             return

@@ -63,7 +63,7 @@ def fit_into_run(model: nn.Module, data: Data, cfg: Mapping[str, Any], run: RunF
                      checkpoint_dir=str(run.checkpoints),
                      resume=str(run.checkpoints) if resume else None,
                      penalty=penalty, distributed=None, scheduler=cfg.get("scheduler"),
-                     warmup=int(cfg.get("warmup") or 0))
+                     warmup=int(cfg.get("warmup") or 0), grad_norm=True)  # metrics.jsonl has ‖g‖
     model.to("cpu")  # DDP on CUDA moved it; saving and plotting happen on the CPU
     if writer:
         records = run.metrics()

@@ -16,7 +16,7 @@ from torch import nn
 
 from .history import History
 
-__all__ = ["TrainState", "resolve_callbacks", "call", "HOOKS"]
+__all__ = ["TrainState", "resolve_callbacks", "wants_grad_norm", "call", "HOOKS"]
 
 HOOKS = ("on_fit_start", "on_epoch_start", "on_batch_end", "on_epoch_end", "on_fit_end")
 
@@ -58,6 +58,12 @@ def resolve_callbacks(callbacks: Any) -> dict[str, list[Callable]]:
         else:
             raise TypeError(f"callback {cb!r} has none of {list(HOOKS)} and is not callable")
     return hooks
+
+
+def wants_grad_norm(hooks: dict[str, list[Callable]]) -> bool:
+    """Whether a callback object asks ``fit`` to record ‖g‖ (its attribute ``wants_grad_norm``)."""
+    return any(getattr(getattr(fn, "__self__", None), "wants_grad_norm", False) is True
+               for fns in hooks.values() for fn in fns)
 
 
 def call(hooks: dict[str, list[Callable]], name: str, state: TrainState) -> None:

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from ._clipping import check_clip
-from .callbacks import TrainState, call as _call, resolve_callbacks as _resolve_callbacks
+from .callbacks import TrainState, call as _call, resolve_callbacks as _resolve_callbacks, \
+    wants_grad_norm as _wants_grad_norm
 from .checkpoint import CheckpointWriter, load_checkpoint, restore_rng, save_checkpoint
 from .data_loading import Source, as_source, check_against_model
 from .epoch import evaluate as _evaluate, train_epoch as _train_epoch
@@ -38,7 +39,7 @@ def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "m
         callbacks: Iterable[Any] = (), checkpoint_dir: str | Path | None = None,
         resume: str | Path | None = None, penalty: Callable | None = None,
         distributed: bool | None = None, scheduler: Any = None, warmup: int = 0,
-        grad_norm: bool = True) -> History:
+        grad_norm: bool | None = None) -> History:
     """Train ``model`` in place and return its :class:`History`.
 
     Args:
@@ -72,9 +73,11 @@ def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "m
             its state is checkpointed.
         warmup: epochs of linear learning-rate warm-up for a named ``scheduler``.
         grad_norm: record History's ``grad_norm`` (the mean ‖g‖ over the epoch's steps: one fused
-            norm over the gradients every step, 2–8 % of a small MLP's step on CPU). ``False``
-            skips it (``grad_norm`` is then ``None``); with ``clip`` it is recorded anyway, since
-            clipping computes it.
+            norm over the gradients every step, 2–8 % of a small MLP's step on CPU). ``True``:
+            always; ``False``: never (``grad_norm`` is then ``None``); ``None`` (default): when a
+            callback asks for it (``TensorBoard``'s ``grad_norm/global``), as trainers such as
+            Lightning log gradient norms only on request. With ``clip`` it is recorded anyway,
+            since clipping computes it.
 
     Returns:
         The :class:`History` (also the resumed epochs' entries when resuming).
@@ -94,8 +97,10 @@ def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "m
     spec = get_loss(loss)
     clip_spec = check_clip(clip)
     hooks = _resolve_callbacks(callbacks)
-    if not isinstance(grad_norm, bool):
-        raise TypeError(f"grad_norm must be True or False, got {grad_norm!r}")
+    if grad_norm is None:
+        grad_norm = _wants_grad_norm(hooks)
+    elif not isinstance(grad_norm, bool):
+        raise TypeError(f"grad_norm must be True, False or None (when a callback asks), got {grad_norm!r}")
     if penalty is not None and not callable(penalty):
         raise TypeError(f"penalty must be a callable penalty(model, X_batch) -> scalar, got {penalty!r}")
 
