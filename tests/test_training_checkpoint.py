@@ -171,28 +171,8 @@ def test_checkpoint_writer_runs_one_write_at_a_time_and_reraises_failures(tmp_pa
     assert str(tmp_path) in " ".join(getattr(info.value, "__notes__", []))
     w.wait()  # the error is raised once
     w.submit(lambda: order.append(4), "here")
-    w.close()  # waits for the write
-    assert order == [0, 1, 2, 3, 4]
-
-
-def test_checkpoint_writers_share_one_kept_thread():
-    """Every writer of the process runs on one daemon thread, started once and kept between runs
-    (a thread start per fit made the training thread wait); a failed job leaves it serving."""
-    import threading
-
-    from nnlab.training.checkpoint import CheckpointWriter
-
-    seen: list = []
-    a, b = CheckpointWriter(), CheckpointWriter()
-    a.submit(lambda: seen.append(threading.current_thread()))
-    a.close()
-    b.submit(lambda: 1 / 0)
-    with pytest.raises(ZeroDivisionError):
-        b.close()
-    b.submit(lambda: seen.append(threading.current_thread()))
-    b.close()
-    assert seen[0] is seen[1] and seen[0] is not threading.current_thread()
-    assert seen[0].daemon and seen[0].is_alive() and seen[0].name == "nnlab-checkpoint"
+    w.close()  # waits for the write, then ends the thread
+    assert order == [0, 1, 2, 3, 4] and w._thread is None
 
 
 def test_fit_returns_with_its_last_checkpoint_on_disk(tmp_path):

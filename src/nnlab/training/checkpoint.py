@@ -146,37 +146,44 @@ def restore_rng(ckpt: Checkpoint) -> None:
 
 # ---- save / load ---------------------------------------------------------------------------------
 class CheckpointWriter:
-    """Runs the disk stage of :func:`save_checkpoint` in the background, one write at a time.
+    """Runs the disk stage of :func:`save_checkpoint` on one background thread, one write at a time.
 
-    ``submit(fn)`` waits for this writer's write in flight (if any), then hands ``fn`` to the
-    process's checkpoint thread; ``wait()`` blocks until no write is in flight and raises the error
-    of a failed one (the original exception, with a note naming the folder); ``close()`` waits,
-    then raises a failed write's error. One daemon thread serves every writer of the process, in
-    order, and is kept between runs: starting a thread makes the starting thread wait for the new
-    one's first GIL slices (measured at 2 cores under load: ~8 ms of wall time per start), a fixed
-    cost per ``fit`` that a short run would otherwise pay on its training thread.
+    ``submit(fn)`` waits for the write in flight (if any), then hands ``fn`` to the thread;
+    ``wait()`` blocks until no write is in flight and raises the error of a failed one (the
+    original exception, with a note naming the folder); ``close()`` waits, then ends the thread.
+    The thread is started once and kept: starting a thread per epoch made the training thread wait
+    for the new thread's first GIL slice (up to the 5 ms switch interval).
     """
 
     def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._idle = threading.Event()
         self._idle.set()
         self._error: BaseException | None = None
         self._where = ""
+        self._thread: threading.Thread | None = None
         self.packer = Packer()  # the tensors file's buffer, reused by every save through this writer
 
-    def _run(self, fn) -> None:
-        try:
-            fn()
-        except BaseException as e:  # noqa: BLE001 -- handed to the training thread by wait()
-            self._error = e
-        finally:
-            self._idle.set()
+    def _loop(self) -> None:
+        while True:
+            fn = self._jobs.get()
+            if fn is None:
+                return
+            try:
+                fn()
+            except BaseException as e:  # noqa: BLE001 -- handed to the training thread by wait()
+                self._error = e
+            finally:
+                self._idle.set()
 
     def submit(self, fn, where: str = "") -> None:
         self.wait()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="nnlab-checkpoint", daemon=True)
+            self._thread.start()
         self._where = where
         self._idle.clear()
-        _jobs().put((self, fn))
+        self._jobs.put(fn)
 
     def wait(self) -> None:
         self._idle.wait()
@@ -186,32 +193,13 @@ class CheckpointWriter:
             raise err
 
     def close(self) -> None:
-        """Wait for the write in flight, then raise a failed write's error (the shared thread
-        stays for the next writer)."""
+        """Wait for the write in flight, end the thread, then raise a failed write's error."""
+        self._idle.wait()
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
         self.wait()
-
-
-_WORKER_LOCK = threading.Lock()
-_worker: tuple[int, threading.Thread, queue.SimpleQueue] | None = None
-
-
-def _jobs() -> queue.SimpleQueue:
-    """The queue of the process's checkpoint thread, started on first use (and again in a
-    process forked from one that had it: threads do not survive ``fork``)."""
-    global _worker
-    with _WORKER_LOCK:
-        if _worker is None or _worker[0] != os.getpid() or not _worker[1].is_alive():
-            jobs: queue.SimpleQueue = queue.SimpleQueue()
-            thread = threading.Thread(target=_serve, args=(jobs,), name="nnlab-checkpoint", daemon=True)
-            thread.start()
-            _worker = (os.getpid(), thread, jobs)
-        return _worker[2]
-
-
-def _serve(jobs: queue.SimpleQueue) -> None:
-    while True:
-        writer, fn = jobs.get()
-        writer._run(fn)
 
 
 def save_checkpoint(directory: str | Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
