@@ -557,6 +557,8 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
     for log_inputs, start in ((False, seed), (True, seed + 1)):
         if sur.error <= 1e-2:
             break
+        if not log_inputs and not np.any(sur.signs):
+            continue  # no fixed-sign column: raw inputs are the inputs already fitted
         other = fit_surrogate(X, y, seed=start, steps=1500, log_inputs=log_inputs)
         sur = other if other.error < sur.error else sur
     dec = _Decomposer(LIBRARY if lib is None else lib, deadline, z_max, seed, shard=shard)
