@@ -449,3 +449,47 @@ void NAME(const T *gW, long sO, long sJ, long sI, const T *coef, const T *ss, co
 
 PARAM_GRADS(kan_param_grads_f32, float)
 PARAM_GRADS(kan_param_grads_f64, double)
+
+/* ------------------------------------------------------------------------------------------ *
+ * One call per layer step (nnlab.kan.cpu_layer): the input check, the packed weight Wt in a
+ * private buffer (never cached: it is rebuilt from the parameters on every call, O(params)) and
+ * the sparse forward; backward packs Wt again, runs the sparse backward into a private ∂L/∂Wt
+ * and applies the chain rule onto c, w^b, w^s. Small layers spend most of a step in the calls
+ * themselves, so one call replaces four (check, pack, kernel, parameter gradients).
+ * Forward returns -1 (out of memory) or the check's flags; with bit 0 set (NaN/inf) y is not
+ * computed. Backward returns -1 or 0; gx and gc/gsb/gss (all three or none) may be NULL.
+ * ------------------------------------------------------------------------------------------ */
+#define SP_LAYER(T, SFX)                                                                       \
+int kan_layer_forward_##SFX(const T *x, long B, long I, long O, const double *t0,              \
+                            const double *inv_h, long k, long K, const double *M,              \
+                            const T *coef, const T *sb, const T *ss, const T *mask, int base,  \
+                            const double *lo, const double *hi, int range, T *y,               \
+                            int nthreads) {                                                    \
+    int flags = kan_check_input_##SFX(x, B, I, lo, hi, range);                                 \
+    if (flags & 1) return flags;                                                               \
+    T *Wt = malloc(sizeof(T) * (size_t)((K + 1) * I * O));                                     \
+    if (!Wt) return -1;                                                                        \
+    kan_pack_weights_t_##SFX(coef, sb, ss, mask, O, I, K, Wt);                                 \
+    int rc = kan_sparse_forward_##SFX(x, B, I, O, t0, inv_h, k, K, M, Wt, base, y, nthreads);  \
+    free(Wt);                                                                                  \
+    return rc < 0 ? rc : flags;                                                                \
+}                                                                                              \
+int kan_layer_backward_##SFX(const T *g, const T *x, long B, long I, long O, const double *t0, \
+                             const double *inv_h, long k, long K, const double *M,             \
+                             const double *dM, const T *coef, const T *sb, const T *ss,        \
+                             const T *mask, int base, T *gx, T *gc, T *gsb, T *gss,            \
+                             int nthreads) {                                                   \
+    const size_t WS = (size_t)((K + 1) * I * O);                                               \
+    T *Wt = malloc(sizeof(T) * WS * (gc ? 2 : 1));                                             \
+    if (!Wt) return -1;                                                                        \
+    T *gWt = gc ? Wt + WS : NULL;                                                              \
+    kan_pack_weights_t_##SFX(coef, sb, ss, mask, O, I, K, Wt);                                 \
+    int rc = kan_sparse_backward_##SFX(g, x, B, I, O, t0, inv_h, k, K, M, dM, Wt, base, gx,    \
+                                       gWt, nthreads);                                         \
+    if (rc == 0 && gc)                                                                         \
+        kan_param_grads_##SFX(gWt, 1, O, (K + 1) * O, coef, ss, mask, O, I, K, gc, gsb, gss);  \
+    free(Wt);                                                                                  \
+    return rc;                                                                                 \
+}
+SP_LAYER(float, f32)
+SP_LAYER(double, f64)
