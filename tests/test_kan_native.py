@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nnlab.kan import KANLayer, kernel, native, routes, spline
+from nnlab.kan import KANLayer, cpu_layer, kernel, native, routes, spline
 
 PATHS = ["native", "eager", "threaded", "triton"]
 
@@ -351,7 +351,8 @@ def test_busy_cpu_runs_the_layer_call_on_free_cpus(monkeypatch):
     native._reset()
     seen = []
     real_ff = native.features_uniform
-    real_sb = native.sparse_backward
+    real_sb = cpu_layer.layer_backward
+    real_lf = cpu_layer._layer_forward
 
     def spy_ff(*a, **kw):
         seen.append(("features", torch.get_num_threads()))
@@ -361,8 +362,13 @@ def test_busy_cpu_runs_the_layer_call_on_free_cpus(monkeypatch):
         seen.append(("sparse_backward", torch.get_num_threads()))
         return real_sb(*a, **kw)
 
+    def spy_lf(*a, **kw):
+        seen.append(("sparse_forward", torch.get_num_threads()))
+        return real_lf(*a, **kw)
+
     monkeypatch.setattr(native, "features_uniform", spy_ff)
-    monkeypatch.setattr(native, "sparse_backward", spy_sb)
+    monkeypatch.setattr(cpu_layer, "layer_backward", spy_sb)
+    monkeypatch.setattr(cpu_layer, "_layer_forward", spy_lf)
     monkeypatch.setattr(native, "threads_for", lambda threads=None: 1)
     threads = torch.get_num_threads()
     torch.manual_seed(0)

@@ -208,7 +208,27 @@ int NAME(const T *gF, const T *x, long B, long I, const double *t0, const double
 BACKWARD(kan_backward_x_f32, float)
 BACKWARD(kan_backward_x_f64, double)
 
-int kan_native_version(void) { return 5; }
+int kan_native_version(void) { return 6; }
+
+/* The layer's input check in one pass over x (B, I), no host round trip through torch:
+ * bit 0 of the result: some value is NaN or +-inf (x - x is then NaN, not 0);
+ * bit 1 (only if `range`): some finite x[b, i] lies outside [lo[i], hi[i]] (the grid range
+ * with its slack, as double: comparing the promoted value is exact, like torch's comparison). */
+#define CHECK_INPUT(NAME, T)                                                                   \
+int NAME(const T *x, long B, long I, const double *lo, const double *hi, int range) {          \
+    int bad = 0, out = 0;                                                                      \
+    for (long b = 0; b < B; b++) {                                                             \
+        const T *xr = x + b * I;                                                               \
+        for (long i = 0; i < I; i++) {                                                         \
+            T v = xr[i];                                                                       \
+            bad |= (v - v) != (T)0;                                                            \
+            out |= ((double)v < lo[i]) | ((double)v > hi[i]);                                  \
+        }                                                                                      \
+    }                                                                                          \
+    return bad | ((range ? out : 0) << 1);                                                     \
+}
+CHECK_INPUT(kan_check_input_f32, float)
+CHECK_INPUT(kan_check_input_f64, double)
 
 /* 1 if built with OpenMP (threads over rows), else 0. */
 int kan_native_openmp(void) {

@@ -28,4 +28,8 @@ spans_i(const double *restrict xd, long I, const double *restrict t0,
     }
 }
 
+/* _native.c: the input check (bit 0 NaN/inf, bit 1 outside [lo, hi]), see there */
+int kan_check_input_f32(const float *x, long B, long I, const double *lo, const double *hi, int range);
+int kan_check_input_f64(const double *x, long B, long I, const double *lo, const double *hi, int range);
+
 #endif

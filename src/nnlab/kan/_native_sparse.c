@@ -20,10 +20,6 @@
 
 typedef float vec_f32 __attribute__((vector_size(64)));
 typedef double vec_f64 __attribute__((vector_size(64)));
-typedef float vec8_f32 __attribute__((vector_size(32)));
-typedef float vec4_f32 __attribute__((vector_size(16)));
-typedef double vec4_f64 __attribute__((vector_size(32)));
-typedef double vec2_f64 __attribute__((vector_size(16)));
 
 static inline __attribute__((always_inline)) float exp_f32(float x) {
     x = x < -87.0f ? -87.0f : x;
@@ -45,12 +41,27 @@ static inline __attribute__((always_inline)) float exp_f32(float x) {
 
 static inline __attribute__((always_inline)) double exp_f64(double x) { return exp(x); }
 
-#define HSUM_f32(z) ({ vec8_f32 h8, l8; memcpy(&l8, &(z), 32); memcpy(&h8, (char *)&(z) + 32, 32); \
-    l8 += h8; vec4_f32 h4, l4; memcpy(&l4, &l8, 16); memcpy(&h4, (char *)&l8 + 16, 16); l4 += h4; \
-    (l4[0] + l4[2]) + (l4[1] + l4[3]); })
-#define HSUM_f64(z) ({ vec4_f64 h4, l4; memcpy(&l4, &(z), 32); memcpy(&h4, (char *)&(z) + 32, 32); \
-    l4 += h4; vec2_f64 h2, l2; memcpy(&l2, &l4, 16); memcpy(&h2, (char *)&l4 + 16, 16); l2 += h2; \
-    l2[0] + l2[1]; })
+/* Horizontal sums in registers (permutes of the whole vector; a round trip through memory
+ * would split a 64-byte store into narrower loads, which store forwarding cannot serve). The
+ * order of the additions is fixed: halves, then quarters, then the last pairs. */
+#if defined(__clang__)
+#define SHUF16(z, ...) __builtin_shufflevector((z), (z), __VA_ARGS__)
+#define SHUF8(z, ...) __builtin_shufflevector((z), (z), __VA_ARGS__)
+#else
+typedef int vec_i32 __attribute__((vector_size(64)));
+typedef long long vec_i64 __attribute__((vector_size(64)));
+#define SHUF16(z, ...) __builtin_shuffle((z), (vec_i32){__VA_ARGS__})
+#define SHUF8(z, ...) __builtin_shuffle((z), (vec_i64){__VA_ARGS__})
+#endif
+#define HSUM_f32(zz) ({ vec_f32 z_ = (zz);                                                    \
+    z_ += SHUF16(z_, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);                    \
+    z_ += SHUF16(z_, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);                    \
+    z_ += SHUF16(z_, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);                    \
+    z_[0] + z_[1]; })
+#define HSUM_f64(zz) ({ vec_f64 z_ = (zz);                                                    \
+    z_ += SHUF8(z_, 4, 5, 6, 7, 0, 1, 2, 3);                                                   \
+    z_ += SHUF8(z_, 2, 3, 0, 1, 6, 7, 4, 5);                                                   \
+    z_[0] + z_[1]; })
 
 /* For each element e and r = 0..k: the slot j = s[e] - k + r of the r-th local basis function,
  * clamped to a valid slot (0) where it does not exist (jc), and its value
@@ -308,28 +319,29 @@ SP_FORWARD(kan_sparse_forward_f64, double, vec_f64, 8, DBL_MIN)
                     T *Gr = Gi + j * O;                                                        \
                     long o0 = 0;                                                               \
                     for (; o0 + 4 * (VL) <= O; o0 += 4 * (VL)) {                              \
-                        VT a0 = LDV(VT, Gr + o0), a1 = LDV(VT, Gr + o0 + (VL));                \
-                        VT a2 = LDV(VT, Gr + o0 + 2 * (VL)), a3 = LDV(VT, Gr + o0 + 3 * (VL)); \
+                        VT a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                             \
                         for (long t = 0; t < nj; t++) {                                        \
                             const T *gr_ = g + (b0 + (j < K ? rj[t] : t)) * O + o0;            \
                             T s_ = vj[t];                                                      \
                             a0 += LDV(VT, gr_) * s_; a1 += LDV(VT, gr_ + (VL)) * s_;           \
                             a2 += LDV(VT, gr_ + 2 * (VL)) * s_; a3 += LDV(VT, gr_ + 3 * (VL)) * s_; \
                         }                                                                      \
-                        STV(VT, Gr + o0, a0); STV(VT, Gr + o0 + (VL), a1);                     \
-                        STV(VT, Gr + o0 + 2 * (VL), a2); STV(VT, Gr + o0 + 3 * (VL), a3);      \
+                        STV(VT, Gr + o0, LDV(VT, Gr + o0) + a0);                               \
+                        STV(VT, Gr + o0 + (VL), LDV(VT, Gr + o0 + (VL)) + a1);                 \
+                        STV(VT, Gr + o0 + 2 * (VL), LDV(VT, Gr + o0 + 2 * (VL)) + a2);         \
+                        STV(VT, Gr + o0 + 3 * (VL), LDV(VT, Gr + o0 + 3 * (VL)) + a3);         \
                     }                                                                          \
                     for (; o0 + (VL) <= O; o0 += (VL)) {                                       \
-                        VT a0 = LDV(VT, Gr + o0);                                              \
+                        VT a0 = {0};                                                           \
                         for (long t = 0; t < nj; t++)                                          \
                             a0 += LDV(VT, g + (b0 + (j < K ? rj[t] : t)) * O + o0) * vj[t];    \
-                        STV(VT, Gr + o0, a0);                                                  \
+                        STV(VT, Gr + o0, LDV(VT, Gr + o0) + a0);                               \
                     }                                                                          \
                     for (; o0 < O; o0++) {                                                     \
-                        T a = Gr[o0];                                                          \
+                        T a = 0;                                                               \
                         for (long t = 0; t < nj; t++)                                          \
                             a += g[(b0 + (j < K ? rj[t] : t)) * O + o0] * vj[t];               \
-                        Gr[o0] = a;                                                            \
+                        Gr[o0] += a;                                                           \
                     }                                                                          \
                 }                                                                              \
             }                                                                                  \
@@ -346,8 +358,9 @@ SP_FORWARD(kan_sparse_forward_f64, double, vec_f64, 8, DBL_MIN)
 #endif
 
 /* gx (B, I) and gWt ((K+1)·I, O), either may be NULL; gWt is overwritten (not accumulated).
- * Each block (at most 64 rows) sums into a zeroed block buffer that is then added to the
- * thread's total (rounding grows with 64 + the number of blocks, not with B); with threads each one keeps a private
+ * Each block (at most 64 rows) sums each row of gWt in registers from zero and adds that partial
+ * sum to the thread's total (rounding grows with 64 + the number of blocks, not with B; no
+ * block-sized buffer is zeroed and added per block); with threads each one keeps a private
  * total, added up at the end. */
 #define SP_BACKWARD(NAME, T, VT, VL, TMIN)                                                     \
 int NAME(const T *g, const T *x, long B, long I, long O, const double *t0, const double *inv_h, \
@@ -368,7 +381,7 @@ int NAME(const T *g, const T *x, long B, long I, long O, const double *t0, const
     _Pragma("omp parallel num_threads(nt) if(par) reduction(|:failed)")                       \
     {                                                                                          \
         T *mine = gWt ? tot + (size_t)SP_TID() * (size_t)WS : NULL;                            \
-        T *gW = nblk > 1 && gWt ? malloc(sizeof(T) * (size_t)WS) : mine;                       \
+        T *gW = mine;                                                                          \
         int *cnt = malloc(sizeof(int) * (size_t)(K + 1) * (size_t)(RB + 1));                   \
         int *bkr = cnt ? cnt + K + 1 : NULL;                                                   \
         T *bkv = malloc(sizeof(T) * (size_t)(K + 1) * (size_t)RB);                             \
@@ -380,11 +393,8 @@ int NAME(const T *g, const T *x, long B, long I, long O, const double *t0, const
             if (bad) continue;                                                                 \
             const long b0 = blk * RB, R = (b0 + RB <= B ? RB : B - b0), n = R * I;             \
             const long ns = SP_STRIDE(RB * I);                                                 \
-            if (gW && gW != mine) memset(gW, 0, sizeof(T) * (size_t)WS);                       \
             SP_SWITCH(SP_BWD_BODY, T, VT, VL)                                                  \
-            if (gW && gW != mine) for (long e = 0; e < WS; e++) mine[e] += gW[e];              \
         }                                                                                      \
-        if (gW && gW != mine) free(gW);                                                        \
         free(cnt); free(bkv);                                                                  \
         sp_free(&w);                                                                           \
     }                                                                                          \
@@ -449,3 +459,47 @@ void NAME(const T *gW, long sO, long sJ, long sI, const T *coef, const T *ss, co
 
 PARAM_GRADS(kan_param_grads_f32, float)
 PARAM_GRADS(kan_param_grads_f64, double)
+
+/* ------------------------------------------------------------------------------------------ *
+ * One call per layer step (nnlab.kan.cpu_layer): the input check, the packed weight Wt in a
+ * private buffer (never cached: it is rebuilt from the parameters on every call, O(params)) and
+ * the sparse forward; backward packs Wt again, runs the sparse backward into a private ∂L/∂Wt
+ * and applies the chain rule onto c, w^b, w^s. Small layers spend most of a step in the calls
+ * themselves, so one call replaces four (check, pack, kernel, parameter gradients).
+ * Forward returns -1 (out of memory) or the check's flags; with bit 0 set (NaN/inf) y is not
+ * computed. Backward returns -1 or 0; gx and gc/gsb/gss (all three or none) may be NULL.
+ * ------------------------------------------------------------------------------------------ */
+#define SP_LAYER(T, SFX)                                                                       \
+int kan_layer_forward_##SFX(const T *x, long B, long I, long O, const double *t0,              \
+                            const double *inv_h, long k, long K, const double *M,              \
+                            const T *coef, const T *sb, const T *ss, const T *mask, int base,  \
+                            const double *lo, const double *hi, int range, T *y,               \
+                            int nthreads) {                                                    \
+    int flags = kan_check_input_##SFX(x, B, I, lo, hi, range);                                 \
+    if (flags & 1) return flags;                                                               \
+    T *Wt = malloc(sizeof(T) * (size_t)((K + 1) * I * O));                                     \
+    if (!Wt) return -1;                                                                        \
+    kan_pack_weights_t_##SFX(coef, sb, ss, mask, O, I, K, Wt);                                 \
+    int rc = kan_sparse_forward_##SFX(x, B, I, O, t0, inv_h, k, K, M, Wt, base, y, nthreads);  \
+    free(Wt);                                                                                  \
+    return rc < 0 ? rc : flags;                                                                \
+}                                                                                              \
+int kan_layer_backward_##SFX(const T *g, const T *x, long B, long I, long O, const double *t0, \
+                             const double *inv_h, long k, long K, const double *M,             \
+                             const double *dM, const T *coef, const T *sb, const T *ss,        \
+                             const T *mask, int base, T *gx, T *gc, T *gsb, T *gss,            \
+                             int nthreads) {                                                   \
+    const size_t WS = (size_t)((K + 1) * I * O);                                               \
+    T *Wt = malloc(sizeof(T) * WS * (gc ? 2 : 1));                                             \
+    if (!Wt) return -1;                                                                        \
+    T *gWt = gc ? Wt + WS : NULL;                                                              \
+    kan_pack_weights_t_##SFX(coef, sb, ss, mask, O, I, K, Wt);                                 \
+    int rc = kan_sparse_backward_##SFX(g, x, B, I, O, t0, inv_h, k, K, M, dM, Wt, base, gx,    \
+                                       gWt, nthreads);                                         \
+    if (rc == 0 && gc)                                                                         \
+        kan_param_grads_##SFX(gWt, 1, O, (K + 1) * O, coef, ss, mask, O, I, K, gc, gsb, gss);  \
+    free(Wt);                                                                                  \
+    return rc;                                                                                 \
+}
+SP_LAYER(float, f32)
+SP_LAYER(double, f64)

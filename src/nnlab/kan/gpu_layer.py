@@ -144,6 +144,11 @@ def _forward(x, coef, scale_base, scale_spline, mask, fast, k, base, flag):
     return F.view(B, -1) @ W.view(O, -1).t(), F, W
 
 
+def interpreting() -> bool:
+    """``NNLAB_TRITON=interpret``: CPU tensors take the Triton route through its interpreter."""
+    return os.environ.get("NNLAB_TRITON", "") == "interpret"
+
+
 def wanted(x) -> bool:
     """Worth trying :func:`layer_forward`? (a CUDA tensor, or CPU ones under the interpreter)"""
     return _BROKEN is None and isinstance(x, torch.Tensor) and (

@@ -26,7 +26,8 @@ built. When the native kernels serve a layer with base silu (or none) whose weig
 :data:`SPARSE_MAX_BYTES`, forward and backward (``∂L/∂x`` from ``k+2`` dot products per input
 value, ``∂L/∂W`` accumulated row by row) are one C pass each and only ``x`` is kept for backward. When nothing needs a gradient
 (``torch.no_grad()`` or no parameter requiring one) :func:`kan_forward` runs forward only: no
-autograd node, nothing saved.
+autograd node, nothing saved. A :class:`~nnlab.kan.layer.KANLayer` call takes this route through
+:mod:`nnlab.kan.cpu_layer` (check, packing and kernel in one native call).
 
 Backward (the custom :class:`KANFunction`, no autograd graph over the basis):
 

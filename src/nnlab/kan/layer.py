@@ -27,7 +27,7 @@ from torch import nn
 from . import grid as _grid
 from . import spline
 from .base import resolve_base
-from . import gpu_layer
+from . import cpu_layer, gpu_layer
 from .kernel import kan_forward, knot_cached
 
 __all__ = ["KANLayer", "GridRangeWarning"]
@@ -153,14 +153,18 @@ class KANLayer(nn.Module):
                 clo, chi = torch.aminmax(xd, dim=0)
                 flags[1] = bool(((clo < a) | (chi > b)).any())
         if flags[1]:
-            self._warned_range = True
-            warnings.warn(
-                f"KANLayer({self.in_dim}->{self.out_dim}): inputs fall outside the grid range "
-                f"(seen [{lo:.3g}, {hi:.3g}]); splines are zero beyond "
-                "the extended knots and only the base branch acts there. Call "
-                "update_grid(x) with representative inputs (warned once per layer).",
-                GridRangeWarning, stacklevel=3)
+            self._warn_outside(lo, hi)
         return x
+
+    def _warn_outside(self, lo: float, hi: float, stacklevel: int = 4) -> None:
+        """Warn (once per layer) that inputs in [lo, hi] fall outside the grid range."""
+        self._warned_range = True
+        warnings.warn(
+            f"KANLayer({self.in_dim}->{self.out_dim}): inputs fall outside the grid range "
+            f"(seen [{lo:.3g}, {hi:.3g}]); splines are zero beyond "
+            "the extended knots and only the base branch acts there. Call "
+            "update_grid(x) with representative inputs (warned once per layer).",
+            GridRangeWarning, stacklevel=stacklevel)
 
     def _range_check_deferred(self, xd: torch.Tensor) -> None:
         """The grid-range check without a host synchronisation (CUDA): the flag is computed on
@@ -201,8 +205,13 @@ class KANLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, in) -> (batch, out): masked spline+base part, plus ``symbolic(x)`` if set."""
-        y = gpu_layer.layer_forward(self, x) if self.fast and gpu_layer.wanted(x) else None
-        if y is not None:  # the Triton route (CUDA): its own checks, no host sync
+        if isinstance(x, torch.Tensor) and not x.is_cuda and not gpu_layer.interpreting():
+            y = cpu_layer.forward(self, x)  # the native route: one check pass, one kernel call
+        elif self.fast and gpu_layer.wanted(x):
+            y = gpu_layer.layer_forward(self, x)  # the Triton route: its own checks, no host sync
+        else:
+            y = None
+        if y is not None:
             return y if self.symbolic is None else y + self.symbolic(x)
         x = self._check_input(x)
         if self.fast:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["available", "reason", "info", "threads_for", "features_uniform", "backward_x", "pack_weights",
+__all__ = ["available", "reason", "info", "threads_for", "check_input", "features_uniform", "backward_x", "pack_weights",
            "pack_weights_t", "sparse_forward", "sparse_backward", "param_grads"]
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ FLAG_SETS = (["-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp"],
 #: the C compiler command; None reads ``$CC`` (default ``cc``) at build time. Tests set it.
 COMPILER: str | None = None
 MAX_K = 16
-VERSION = 5  # kan_native_version() of _native.c
+VERSION = 6  # kan_native_version() of _native.c
 
 _lib = None
 _reason: str | None = None
@@ -150,6 +150,15 @@ def _open(so: Path) -> ctypes.CDLL:
         fn = getattr(lib, f"kan_param_grads_{dt}")
         fn.argtypes = [P, L, L, L, P, P, P, L, L, L, P, P, P]
         fn.restype = None
+        fn = getattr(lib, f"kan_check_input_{dt}")
+        fn.argtypes = [P, L, L, P, P, I_]
+        fn.restype = I_
+        fn = getattr(lib, f"kan_layer_forward_{dt}")
+        fn.argtypes = [P, L, L, L, P, P, L, L, P, P, P, P, P, I_, P, P, I_, P, I_]
+        fn.restype = I_
+        fn = getattr(lib, f"kan_layer_backward_{dt}")
+        fn.argtypes = [P, P, L, L, L, P, P, L, L, P, P, P, P, P, P, I_, P, P, P, P, I_]
+        fn.restype = I_
         fn = getattr(lib, f"kan_sparse_forward_{dt}")
         fn.argtypes = [P, L, L, L, P, P, L, L, P, P, I_, P, I_]
         fn.restype = I_
@@ -312,6 +321,13 @@ def features_uniform(x, t0, inv_h, k: int, K: int, M, zero_base: bool, out,
     if fn(x.data_ptr(), B, I, t0.data_ptr(), inv_h.data_ptr(), k, K, M.data_ptr(),
           int(zero_base), out.data_ptr(), nt) < 0:
         raise MemoryError("nnlab.kan native kernel: out of memory for its scratch buffer")
+
+
+def check_input(x, lo, hi, check_range: bool) -> int:
+    """One pass over ``x`` (B, I) contiguous: bit 0 set if a value is NaN/inf, bit 1 (only with
+    ``check_range``) if a finite ``x[b, i]`` lies outside [``lo[i]``, ``hi[i]``] (float64 (I,))."""
+    fn = _lib.kan_check_input_f32 if x.dtype == torch.float32 else _lib.kan_check_input_f64
+    return fn(x.data_ptr(), x.shape[0], x.shape[1], lo.data_ptr(), hi.data_ptr(), int(check_range))
 
 
 def pack_weights(coef, scale_base, scale_spline, mask):

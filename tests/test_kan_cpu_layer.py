@@ -1,0 +1,155 @@
+"""The one-call native CPU route of a KANLayer (nnlab.kan.cpu_layer): the same values, gradients,
+errors and warnings as the general code, gradcheck in float64, and no stale packed weight."""
+import warnings
+
+import pytest
+import torch
+
+from nnlab.kan import GridRangeWarning, KANLayer, cpu_layer, kernel, native
+
+
+@pytest.fixture
+def native_on(monkeypatch):
+    monkeypatch.setenv("NNLAB_NATIVE", "1")
+    monkeypatch.setenv("NNLAB_TRITON", "")
+    native._reset()
+    assert native.available(), native.reason()
+    yield
+    native._reset()
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts of the one-call native forward / backward."""
+    n = {"fwd": 0, "bwd": 0}
+    real_f, real_b = cpu_layer._layer_forward, cpu_layer.layer_backward
+
+    def f(*a, **kw):
+        n["fwd"] += 1
+        return real_f(*a, **kw)
+
+    def b(*a, **kw):
+        n["bwd"] += 1
+        return real_b(*a, **kw)
+    monkeypatch.setattr(cpu_layer, "_layer_forward", f)
+    monkeypatch.setattr(cpu_layer, "layer_backward", b)
+    return n
+
+
+def _eager(layer, x, monkeypatch):
+    """Output and gradients (x, coef, scale_base, scale_spline) of the general eager code."""
+    monkeypatch.setenv("NNLAB_NATIVE", "0")
+    native._reset()
+    try:
+        return _run(layer, x)
+    finally:
+        monkeypatch.setenv("NNLAB_NATIVE", "1")
+        native._reset()
+
+
+def _run(layer, x):
+    x = x.detach().clone().requires_grad_(True)
+    layer.zero_grad()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GridRangeWarning)
+        y = layer(x)
+    g = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)
+    y.backward(g)
+    return [y.detach(), x.grad, layer.coef.grad, layer.scale_base.grad, layer.scale_spline.grad]
+
+
+CASES = [  # (batch, in, out, grid, k, base, span): span > 1 puts points beyond the grid
+    (256, 2, 5, 5, 3, "silu", 1.0),
+    (70, 6, 19, 7, 2, None, 1.6),
+    (33, 3, 4, 3, 1, "silu", 3.0),
+]
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
+@pytest.mark.parametrize("case", CASES)
+def test_one_call_route_equals_the_eager_code(native_on, calls, monkeypatch, case, dtype, tol):
+    B, I, O, G, k, base, span = case
+    torch.manual_seed(0)
+    layer = KANLayer(I, O, grid=G, k=k, base=base).to(dtype)
+    layer.mask[0, 0] = 0.0
+    x = (torch.rand(B, I, dtype=dtype) * 2 - 1) * span
+    got = _run(layer, x)
+    assert calls == {"fwd": 1, "bwd": 1}
+    ref = _eager(layer, x, monkeypatch)
+    for a, b in zip(got, ref):
+        assert (a - b).abs().max() <= tol * max(1.0, b.abs().max().item())
+    with torch.no_grad():  # forward only: same values, no graph
+        y = layer(x)
+    assert y.grad_fn is None and (y - ref[0]).abs().max() <= tol * max(1.0, ref[0].abs().max().item())
+
+
+@pytest.mark.parametrize("span", [0.9, 1.7])
+def test_gradcheck_float64_one_call_route(native_on, calls, span):
+    torch.manual_seed(0)
+    layer = KANLayer(3, 2, grid=4, k=3).double()
+    layer.mask[1, 2] = 0.0
+    x = ((torch.rand(9, 3, dtype=torch.float64) * 2 - 1) * span).requires_grad_(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GridRangeWarning)
+
+        def f(x, c, sb, ss):
+            return torch.func.functional_call(
+                layer, {"coef": c, "scale_base": sb, "scale_spline": ss}, (x,))
+        assert torch.autograd.gradcheck(
+            f, (x, layer.coef.detach().clone().requires_grad_(True),
+                layer.scale_base.detach().clone().requires_grad_(True),
+                layer.scale_spline.detach().clone().requires_grad_(True)))
+    assert calls["fwd"] > 0 and calls["bwd"] > 0
+
+
+@pytest.mark.parametrize("sparse_bytes", [1 << 20, 0])  # one call, then features + GEMM
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("grad", [True, False])
+def test_native_check_matches_the_eager_check(native_on, monkeypatch, sparse_bytes, dtype, grad):
+    """NaN/inf: the same error; a point outside the grid range by more than the slack: the same
+    single warning; points on the grid ends and within the slack: no warning."""
+    monkeypatch.setattr(kernel, "SPARSE_MAX_BYTES", sparse_bytes)
+    torch.manual_seed(0)
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        layer = KANLayer(3, 2).to(dtype)
+        x = torch.rand(40, 3, dtype=dtype).requires_grad_(grad)
+        x.data[17, 1] = bad
+        with pytest.raises(ValueError, match="NaN/inf"):
+            layer(x)
+    for fast in (True, False):  # fast=False: the eager check
+        layer = KANLayer(3, 2, grid_range=(-1.0, 2.0), fast=fast).to(dtype)
+        x = torch.rand(40, 3, dtype=dtype) * 3 - 1
+        x[0], x[1] = -1.0, 2.0  # the grid ends exactly
+        x[2, 0] = -1.0 - 2e-6  # inside the slack (1e-6 of the range = 3e-6)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", GridRangeWarning)
+            layer(x.requires_grad_(grad))
+        x = x.detach().clone()
+        x[5, 2] = 2.0 + 1e-4
+        with pytest.warns(GridRangeWarning, match=r"seen \[-1, 2\]"):
+            layer(x)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", GridRangeWarning)
+            layer(x)  # warned once per layer
+        with pytest.raises(ValueError, match="NaN/inf"):  # still checked after the warning
+            layer(torch.full((2, 3), float("nan"), dtype=dtype))
+
+
+def test_no_stale_weight_after_any_parameter_edit(native_on, calls):
+    """The packed weight is rebuilt on every call: in-place edits, edits through ``.data``
+    (which bypass version counters) and a replaced mask all show up at once."""
+    torch.manual_seed(0)
+    layer = KANLayer(2, 5)
+    x = torch.rand(64, 2) * 2 - 1
+
+    def eager():
+        return layer.edge_activations(x, include_symbolic=False).sum(-1)
+    with torch.no_grad():
+        assert torch.allclose(layer(x), eager(), atol=1e-6)
+        layer.coef.data.mul_(3.0)
+        assert torch.allclose(layer(x), eager(), atol=1e-6)
+        layer.scale_base.add_(0.5)
+        layer.mask[2] = 0.0
+        y = layer(x)
+        assert torch.allclose(y, eager(), atol=1e-6) and torch.all(y[:, 2] == 0)
+    assert calls["fwd"] == 3
