@@ -82,3 +82,5 @@ def test_val_bad_input():
     with pytest.raises(ValueError, match="val X has 4 columns but the model"):
         nl.prune.neurons(m, speedup=2.0, data=(X, y), example_input=X, measure="flops", finetune_epochs=1,
                          val=(torch.randn(5, 4), torch.zeros(5).long()))
+    with pytest.raises(ValueError, match="no use for val"):
+        nl.prune.neurons(m, 0.5, data=(X, y), val=0.2)

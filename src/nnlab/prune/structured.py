@@ -288,6 +288,9 @@ def neurons(model: nn.Module, amount: float | None = None, importance: str = "ma
 
         return prune_to_speedup(model, speedup, importance, data, loss, example_input, measure, steps,
                                 finetune_epochs, damp, max_samples, fit_kwargs, val)
+    if val is not None:
+        raise ValueError("val chooses the best weights of the fine-tunes of a speedup= run (with finetune_epochs > 0); "
+                         "amount= prunes once without fine-tuning, so it has no use for val")
     if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0.0 <= float(amount) < 1.0:
         raise ValueError(f"amount must be a fraction in [0, 1) of each hidden layer's units, got {amount!r}")
     if importance != "magnitude" and data is None:
