@@ -21,7 +21,9 @@ unstructured goal (95 % at 98 % sparsity) with a longer gradual OBS schedule.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import fcntl
 import os
 import statistics
 import sys
@@ -42,6 +44,7 @@ FT = dict(lr=1e-3, batch_size=64)
 OURS = ["magnitude", "taylor", "obd", "obs"]
 TP = ["tp magnitude", "tp taylor", "tp hessian"]
 SPEEDUPS = [2.0, 4.0]
+CPU_SPEEDUP = 2.0           # and a third target: 2x measured one-thread CPU time at batch 256 (key "2cpu")
 LOAD = [float("nan")]       # 1-min load average when the run started (the machine is shared)
 UNSTRUCTURED = dict(steps=5, finetune_epochs=4, final_epochs=8)     # gradual OBS to 98 % sparsity (bench/pruning.py's)
 UNSTRUCTURED_OBS = {"algorithm": "exact", "allocation": "erk"}     # Erdős–Rényi per-layer densities
@@ -66,8 +69,21 @@ def ours(dense, d, imp, target, iterative, seed):
     small, rep = nl.prune.neurons(dense, speedup=target, importance=imp, data=d.train, example_input=X[:256],
                                   measure="flops", steps=STEPS if iterative else 1,
                                   finetune_epochs=FT_EPOCHS if iterative else 0,
-                                  fit_kwargs={**FT, "seed": seed})
+                                  val=d.val if iterative else None, fit_kwargs={**FT, "seed": seed})
     return small
+
+
+def cpu_target(dense, d, speedup):
+    """The FLOPs speed-up at which the one-thread CPU time at batch 256 is ``speedup`` times the dense one's.
+
+    Found with ``nl.prune.neurons(measure="cpu")`` (magnitude, no fine-tuning: the widths, not the
+    weights, set the time); every contender is then pruned to that FLOPs target.
+    """
+    X = d.train[0]
+    with timing_lock():
+        _, rep = nl.prune.neurons(dense, speedup=speedup, importance="magnitude", example_input=X[:256],
+                                  measure="cpu")
+    return rep.flops_before / rep.flops_after, rep.speedup
 
 
 def _tp_pruner(model, imp, ratio, steps, X):
@@ -112,17 +128,29 @@ def tp_prune(dense, d, imp, ratio, iterative, seed):
                 pruner.importance.accumulate_grad(m)
         pruner.step()
         m.zero_grad()
-        if iterative:
-            nl.fit(m, d.train, loss="cross_entropy", epochs=FT_EPOCHS, seed=seed, progress=False, **FT)
+        if iterative:      # the same fine-tune routine as nnlab's (cosine lr, best-by-validation weights)
+            nl.prune.finetune(m, d.train, d.val, loss="cross_entropy", epochs=FT_EPOCHS, seed=seed, **FT)
     return m
 
 
+@contextlib.contextmanager
+def timing_lock():
+    """Hold /tmp/nnlab-timing.lock while timing: one engineer times at a time on the shared machine."""
+    with open("/tmp/nnlab-timing.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def latencies(models: dict[str, nn.Module], batch: torch.Tensor, rounds: int = 7) -> dict[str, float]:
-    """Median seconds per forward pass, the models timed in turn in every round."""
+    """Median one-thread CPU seconds per forward pass, the models timed in turn in every round."""
     times: dict[str, list[float]] = {k: [] for k in models}
-    for _ in range(rounds):
-        for k, m in models.items():
-            times[k].append(nl.prune.latency(m, batch, repeats=3))
+    with timing_lock():
+        for _ in range(rounds):
+            for k, m in models.items():
+                times[k].append(nl.prune.latency(m, batch, repeats=3, clock="cpu"))
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -133,7 +161,10 @@ def run_model(kind: str, seed: int, log) -> dict:
            "flops": nl.prune.flops(dense, d.train[0][:2]), "runs": {}}
     log(f"{kind} seed {seed}: dense {out['dense']:.4f}")
     X = d.train[0]
-    for target in SPEEDUPS:
+    f_cpu, got = cpu_target(dense, d, CPU_SPEEDUP)
+    out["cpu_target"] = {"flops_speedup": f_cpu, "cpu_speedup": got}
+    log(f"{kind}: {CPU_SPEEDUP:g}x CPU time at batch 256 = {f_cpu:.2f}x FLOPs (measured {got:.2f}x)")
+    for key, target in [(f"{s:g}", s) for s in SPEEDUPS] + [(f"{CPU_SPEEDUP:g}cpu", f_cpu)]:
         finals = {"dense": dense}
         ratio = tp_ratio(dense, target, X)
         for name in OURS + TP:
@@ -148,13 +179,13 @@ def run_model(kind: str, seed: int, log) -> dict:
             rec["params"] = sum(p.numel() for p in m.parameters())
             rec["widths"] = [mm.out_features for mm in m.modules() if isinstance(mm, nn.Linear)][:-1]
             finals[name] = m
-            out["runs"][f"{name}@{target:g}"] = rec
-            log(f"  {kind} {target:g}x {name}: no FT {rec['none']:.4f}, FT {rec['ft']:.4f}, "
+            out["runs"][f"{name}@{key}"] = rec
+            log(f"  {kind} {key} ({target:.2f}x) {name}: no FT {rec['none']:.4f}, FT {rec['ft']:.4f}, "
                 f"FLOPs {rec['flops_speedup']:.2f}x, widths {rec['widths']}")
         for b in (1, 256):
             lat = latencies(finals, X[:b])
-            out.setdefault("latency", {})[f"{target:g}@{b}"] = lat
-            log(f"  {kind} {target:g}x batch {b}: " + ", ".join(f"{k} {1e6 * v:.0f}us" for k, v in lat.items()))
+            out.setdefault("latency", {})[f"{key}@{b}"] = lat
+            log(f"  {kind} {key} batch {b}: " + ", ".join(f"{k} {1e6 * v:.0f}us" for k, v in lat.items()))
     return out
 
 
@@ -199,62 +230,83 @@ def report(res: dict, seeds, elapsed: float, cmd: str) -> str:
     out = ["# Structured pruning to a speed target (issue 16)", "", "Command (from the repository root):", "",
            f"    {cmd}", "",
            f"Machine: {cpu.strip()} ({platform.machine()}), 2 cores **shared with other engineers' jobs** "
-           f"(1-min load average {LOAD[0]:.0f} at the start of the run, {os.getloadavg()[0]:.0f} at its end: latency "
-           f"figures are noisy), torch {torch.__version__}, every job `torch.set_num_threads(1)`. "
+           f"(1-min load average {LOAD[0]:.0f} at the start of the run, {os.getloadavg()[0]:.0f} at its end; latencies "
+           f"are one-thread CPU time, which leaves out the waits for a core but not the cache sharing), torch {torch.__version__}, every job `torch.set_num_threads(1)`. "
            f"Seeds {list(seeds)}; whole run {elapsed / 60:.1f} min wall. Data: `nl.data.digits(seed)` "
            "(1257 train / 270 val / 270 test). Dense models: `nl.MLP` (ReLU, He init), "
            f"{TRAIN['epochs']} epochs of Adam (lr {TRAIN['lr']}, batch {TRAIN['batch_size']}) with `nl.fit`.", "",
            "Speed-up targets are FLOPs per sample (dense / pruned, `nl.prune.flops`: 2·in·out per Linear), "
            "the same for every contender; every coupled group keeps the same fraction of its units (the residual "
            "stream is one group: the projection, the 6 blocks and the head's input), so all contenders end with the "
-           "same widths (±1 unit of rounding). 'no FT': one shot, no training. 'FT': "
-           f"{STEPS} pruning steps with {FT_EPOCHS} epochs of `nl.fit` (Adam lr {FT['lr']}, batch {FT['batch_size']}) "
-           f"after each ({STEPS * FT_EPOCHS} epochs in all, the same for Torch-Pruning). Calibration: the training set "
+           "same widths (±1 unit of rounding). A third target, '2× CPU', is a *measured* 2× speed-up: the FLOPs "
+           "speed-up at which `nl.prune.neurons(dense, speedup=2, measure='cpu', example_input=X[:256])` (one-thread "
+           "CPU time of a batch of 256, interleaved with the dense model) stops, found once per model and seed, then "
+           "used as the FLOPs target of every contender. 'no FT': one shot, no training. 'FT': "
+           f"{STEPS} pruning steps with {FT_EPOCHS} epochs of `nl.prune.finetune` after each (`nl.fit`, Adam lr "
+           f"{FT['lr']} annealed to 0 by cosine, batch {FT['batch_size']}; the weights with the lowest loss on the "
+           "validation split `d.val` (never the test set) among the start and each epoch are kept) "
+           f"({STEPS * FT_EPOCHS} epochs in all; Torch-Pruning's models go through the same `nl.prune.finetune` "
+           "call). Calibration: the training set "
            "(nnlab OBD/OBS: all 1257 rows; Taylor: the full-batch gradient; TP Hessian: 128 per-sample gradients).", "",
            "Code paths: nnlab = `nl.prune.neurons(dense, speedup=s, importance=..., data=train, "
-           "example_input=X[:256], measure='flops', steps=..., finetune_epochs=...)`; Torch-Pruning 1.6.1 = "
+           "example_input=X[:256], measure='flops', steps=..., finetune_epochs=..., val=d.val)`; Torch-Pruning 1.6.1 = "
            "`tp.pruner.MetaPruner(model, X[:2], importance, pruning_ratio=r, iterative_steps=..., "
            "ignored_layers=[head])` with `tp.importance.MagnitudeImportance(p=2)`, `TaylorImportance()`, "
            "`HessianImportance()`; r by bisection to the FLOPs target.", ""]
     goals = []
+    keys = [f"{s:g}" for s in SPEEDUPS] + [f"{CPU_SPEEDUP:g}cpu"]
+    tols = dict(zip(keys, (1.0, 3.0, 1.0)))
+
+    def head(k):
+        return f"{k[:-3]}× CPU" if k.endswith("cpu") else f"{k}×"
+
     for kind in [k for k in MODELS if any(kk == k for kk, _ in res)]:
         runs = [res[(kind, s)] for s in seeds if (kind, s) in res]
         dense = [r["dense"] for r in runs]
+        ks = [k for k in keys if all(f"obs@{k}" in r["runs"] for r in runs)]
         out += [f"## {kind}: `nl.MLP({MODELS[kind][0]}{', residual=True' if MODELS[kind][1] else ''})`", "",
-                f"Dense test accuracy {pm(dense)} %, {runs[0]['params']} parameters, {runs[0]['flops']} FLOPs/sample.",
-                "", "Test accuracy (%), mean ± std over seeds:", "",
-                "| criterion | " + " | ".join(f"{s:g}× no FT | {s:g}× FT" for s in SPEEDUPS) + " | widths at "
-                + " / ".join(f"{s:g}×" for s in SPEEDUPS) + " |", "|" + "---|" * (2 * len(SPEEDUPS) + 2)]
+                f"Dense test accuracy {pm(dense)} %, {runs[0]['params']} parameters, {runs[0]['flops']} FLOPs/sample"
+                f" ({len(runs)} seeds).", ""]
+        if all("cpu_target" in r for r in runs):
+            out += [f"Measured {CPU_SPEEDUP:g}× (one-thread CPU time, batch 256) was reached at FLOPs speed-ups "
+                    + ", ".join(f"{r['cpu_target']['flops_speedup']:.2f}×" for r in runs)
+                    + " (measured " + ", ".join(f"{r['cpu_target']['cpu_speedup']:.2f}×" for r in runs) + ").", ""]
+        out += ["Test accuracy (%), mean ± std over seeds:", "",
+                "| criterion | " + " | ".join(f"{head(k)} no FT | {head(k)} FT" for k in ks) + " | widths at "
+                + " / ".join(head(k) for k in ks) + " |", "|" + "---|" * (2 * len(ks) + 2)]
         for name in OURS + TP:
             cells = []
-            for s in SPEEDUPS:
-                cells += [pm([r["runs"][f"{name}@{s:g}"]["none"] for r in runs]),
-                          pm([r["runs"][f"{name}@{s:g}"]["ft"] for r in runs])]
-            widths = " / ".join(str(runs[0]["runs"][f"{name}@{s:g}"]["widths"]) for s in SPEEDUPS)
+            for k in ks:
+                cells += [pm([r["runs"][f"{name}@{k}"]["none"] for r in runs]),
+                          pm([r["runs"][f"{name}@{k}"]["ft"] for r in runs])]
+            widths = " / ".join(str(runs[0]["runs"][f"{name}@{k}"]["widths"]) for k in ks)
             out.append(f"| {'nnlab ' + name if name in OURS else 'Torch-Pruning ' + name[3:]} | "
                        + " | ".join(cells) + f" | {widths} |")
-        out += ["", "Measured CPU latency (1 thread; median of 7 interleaved rounds × 3 timings, µs per forward "
-                "pass; ratio = dense / pruned):", "",
+        cpu = all("cpu_target" in r for r in runs)     # this version's runs time CPU; older ones wall-clock
+        out += ["", "Measured CPU latency (1 thread; median of 7 interleaved rounds × 3 timings, µs per forward pass"
+                + ("; one-thread CPU time, `nl.prune.latency(clock='cpu')`" if cpu else "; wall-clock")
+                + "; ratio = dense / pruned):", "",
                 "| speed-up target | batch | dense | " + " | ".join(
                     ("nnlab " + n if n in OURS else "TP " + n[3:]) for n in OURS + TP) + " |",
                 "|" + "---|" * (3 + len(OURS + TP))]
-        for s in SPEEDUPS:
+        for k in ks:
             for b in (1, 256):
-                lat = [r["latency"][f"{s:g}@{b}"] for r in runs]
+                lat = [r["latency"][f"{k}@{b}"] for r in runs]
                 d0 = statistics.median([x["dense"] for x in lat])
                 cells = []
                 for n in OURS + TP:
                     v = statistics.median([x[n] for x in lat])
                     cells.append(f"{1e6 * v:.0f} ({d0 / v:.2f}×)")
-                out.append(f"| {s:g}× | {b} | {1e6 * d0:.0f} | " + " | ".join(cells) + " |")
+                out.append(f"| {head(k)} | {b} | {1e6 * d0:.0f} | " + " | ".join(cells) + " |")
         out.append("")
         md = 100 * statistics.mean(dense)
-        for s, tol in zip(SPEEDUPS, (1.0, 3.0)):
-            best_ours = max((100 * statistics.mean([r["runs"][f"{n}@{s:g}"]["ft"] for r in runs]), n) for n in OURS)
-            best_tp = max((100 * statistics.mean([r["runs"][f"{n}@{s:g}"]["ft"] for r in runs]), n) for n in TP)
-            goals.append(f"| {kind} {s:g}×: best ≥ dense − {tol:g} ({md - tol:.1f}) | {best_ours[0]:.1f} "
+        for k in ks:
+            tol = tols[k]
+            best_ours = max((100 * statistics.mean([r["runs"][f"{n}@{k}"]["ft"] for r in runs]), n) for n in OURS)
+            best_tp = max((100 * statistics.mean([r["runs"][f"{n}@{k}"]["ft"] for r in runs]), n) for n in TP)
+            goals.append(f"| {kind} {head(k)}: best ≥ dense − {tol:g} ({md - tol:.1f}) | {best_ours[0]:.1f} "
                          f"({best_ours[1]}) | {'yes' if best_ours[0] >= md - tol else 'no'} |")
-            goals.append(f"| {kind} {s:g}×: our best ≥ Torch-Pruning's best ({best_tp[0]:.1f}, {best_tp[1]}) | "
+            goals.append(f"| {kind} {head(k)}: our best ≥ Torch-Pruning's best ({best_tp[0]:.1f}, {best_tp[1]}) | "
                          f"{best_ours[0]:.1f} | {'yes' if best_ours[0] >= best_tp[0] else 'no'} |")
         obs0 = 100 * statistics.mean([r["runs"]["obs@2"]["none"] for r in runs])
         mag0 = 100 * statistics.mean([r["runs"]["magnitude@2"]["none"] for r in runs])
@@ -288,7 +340,9 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", default="bench/results/prune_structured.md")
     ap.add_argument("--reuse", help="a results .json of an earlier run: its (model, seed) entries are not rerun")
+    ap.add_argument("--ft-lr", type=float, default=FT["lr"], help="learning rate of every contender's fine-tunes")
     args = ap.parse_args()
+    FT["lr"] = args.ft_lr
     torch.set_num_threads(1)
     LOAD[0] = os.getloadavg()[0]
     seeds = [0] if args.quick else list(range(args.seeds))

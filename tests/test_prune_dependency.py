@@ -276,6 +276,9 @@ def test_flops_count_matches_the_widths():
     gs = nl.prune.dependency_groups(m, torch.randn(5, 6))
     assert flops_of_widths(m, gs.calls, {"0.0": (6, 4), "1.0": (4, 2), "2": (2, 3)}) == 2 * (24 + 8 + 6)
     assert nl.prune.latency(m, torch.randn(5, 6), repeats=3) > 0
+    assert nl.prune.latency(m, torch.randn(5, 6), repeats=3, clock="cpu") > 0
+    with pytest.raises(ValueError, match="clock must be 'wall'"):
+        nl.prune.latency(m, torch.randn(5, 6), clock="gpu")
 
 
 @pytest.mark.parametrize("arch", ["mlp", "resnet"])
@@ -333,6 +336,10 @@ def test_bad_input_gets_one_clear_message():
         nl.prune.neurons(m, speedup=1000.0, example_input=X, measure="flops")
     with pytest.raises(SpeedupError, match="got to"):
         nl.prune.neurons(m, speedup=1e6, example_input=X[:1], measure="latency")
+    with pytest.raises(SpeedupError, match="CPU-time speed-up.*got to"):
+        nl.prune.neurons(m, speedup=1e6, example_input=X[:1], measure="cpu")
+    with pytest.raises(ValueError, match="measure must be"):
+        nl.prune.neurons(m, speedup=2.0, example_input=X, measure="time")
     for bad in (1.0, 0.5, True, "2"):
         with pytest.raises(ValueError, match="speedup must be a number > 1"):
             nl.prune.neurons(m, speedup=bad, example_input=X)

@@ -55,8 +55,8 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
         raise CLIError("--speedup removes whole units: add --structured")
     if speedup is not None and not speedup > 1:
         raise CLIError(f"--speedup must be a number > 1 (how many times faster), got {speedup:g}")
-    if measure not in ("latency", "flops"):
-        raise CLIError(f"--measure must be latency or flops, got {measure!r}")
+    if measure not in ("latency", "cpu", "flops"):
+        raise CLIError(f"--measure must be latency, cpu or flops, got {measure!r}")
     method = "neurons" if structured else method
     if method not in METHODS:
         raise CLIError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -160,8 +160,8 @@ def register(app: typer.Typer) -> None:
         structured: bool = typer.Option(False, "--structured", help="Remove whole units (coupled groups, residual "
                                         "streams too): the model gets smaller and faster; same as --method neurons."),
         speedup: Optional[float] = typer.Option(None, help="--structured: remove units until this many times faster."),
-        measure: str = typer.Option("latency", help="--speedup measured as latency (batch of 256 training rows) "
-                                    "or flops."),
+        measure: str = typer.Option("latency", help="--speedup measured as latency (batch of 256 training rows), "
+                                    "cpu (its CPU time: steadier on a shared machine) or flops."),
         data: Optional[str] = typer.Option(None, help="Dataset (default: the one recorded with the model)."),
         target: Optional[str] = typer.Option(None, help="Target column when --data is a CSV."),
         finetune_epochs: int = typer.Option(0, min=0, help="Epochs of fine-tuning after pruning (gradual: after each step, default 2)."),

@@ -16,8 +16,9 @@ from .obs import obs
 from .groups import dependency_groups
 from .residual import residual_blocks
 from .shrink import flops, latency
+from .finetuning import finetune
 from .structured import neurons
 
 __all__ = ["sparsity", "finalize", "magnitude", "random", "obd", "obs", "residual_blocks", "neurons", "gradual",
-           "dependency_groups", "flops", "latency",
+           "dependency_groups", "flops", "latency", "finetune",
            "cubic_schedule", "apply_mask", "prune_by_scores", "Sparsity"]

@@ -154,15 +154,25 @@ def flops_of_widths(model: nn.Module, calls: list[tuple[str, str]], widths: dict
     return sum(2 * _macs(mods[n], *widths[n]) for n, _ in calls)
 
 
-def latency(model: nn.Module, example_input: torch.Tensor, repeats: int = 15, number: int | None = None) -> float:
+def latency(model: nn.Module, example_input: torch.Tensor, repeats: int = 15, number: int | None = None,
+            clock: str = "wall") -> float:
     """Median seconds of one forward pass on ``example_input`` (inference mode, eval).
 
     Each of ``repeats`` timings runs the model ``number`` times (chosen so one timing takes ≈ 5 ms)
     after a warm-up; the median over timings is returned. Threads are whatever torch uses now
-    (``torch.set_num_threads``).
+    (``torch.set_num_threads``). ``clock="wall"`` times elapsed time (``time.perf_counter``), what
+    a user waits; ``clock="cpu"`` runs the model on one thread and times the CPU seconds that
+    thread spends (``time.thread_time``), which on a machine shared with other jobs leaves out the
+    time it waited for a core: the one-thread latency on an idle core. (Process CPU time would also
+    count the busy-waiting of idle intra-op worker threads.)
     """
-    was = model.training
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock must be 'wall' (elapsed time) or 'cpu' (this process's CPU time), got {clock!r}")
+    now = time.perf_counter if clock == "wall" else time.thread_time
+    was, threads = model.training, torch.get_num_threads()
     model.eval()
+    if clock == "cpu":
+        torch.set_num_threads(1)
     try:
         with torch.inference_mode():
             for _ in range(3):
@@ -174,10 +184,11 @@ def latency(model: nn.Module, example_input: torch.Tensor, repeats: int = 15, nu
                 number = max(1, min(1000, int(0.005 / one)))
             times = []
             for _ in range(repeats):
-                t0 = time.perf_counter()
+                t0 = now()
                 for _ in range(number):
                     model(example_input)
-                times.append((time.perf_counter() - t0) / number)
+                times.append((now() - t0) / number)
     finally:
         model.train(was)
+        torch.set_num_threads(threads)
     return statistics.median(times)

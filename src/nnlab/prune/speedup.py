@@ -1,14 +1,16 @@
 """Pruning to a speed target: remove coupled units until the model is ``speedup`` times faster (§5.5).
 
 Speed is measured as FLOPs per sample (``measure="flops"``: deterministic) or as the median
-latency of a forward pass on ``example_input`` (``measure="latency"``: what users feel; the dense
-and the pruned model are timed interleaved). Every group keeps the same fraction f of its
-original units (at least one); f is found by bisection on the FLOPs, which depend on the widths
-only. The target is approached in ``steps`` steps of geometrically growing speed-up
-s_t = speedup^(t/T), each followed by a short fine-tune (``nl.fit``), as in gradual pruning. With
-``measure="latency"`` the FLOPs target keeps growing after the last step until the measured
-latency ratio reaches ``speedup``; when even one unit per group is not fast enough the error says
-how far it got.
+latency of a forward pass on ``example_input`` (``measure="latency"``: elapsed time, what users
+feel; ``measure="cpu"``: the CPU time of a one-thread forward pass, which on a shared machine
+leaves out the waits for a core); the dense and the pruned model are timed interleaved. Every
+group keeps the same fraction f of its original units (at least one); f is found by bisection on
+the FLOPs, which depend on the widths only. The target is approached in ``steps`` steps of
+geometrically growing speed-up s_t = speedup^(t/T), each followed by a short fine-tune
+(:func:`nnlab.prune.finetune`: learning rate annealed by cosine and, with ``val``, the
+best-by-validation weights), as in gradual pruning. With ``measure="latency"`` or ``"cpu"`` the
+FLOPs target keeps growing after the last step until the measured latency ratio reaches
+``speedup``; when even one unit per group is not fast enough the error says how far it got.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._common import LossFn, dense_copy, resolve_loss
+from ._common import LossFn, as_xy, dense_copy, resolve_loss
+from .finetuning import finetune, split_off
 from .groups import Groups
 from .shrink import flops, flops_of_widths, latency
 from .structured import NeuronReport, _check_data, find_groups, label, prune_groups
@@ -31,15 +34,27 @@ class SpeedupError(ValueError):
     """The speed target cannot be reached (the message says how far pruning got)."""
 
 
-def speed_ratio(dense: nn.Module, pruned: nn.Module, example_input: torch.Tensor, rounds: int = 7) -> tuple[
-        float, float, float]:
+def speed_ratio(dense: nn.Module, pruned: nn.Module, example_input: torch.Tensor, rounds: int = 7,
+                clock: str = "wall") -> tuple[float, float, float]:
     """(latency of dense, latency of pruned, their ratio): medians over ``rounds`` interleaved timings."""
     a, b = [], []
     for _ in range(rounds):
-        a.append(latency(dense, example_input, repeats=3))
-        b.append(latency(pruned, example_input, repeats=3))
+        a.append(latency(dense, example_input, repeats=3, clock=clock))
+        b.append(latency(pruned, example_input, repeats=3, clock=clock))
     la, lb = statistics.median(a), statistics.median(b)
     return la, lb, la / lb
+
+
+def _finetune_split(X: torch.Tensor | None, y: torch.Tensor | None, val: Any, model: nn.Module,
+                    finetune_epochs: int, fit_kwargs: dict[str, Any] | None) -> tuple[Any, Any]:
+    """(train, val) for the fine-tunes: ``val`` as given, or that fraction of the data held out."""
+    if val is None or X is None:
+        return (X, y), None
+    if not finetune_epochs:
+        raise ValueError("val is used to keep the best weights of each fine-tune; it needs finetune_epochs > 0")
+    if isinstance(val, float):
+        return split_off(X, y, val, seed=(fit_kwargs or {}).get("seed") or 0)
+    return (X, y), as_xy(val, model, name="val")
 
 
 def _widths(model: nn.Module, groups: Groups, keep: list[int]) -> dict[str, tuple[int, int]]:
@@ -72,14 +87,14 @@ def _plan(model: nn.Module, groups: Groups, orig: list[int], target_flops: float
 
 def prune_to_speedup(model: nn.Module, speedup: float, importance: str, data: Any, loss: str | LossFn,
                      example_input: torch.Tensor | None, measure: str, steps: int, finetune_epochs: int,
-                     damp: float, max_samples: int | None, fit_kwargs: dict[str, Any] | None
-                     ) -> tuple[nn.Module, NeuronReport]:
+                     damp: float, max_samples: int | None, fit_kwargs: dict[str, Any] | None,
+                     val: Any = None) -> tuple[nn.Module, NeuronReport]:
     """The ``speedup=`` path of :func:`nnlab.prune.neurons` (same arguments)."""
     if isinstance(speedup, bool) or not isinstance(speedup, (int, float)) or not float(speedup) > 1.0:
         raise ValueError(f"speedup must be a number > 1 (how many times faster the pruned model should be), "
                          f"got {speedup!r}")
-    if measure not in ("latency", "flops"):
-        raise ValueError(f"measure must be 'latency' or 'flops', got {measure!r}")
+    if measure not in ("latency", "cpu", "flops"):
+        raise ValueError(f"measure must be 'latency' (elapsed time), 'cpu' (CPU time) or 'flops', got {measure!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     if isinstance(finetune_epochs, bool) or not isinstance(finetune_epochs, int) or finetune_epochs < 0:
@@ -96,6 +111,7 @@ def prune_to_speedup(model: nn.Module, speedup: float, importance: str, data: An
     dense = dense_copy(model)
     cur = copy.deepcopy(dense)
     X, y = _check_data(data, cur, example_input)
+    train, val = _finetune_split(X, y, val, cur, finetune_epochs, fit_kwargs)
     Xc, yc = (X, y) if X is None or max_samples is None else (X[:max_samples], y[:max_samples])
     lossf = None if data is None else resolve_loss(loss)
     groups = find_groups(cur, example_input)
@@ -109,7 +125,7 @@ def prune_to_speedup(model: nn.Module, speedup: float, importance: str, data: An
                            f"{f_min} of {f0} FLOPs per sample (at most {f0 / max(f_min, 1):.2f}x); the rest is in "
                            "layers whose widths are fixed (the model's input and output)")
     report = NeuronReport(sum(p.numel() for p in model.parameters()), 0, measure=measure, flops_before=f0)
-    fit_kwargs = {"progress": False, **(fit_kwargs or {})}
+    fit_kwargs = dict(fit_kwargs or {})
 
     def step(target: float) -> None:
         nonlocal groups
@@ -121,18 +137,18 @@ def prune_to_speedup(model: nn.Module, speedup: float, importance: str, data: An
         rec: dict[str, Any] = {"target": target, "widths": [len(k) for k in kept],
                                "flops_speedup": f0 / flops(cur, example_input)}
         if finetune_epochs:
-            import nnlab
-
-            hist = nnlab.fit(cur, (X, y), loss=loss, epochs=finetune_epochs, **fit_kwargs)
+            hist, best = finetune(cur, train, val, loss=loss, epochs=finetune_epochs, **fit_kwargs)
             rec["train_loss"] = hist.train_loss[-1] if getattr(hist, "train_loss", None) else None
+            rec["kept_epoch"] = best
         report.steps.append(rec)
 
     for t in range(1, steps + 1):
         step(speedup ** (t / steps))
     target, reached = speedup, f0 / flops(cur, example_input)
-    if measure == "latency":
+    if measure != "flops":
         for _ in range(8):
-            report.latency_before, report.latency_after, reached = speed_ratio(dense, cur, example_input)
+            report.latency_before, report.latency_after, reached = speed_ratio(
+                dense, cur, example_input, clock="cpu" if measure == "cpu" else "wall")
             if reached >= speedup:
                 break
             widths = [len(i) for i in index]
@@ -141,7 +157,8 @@ def prune_to_speedup(model: nn.Module, speedup: float, importance: str, data: An
             target = min(target * min(1.5, max(1.1, speedup / reached)), f0 / max(f_min, 1))   # grow gently: timings are noisy
             step(target)
         if reached < speedup:
-            raise SpeedupError(f"a {speedup:g}x latency speed-up on inputs of shape {tuple(example_input.shape)} "
+            what = "CPU-time" if measure == "cpu" else "latency"
+            raise SpeedupError(f"a {speedup:g}x {what} speed-up on inputs of shape {tuple(example_input.shape)} "
                                f"was not reached: pruning got to {reached:.2f}x (FLOPs {f0 / flops(cur, example_input):.2f}x, "
                                f"widths {[len(i) for i in index]} of {orig}); fixed costs (framework overhead, "
                                "input/output layers) dominate. Try a larger batch, measure='flops' or a smaller target")

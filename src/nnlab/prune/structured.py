@@ -253,7 +253,7 @@ def neurons(model: nn.Module, amount: float | None = None, importance: str = "ma
             loss: str | LossFn = "cross_entropy", *, speedup: float | None = None,
             example_input: torch.Tensor | None = None, measure: str = "latency", steps: int = 1,
             finetune_epochs: int = 0, damp: float = 0.01, max_samples: int | None = 4096,
-            fit_kwargs: dict[str, Any] | None = None) -> tuple[nn.Module, NeuronReport]:
+            fit_kwargs: dict[str, Any] | None = None, val: Any = None) -> tuple[nn.Module, NeuronReport]:
     """Remove whole units: a fraction ``amount`` of every group, or enough for a ``speedup``.
 
     Args:
@@ -264,10 +264,15 @@ def neurons(model: nn.Module, amount: float | None = None, importance: str = "ma
         importance: ``"magnitude"`` | ``"taylor"`` | ``"obd"`` | ``"obs"`` (the last three need ``data``).
         data: ``(X, y)`` for the data-driven importances (calibration) and for fine-tuning.
         speedup: instead of ``amount``: remove units (the same fraction of every group) until the
-            model is this many times faster, by ``measure``: ``"latency"`` (measured on
-            ``example_input``) or ``"flops"``. In ``steps`` steps of geometrically growing
-            speed-up, each followed by ``finetune_epochs`` of ``nl.fit`` on ``data``
-            (``fit_kwargs`` passed on). See :mod:`nnlab.prune.speedup`.
+            model is this many times faster, by ``measure``: ``"latency"`` (elapsed time on
+            ``example_input``), ``"cpu"`` (CPU time of that forward pass: steadier on a shared
+            machine) or ``"flops"``. In ``steps`` steps of geometrically growing
+            speed-up, each followed by ``finetune_epochs`` of :func:`nnlab.prune.finetune` on
+            ``data`` (``nl.fit`` with the learning rate annealed to 0 by cosine; ``fit_kwargs``
+            passed on). See :mod:`nnlab.prune.speedup`.
+        val: with ``speedup`` and ``finetune_epochs``: validation data held out from the training
+            data (never the test set), ``(X, y)`` or a fraction of ``data`` to hold out (e.g.
+            0.1); each fine-tune keeps its best-by-validation weights, the starting ones included.
         example_input: a (batch, features) input; its batch size is the one latency is measured at.
         damp: OBS damping λ/mean(diag H). max_samples: calibration rows used for Hessians.
 
@@ -282,7 +287,10 @@ def neurons(model: nn.Module, amount: float | None = None, importance: str = "ma
         from .speedup import prune_to_speedup
 
         return prune_to_speedup(model, speedup, importance, data, loss, example_input, measure, steps,
-                                finetune_epochs, damp, max_samples, fit_kwargs)
+                                finetune_epochs, damp, max_samples, fit_kwargs, val)
+    if val is not None:
+        raise ValueError("val chooses the best weights of the fine-tunes of a speedup= run (with finetune_epochs > 0); "
+                         "amount= prunes once without fine-tuning, so it has no use for val")
     if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0.0 <= float(amount) < 1.0:
         raise ValueError(f"amount must be a fraction in [0, 1) of each hidden layer's units, got {amount!r}")
     if importance != "magnitude" and data is None:
