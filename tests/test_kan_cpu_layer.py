@@ -153,3 +153,46 @@ def test_no_stale_weight_after_any_parameter_edit(native_on, calls):
         y = layer(x)
         assert torch.allclose(y, eager(), atol=1e-6) and torch.all(y[:, 2] == 0)
     assert calls["fwd"] == 3
+
+
+ROUTE_RULE = [  # (rows, in, out, grid, k, train, sparse?): the cost rule of kernel.sparse_preferred
+    (1024, 64, 64, 5, 3, True, False),  # coarse grid, training: three GEMMs beat 3 gathered passes
+    (1024, 64, 64, 5, 3, False, True),  # the same layer forward only: the sparse pass
+    (1024, 64, 64, 20, 3, True, True),  # fine grid: (k+2)/(K+1) = 5/24 of the GEMM's work
+    (4096, 256, 256, 5, 3, True, False),
+    (256, 2, 5, 5, 3, True, True),  # tiny: the GEMM route's fixed cost dominates
+    (16, 64, 64, 5, 3, True, True),  # few rows: likewise
+    (1024, 64, 64, 5, 1, True, True),  # k = 1: 3 of 7 values per input, sparse wins again
+]
+
+
+@pytest.mark.parametrize("rows, I, O, G, k, train, sparse", ROUTE_RULE)
+def test_route_rule_favours_the_cheaper_route(rows, I, O, G, k, train, sparse):
+    K = G + k
+    assert kernel.sparse_preferred(rows, I, O, K, k, train) is sparse
+    # more rows never turn a GEMM choice back into the sparse one (the saving grows with rows)
+    if not sparse:
+        assert not kernel.sparse_preferred(4 * rows, I, O, K, k, train)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
+def test_training_on_the_gemm_route_inference_on_the_sparse_route(native_on, calls, monkeypatch,
+                                                                     dtype, tol):
+    """A layer where the rule picks features + GEMM with backward and the sparse pass without:
+    both equal the eager code, and the sparse forward equals the GEMM route's forward."""
+    B, I, O, G, k = 400, 32, 32, 3, 3
+    assert not kernel.sparse_preferred(B, I, O, G + k, k, True)
+    assert kernel.sparse_preferred(B, I, O, G + k, k, False)
+    torch.manual_seed(0)
+    layer = KANLayer(I, O, grid=G, k=k).to(dtype)
+    layer.mask[0, 0] = 0.0
+    x = (torch.rand(B, I, dtype=dtype) * 2 - 1) * 1.3
+    got = _run(layer, x)
+    assert calls == {"fwd": 0, "bwd": 0}  # training: not the one-call sparse route
+    ref = _eager(layer, x, monkeypatch)
+    for a, b in zip(got, ref):
+        assert (a - b).abs().max() <= tol * max(1.0, b.abs().max().item())
+    with torch.no_grad():
+        y = layer(x)
+    assert calls["fwd"] == 1 and y.grad_fn is None
+    assert (y - got[0]).abs().max() <= tol * max(1.0, ref[0].abs().max().item())

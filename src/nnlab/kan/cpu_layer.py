@@ -9,7 +9,8 @@ weight, one ctypes call per kernel. Here, for a contiguous float32/float64 CPU i
   :class:`~nnlab.kan.layer.GridRangeWarning`, once) is one native pass over ``x``
   (``kan_check_input``), with the same semantics as the eager check;
 * on the sparse route (base silu or none, a weight of at most
-  :data:`nnlab.kan.kernel.SPARSE_MAX_BYTES`) the check, packing the weight
+  :data:`nnlab.kan.kernel.SPARSE_MAX_BYTES`, and cheaper than features + GEMM by the cost rule
+  :func:`nnlab.kan.kernel.sparse_preferred`) the check, packing the weight
   ``W_{o,i} = [m w^s c_{o,i,:}, m w^b]`` and :math:`y = F·Wᵀ` are **one** native call, and
   backward (∂L/∂x, then ∂L/∂c, ∂L/∂w^b, ∂L/∂w^s by the chain rule through ``W``) another.
   The packed weight is rebuilt from the parameters on every call (O(parameters), in C), never
@@ -74,16 +75,18 @@ def forward(layer, x: torch.Tensor) -> torch.Tensor | None:
     fast, lo, hi = _plan(layer, knots)
     O, _, K = coef.shape
     base = layer.base
+    train = torch.is_grad_enabled() and (x.requires_grad or coef.requires_grad
+                                         or sb.requires_grad or ss.requires_grad)
     sparse = (base in (None, "silu") and kernel.SPARSE_MAX_BYTES > 0
-              and (K + 1) * I * O * coef.element_size() <= kernel.SPARSE_MAX_BYTES)
+              and (K + 1) * I * O * coef.element_size() <= kernel.SPARSE_MAX_BYTES
+              and kernel.sparse_preferred(B, I, O, K, k, train))
     if not sparse:
         _flags(layer, x, native.check_input(x, lo, hi, not layer._warned_range))
         return kernel.kan_forward(x, coef, sb, ss, mask, knots, k, True, base, layer.recompute)
     rng = not layer._warned_range
     prev = kernel._narrow_threads(fast)
     try:
-        if torch.is_grad_enabled() and (x.requires_grad or coef.requires_grad
-                                        or sb.requires_grad or ss.requires_grad):
+        if train:
             box = [0]  # the flags (a Python int is no autograd output)
             y = _SparseLayer.apply(x, coef, sb, ss, mask, fast, k, base == "silu", lo, hi, rng, box)
             flags = box[0]
