@@ -212,18 +212,18 @@ def test_training_on_the_gemm_route_inference_on_the_sparse_route(native_on, cal
     assert (y - got[0]).abs().max() <= tol * max(1.0, ref[0].abs().max().item())
 
 
-@pytest.mark.parametrize("wants", ["x", "params"])
+@pytest.mark.parametrize("wants", ["x", "params", "both"])
 def test_dense_route_with_only_some_gradients(native_on, monkeypatch, wants):
-    """_DenseLayer with frozen parameters (∂L/∂x only) or an input without grad (parameter
-    gradients only): the same gradients as the eager float64 code."""
+    """_DenseLayer with frozen parameters (∂L/∂x only), an input without grad (parameter
+    gradients only) or both: the same gradients as the eager float64 code."""
     monkeypatch.setattr(kernel, "sparse_preferred", lambda *a: False)
     torch.manual_seed(1)
     layer = KANLayer(20, 7, grid=4, k=2, base=None).double()
     x = (torch.rand(50, 20, dtype=torch.float64) * 2 - 1) * 1.2
     ref = _eager(layer, x, monkeypatch)
     layer.zero_grad()
-    layer.requires_grad_(wants == "params")
-    xi = x.clone().requires_grad_(wants == "x")
+    layer.requires_grad_(wants != "x")
+    xi = x.clone().requires_grad_(wants != "params")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GridRangeWarning)
         y = layer(xi)
