@@ -152,15 +152,20 @@ def code_path(name, B, I, G) -> str:
 
 
 def nnlab_route(B, I, O, G) -> str:
-    """Which native route nnlab's layer takes at this size: sparse (no feature matrix) or
-    features + GEMM (see ``nnlab.kan.kernel.SPARSE_MAX_BYTES``)."""
+    """Which native route nnlab's layer takes at this size, for inference / for training:
+    sparse (no feature matrix) or features + GEMM (see ``nnlab.kan.kernel.SPARSE_MAX_BYTES``
+    and the cost rule ``nnlab.kan.kernel.sparse_preferred``)."""
     from nnlab.kan import kernel
     m = make("nnlab", B, I, O, G)
     fast = routes.setup(torch.zeros(B, I), m.knots, K, m._uniform)
     if fast is None:
         return "eager"
-    sparse = kernel._sparse_weight(fast, m.coef, m.scale_base, m.scale_spline, m.mask, m.base)
-    return "sparse route (no F)" if sparse is not None else "features + GEMM"
+    names = []
+    for train in (False, True):
+        sparse = kernel._sparse_weight(fast, m.coef, m.scale_base, m.scale_spline, m.mask,
+                                       m.base, rows=B, train=train)
+        names.append("sparse route (no F)" if sparse is not None else "features + GEMM")
+    return names[0] if names[0] == names[1] else f"fwd: {names[0]}, fwd+bwd: {names[1]}"
 
 
 def reference_output(layer, x):
@@ -180,8 +185,9 @@ def check(sizes):
         x = torch.rand(B, I) * 2 - 1
         with torch.no_grad():
             y = layer(x)
+        y_train = layer(x.clone().requires_grad_(True)).detach()  # the route taken with backward
         ref = reference_output(layer, x)
-        err = float((y.double() - ref).abs().max() / ref.abs().max())
+        err = max(float((v.double() - ref).abs().max() / ref.abs().max()) for v in (y, y_train))
         xo = torch.linspace(-3.0, 3.0, B * I)[torch.randperm(B * I)].view(B, I)  # also outside
         Fb = features(xo, layer.knots, K, True, None).view(B, G + K + 1, I)[:, :G + K]
         Fr = spline.cox_de_boor(xo.double(), layer.knots.double(), K).transpose(1, 2)

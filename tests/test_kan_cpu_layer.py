@@ -83,8 +83,12 @@ def test_one_call_route_equals_the_eager_code(native_on, calls, monkeypatch, cas
     assert y.grad_fn is None and (y - ref[0]).abs().max() <= tol * max(1.0, ref[0].abs().max().item())
 
 
+@pytest.mark.parametrize("route", ["sparse", "dense"])
 @pytest.mark.parametrize("span", [0.9, 1.7])
-def test_gradcheck_float64_one_call_route(native_on, calls, span):
+def test_gradcheck_float64_one_call_route(native_on, calls, monkeypatch, span, route):
+    """gradcheck through the sparse one-call route and through the one-node features + GEMM
+    route (_DenseLayer), which the cost rule picks for larger layers in training."""
+    monkeypatch.setattr(kernel, "sparse_preferred", lambda *a: route == "sparse")
     torch.manual_seed(0)
     layer = KANLayer(3, 2, grid=4, k=3).double()
     layer.mask[1, 2] = 0.0
@@ -99,7 +103,13 @@ def test_gradcheck_float64_one_call_route(native_on, calls, span):
             f, (x, layer.coef.detach().clone().requires_grad_(True),
                 layer.scale_base.detach().clone().requires_grad_(True),
                 layer.scale_spline.detach().clone().requires_grad_(True)))
-    assert calls["fwd"] > 0 and calls["bwd"] > 0
+    if route == "sparse":
+        assert calls["fwd"] > 0 and calls["bwd"] > 0
+    else:
+        assert calls == {"fwd": 0, "bwd": 0}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GridRangeWarning)
+            assert type(layer(x).grad_fn).__name__ == "_DenseLayerBackward"
 
 
 @pytest.mark.parametrize("sparse_bytes", [1 << 20, 0])  # one call, then features + GEMM
@@ -153,3 +163,74 @@ def test_no_stale_weight_after_any_parameter_edit(native_on, calls):
         y = layer(x)
         assert torch.allclose(y, eager(), atol=1e-6) and torch.all(y[:, 2] == 0)
     assert calls["fwd"] == 3
+
+
+ROUTE_RULE = [  # (rows, in, out, grid, k, train, sparse?): the cost rule of kernel.sparse_preferred
+    (1024, 64, 64, 5, 3, True, False),  # coarse grid, training: three GEMMs beat 3 gathered passes
+    (1024, 64, 64, 5, 3, False, True),  # the same layer forward only: the sparse pass
+    (1024, 64, 64, 20, 3, True, True),  # fine grid: (k+2)/(K+1) = 5/24 of the GEMM's work
+    (4096, 256, 256, 5, 3, True, False),
+    (256, 2, 5, 5, 3, True, True),  # tiny: the GEMM route's fixed cost dominates
+    (16, 64, 64, 5, 3, True, True),  # few rows: likewise
+    (1024, 64, 64, 5, 1, True, True),  # k = 1: 3 of 7 values per input, sparse wins again
+]
+
+
+@pytest.mark.parametrize("rows, I, O, G, k, train, sparse", ROUTE_RULE)
+def test_route_rule_favours_the_cheaper_route(rows, I, O, G, k, train, sparse):
+    K = G + k
+    assert kernel.sparse_preferred(rows, I, O, K, k, train) is sparse
+    # more rows never turn a GEMM choice back into the sparse one (the saving grows with rows)
+    if not sparse:
+        assert not kernel.sparse_preferred(4 * rows, I, O, K, k, train)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
+def test_training_on_the_gemm_route_inference_on_the_sparse_route(native_on, calls, monkeypatch,
+                                                                     dtype, tol):
+    """A layer where the rule picks features + GEMM with backward and the sparse pass without:
+    both equal the eager code, and the sparse forward equals the GEMM route's forward."""
+    B, I, O, G, k = 400, 32, 32, 3, 3
+    assert not kernel.sparse_preferred(B, I, O, G + k, k, True)
+    assert kernel.sparse_preferred(B, I, O, G + k, k, False)
+    torch.manual_seed(0)
+    layer = KANLayer(I, O, grid=G, k=k).to(dtype)
+    layer.mask[0, 0] = 0.0
+    x = (torch.rand(B, I, dtype=dtype) * 2 - 1) * 1.3
+    got = _run(layer, x)
+    assert calls == {"fwd": 0, "bwd": 0}  # training: not the one-call sparse route
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GridRangeWarning)
+        assert type(layer(x.requires_grad_(True)).grad_fn).__name__ == "_DenseLayerBackward"
+    x = x.detach()
+    ref = _eager(layer, x, monkeypatch)
+    for a, b in zip(got, ref):
+        assert (a - b).abs().max() <= tol * max(1.0, b.abs().max().item())
+    with torch.no_grad():
+        y = layer(x)
+    assert calls["fwd"] == 1 and y.grad_fn is None
+    assert (y - got[0]).abs().max() <= tol * max(1.0, ref[0].abs().max().item())
+
+
+@pytest.mark.parametrize("wants", ["x", "params", "both"])
+def test_dense_route_with_only_some_gradients(native_on, monkeypatch, wants):
+    """_DenseLayer with frozen parameters (∂L/∂x only), an input without grad (parameter
+    gradients only) or both: the same gradients as the eager float64 code."""
+    monkeypatch.setattr(kernel, "sparse_preferred", lambda *a: False)
+    torch.manual_seed(1)
+    layer = KANLayer(20, 7, grid=4, k=2, base=None).double()
+    x = (torch.rand(50, 20, dtype=torch.float64) * 2 - 1) * 1.2
+    ref = _eager(layer, x, monkeypatch)
+    layer.zero_grad()
+    layer.requires_grad_(wants != "x")
+    xi = x.clone().requires_grad_(wants != "params")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GridRangeWarning)
+        y = layer(xi)
+    assert type(y.grad_fn).__name__ == "_DenseLayerBackward"
+    y.backward(torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y))
+    got = [xi.grad, layer.coef.grad, layer.scale_base.grad, layer.scale_spline.grad]
+    for a, b in zip(got, ref[1:]):
+        if a is not None:
+            assert (a - b).abs().max() <= 1e-12 * max(1.0, b.abs().max().item())
+    assert (got[0] is None) == (wants == "params") and (got[1] is None) == (wants == "x")

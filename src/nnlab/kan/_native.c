@@ -75,7 +75,7 @@ static void scratch_free(Scratch *w) { free(w->t0); free(w->s); free(w->vt); }
 
 /* F rows b0..b0+R-1: slot j, input i holds v[r][e] with r = j - s[e] + k when 0 <= r <= k.
  * Wide rows: one vector loop over the inputs per slot. Short rows: slots inner, per element. */
-#define BLOCK_FEATURES(T, KK)                                                                  \
+#define BLOCK_FEATURES(T, KK, VI, VL, SLOAD)                                                                  \
     do {                                                                                       \
         BLOCK_SPANS(T)                                                                         \
         horner_d(M, (KK) + 1, KK, w.f, n, tmin, w.v);                                         \
@@ -86,13 +86,23 @@ static void scratch_free(Scratch *w) { free(w->t0); free(w->s); free(w->vt); }
             const int *sr = w.s + r * I;                                                       \
             const T *vr = vt + r * I;                                                          \
             if (I >= 16) {                                                                     \
-                for (long j = 0; j < K; j++) {                                                 \
-                    T *Fj = Fb + j * I;                                                        \
-                    for (long i = 0; i < I; i++) {                                             \
-                        int q0 = (int)j - sr[i] + (KK);                                        \
-                        T a = 0; /* branch-free select: a product with 0/1 (v is finite) */    \
-                        for (long q = 0; q <= (KK); q++) a += (T)(q0 == (int)q) * vr[q * n + i]; \
-                        Fj[i] = a;                                                             \
+                long i0 = 0; /* VL inputs at a time: the k+1 values in registers, each slot's */ \
+                for (; i0 + (VL) <= I; i0 += (VL)) { /* VL entries selected bitwise (exact) */ \
+                    const VI si = SLOAD(sr + i0);                                              \
+                    VI vq[(KK) + 1];                                                           \
+                    for (long q = 0; q <= (KK); q++) vq[q] = LOADVI(VI, vr + q * n + i0);       \
+                    for (long j = 0; j < K; j++) {                                             \
+                        VI a = (VI){0};                                                        \
+                        for (long q = 0; q <= (KK); q++)                                       \
+                            a |= vq[q] & (si == (VI){0} + (int)(j + (KK) - q));                \
+                        memcpy(Fb + j * I + i0, &a, sizeof(VI));                               \
+                    }                                                                          \
+                }                                                                              \
+                for (; i0 < I; i0++) {                                                         \
+                    int first = sr[i0] - (KK);                                                 \
+                    for (long j = 0; j < K; j++) {                                             \
+                        int q = (int)j - first;                                                \
+                        Fb[j * I + i0] = (q >= 0 && q <= (KK)) ? vr[q * n + i0] : (T)0;        \
                     }                                                                          \
                 }                                                                              \
             } else {                                                                           \
@@ -110,7 +120,7 @@ static void scratch_free(Scratch *w) { free(w->t0); free(w->s); free(w->vt); }
 
 #define ROWS_PER_BLOCK(I) ((I) >= BLOCK ? 1 : BLOCK / (I))
 
-#define FEATURES(NAME, T, TMIN)                                                                \
+#define FEATURES(NAME, T, TMIN, VI, VL, SLOAD)                                                                \
 int NAME(const T *x, long B, long I, const double *t0, const double *inv_h, long k, long K,    \
          const double *M, int zero_base, T *F, int nthreads) {                                 \
     const double hi = (double)(K + k + 1), tmin = (TMIN);                                      \
@@ -128,12 +138,12 @@ int NAME(const T *x, long B, long I, const double *t0, const double *inv_h, long
             const long b0 = blk * RB, R = (b0 + RB <= B ? RB : B - b0), n = R * I;             \
             const T *xb = x + b0 * I;                                                          \
             switch (k) {                                                                       \
-                case 1: BLOCK_FEATURES(T, 1); break;                                           \
-                case 2: BLOCK_FEATURES(T, 2); break;                                           \
-                case 3: BLOCK_FEATURES(T, 3); break;                                           \
-                case 4: BLOCK_FEATURES(T, 4); break;                                           \
-                case 5: BLOCK_FEATURES(T, 5); break;                                           \
-                default: BLOCK_FEATURES(T, k); break;                                          \
+                case 1: BLOCK_FEATURES(T, 1, VI, VL, SLOAD); break;                                           \
+                case 2: BLOCK_FEATURES(T, 2, VI, VL, SLOAD); break;                                           \
+                case 3: BLOCK_FEATURES(T, 3, VI, VL, SLOAD); break;                                           \
+                case 4: BLOCK_FEATURES(T, 4, VI, VL, SLOAD); break;                                           \
+                case 5: BLOCK_FEATURES(T, 5, VI, VL, SLOAD); break;                                           \
+                default: BLOCK_FEATURES(T, k, VI, VL, SLOAD); break;                                          \
             }                                                                                  \
         }                                                                                      \
         scratch_free(&w);                                                                      \
@@ -141,12 +151,26 @@ int NAME(const T *x, long B, long I, const double *t0, const double *inv_h, long
     return failed ? -1 : 0;                                                                    \
 }
 
-FEATURES(kan_features_f32, float, (double)FLT_MIN)
-FEATURES(kan_features_f64, double, DBL_MIN)
+/* the select of wide rows: VL lanes of T as integers VI (64 bytes), spans loaded as VI */
+typedef int nk_i32x16 __attribute__((vector_size(64)));
+typedef int nk_i32x8 __attribute__((vector_size(32)));
+typedef long long nk_i64x8 __attribute__((vector_size(64)));
+/* one 64-byte load into a register (a memcpy into an array element may be split into two
+ * 32-byte stores that a later 64-byte load cannot forward from) */
+#define LOADVI(VI, p) ({ VI v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define NK_LOAD_S16(p) ({ nk_i32x16 v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define NK_LOAD_S8(p) ({ nk_i32x8 v_; memcpy(&v_, (p), sizeof v_); __builtin_convertvector(v_, nk_i64x8); })
+FEATURES(kan_features_f32, float, (double)FLT_MIN, nk_i32x16, 16, NK_LOAD_S16)
+FEATURES(kan_features_f64, double, DBL_MIN, nk_i64x8, 8, NK_LOAD_S8)
 
-/* gx[b, i] = (sum_r gF[b, s-k+r, i] dB_r(f)) / h + base_term[b, i]: missing slots get weight 0
- * and a clamped (valid) index, so the gather needs no branch. */
-#define BLOCK_BACKWARD(T, KK)                                                                  \
+/* gx[b, i] = (sum_r gF[b, s-k+r, i] dB_r(f)) / h + base_term[b, i].
+ * Wide rows (I >= 16): first the k+1 local entries g_r = gF[b, s-k+r, i] are picked slot by
+ * slot (each slot row of gF read as one contiguous vector stream; g_r = 0 for missing slots),
+ * by selects, which are exact, with no hardware gather (a 16-lane gather is several times
+ * slower than the contiguous loads it replaces); then the same sum in double as below, in the
+ * same order, so the results are bit-identical. Short rows: per element, the k+1 entries of
+ * gF gathered with clamped indices and weights that are zero for missing slots (no branch). */
+#define BLOCK_BACKWARD(T, KK, VI, VL, SLOAD)                                                                  \
     do {                                                                                       \
         BLOCK_SPANS(T)                                                                         \
         horner_d(dM, KK, KK, w.f, n, 0.0, w.v);                                                \
@@ -157,6 +181,37 @@ FEATURES(kan_features_f64, double, DBL_MIN)
             const int *sr = w.s + r * I;                                                       \
             const double *dr = w.v + r * I;                                                    \
             T *gxb = gx + b * I;                                                               \
+            if (I >= 16) {                                                                     \
+                T *gs = (T *)w.vt + r * I; /* g_q at gs[q*n + i] (vt is unused in backward) */ \
+                long i0 = 0;                                                                   \
+                for (; i0 + (VL) <= I; i0 += (VL)) {                                           \
+                    const VI si = SLOAD(sr + i0);                                              \
+                    VI gq[(KK) + 1];                                                           \
+                    for (long q = 0; q <= (KK); q++) gq[q] = (VI){0};                          \
+                    for (long j = 0; j < K; j++) {                                             \
+                        const VI v = LOADVI(VI, gb + j * I + i0);                              \
+                        for (long q = 0; q <= (KK); q++) { /* slot j is local q where s = j+k-q */ \
+                            VI m = si == (VI){0} + (int)(j + (KK) - q);                             \
+                            gq[q] = (v & m) | (gq[q] & ~m);                                    \
+                        }                                                                      \
+                    }                                                                          \
+                    for (long q = 0; q <= (KK); q++) memcpy(gs + q * n + i0, &gq[q], sizeof(VI)); \
+                }                                                                              \
+                for (; i0 < I; i0++)                                                           \
+                    for (long q = 0; q <= (KK); q++) {                                         \
+                        int j = sr[i0] - (KK) + (int)q;                                        \
+                        gs[q * n + i0] = (j >= 0 && j < (int)K) ? gb[j * I + i0] : (T)0;       \
+                    }                                                                          \
+                for (long i = 0; i < I; i++) {                                                 \
+                    double a = 0.0;                                                            \
+                    for (long q = 0; q <= (KK); q++)                                           \
+                        a += (double)gs[q * n + i] * dr[q * n + i];                            \
+                    a *= inv_h[i];                                                             \
+                    if (bt) a += (double)bt[i];                                                \
+                    gxb[i] = (T)a;                                                             \
+                }                                                                              \
+                continue;                                                                      \
+            }                                                                                  \
             for (long i = 0; i < I; i++) {                                                     \
                 int first = sr[i] - (KK);                                                      \
                 double a = 0.0;                                                                \
@@ -174,7 +229,7 @@ FEATURES(kan_features_f64, double, DBL_MIN)
         }                                                                                      \
     } while (0)
 
-#define BACKWARD(NAME, T)                                                                      \
+#define BACKWARD(NAME, T, VI, VL, SLOAD)                                                                    \
 int NAME(const T *gF, const T *x, long B, long I, const double *t0, const double *inv_h,       \
          long k, long K, const double *dM, const T *base_term, T *gx, int nthreads) {          \
     const double hi = (double)(K + k + 1);                                                     \
@@ -192,12 +247,12 @@ int NAME(const T *gF, const T *x, long B, long I, const double *t0, const double
             const long b0 = blk * RB, R = (b0 + RB <= B ? RB : B - b0), n = R * I;             \
             const T *xb = x + b0 * I;                                                          \
             switch (k) {                                                                       \
-                case 1: BLOCK_BACKWARD(T, 1); break;                                           \
-                case 2: BLOCK_BACKWARD(T, 2); break;                                           \
-                case 3: BLOCK_BACKWARD(T, 3); break;                                           \
-                case 4: BLOCK_BACKWARD(T, 4); break;                                           \
-                case 5: BLOCK_BACKWARD(T, 5); break;                                           \
-                default: BLOCK_BACKWARD(T, k); break;                                          \
+                case 1: BLOCK_BACKWARD(T, 1, VI, VL, SLOAD); break;                                           \
+                case 2: BLOCK_BACKWARD(T, 2, VI, VL, SLOAD); break;                                           \
+                case 3: BLOCK_BACKWARD(T, 3, VI, VL, SLOAD); break;                                           \
+                case 4: BLOCK_BACKWARD(T, 4, VI, VL, SLOAD); break;                                           \
+                case 5: BLOCK_BACKWARD(T, 5, VI, VL, SLOAD); break;                                           \
+                default: BLOCK_BACKWARD(T, k, VI, VL, SLOAD); break;                                          \
             }                                                                                  \
         }                                                                                      \
         scratch_free(&w);                                                                      \
@@ -205,8 +260,8 @@ int NAME(const T *gF, const T *x, long B, long I, const double *t0, const double
     return failed ? -1 : 0;                                                                    \
 }
 
-BACKWARD(kan_backward_x_f32, float)
-BACKWARD(kan_backward_x_f64, double)
+BACKWARD(kan_backward_x_f32, float, nk_i32x16, 16, NK_LOAD_S16)
+BACKWARD(kan_backward_x_f64, double, nk_i64x8, 8, NK_LOAD_S8)
 
 int kan_native_version(void) { return 6; }
 

@@ -9,12 +9,17 @@ weight, one ctypes call per kernel. Here, for a contiguous float32/float64 CPU i
   :class:`~nnlab.kan.layer.GridRangeWarning`, once) is one native pass over ``x``
   (``kan_check_input``), with the same semantics as the eager check;
 * on the sparse route (base silu or none, a weight of at most
-  :data:`nnlab.kan.kernel.SPARSE_MAX_BYTES`) the check, packing the weight
+  :data:`nnlab.kan.kernel.SPARSE_MAX_BYTES`, and cheaper than features + GEMM by the cost rule
+  :func:`nnlab.kan.kernel.sparse_preferred`) the check, packing the weight
   ``W_{o,i} = [m w^s c_{o,i,:}, m w^b]`` and :math:`y = F·Wᵀ` are **one** native call, and
   backward (∂L/∂x, then ∂L/∂c, ∂L/∂w^b, ∂L/∂w^s by the chain rule through ``W``) another.
   The packed weight is rebuilt from the parameters on every call (O(parameters), in C), never
   cached, so no in-place edit of a parameter, however made, can leave it stale;
-* larger layers and other bases take :func:`nnlab.kan.kernel.kan_forward` after the native check.
+* otherwise, in training (base silu or none, ``F`` of at most two of the kernel's cache-sized
+  blocks, :data:`nnlab.kan.kernel.CHUNK_ELEMENTS`), features + GEMM as one autograd node with
+  the fewest steps (:class:`_DenseLayer`: no row blocks, no route look-ups);
+* larger layers and other bases take :func:`nnlab.kan.kernel.kan_forward` after the native check
+  (row blocks keep ``F`` and ``∂L/∂F`` near cache size).
 
 Anything else (CUDA, Triton's interpreter, integer or half inputs, an adapted grid, the deferred
 check, ``NNLAB_NATIVE=0``) returns None from :func:`forward` and the layer's general code runs.
@@ -74,16 +79,25 @@ def forward(layer, x: torch.Tensor) -> torch.Tensor | None:
     fast, lo, hi = _plan(layer, knots)
     O, _, K = coef.shape
     base = layer.base
+    train = torch.is_grad_enabled() and (x.requires_grad or coef.requires_grad
+                                         or sb.requires_grad or ss.requires_grad)
     sparse = (base in (None, "silu") and kernel.SPARSE_MAX_BYTES > 0
-              and (K + 1) * I * O * coef.element_size() <= kernel.SPARSE_MAX_BYTES)
+              and (K + 1) * I * O * coef.element_size() <= kernel.SPARSE_MAX_BYTES
+              and kernel.sparse_preferred(B, I, O, K, k, train))
     if not sparse:
         _flags(layer, x, native.check_input(x, lo, hi, not layer._warned_range))
+        if (train and base in (None, "silu") and not layer.recompute
+                and B * (K + 1) * I <= 2 * kernel.CHUNK_ELEMENTS):
+            prev = kernel._narrow_threads(fast)
+            try:
+                return _DenseLayer.apply(x, coef, sb, ss, mask, fast, k, base == "silu")
+            finally:
+                kernel._restore_threads(prev)
         return kernel.kan_forward(x, coef, sb, ss, mask, knots, k, True, base, layer.recompute)
     rng = not layer._warned_range
     prev = kernel._narrow_threads(fast)
     try:
-        if torch.is_grad_enabled() and (x.requires_grad or coef.requires_grad
-                                        or sb.requires_grad or ss.requires_grad):
+        if train:
             box = [0]  # the flags (a Python int is no autograd output)
             y = _SparseLayer.apply(x, coef, sb, ss, mask, fast, k, base == "silu", lo, hi, rng, box)
             flags = box[0]
@@ -156,3 +170,51 @@ class _SparseLayer(torch.autograd.Function):
             kernel._restore_threads(prev)
         return (gx, gc if need_c else None, gsb if need_sb else None, gss if need_ss else None,
                 None, None, None, None, None, None, None, None)
+
+
+class _DenseLayer(torch.autograd.Function):
+    r"""The features + GEMM route for training as one autograd node with the fewest steps:
+    forward packs ``W`` (one native pass), writes ``F`` (one native pass, silu into slot K) and
+    computes ``y = F·Wᵀ`` (one GEMM); backward ``∂L/∂W = gᵀF`` and ``∂L/∂F = g·W`` (two GEMMs),
+    ``∂L/∂x`` from ∂L/∂F (one native pass) and the chain rule onto c, w^b, w^s (one native
+    pass). ``F`` and ``W`` are kept for backward (F: what the GEMM floor holds as its input);
+    they are made here and never handed out, so nothing can edit them in between."""
+
+    @staticmethod
+    def forward(ctx, x, coef, sb, ss, mask, fast, k, silu):
+        B, I = x.shape
+        O, _, K = coef.shape
+        W = native.pack_weights(coef.detach(), sb.detach(), ss.detach(), mask).view(O, -1)
+        F = torch.empty((B, K + 1, I), dtype=x.dtype)
+        native.features_uniform(x, fast.t0, fast.inv_h, k, K, fast.M, not silu, F)
+        if silu:  # written in place: no temporary
+            torch._C._nn.silu(x, out=F[:, K])
+        F = F.view(B, -1)
+        ctx.save_for_backward(x, coef, ss, mask)
+        ctx.F, ctx.W, ctx.fast, ctx.k, ctx.silu = F, W, fast, k, silu
+        return torch.mm(F, W.t())
+
+    @staticmethod
+    def backward(ctx, g):
+        x, coef, ss, mask = ctx.saved_tensors
+        need_x, need_c, need_sb, need_ss = ctx.needs_input_grad[:4]
+        fast, k = ctx.fast, ctx.k
+        B, I = x.shape
+        K = coef.shape[2]
+        gx = gc = gsb = gss = None
+        prev = kernel._narrow_threads(fast)
+        try:
+            g = g.contiguous()
+            if need_c or need_sb or need_ss:
+                gc, gsb, gss = native.param_grads(torch.mm(g.t(), ctx.F), coef.detach(),
+                                                  ss.detach(), mask, False)
+            if need_x:
+                gF = torch.mm(g, ctx.W)
+                term = (torch.ops.aten.silu_backward(gF.view(B, K + 1, I)[:, K], x).contiguous()
+                        if ctx.silu else None)
+                gx = torch.empty_like(x)
+                native.backward_x(gF, x, fast.t0, fast.inv_h, k, K, fast.dM, term, gx)
+        finally:
+            kernel._restore_threads(prev)
+        return (gx, gc if need_c else None, gsb if need_sb else None, gss if need_ss else None,
+                None, None, None, None)

@@ -23,7 +23,8 @@ grids) the eager PyTorch code below does the same work.
 non-zero, ``y_b = \sum_i \big(\sum_r B_{s-k+r}(x_{bi}) W_{:, s-k+r, i} + b(x_{bi}) W_{:, K, i}\big)``
 costs ``(k+2)·out`` multiply-adds per input value against the GEMM's ``(K+1)·out``, and F is never
 built. When the native kernels serve a layer with base silu (or none) whose weight fits in
-:data:`SPARSE_MAX_BYTES`, forward and backward (``∂L/∂x`` from ``k+2`` dot products per input
+:data:`SPARSE_MAX_BYTES` and the cost rule :func:`sparse_preferred` favours it (fine grids, small
+layers; coarse grids in training take the GEMMs), forward and backward (``∂L/∂x`` from ``k+2`` dot products per input
 value, ``∂L/∂W`` accumulated row by row) are one C pass each and only ``x`` is kept for backward. When nothing needs a gradient
 (``torch.no_grad()`` or no parameter requiring one) :func:`kan_forward` runs forward only: no
 autograd node, nothing saved. A :class:`~nnlab.kan.layer.KANLayer` call takes this route through
@@ -278,7 +279,7 @@ class KANFunction(torch.autograd.Function):
     @staticmethod
     def _forward(ctx, x, coef, scale_base, scale_spline, mask, knots, k, uniform, base, store,
                  W, fast):
-        Wt = _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W)
+        Wt = _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W, x.shape[0], True)
         if Wt is not None:  # no F at all: only x is kept (and Wt, of parameter size)
             ctx.save_for_backward(x, coef, scale_base, scale_spline, mask, knots, None)
             ctx.W, ctx.Wt = None, Wt
@@ -376,20 +377,48 @@ def _param_grads(gW, input_major: bool, coef, scale_spline, mask, need_c: bool, 
 
 
 #: the sparse native route (no feature matrix: (k+2)·out multiply-adds per input value instead
-#: of the GEMM's (K+1)·out, nothing of size batch·in·K written or kept) is taken while its weight
-#: ((K+1)·in·out values) takes at most this many bytes, so that it stays in cache (without the
-#: GEMM's register blocking the route streams its weight rows from cache); larger layers build F
-#: and call the GEMM. 0 turns the route off.
+#: of the GEMM's (K+1)·out, nothing of size batch·in·K written or kept) is considered while its
+#: weight ((K+1)·in·out values) takes at most this many bytes, so that it stays in cache (without
+#: the GEMM's register blocking the route streams its weight rows from cache); larger layers build
+#: F and call the GEMM. 0 turns the route off. Within the limit :func:`sparse_preferred` decides.
 SPARSE_MAX_BYTES = 1 << 20
 
+#: the cost model of :func:`sparse_preferred`, one core, picoseconds per multiply-add (measured on
+#: an AVX-512 Xeon, float32, (1024, 64→64) at G = 5 and 20; the ratios, not the absolute values,
+#: decide): the sparse route per (k+2)·out multiply-add of a gathered weight row, the features +
+#: GEMM route per (K+1)·out multiply-add of its GEMMs, with its basis pass, ∂L/∂x pass and
+#: stores of F included. Training = forward + backward (3 products each), inference = forward.
+SPARSE_PS = {"train": 150.0, "infer": 40.0}
+GEMM_PS = {"train": 64.0, "infer": 24.0}
+#: what the features + GEMM route costs per layer call beyond its per-element work (more
+#: kernel calls and allocations, F's first touch), in microseconds
+GEMM_FIXED_US = 80.0
 
-def _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W=None):
+
+def sparse_preferred(rows: int, I: int, O: int, K: int, k: int, train: bool) -> bool:
+    """Does the sparse route beat features + GEMM for a (rows, I→O) layer with K basis functions
+    of order k? Estimated times (the constants above): sparse ``rows·I·O·(k+2)·SPARSE_PS``,
+    GEMM ``rows·I·O·(K+1)·GEMM_PS + GEMM_FIXED_US``. The sparse route does (k+2)/(K+1) of the
+    GEMM's multiply-adds but each at several times the cost (a gathered weight row, no register
+    blocking; in backward ∂L/∂W accumulated row by row), so it wins for fine grids (K+1 ≫ k+2)
+    and for small layers (the GEMM route's fixed cost); for coarse grids the GEMMs win once the
+    layer is large enough, and sooner in training (three products) than in inference."""
+    mode = "train" if train else "infer"
+    saving_us = rows * I * O * ((k + 2) * SPARSE_PS[mode] - (K + 1) * GEMM_PS[mode]) * 1e-6
+    return saving_us <= GEMM_FIXED_US
+
+
+def _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W=None, rows: int = 0,
+                   train: bool = False):
     """The sparse route's transposed weight Wt ((K+1)·in, out), or None where the route does not
-    apply (not native, a base other than silu / none, a weight too large to stay in cache)."""
+    apply (not native, a base other than silu / none, a weight too large to stay in cache) or
+    does not pay (:func:`sparse_preferred` for ``rows`` rows, ``train``: with backward)."""
     if fast is None or fast.kind != "native" or base not in (None, "silu"):
         return None
     O, I, K = coef.shape
     if (K + 1) * I * O * coef.element_size() > SPARSE_MAX_BYTES:
+        return None
+    if not sparse_preferred(rows, I, O, K, fast.M.shape[0] - 1, train):
         return None
     if W is not None:  # (O, K+1, I) -> (I, K+1, O)
         return W.permute(2, 1, 0).contiguous()
@@ -419,7 +448,7 @@ def kan_forward(x, coef, scale_base, scale_spline, mask, knots, k: int, uniform:
         fast = routes.setup(x, knots, k, uniform)
         prev = _narrow_threads(fast)
         try:
-            Wt = _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W)
+            Wt = _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W, x.shape[0])
             if Wt is not None:
                 return _sparse_forward(x, fast, k, coef.shape[2], Wt, base)
             if W is None:
