@@ -22,21 +22,23 @@ __all__ = ["LAW_ALPHA", "atoms", "columns", "fit_dictionary", "fit_dictionary_tr
 LAW_ALPHA = 0.01
 
 
-def atoms(x: np.ndarray, sym: sympy.Symbol) -> list[tuple[np.ndarray, sympy.Expr]]:
-    """The atoms of one column that are defined on all its values: (values, sympy form)."""
+def atoms(x: np.ndarray, sym: sympy.Symbol, inverse_square: bool = True) -> list[tuple[np.ndarray, sympy.Expr]]:
+    """The atoms of one column that are defined on all its values: (values, sympy form);
+    ``inverse_square=False`` leaves ``1/x²`` out."""
     out = [(x, sym), (x ** 2, sym ** 2), (np.sin(x), sympy.sin(sym)), (np.cos(x), sympy.cos(sym))]
     if np.all(x > 0):
         out.append((np.sqrt(x), sympy.sqrt(sym)))
     if np.all(x > 0) or np.all(x < 0):
-        out += [(1 / x, 1 / sym), (x ** -2, sym ** -2)]
+        out += [(1 / x, 1 / sym)] + ([(x ** -2, sym ** -2)] if inverse_square else [])
     return out
 
 
-def columns(X: np.ndarray, variables: list[sympy.Symbol]) -> tuple[np.ndarray, np.ndarray, list[sympy.Expr]]:
+def columns(X: np.ndarray, variables: list[sympy.Symbol],
+            inverse_square: bool = True) -> tuple[np.ndarray, np.ndarray, list[sympy.Expr]]:
     """The dictionary of (X (N, n)): every product of one atom (or nothing) per variable, as
     (columns scaled to unit norm (N, K), their norms (K,), their sympy forms)."""
     N = X.shape[0]
-    per = [[(np.ones(N), sympy.Integer(1))] + atoms(X[:, j], s) for j, s in enumerate(variables)]
+    per = [[(np.ones(N), sympy.Integer(1))] + atoms(X[:, j], s, inverse_square) for j, s in enumerate(variables)]
     cols, forms = [], []
     for combo in itertools.product(*per):
         v = np.prod([c[0] for c in combo], axis=0)
