@@ -10,7 +10,7 @@ weight, one ctypes call per kernel. Here, for a contiguous float32/float64 CPU i
   (``kan_check_input``), with the same semantics as the eager check;
 * on the sparse route (base silu or none, a weight of at most
   :data:`nnlab.kan.kernel.SPARSE_MAX_BYTES`, and cheaper than features + GEMM by the cost rule
-  :func:`nnlab.kan.kernel.sparse_preferred`) the check, packing the weight
+  :func:`nnlab.kan.kernel.sparse_preferred`: :func:`nnlab.kan.kernel.sparse_route`) the check, packing the weight
   ``W_{o,i} = [m w^s c_{o,i,:}, m w^b]`` and :math:`y = F·Wᵀ` are **one** native call, and
   backward (∂L/∂x, then ∂L/∂c, ∂L/∂w^b, ∂L/∂w^s by the chain rule through ``W``) another.
   The packed weight is rebuilt from the parameters on every call (O(parameters), in C), never
@@ -81,9 +81,7 @@ def forward(layer, x: torch.Tensor) -> torch.Tensor | None:
     base = layer.base
     train = torch.is_grad_enabled() and (x.requires_grad or coef.requires_grad
                                          or sb.requires_grad or ss.requires_grad)
-    sparse = (base in (None, "silu") and kernel.SPARSE_MAX_BYTES > 0
-              and (K + 1) * I * O * coef.element_size() <= kernel.SPARSE_MAX_BYTES
-              and kernel.sparse_preferred(B, I, O, K, k, train))
+    sparse = kernel.sparse_route(fast, coef, base, B, train)
     if not sparse:
         _flags(layer, x, native.check_input(x, lo, hi, not layer._warned_range))
         if (train and base in (None, "silu") and not layer.recompute

@@ -408,17 +408,22 @@ def sparse_preferred(rows: int, I: int, O: int, K: int, k: int, train: bool) -> 
     return saving_us <= GEMM_FIXED_US
 
 
+def sparse_route(fast, coef, base, rows: int, train: bool) -> bool:
+    """Whether a (rows, in→out) layer takes the sparse route: it applies (native, base silu or
+    none, a weight of at most :data:`SPARSE_MAX_BYTES`) and pays (:func:`sparse_preferred`)."""
+    if fast is None or fast.kind != "native" or base not in (None, "silu"):
+        return False
+    O, I, K = coef.shape
+    return ((K + 1) * I * O * coef.element_size() <= SPARSE_MAX_BYTES
+            and sparse_preferred(rows, I, O, K, fast.M.shape[0] - 1, train))
+
+
 def _sparse_weight(fast, coef, scale_base, scale_spline, mask, base, W=None, rows: int = 0,
                    train: bool = False):
     """The sparse route's transposed weight Wt ((K+1)·in, out), or None where the route does not
     apply (not native, a base other than silu / none, a weight too large to stay in cache) or
     does not pay (:func:`sparse_preferred` for ``rows`` rows, ``train``: with backward)."""
-    if fast is None or fast.kind != "native" or base not in (None, "silu"):
-        return None
-    O, I, K = coef.shape
-    if (K + 1) * I * O * coef.element_size() > SPARSE_MAX_BYTES:
-        return None
-    if not sparse_preferred(rows, I, O, K, fast.M.shape[0] - 1, train):
+    if not sparse_route(fast, coef, base, rows, train):
         return None
     if W is not None:  # (O, K+1, I) -> (I, K+1, O)
         return W.permute(2, 1, 0).contiguous()

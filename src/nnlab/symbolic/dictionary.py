@@ -16,6 +16,8 @@ import math
 import numpy as np
 import sympy
 
+from .transforms import fixed_sign
+
 __all__ = ["LAW_ALPHA", "atoms", "columns", "fit_dictionary", "fit_dictionary_transformed", "run_dictionary"]
 
 #: level of the one test of a noisy law's snapped coefficients against its free fit
@@ -97,18 +99,27 @@ def fit_dictionary(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], 
     None (also for more than ``max_vars`` variables: the dictionary grows as 8^n)."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
-    N, n = X.shape
-    if n > max_vars or N < 10 or not np.all(np.isfinite(X)) or not np.all(np.isfinite(y)):
+    if not _applies(X, max_vars) or not np.all(np.isfinite(y)):
         return None
-    D, norms, forms = columns(X, variables)
+    return _fit_columns(columns(X, variables), y, tol, max_terms)
+
+
+def _applies(X: np.ndarray, max_vars: int) -> bool:
+    return X.shape[1] <= max_vars and X.shape[0] >= 10 and bool(np.all(np.isfinite(X)))
+
+
+def _fit_columns(dictionary: tuple[np.ndarray, np.ndarray, list[sympy.Expr]], y: np.ndarray, tol: float,
+                 max_terms: int) -> sympy.Expr | None:
+    """:func:`fit_dictionary` on the dictionary ``(D, norms, forms)`` of :func:`columns`."""
+    D, norms, forms = dictionary
     scale = float(np.sqrt(np.mean(y ** 2))) or 1.0
-    ok = tol * scale * math.sqrt(N)  # the residual norm of an exact fit
+    ok = tol * scale * math.sqrt(len(y))  # the residual norm of an exact fit
     # first every law of up to three terms (interference-like laws, whose terms only help together,
     # are missed by greedy steps), screened through the Gram matrix, then greedy forward selection
     for cols in _small_supports(D, y, ok ** 2):
         if _rss(D, y, cols) <= ok ** 2:
             return _law(D, y, cols, norms, forms)
-    chosen = _pursuit(D, y, [], max_terms, tol * scale, swaps=True)
+    chosen = _pursuit(D, y, max_terms, tol * scale)
     return None if chosen is None else _law(D, y, chosen, norms, forms)
 
 
@@ -150,13 +161,12 @@ def _small_supports(D: np.ndarray, y: np.ndarray, rss_ok: float, max_pairs: int 
     return [cols for _, cols in found[:20]]
 
 
-def _pursuit(D: np.ndarray, y: np.ndarray, chosen: list[int], max_terms: int, tol: float,
-             swaps: bool) -> list[int] | None:
-    """Greedy forward selection from ``chosen`` until the RMS residual is at most ``tol`` (then the
-    terms not needed are dropped), or None after ``max_terms`` terms."""
-    chosen = list(chosen)
-    Q = np.linalg.qr(D[:, chosen])[0] if chosen else np.zeros((len(y), 0))
-    r = y - Q @ (Q.T @ y)
+def _pursuit(D: np.ndarray, y: np.ndarray, max_terms: int, tol: float) -> list[int] | None:
+    """Greedy forward selection until the RMS residual is at most ``tol`` (then the terms not
+    needed are dropped), or None after ``max_terms`` terms."""
+    chosen: list[int] = []
+    Q = np.zeros((len(y), 0))
+    r = y
     while True:
         if math.sqrt(float(np.mean(r ** 2))) <= tol:
             return _prune(D, y, chosen, tol)
@@ -166,8 +176,7 @@ def _pursuit(D: np.ndarray, y: np.ndarray, chosen: list[int], max_terms: int, to
         if j is None:
             return None
         chosen.append(j)
-        if swaps:
-            chosen = _swaps(D, y, chosen)  # greedy detours (√x·√y before x and y) are undone by swaps
+        chosen = _swaps(D, y, chosen)  # greedy detours (√x·√y before x and y) are undone by swaps
         Q, _ = np.linalg.qr(D[:, chosen])
         r = y - Q @ (Q.T @ y)
 
@@ -191,18 +200,23 @@ def fit_dictionary_transformed(X: np.ndarray, y: np.ndarray, variables: list[sym
     one sign), composed back into formulas for y: the law of cosines ``√(a² + b² − 2ab·cos γ)`` is
     three terms of the dictionary in ``y²``, a Coulomb-like ``1/√(...)`` in ``1/y²``. ``tol`` is the
     relative error allowed on y (twice that on the squared transforms, whose relative error doubles)."""
+    X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
-    s = 1 if np.all(y > 0) else -1 if np.all(y < 0) else 0
-    out: list[sympy.Expr] = []
+    if not _applies(X, max_vars):
+        return []
+    s = fixed_sign(y)
     forms = [(y, 1.0, lambda e: e)]
     if s != 0:
         forms += [(y ** 2, 2.0, lambda e: s * sympy.sqrt(e)), (1 / y, 1.0, lambda e: 1 / e),
                   (1 / y ** 2, 2.0, lambda e: s / sympy.sqrt(e))]
+    dictionary = None  # built once, for the first transform that is finite
+    out: list[sympy.Expr] = []
     for t, factor, inv in forms:
         with np.errstate(all="ignore"):
             if not np.all(np.isfinite(t)):
                 continue
-            e = fit_dictionary(X, t, variables, tol=factor * tol, max_terms=max_terms, max_vars=max_vars)
+            dictionary = dictionary or columns(X, variables)
+            e = _fit_columns(dictionary, t, factor * tol, max_terms)
         if e is not None:
             out.append(inv(e))
     return out
