@@ -134,8 +134,8 @@ class KANLayer(nn.Module):
             raise TypeError(f"KANLayer expects a torch.Tensor, got {type(x).__name__}")
         if x.ndim != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"KANLayer input must be (batch, {self.in_dim}), got shape {tuple(x.shape)}")
-        if not x.is_floating_point():
-            x = x.to(self.coef.dtype)
+        if x.dtype != self.coef.dtype:  # ints, and floats of another precision than the layer's
+            x = x.to(self.coef.dtype)  # (the kernels read x and the weights as one dtype)
         if x.shape[0] == 0:
             raise ValueError("KANLayer input is empty (0 rows)")
         xd = x.detach()
