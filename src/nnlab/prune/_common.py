@@ -22,6 +22,27 @@ def check_sparsity(sparsity: Any, name: str = "sparsity") -> float:
     return s
 
 
+def check_max_samples(max_samples: Any) -> int | None:
+    """How many calibration rows to use: None (all) or an integer >= 1."""
+    if max_samples is None:
+        return None
+    if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
+        raise ValueError(f"max_samples must be an integer >= 1 (calibration rows) or None (all), "
+                         f"got {max_samples!r}")
+    return max_samples
+
+
+def check_targets_for(model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str | LossFn,
+                      name: str = "data") -> None:
+    """The trainer's check of ``y`` against the model's output for ``loss`` (integer labels in
+    range for cross-entropy, matching shapes for MSE), so that a bad ``y`` is one clear error
+    rather than a failure deep inside a Hessian estimator."""
+    from ..training.data_loading import Source, check_against_model
+    from ..training.losses import get_loss
+
+    check_against_model(Source("tensors", name, int(X.shape[0]), X=X, y=y), model, get_loss(loss))
+
+
 def resolve_loss(loss: str | LossFn) -> LossFn:
     """``"cross_entropy"``, ``"mse"`` or a callable ``(output, y) -> scalar`` (mean over the batch)."""
     from ..training.losses import get_loss

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from ._common import LossFn, as_xy, check_sparsity, prunable_layers
+from ._common import LossFn, as_xy, check_max_samples, check_sparsity, check_targets_for, prunable_layers
 from .hessian import ESTIMATORS, diagonal
 from .masks import prune_by_scores, weight_of
 
@@ -44,8 +44,10 @@ def obd(model: nn.Module, data: Any, loss: str | LossFn = "cross_entropy", spars
     sparsity = check_sparsity(sparsity)
     if hessian not in ESTIMATORS:
         raise ValueError(f"unknown hessian {hessian!r}; use one of {sorted(ESTIMATORS)}")
+    max_samples = check_max_samples(max_samples)
     mods = prunable_layers(model, layers)
     X, y = as_xy(data, model)
+    check_targets_for(model, X, y, loss)
     if max_samples is not None:
         X, y = X[:max_samples], y[:max_samples]
     h = diagonal(model, X, y, loss, hessian, [n for n, _ in mods], **hessian_kwargs)

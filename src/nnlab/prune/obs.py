@@ -37,7 +37,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from ._common import LossFn, as_xy, check_sparsity, prunable_layers
+from ._common import LossFn, as_xy, check_max_samples, check_sparsity, prunable_layers
 from .masks import apply_mask, weight_of
 
 __all__ = ["obs", "layer_hessian", "damped_inverse", "obs_saliency", "obs_update", "prune_layer_exact",
@@ -59,6 +59,9 @@ def damped_inverse(H: torch.Tensor, damp: float = 0.01) -> tuple[torch.Tensor, f
     """
     if damp < 0:
         raise ValueError(f"damp must be >= 0 (relative damping λ/mean(diag H)), got {damp}")
+    if not bool(torch.isfinite(H).all()):  # no damping makes it positive definite: refuse, not loop
+        raise ValueError("the layer Hessian X·Xᵀ holds NaN/inf (the layer's inputs overflow or are "
+                         "empty); check the calibration data")
     d = H.shape[0]
     scale = float(H.diagonal().mean()) or 1.0
     eye = torch.eye(d, dtype=H.dtype)
@@ -217,6 +220,7 @@ def obs(model: nn.Module, data: Any, loss: str | LossFn | None = None, sparsity:
         raise ValueError(f"algorithm must be 'exact' or 'blockwise', got {algorithm!r}")
     if not isinstance(blocksize, int) or blocksize < 1:
         raise ValueError(f"blocksize must be a positive integer, got {blocksize!r}")
+    max_samples = check_max_samples(max_samples)
     mods = prunable_layers(model, layers)
     X, _ = as_xy(data, model)
     if max_samples is not None:
