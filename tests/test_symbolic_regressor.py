@@ -75,6 +75,10 @@ def test_failed_match_keeps_the_spline_for_predict_and_gives_a_closed_form():
     ("width", "width must look like"),
     ("nan_policy", "nan_policy"),
     ("search", "unknown candidate"),
+    ("search_empty", "search is an empty list"),
+    ("seeds", "seeds must be an int >= 1"),
+    ("lamb", "lamb must be a finite number >= 0"),
+    ("snap_tol", "snap_tol must be a finite number >= 0"),  # -1 returned a constant formula
 ])
 def test_bad_input(kind, match):
     rng = np.random.default_rng(0)
@@ -96,8 +100,31 @@ def test_bad_input(kind, match):
         est.set_params(nan_policy="ignore")
     elif kind == "search":
         est.set_params(search=["nope"])
+    elif kind == "search_empty":
+        est.set_params(search=[])
+    elif kind in ("seeds", "lamb", "snap_tol"):
+        est.set_params(**{kind: 0 if kind == "seeds" else -1.0})
     with pytest.raises(ValueError, match=match):
         est.fit(X, y)
+
+
+def test_library_of_the_wrong_type_is_named():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 2, (40, 2))
+    with pytest.raises(TypeError, match="library must be an nl.symbolic.Library"):
+        _fast(library="x^2").fit(X, X[:, 0] + X[:, 1])
+
+
+def test_torch_export_refuses_the_wrong_number_of_columns():
+    # to_numpy() refused it; to_torch() silently read the first columns of a (n, 3) input
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 2, (40, 2))
+    est = _fast(variables=["a", "b"]).fit(X, X[:, 0] + X[:, 1])
+    f = est.to_torch()
+    with pytest.raises(ValueError, match=r"X must have shape \(n, 2\) \(columns a, b\)"):
+        f(torch.ones(3, 3))
+    with pytest.raises(ValueError, match=r"X must have shape \(n, 2\)"):
+        f(torch.ones(3))
 
 
 def test_nan_rows_dropped_on_request():

@@ -86,6 +86,9 @@ class TorchFormula(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         X = torch.as_tensor(X, dtype=torch.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.variables):  # else extra columns were ignored silently
+            raise ValueError(f"X must have shape (n, {len(self.variables)}) (columns {', '.join(self.variables)}), "
+                             f"got {tuple(X.shape)}")
         env = {v: X[:, j] for j, v in enumerate(self.variables)}
         env.update({c: self.theta[k] for k, c in enumerate(self._consts)})
         outs = [torch.broadcast_to(_eval(e, env), (X.shape[0],)) for e in self.exprs]

@@ -142,6 +142,17 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
         if not (self.time_limit > 0):
             raise ValueError(f"time_limit must be > 0 seconds, got {self.time_limit}")
+        if not (isinstance(self.seeds, (int, np.integer)) and self.seeds >= 1):
+            raise ValueError(f"seeds must be an int >= 1 (restarts of the deeper candidates), got {self.seeds!r}")
+        for name in ("lamb", "snap_tol"):  # a negative snap_tol let no formula pass: a constant came back
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not (0 <= v < math.inf):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.library is not None and not isinstance(self.library, Library):
+            raise TypeError(f"library must be an nl.symbolic.Library (e.g. nl.symbolic.LIBRARY.subset([...])) "
+                            f"or None, got {type(self.library).__name__}")
+        if not isinstance(self.search, str) and len(list(self.search)) == 0:
+            raise ValueError("search is an empty list; give 'auto', 'additive' or candidate names")
         check_n_jobs(self.n_jobs)
 
     def _names(self, n: int) -> list[str]:
