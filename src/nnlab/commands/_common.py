@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, TypeVar
 import typer
 
 __all__ = ["CLIError", "user_errors", "report_error", "describe_error", "is_cli_control", "debug_enabled", "read_config_file", "resolve_config", "parse_list",
-           "parse_clip", "is_rank_zero", "echo"]
+           "parse_clip", "is_rank_zero", "echo", "check_out_file"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -178,3 +178,19 @@ def parse_clip(value: Any) -> tuple[str, float] | None:
     if kind not in ("norm", "value") or not c > 0:
         raise CLIError(f"clip must be 'norm:C' or 'value:C' with C > 0 (e.g. norm:1.0); got {value!r}")
     return kind, c
+
+
+def check_out_file(out: Path, option: str = "--out", overwrite: bool | None = None,
+                   example: str = "preds.csv") -> None:
+    """Check an output file path before any work: not a folder, in a folder that can be made
+    and written; with ``overwrite=False`` it must not exist yet (None: replaced silently)."""
+    from nnlab.runs import RunFolderError, check_parent
+
+    if out.is_dir():
+        raise CLIError(f"{option} {out} is a folder; give a file name such as {example}")
+    if overwrite is False and out.exists():
+        raise CLIError(f"{option} {out} already exists; pass --overwrite to replace it")
+    try:
+        check_parent(out.parent if str(out.parent) else Path("."), option)
+    except RunFolderError as e:
+        raise CLIError(str(e)) from None

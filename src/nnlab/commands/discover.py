@@ -95,7 +95,7 @@ def discover(
     time_limit: float = typer.Option(60.0, help="seconds; no new candidate KAN starts after it"),
     test_fraction: float = typer.Option(0.2, help="share of rows held out for RMSE and R²"),
     drop_nan: bool = typer.Option(False, "--drop-nan", help="drop rows with NaN/inf instead of refusing"),
-    seed: int = typer.Option(0, help="seed of the held-out split and of the KANs"),
+    seed: int = typer.Option(0, min=0, help="seed of the held-out split and of the KANs"),
     n_jobs: Optional[int] = typer.Option(None, "--n-jobs", "-j",
                                          help="candidates in parallel: k processes, -1 = every core (default 1; "
                                               "with --scheduler: every Dask worker)"),

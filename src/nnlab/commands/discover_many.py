@@ -127,7 +127,7 @@ def discover_many(
     time_limit: float = typer.Option(60.0, help="seconds per file; no new candidate KAN starts after it"),
     test_fraction: float = typer.Option(0.2, help="share of rows held out for RMSE and R²"),
     drop_nan: bool = typer.Option(False, "--drop-nan", help="drop rows with NaN/inf instead of refusing"),
-    seed: int = typer.Option(0, help="seed of the held-out split and of the KANs"),
+    seed: int = typer.Option(0, min=0, help="seed of the held-out split and of the KANs"),
 ) -> None:
     """Run one formula search per CSV file; a report folder each and a summary table (resumable)."""
     from nnlab.commands.discover import parse_targets

@@ -8,7 +8,7 @@ import torch
 import typer
 from torch import nn
 
-from nnlab.commands._common import CLIError, user_errors
+from nnlab.commands._common import CLIError, check_out_file, user_errors
 
 __all__ = ["register", "FORMATS", "with_preprocessing"]
 
@@ -49,6 +49,8 @@ def _export(model_path: Path, fmt: str, out: Optional[Path], check: bool) -> Non
 
     if fmt not in FORMATS:
         raise CLIError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if out is not None:  # before the export's work, not after it
+        check_out_file(out, example=f"model{FORMATS[fmt]}")
     model, spec = load_model(model_path)
     net = with_preprocessing(model, spec)
     n_in = _n_inputs(net, spec)

@@ -15,7 +15,7 @@ from typing import Any, Optional
 import numpy as np
 import typer
 
-from nnlab.commands._common import CLIError, user_errors
+from nnlab.commands._common import CLIError, check_out_file, user_errors
 
 __all__ = ["register", "predict_csv"]
 
@@ -93,11 +93,14 @@ def predict_csv(run: Path, data: Path, sep: Optional[str] = None) -> tuple[list[
                                r2=1.0 - float(np.sum(err ** 2)) / ss if ss > 0 else None)
     if has_target:
         metrics["target"] = target
+        metrics["scored"] = int(np.isfinite(y).sum())  # rows with a target value: the metrics' rows
     return cols, rows, metrics
 
 
 def _metrics_line(m: dict) -> str:
     parts = [f"{m['rows']} rows"]
+    if m.get("scored", m["rows"]) != m["rows"]:  # else 'y: 2 rows, RMSE ...' hid that one row had no y
+        parts[0] += f" (metrics on the {m['scored']} with a target value)"
     for key in ("accuracy", "rmse", "mae", "r2"):
         if m.get(key) is not None:
             parts.append(f"{key.upper() if key != 'accuracy' else key} {m[key]:.6g}".replace("R2", "R²"))
@@ -115,17 +118,9 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out file."),
     ) -> None:
         from nnlab._io import write_text
-        from nnlab.runs import RunFolderError, check_parent
 
         if out is not None:  # checked before any work
-            if out.is_dir():
-                raise CLIError(f"--out {out} is a folder; give a file name such as preds.csv")
-            if out.exists() and not overwrite:
-                raise CLIError(f"--out {out} already exists; pass --overwrite to replace it")
-            try:
-                check_parent(out.parent if str(out.parent) else Path("."), "--out")
-            except RunFolderError as e:
-                raise CLIError(str(e)) from None
+            check_out_file(out, overwrite=overwrite)
         cols, rows, metrics = predict_csv(run, data, sep)
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
