@@ -107,3 +107,21 @@ def test_global_batch_is_split_evenly_over_processes():
     assert _local_batch(None, ctx) is None
     with pytest.raises(ValueError, match="divisible by the 4 processes"):
         _local_batch(30, ctx)
+
+
+@pytest.mark.parametrize("finished, calls", [(True, ["barrier", "destroy"]), (False, ["destroy"])])
+def test_teardown_meets_at_a_barrier_before_destroying_after_a_finished_fit(monkeypatch, finished, calls):
+    # a rank that closed its gloo connections while a peer was still in the last collective left
+    # the peer to abort at exit ("terminate called without an active exception"); after an error
+    # the other ranks may never arrive, so no barrier then
+    from nnlab.training import distributed as d
+
+    seen = []
+    monkeypatch.setattr(d.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(d.dist, "barrier", lambda *a, **k: seen.append("barrier"))
+    monkeypatch.setattr(d.dist, "destroy_process_group", lambda *a, **k: seen.append("destroy"))
+    d.teardown(DistContext(enabled=True, rank=1, world=2, created_group=True), finished)
+    assert seen == calls
+    seen.clear()
+    d.teardown(DistContext(enabled=True, rank=1, world=2, created_group=False), finished)
+    assert seen == []  # a group fit did not create is the caller's to destroy

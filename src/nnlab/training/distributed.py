@@ -12,6 +12,7 @@ averages the gradients, which equals the gradient of the mean loss over the glob
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -70,9 +71,24 @@ def setup(distributed: bool | None) -> DistContext:
     return DistContext(True, dist.get_rank(), dist.get_world_size(), local, device, created)
 
 
-def teardown(ctx: DistContext) -> None:
+def teardown(ctx: DistContext, finished: bool = False) -> None:
+    """Destroy the process group ``setup`` created (if it did), while the interpreter is alive.
+
+    After a ``finished`` fit every rank first meets at a barrier: a rank that shut its gloo
+    connections down while a peer was still inside the last collective could leave the peer's
+    gloo threads to be torn down at interpreter exit, where they abort the process
+    ("terminate called without an active exception"). Then a ``gc.collect()`` frees what a
+    reference cycle still holds of the DDP wrapper (its reducer keeps the process group alive),
+    so the group's threads end here, not during finalisation. After an error there is no barrier:
+    the other ranks may never arrive.
+    """
     if ctx.enabled and ctx.created_group and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if finished:
+                dist.barrier()
+        finally:
+            gc.collect()
+            dist.destroy_process_group()
 
 
 def all_reduce_sum(values: torch.Tensor, ctx: DistContext) -> torch.Tensor:

@@ -105,12 +105,15 @@ def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "m
         raise TypeError(f"penalty must be a callable penalty(model, X_batch) -> scalar, got {penalty!r}")
 
     ctx = setup(distributed)
+    finished = False
     try:
-        return _fit(model, train, val, spec, optimizer, lr, epochs, batch_size, clip_spec, seed,
-                    progress, hooks, checkpoint_dir, resume, penalty, ctx, scheduler, warmup,
-                    grad_norm)
+        history = _fit(model, train, val, spec, optimizer, lr, epochs, batch_size, clip_spec, seed,
+                       progress, hooks, checkpoint_dir, resume, penalty, ctx, scheduler, warmup,
+                       grad_norm)
+        finished = True
+        return history
     finally:
-        teardown(ctx)
+        teardown(ctx, finished)
 
 
 def _fit(model, train, val, spec: LossSpec, optimizer, lr, epochs, batch_size, clip_spec, seed,
