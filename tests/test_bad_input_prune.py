@@ -48,3 +48,16 @@ def test_obd_mse_target_of_the_wrong_width_is_named():
     model, X, _ = _model_and_data()
     with pytest.raises(ValueError, match="per sample but the model outputs"):
         nl.prune.obd(model, (X, torch.randn(32, 2)), loss="mse", sparsity=0.5)
+
+
+def test_flops_names_an_example_input_that_does_not_fit():
+    model, _, _ = _model_and_data()
+    with pytest.raises(ValueError, match=r"example_input of shape \(2, 5\) does not run through MLP"):
+        nl.prune.flops(model, torch.randn(2, 5))  # was torch's "mat1 and mat2 shapes cannot be multiplied"
+
+
+@pytest.mark.parametrize("kw", [{"repeats": 0}, {"repeats": -1}, {"number": 0}, {"repeats": 2.5}])
+def test_latency_needs_at_least_one_timing(kw):
+    model, X, _ = _model_and_data()
+    with pytest.raises(ValueError, match="must be an integer >= 1"):  # repeats=0: StatisticsError
+        nl.prune.latency(model, X, **kw)

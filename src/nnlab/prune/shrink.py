@@ -140,7 +140,12 @@ def flops(model: nn.Module, example_input: torch.Tensor) -> int:
     layers = [m for m in model.modules() if layer_kind(m) in ("lora", "kan")
               or (layer_kind(m) == "linear" and not _inside_lora(model, m))]
     hooks = [m.register_forward_hook(hook) for m in layers]
-    forward_with_hooks(model, example_input, hooks)
+    try:
+        forward_with_hooks(model, example_input, hooks)
+    except RuntimeError as e:  # e.g. the wrong number of features: name the input, not torch.mm
+        shape = tuple(getattr(example_input, "shape", ()))
+        raise ValueError(f"example_input of shape {shape} does not run through "
+                         f"{type(model).__name__}: {e}") from None
     return total[0]
 
 
@@ -168,6 +173,9 @@ def latency(model: nn.Module, example_input: torch.Tensor, repeats: int = 15, nu
     """
     if clock not in ("wall", "cpu"):
         raise ValueError(f"clock must be 'wall' (elapsed time) or 'cpu' (this process's CPU time), got {clock!r}")
+    for name, v in (("repeats", repeats), ("number", number)):
+        if not (v is None and name == "number") and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
     now = time.perf_counter if clock == "wall" else time.thread_time
     was, threads = model.training, torch.get_num_threads()
     model.eval()
