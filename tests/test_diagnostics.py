@@ -66,6 +66,19 @@ def test_dense_layers_and_callable_loss():
      TypeError, "loss must be"),
     (lambda: nl.diagnostics.gradient_norms(nn.ReLU(), torch.zeros(2, 2), torch.zeros(2, 2)),
      ValueError, "no nn.Linear"),
+    # were torch's own errors from inside the forward or the loss, or NaN norms:
+    (lambda: nl.diagnostics.gradient_norms(nn.Linear(2, 3), torch.zeros(4, 5), torch.zeros(4, 3)),
+     ValueError, r"cannot take data samples of shape \(5,\)"),
+    (lambda: nl.diagnostics.gradient_norms(nn.Linear(2, 3), torch.zeros(4, 2), torch.zeros(4, 2)),
+     ValueError, r"data y has shape \(2,\) per sample but the model outputs \(3,\)"),
+    (lambda: nl.diagnostics.gradient_norms(nn.Linear(2, 3), torch.zeros(4, 2), torch.rand(4), "cross_entropy"),
+     TypeError, "integer class labels"),
+    (lambda: nl.diagnostics.gradient_norms(nn.Linear(2, 3), torch.zeros(4, 2), torch.full((4,), 9), "cross_entropy"),
+     ValueError, r"labels must be in \[0, 2\]"),
+    (lambda: nl.diagnostics.gradient_norms(nn.Linear(2, 3), torch.full((4, 2), float("nan")), torch.zeros(4, 3)),
+     ValueError, "NaN/inf"),
+    (lambda: nl.diagnostics.gradient_norms(nn.Linear(2, 3), torch.zeros(4, 2), torch.zeros(3, 3)),
+     ValueError, "4 rows but data y has 3"),
 ])
 def test_bad_input(call, exc, msg):
     with pytest.raises(exc, match=msg):

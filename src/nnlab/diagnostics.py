@@ -37,12 +37,20 @@ def gradient_norms(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    from .training.data_loading import as_source, check_against_model
     from .training.losses import get_loss
 
-    loss_fn = get_loss(loss).fn
+    spec = get_loss(loss)
+    loss_fn = spec.fn
     names = {m: n for n, m in model.named_modules() if isinstance(m, (nn.Linear, Dense))}
     if not names:
         raise ValueError("model has no nn.Linear or nl.Dense layer to report on")
+    # the trainer's checks: finite, matching rows, y fits the output (else torch fails deep, or
+    # a NaN input comes back as NaN norms)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.get_default_dtype())
+    src = as_source((x, y), "data", spec, dtype)
+    check_against_model(src, model, spec)
+    x, y = src.X, src.y
     order: list[nn.Module] = []
 
     def hook(m: nn.Module, *_: Any) -> None:
