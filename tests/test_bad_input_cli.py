@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from nnlab.cli import app
@@ -62,3 +63,26 @@ def test_discover_negative_seed_names_the_option(tmp_path):
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert "--seed" in r.output, r.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--data", "spiral", "--features", "a"], "--features does not apply here: --data spiral is a built-in"),
+    (["--data", "spiral", "--target", "y", "--task", "regression"], "--target, --task do not apply here"),
+    (["--data", "digits", "--samples", "50"], "--samples does not apply here: --data digits"),
+    (["--model", "kan", "--activation", "tanh"], "--activation does not apply to --model kan; it shapes MLP"),
+    (["--model", "kan", "--batchnorm", "--dropout", "0.5"], "--batchnorm, --dropout do not apply to --model kan"),
+    (["--model", "mlp", "--grid", "7"], "--grid does not apply to --model mlp; it shapes a KAN"),
+])
+def test_train_refuses_options_it_would_ignore(tmp_path, args, named):
+    # they were dropped silently: a KAN trained without the asked-for activation, the spiral with
+    # all its features although --features named one
+    r = invoke("train", *args, "--epochs", 1, "--runs-dir", tmp_path / "runs", "--name", "r", "--no-progress",
+               "--no-plots")
+    assert named in one_line_error(r)
+    assert not (tmp_path / "runs" / "r").exists()
+
+
+def test_train_refuses_noise_for_a_csv(tmp_path):
+    r = invoke("train", "--data", _csv(tmp_path / "d.csv"), "--target", "y", "--noise", 0.1, "--epochs", 1,
+               "--runs-dir", tmp_path / "runs", "--name", "r", "--no-progress", "--no-plots")
+    assert "--noise does not apply here" in one_line_error(r) and "is a CSV file" in one_line_error(r)

@@ -97,6 +97,7 @@ def _check(cfg: dict[str, Any]) -> None:
     grids = parse_list(cfg["grid_extend"], "grid_extend")
     if grids and cfg["model"] != "kan":
         raise CLIError("--grid-extend refines a KAN's grid; use it with --model kan")
+    _refuse_ignored(cfg)
     if grids:
         from nnlab.kan.callbacks import grid_schedule
 
@@ -136,6 +137,30 @@ def _normalise(cfg: dict[str, Any]) -> dict[str, Any]:
     if isinstance(cfg.get("features"), (list, tuple)):
         cfg["features"] = ",".join(map(str, cfg["features"]))
     return cfg
+
+
+def _refuse_ignored(cfg: dict[str, Any]) -> None:
+    """An option set away from its default that this model or dataset would not use is an error,
+    not silently dropped (e.g. --activation tanh for a KAN, --features for the spiral)."""
+    def given(keys):
+        return [f"--{k.replace('_', '-')}" for k in keys if cfg[k] != DEFAULTS[k]]
+
+    kan = cfg["model"] == "kan"
+    ignored = given(("activation", "init", "batchnorm", "dropout") if kan else ("grid", "k", "kan_lambda"))
+    if ignored:
+        many = len(ignored) > 1
+        raise CLIError(f"{', '.join(ignored)} {'do' if many else 'does'} not apply to --model {cfg['model']}; "
+                       f"{'they shape' if many else 'it shapes'} "
+                       + ("MLP and ResNet layers" if kan else "a KAN (--model kan)"))
+    data = str(cfg["data"])
+    builtin = data in TOY_NAMES or data == "digits"
+    ignored = given(("target", "features", "task", "sep")) if builtin else []
+    ignored += given(("samples", "noise")) if data not in TOY_NAMES else []
+    if ignored:
+        what = (f"--data {data} is a built-in dataset" if builtin else f"--data {data} is a CSV file")
+        raise CLIError(f"{', '.join(ignored)} {'do' if len(ignored) > 1 else 'does'} not apply here: {what} "
+                       "(--target, --features, --task and --sep are for CSV files; --samples and "
+                       "--noise for the toy sets)")
 
 
 def _train(config: Optional[Path], flags: dict[str, Any], overwrite: bool, resume: bool) -> None:
