@@ -86,6 +86,8 @@ def test_unexportable_models_are_one_clear_error(tmp_path):
     with pytest.raises(ExportError, match=r"^cannot export DataDependent: [^\n]+$"):
         nl.export.onnx(DataDependent(), torch.randn(2, 3), tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+    with pytest.raises(FileNotFoundError, match="no ONNX file at"):  # was onnxruntime's NO_SUCHFILE
+        nl.export.compare_onnx(tmp_path / "m.onnx", nn.Linear(3, 1), torch.randn(2, 3))
 
 
 def test_cli_export_includes_the_saved_standardisation(tmp_path):

@@ -101,3 +101,14 @@ def test_load_model_errors(tmp_path):
         load_model(tmp_path / "m")
     with pytest.raises(ValueError, match="unknown model 'cnn'"):
         nl.models_io.build_model("cnn")
+
+
+@pytest.mark.parametrize("model, arch, msg", [
+    (lambda: nl.MLP([2, 3, 1]), "kan", "not a KAN"),  # was AttributeError: 'MLP' object has no attribute 'save'
+    (lambda: nl.MLP([2, 3, 1]), "resnet", "save it as 'mlp'"),  # both wrote a folder that never loaded
+    (lambda: nl.MLP([2, 3, 3, 1], residual=True), "mlp", "save it as 'resnet'"),
+])
+def test_save_model_refuses_the_wrong_arch_before_writing(tmp_path, model, arch, msg):
+    with pytest.raises(ValueError, match=msg):
+        save_model(model(), tmp_path / "m", arch, {})
+    assert not (tmp_path / "m").exists()

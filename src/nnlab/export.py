@@ -180,6 +180,8 @@ def compare_onnx(path: str | os.PathLike, model: nn.Module, inputs: Any) -> floa
         import onnxruntime as ort
     except ImportError:
         raise ImportError("compare_onnx needs onnxruntime: pip install 'nnlab[export]'") from None
+    if not Path(path).is_file():  # else onnxruntime's NO_SUCHFILE error from deep inside it
+        raise FileNotFoundError(f"no ONNX file at {path}")
     x = torch.as_tensor(inputs)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = sess.run(None, {sess.get_inputs()[0].name: x.detach().cpu().numpy()})[0]

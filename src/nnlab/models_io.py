@@ -130,6 +130,7 @@ def save_model(model: nn.Module, folder: str | os.PathLike, arch: str, kwargs: M
     else:
         legacy = input_standardize({"meta": dict(meta or {})})
         pre = {"standardize": legacy.as_dict()} if legacy is not None else None
+    _check_arch(model, arch)  # before anything is written: a wrong arch wrote files that never load
     folder.mkdir(parents=True, exist_ok=True)
     kw = dict(kwargs)
     if arch in ("mlp", "resnet"):
@@ -155,6 +156,24 @@ def save_model(model: nn.Module, folder: str | os.PathLike, arch: str, kwargs: M
                                        "kwargs": kw, "lora": dict(lora) if lora else None,
                                        "preprocess": pre, "meta": dict(meta or {})})
     return folder
+
+
+def _check_arch(model: nn.Module, arch: str) -> None:
+    """``model`` must be what ``arch`` rebuilds: a KAN for 'kan', residual blocks (or what pruning
+    left of them: an identity or a projection) for 'resnet', and none for 'mlp'."""
+    if arch not in ARCHS:
+        raise ValueError(f"unknown model {arch!r}; choose one of {', '.join(ARCHS)}")
+    name = type(model).__name__
+    if arch == "kan":
+        if not (callable(getattr(model, "save", None)) and hasattr(model, "width")):
+            raise ValueError(f"the model is a {name}, not a KAN; cannot save it as 'kan'")
+        return
+    hidden = list(model.children())[:-1]
+    if arch == "mlp" and any(hasattr(c, "block") for c in hidden):
+        raise ValueError("the model has residual blocks; save it as 'resnet', not 'mlp'")
+    if arch == "resnet" and any(isinstance(c, nn.Sequential) and not hasattr(c, "block") for c in hidden):
+        raise ValueError("the model's hidden blocks are plain (no skip connection); save it as 'mlp', "
+                         "not 'resnet'")
 
 
 def read_model_json(folder: str | os.PathLike) -> dict[str, Any]:
