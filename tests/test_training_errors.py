@@ -66,6 +66,14 @@ CASES = [
     ("batch_size", reg, dict(train=(X, Y_REG), batch_size=0), ValueError, "batch_size must be >= 1"),
     ("penalty", reg, dict(train=(X, Y_REG), penalty=1.0), TypeError, "penalty must be a callable"),
     ("model", lambda: "mlp", dict(train=(X, Y_REG)), TypeError, "torch.nn.Module"),
+    # callable losses that give no scalar failed inside backward(); a file as checkpoint_dir only
+    # after the first epoch, as mkdir's "File exists"
+    ("loss per element", reg, dict(train=(X, Y_REG), loss=lambda out, y: (out - y) ** 2), TypeError,
+     r"must return a scalar tensor .* got \(2, 1\)"),
+    ("loss float", reg, dict(train=(X, Y_REG), loss=lambda out, y: 1.0), TypeError,
+     "must return a scalar tensor .* got float"),
+    ("checkpoint_dir file", reg, dict(train=(X, Y_REG), checkpoint_dir=__file__), ValueError,
+     "checkpoint_dir .* is a file, not a folder"),
 ]
 
 

@@ -210,6 +210,17 @@ def check_against_model(src: Source, model: torch.nn.Module, spec: LossSpec) -> 
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"the model must return a tensor, got {type(out).__name__}")
     check_targets(spec, out, y.to(device), f"{src.name} y")
+    if spec.kind == "custom":  # a callable loss: it must give one number to step on
+        try:
+            with torch.no_grad():
+                value = spec.fn(out, y.to(device))
+        except (RuntimeError, IndexError) as e:
+            raise ValueError(f"the loss {spec.name} fails on the model's output for {src.name} samples: "
+                             f"{e}") from e
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise TypeError(f"the loss {spec.name}(output, y) must return a scalar tensor (e.g. its "
+                            f"mean over the batch), got {shape}")
     if src.kind == "tensors" and spec.kind == "cross_entropy":
         check_labels(src.y, out.shape[1], f"{src.name} y")
 

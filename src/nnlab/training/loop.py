@@ -96,6 +96,9 @@ def fit(model: nn.Module, train: Any, val: Any = None, loss: str | Callable = "m
         seed = _check_int(seed, "seed", minimum=0)
     spec = get_loss(loss)
     clip_spec = check_clip(clip)
+    if checkpoint_dir is not None and Path(checkpoint_dir).exists() and not Path(checkpoint_dir).is_dir():
+        # else found only at the end of the first epoch, as mkdir's "[Errno 17] File exists"
+        raise ValueError(f"checkpoint_dir {checkpoint_dir} is a file, not a folder")
     hooks = _resolve_callbacks(callbacks)
     if grad_norm is None:
         grad_norm = _wants_grad_norm(hooks)
