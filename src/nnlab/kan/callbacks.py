@@ -21,6 +21,16 @@ class GridUpdate:
         self.every = int(every)
         self.until = int(until)
 
+    def on_fit_start(self, state) -> None:
+        """Check ``x`` against the model now, not at the first update (possibly epochs later)."""
+        x = torch.as_tensor(self.x)
+        width = getattr(state.model, "width", None)
+        if not callable(getattr(state.model, "update_grid", None)) or width is None:
+            raise TypeError(f"GridUpdate needs a KAN, got {type(state.model).__name__}")
+        if x.ndim != 2 or x.shape[1] != width[0] or x.shape[0] == 0:
+            raise ValueError(f"GridUpdate's x must be (batch >= 1, {width[0]}) (the KAN's width[0]), "
+                             f"got shape {tuple(x.shape)}")
+
     def on_epoch_start(self, state) -> None:
         if state.epoch < self.until and state.epoch % self.every == 0:
             model = state.model

@@ -11,6 +11,8 @@ and the penalty is :math:`\sum_l \lambda_1 |\Phi_l|_1 + \lambda_S S(\Phi_l)`, op
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 __all__ = ["edge_l1", "entropy", "regularization"]
@@ -35,6 +37,10 @@ def regularization(model, x: torch.Tensor, lamb_l1: float = 1.0, lamb_entropy: f
 
     Usable as ``nl.fit(..., penalty=lambda m, X: lam * m.regularization(X))``.
     """
+    for name, lam in (("lamb_l1", lamb_l1), ("lamb_entropy", lamb_entropy), ("lamb_coef", lamb_coef),
+                      ("lamb_coefdiff", lamb_coefdiff)):
+        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 <= lam < math.inf:
+            raise ValueError(f"{name} must be a finite number >= 0 (a weight of the penalty), got {lam!r}")
     total = x.new_zeros(()) if isinstance(x, torch.Tensor) else torch.zeros(())
     for layer_trace, layer in zip(model.trace(x), model.layers):
         l1 = edge_l1(layer_trace.edges)
