@@ -51,3 +51,15 @@ def test_older_runs_with_statistics_in_meta_load_with_them(tmp_path):
     x = torch.tensor([[3.0, 6.0]])
     with torch.no_grad():
         assert torch.allclose(loaded(x), net(torch.tensor([[1.0, 1.0]])))
+
+
+def test_standardized_model_refuses_the_wrong_number_of_raw_features_and_takes_float64():
+    # a (n, 1) input used to broadcast against the (3,) statistics: a 3-feature model predicted
+    # from one column without a word; numpy's float64 raw features failed inside nn.Linear
+    torch.manual_seed(0)
+    st = nl.Standardize([1.0, 2.0, 3.0], [2.0, 2.0, 2.0])
+    model = nl.Standardized(st, nl.MLP([3, 4, 1])).eval()
+    with pytest.raises(ValueError, match=r"Standardize expects X of shape \(batch, 3\).*got \(5, 1\)"):
+        model(torch.randn(5, 1))
+    x = torch.randn(5, 3, dtype=torch.float64)
+    torch.testing.assert_close(model(x), model(x.float()))

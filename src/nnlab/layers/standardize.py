@@ -54,6 +54,12 @@ class Standardize(nn.Module):
         return cls(X.mean(0), torch.nan_to_num(std, nan=1.0).clamp_min(MIN_STD))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.mean.shape[0]
+        if x.ndim == 0 or x.shape[-1] != d:  # else (n, 1) broadcast silently to (n, d)
+            raise ValueError(f"Standardize expects X of shape (batch, {d}) (the raw features it was fit "
+                             f"on), got {tuple(x.shape)}")
+        if x.dtype != self.mean.dtype:  # raw data often comes as float64 or int (numpy, CSV)
+            x = x.to(self.mean.dtype)
         return standardize(x, self.mean, self.std)
 
     def as_dict(self) -> dict[str, list[float]]:
