@@ -45,6 +45,7 @@ OURS = ["magnitude", "taylor", "obd", "obs"]
 TP = ["tp magnitude", "tp taylor", "tp hessian"]
 SPEEDUPS = [2.0, 4.0]
 CPU_SPEEDUP = 2.0           # and a third target: 2x measured one-thread CPU time at batch 256 (key "2cpu")
+CPU_TARGETS: dict = {}      # (model, seed) -> an earlier run's "cpu_target" (--cpu-targets)
 LOAD = [float("nan")]       # 1-min load average when the run started (the machine is shared)
 UNSTRUCTURED = dict(steps=5, finetune_epochs=4, final_epochs=8)     # gradual OBS to 98 % sparsity (bench/pruning.py's)
 UNSTRUCTURED_OBS = {"algorithm": "exact", "allocation": "erk"}     # Erdős–Rényi per-layer densities
@@ -184,7 +185,10 @@ def run_model(kind: str, seed: int, log) -> dict:
     out["dense_ft"] = dense_finetuned(dense, d, seed)
     log(f"{kind} seed {seed}: dense {out['dense']:.4f}, dense + fine-tuning {out['dense_ft']:.4f}")
     X = d.train[0]
-    f_cpu, got = cpu_target(dense, d, CPU_SPEEDUP)
+    if (kind, seed) in CPU_TARGETS:        # --cpu-targets: the FLOPs target an earlier run measured for this seed
+        f_cpu, got = CPU_TARGETS[(kind, seed)]["flops_speedup"], CPU_TARGETS[(kind, seed)]["cpu_speedup"]
+    else:
+        f_cpu, got = cpu_target(dense, d, CPU_SPEEDUP)
     out["cpu_target"] = {"flops_speedup": f_cpu, "cpu_speedup": got}
     log(f"{kind}: {CPU_SPEEDUP:g}x CPU time at batch 256 = {f_cpu:.2f}x FLOPs (measured {got:.2f}x)")
     for key, target in [(f"{s:g}", s) for s in SPEEDUPS] + [(f"{CPU_SPEEDUP:g}cpu", f_cpu)]:
@@ -373,7 +377,17 @@ def main() -> None:
     ap.add_argument("--out", default="bench/results/prune_structured.md")
     ap.add_argument("--reuse", help="a results .json of an earlier run: its (model, seed) entries are not rerun")
     ap.add_argument("--ft-lr", type=float, default=FT["lr"], help="learning rate of every contender's fine-tunes")
+    ap.add_argument("--fill-dense-ft", action="store_true", help="with --reuse: retrain the dense model of reused "
+                                                                   "entries that lack it and record dense_ft")
+    ap.add_argument("--cpu-targets", help="a results .json of an earlier run: rerun (model, seed) entries take its "
+                                          "measured-2x FLOPs target instead of timing it again")
     args = ap.parse_args()
+    if args.cpu_targets:
+        import json
+
+        for k, v in json.loads(Path(args.cpu_targets).read_text()).items():
+            if "cpu_target" in v:
+                CPU_TARGETS[(k.rpartition("@")[0], int(k.rpartition("@")[2]))] = v["cpu_target"]
     FT["lr"] = args.ft_lr
     torch.set_num_threads(1)
     LOAD[0] = os.getloadavg()[0]
@@ -386,8 +400,8 @@ def main() -> None:
 
         raw = json.loads(Path(args.reuse).read_text())
         old = {(k.rpartition("@")[0], int(k.rpartition("@")[2])): v for k, v in raw.items()}
-        jobs = [j for j in jobs if j not in old] + [(k, s, "dense_ft") for k, s in jobs if (k, s) in old
-                                                     and k in MODELS and "dense_ft" not in old[(k, s)]]
+        jobs = [j for j in jobs if j not in old] + [(k, s, "dense_ft") for k, s in jobs if args.fill_dense_ft and (k, s)
+                                                     in old and k in MODELS and "dense_ft" not in old[(k, s)]]
     t0 = time.time()
     if args.jobs > 1:
         import multiprocessing as mp

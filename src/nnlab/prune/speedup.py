@@ -79,9 +79,10 @@ def _plan(model: nn.Module, groups: Groups, orig: list[int], target_flops: float
         return flops_of_widths(model, groups.calls, _widths(model, groups, keep(f)))
 
     lo, hi = 0.0, 1.0
+    limit = target_flops * (1 + 1e-9)     # a target met exactly counts as met (f0 / speed-up rounds either way)
     for _ in range(40):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if cost(mid) <= target_flops else (lo, mid)
+        lo, hi = (mid, hi) if cost(mid) <= limit else (lo, mid)
     return keep(lo)
 
 
