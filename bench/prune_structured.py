@@ -177,6 +177,32 @@ def run_dense_ft(kind: str, seed: int, log) -> dict:
     return out
 
 
+def rerun_ours(kind: str, seed: int, old: dict, key: str, log) -> dict:
+    """``old`` with nnlab's criteria redone at target ``key`` (accuracies, widths; Torch-Pruning's and the
+    latencies kept): for a fix that changes only nnlab's pruning at one target (--rerun-ours)."""
+    d = nl.data.digits(seed)
+    dense = train_dense(kind, seed, d)
+    assert abs(accuracy(dense, d.test) - old["dense"]) < 1e-9, f"{kind} seed {seed}: the dense model is not reproduced"
+    X = d.train[0]
+    target = old["cpu_target"]["flops_speedup"] if key.endswith("cpu") else float(key)
+    out = copy.deepcopy(old)
+    for name in OURS:
+        rec = dict(old["runs"][f"{name}@{key}"])
+        for iterative in (False, True):
+            t0 = time.process_time()
+            m = ours(dense, d, name, target, iterative, seed)
+            rec["ft" if iterative else "none"] = accuracy(m, d.test)
+            rec["time_ft" if iterative else "time"] = time.process_time() - t0
+        rec["flops_speedup"] = out["flops"] / nl.prune.flops(m, X[:2])
+        rec["params"] = sum(p.numel() for p in m.parameters())
+        rec["widths"] = [mm.out_features for mm in m.modules() if isinstance(mm, nn.Linear)][:-1]
+        rec["rerun"] = True
+        out["runs"][f"{name}@{key}"] = rec
+        log(f"  {kind} seed {seed} {key} ({target:.2f}x) {name} rerun: no FT {rec['none']:.4f}, FT {rec['ft']:.4f}, "
+            f"widths {rec['widths']}")
+    return out
+
+
 def run_model(kind: str, seed: int, log) -> dict:
     d = nl.data.digits(seed)
     dense = train_dense(kind, seed, d)
@@ -239,8 +265,10 @@ def _job(args):
     def log(msg):
         print(f"[{time.time() - t0:6.0f}s] {msg}", flush=True)
 
-    if len(args) > 2:       # ("dense_ft" only)
+    if len(args) > 2 and args[2] == "dense_ft":
         return (kind, seed, run_dense_ft(kind, seed, log))
+    if len(args) > 2:       # ("rerun", key, old entry)
+        return (kind, seed, rerun_ours(kind, seed, args[4], args[3], log))
     return (kind, seed, run_unstructured(seed, log) if kind == "unstructured" else run_model(kind, seed, log))
 
 
@@ -379,6 +407,8 @@ def main() -> None:
     ap.add_argument("--ft-lr", type=float, default=FT["lr"], help="learning rate of every contender's fine-tunes")
     ap.add_argument("--fill-dense-ft", action="store_true", help="with --reuse: retrain the dense model of reused "
                                                                    "entries that lack it and record dense_ft")
+    ap.add_argument("--rerun-ours", help="with --reuse: KEY:model@seed,... redoes nnlab's criteria at target KEY "
+                                         "(2, 4 or 2cpu) for those entries, keeping the rest of each entry")
     ap.add_argument("--cpu-targets", help="a results .json of an earlier run: rerun (model, seed) entries take its "
                                           "measured-2x FLOPs target instead of timing it again")
     args = ap.parse_args()
@@ -400,8 +430,14 @@ def main() -> None:
 
         raw = json.loads(Path(args.reuse).read_text())
         old = {(k.rpartition("@")[0], int(k.rpartition("@")[2])): v for k, v in raw.items()}
-        jobs = [j for j in jobs if j not in old] + [(k, s, "dense_ft") for k, s in jobs if args.fill_dense_ft and (k, s)
-                                                     in old and k in MODELS and "dense_ft" not in old[(k, s)]]
+        if args.rerun_ours:         # "KEY:model@seed,model@seed,..."
+            key, _, which = args.rerun_ours.partition(":")
+            redo = {(w.rpartition("@")[0], int(w.rpartition("@")[2])) for w in which.split(",")}
+            jobs = [(k, s, "rerun", key, old[(k, s)]) for k, s in sorted(redo)]
+        else:
+            jobs = [j for j in jobs if j not in old]
+        jobs = jobs + [(k, s, "dense_ft") for s in seeds for k in kinds if args.fill_dense_ft and (k, s)
+                       in old and k in MODELS and "dense_ft" not in old[(k, s)]]
     t0 = time.time()
     if args.jobs > 1:
         import multiprocessing as mp
@@ -412,9 +448,9 @@ def main() -> None:
         parts = [_job(j) for j in jobs]
     res = dict(old)
     for k, s, r in parts:
-        if (k, s) in old and set(r) == {"dense", "dense_ft"}:
+        if (k, s) in old and set(r) == {"dense", "dense_ft"} and "dense_ft" not in res[(k, s)]:
             assert abs(r["dense"] - old[(k, s)]["dense"]) < 1e-9, f"{k} seed {s}: the dense model is not reproduced"
-            res[(k, s)] = {**old[(k, s)], "dense_ft": r["dense_ft"]}
+            res[(k, s)] = {**res[(k, s)], "dense_ft": r["dense_ft"]}
         else:
             res[(k, s)] = r
     if not args.quick:      # the raw results first: a failing report must not lose a long run
