@@ -45,6 +45,7 @@ OURS = ["magnitude", "taylor", "obd", "obs"]
 TP = ["tp magnitude", "tp taylor", "tp hessian"]
 SPEEDUPS = [2.0, 4.0]
 CPU_SPEEDUP = 2.0           # and a third target: 2x measured one-thread CPU time at batch 256 (key "2cpu")
+CPU_TARGETS: dict = {}      # (model, seed) -> an earlier run's "cpu_target" (--cpu-targets)
 LOAD = [float("nan")]       # 1-min load average when the run started (the machine is shared)
 UNSTRUCTURED = dict(steps=5, finetune_epochs=4, final_epochs=8)     # gradual OBS to 98 % sparsity (bench/pruning.py's)
 UNSTRUCTURED_OBS = {"algorithm": "exact", "allocation": "erk"}     # Erdős–Rényi per-layer densities
@@ -154,14 +155,66 @@ def latencies(models: dict[str, nn.Module], batch: torch.Tensor, rounds: int = 7
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def dense_finetuned(dense: nn.Module, d, seed: int) -> float:
+    """Test accuracy of the dense model after the contenders' fine-tuning schedule without any pruning.
+
+    The reference for the 'FT' columns: STEPS × FT_EPOCHS epochs of the same ``nl.prune.finetune``
+    call (cosine lr, best-by-validation weights), so a pruned model can be compared with what the
+    same training does to the unpruned one.
+    """
+    m = copy.deepcopy(dense)
+    for _ in range(STEPS):
+        nl.prune.finetune(m, d.train, d.val, loss="cross_entropy", epochs=FT_EPOCHS, seed=seed, **FT)
+    return accuracy(m, d.test)
+
+
+def run_dense_ft(kind: str, seed: int, log) -> dict:
+    """``dense_ft`` alone, for an entry reused from an earlier run that lacks it."""
+    d = nl.data.digits(seed)
+    dense = train_dense(kind, seed, d)
+    out = {"dense": accuracy(dense, d.test), "dense_ft": dense_finetuned(dense, d, seed)}
+    log(f"{kind} seed {seed}: dense {out['dense']:.4f}, dense + fine-tuning {out['dense_ft']:.4f}")
+    return out
+
+
+def rerun_ours(kind: str, seed: int, old: dict, key: str, log) -> dict:
+    """``old`` with nnlab's criteria redone at target ``key`` (accuracies, widths; Torch-Pruning's and the
+    latencies kept): for a fix that changes only nnlab's pruning at one target (--rerun-ours)."""
+    d = nl.data.digits(seed)
+    dense = train_dense(kind, seed, d)
+    assert abs(accuracy(dense, d.test) - old["dense"]) < 1e-9, f"{kind} seed {seed}: the dense model is not reproduced"
+    X = d.train[0]
+    target = old["cpu_target"]["flops_speedup"] if key.endswith("cpu") else float(key)
+    out = copy.deepcopy(old)
+    for name in OURS:
+        rec = dict(old["runs"][f"{name}@{key}"])
+        for iterative in (False, True):
+            t0 = time.process_time()
+            m = ours(dense, d, name, target, iterative, seed)
+            rec["ft" if iterative else "none"] = accuracy(m, d.test)
+            rec["time_ft" if iterative else "time"] = time.process_time() - t0
+        rec["flops_speedup"] = out["flops"] / nl.prune.flops(m, X[:2])
+        rec["params"] = sum(p.numel() for p in m.parameters())
+        rec["widths"] = [mm.out_features for mm in m.modules() if isinstance(mm, nn.Linear)][:-1]
+        rec["rerun"] = True
+        out["runs"][f"{name}@{key}"] = rec
+        log(f"  {kind} seed {seed} {key} ({target:.2f}x) {name} rerun: no FT {rec['none']:.4f}, FT {rec['ft']:.4f}, "
+            f"widths {rec['widths']}")
+    return out
+
+
 def run_model(kind: str, seed: int, log) -> dict:
     d = nl.data.digits(seed)
     dense = train_dense(kind, seed, d)
     out = {"dense": accuracy(dense, d.test), "params": sum(p.numel() for p in dense.parameters()),
            "flops": nl.prune.flops(dense, d.train[0][:2]), "runs": {}}
-    log(f"{kind} seed {seed}: dense {out['dense']:.4f}")
+    out["dense_ft"] = dense_finetuned(dense, d, seed)
+    log(f"{kind} seed {seed}: dense {out['dense']:.4f}, dense + fine-tuning {out['dense_ft']:.4f}")
     X = d.train[0]
-    f_cpu, got = cpu_target(dense, d, CPU_SPEEDUP)
+    if (kind, seed) in CPU_TARGETS:        # --cpu-targets: the FLOPs target an earlier run measured for this seed
+        f_cpu, got = CPU_TARGETS[(kind, seed)]["flops_speedup"], CPU_TARGETS[(kind, seed)]["cpu_speedup"]
+    else:
+        f_cpu, got = cpu_target(dense, d, CPU_SPEEDUP)
     out["cpu_target"] = {"flops_speedup": f_cpu, "cpu_speedup": got}
     log(f"{kind}: {CPU_SPEEDUP:g}x CPU time at batch 256 = {f_cpu:.2f}x FLOPs (measured {got:.2f}x)")
     for key, target in [(f"{s:g}", s) for s in SPEEDUPS] + [(f"{CPU_SPEEDUP:g}cpu", f_cpu)]:
@@ -204,7 +257,7 @@ def run_unstructured(seed: int, log) -> dict:
 
 
 def _job(args):
-    kind, seed = args
+    kind, seed = args[:2]
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     t0 = time.time()
@@ -212,6 +265,10 @@ def _job(args):
     def log(msg):
         print(f"[{time.time() - t0:6.0f}s] {msg}", flush=True)
 
+    if len(args) > 2 and args[2] == "dense_ft":
+        return (kind, seed, run_dense_ft(kind, seed, log))
+    if len(args) > 2:       # ("rerun", key, old entry)
+        return (kind, seed, rerun_ours(kind, seed, args[4], args[3], log))
     return (kind, seed, run_unstructured(seed, log) if kind == "unstructured" else run_model(kind, seed, log))
 
 
@@ -266,7 +323,10 @@ def report(res: dict, seeds, elapsed: float, cmd: str) -> str:
         ks = [k for k in keys if all(f"obs@{k}" in r["runs"] for r in runs)]
         out += [f"## {kind}: `nl.MLP({MODELS[kind][0]}{', residual=True' if MODELS[kind][1] else ''})`", "",
                 f"Dense test accuracy {pm(dense)} %, {runs[0]['params']} parameters, {runs[0]['flops']} FLOPs/sample"
-                f" ({len(runs)} seeds).", ""]
+                f" ({len(runs)} seeds)."
+                + (f" The dense model after the same fine-tuning as the 'FT' columns ({STEPS} × {FT_EPOCHS} epochs "
+                   f"of `nl.prune.finetune`, no pruning): {pm([r['dense_ft'] for r in runs])} %."
+                   if all("dense_ft" in r for r in runs) else ""), ""]
         if all("cpu_target" in r for r in runs):
             out += [f"Measured {CPU_SPEEDUP:g}× (one-thread CPU time, batch 256) was reached at FLOPs speed-ups "
                     + ", ".join(f"{r['cpu_target']['flops_speedup']:.2f}×" for r in runs)
@@ -304,10 +364,14 @@ def report(res: dict, seeds, elapsed: float, cmd: str) -> str:
             tol = tols[k]
             best_ours = max((100 * statistics.mean([r["runs"][f"{n}@{k}"]["ft"] for r in runs]), n) for n in OURS)
             best_tp = max((100 * statistics.mean([r["runs"][f"{n}@{k}"]["ft"] for r in runs]), n) for n in TP)
+            # accuracies are float32 fractions of the test images: equal counts of correct images compare equal
             goals.append(f"| {kind} {head(k)}: best ≥ dense − {tol:g} ({md - tol:.1f}) | {best_ours[0]:.1f} "
                          f"({best_ours[1]}) | {'yes' if best_ours[0] >= md - tol else 'no'} |")
-            goals.append(f"| {kind} {head(k)}: our best ≥ Torch-Pruning's best ({best_tp[0]:.1f}, {best_tp[1]}) | "
-                         f"{best_ours[0]:.1f} | {'yes' if best_ours[0] >= best_tp[0] else 'no'} |")
+            diff = [100 * (r["runs"][f"{best_ours[1]}@{k}"]["ft"] - r["runs"][f"{best_tp[1]}@{k}"]["ft"]) for r in runs]
+            paired = (f"; paired difference {round(statistics.mean(diff), 6) + 0.0:+.2f} ± {statistics.stdev(diff) / len(diff) ** .5:.2f} "
+                      "(mean ± standard error over seeds)" if len(diff) > 1 else "")
+            goals.append(f"| {kind} {head(k)}: our best ≥ Torch-Pruning's best ({best_tp[0]:.2f}, {best_tp[1]}) | "
+                         f"{best_ours[0]:.2f} ({best_ours[1]}{paired}) | {'yes' if round(best_ours[0], 6) >= round(best_tp[0], 6) else 'no'} |")
         obs0 = 100 * statistics.mean([r["runs"]["obs@2"]["none"] for r in runs])
         mag0 = 100 * statistics.mean([r["runs"]["magnitude@2"]["none"] for r in runs])
         goals.append(f"| {kind} 2×: OBS no FT ≥ magnitude no FT + 5 ({mag0:.1f} + 5) | {obs0:.1f} | "
@@ -341,7 +405,19 @@ def main() -> None:
     ap.add_argument("--out", default="bench/results/prune_structured.md")
     ap.add_argument("--reuse", help="a results .json of an earlier run: its (model, seed) entries are not rerun")
     ap.add_argument("--ft-lr", type=float, default=FT["lr"], help="learning rate of every contender's fine-tunes")
+    ap.add_argument("--fill-dense-ft", action="store_true", help="with --reuse: retrain the dense model of reused "
+                                                                   "entries that lack it and record dense_ft")
+    ap.add_argument("--rerun-ours", help="with --reuse: KEY:model@seed,... redoes nnlab's criteria at target KEY "
+                                         "(2, 4 or 2cpu) for those entries, keeping the rest of each entry")
+    ap.add_argument("--cpu-targets", help="a results .json of an earlier run: rerun (model, seed) entries take its "
+                                          "measured-2x FLOPs target instead of timing it again")
     args = ap.parse_args()
+    if args.cpu_targets:
+        import json
+
+        for k, v in json.loads(Path(args.cpu_targets).read_text()).items():
+            if "cpu_target" in v:
+                CPU_TARGETS[(k.rpartition("@")[0], int(k.rpartition("@")[2]))] = v["cpu_target"]
     FT["lr"] = args.ft_lr
     torch.set_num_threads(1)
     LOAD[0] = os.getloadavg()[0]
@@ -354,7 +430,14 @@ def main() -> None:
 
         raw = json.loads(Path(args.reuse).read_text())
         old = {(k.rpartition("@")[0], int(k.rpartition("@")[2])): v for k, v in raw.items()}
-        jobs = [j for j in jobs if j not in old]
+        if args.rerun_ours:         # "KEY:model@seed,model@seed,..."
+            key, _, which = args.rerun_ours.partition(":")
+            redo = {(w.rpartition("@")[0], int(w.rpartition("@")[2])) for w in which.split(",")}
+            jobs = [(k, s, "rerun", key, old[(k, s)]) for k, s in sorted(redo)]
+        else:
+            jobs = [j for j in jobs if j not in old]
+        jobs = jobs + [(k, s, "dense_ft") for s in seeds for k in kinds if args.fill_dense_ft and (k, s)
+                       in old and k in MODELS and "dense_ft" not in old[(k, s)]]
     t0 = time.time()
     if args.jobs > 1:
         import multiprocessing as mp
@@ -363,7 +446,13 @@ def main() -> None:
             parts = pool.map(_job, jobs, chunksize=1)
     else:
         parts = [_job(j) for j in jobs]
-    res = {**old, **{(k, s): r for k, s, r in parts}}
+    res = dict(old)
+    for k, s, r in parts:
+        if (k, s) in old and set(r) == {"dense", "dense_ft"} and "dense_ft" not in res[(k, s)]:
+            assert abs(r["dense"] - old[(k, s)]["dense"]) < 1e-9, f"{k} seed {s}: the dense model is not reproduced"
+            res[(k, s)] = {**res[(k, s)], "dense_ft": r["dense_ft"]}
+        else:
+            res[(k, s)] = r
     if not args.quick:      # the raw results first: a failing report must not lose a long run
         write_json(Path(args.out).with_suffix(".json"), {f"{k}@{s}": r for (k, s), r in res.items()})
     cmd = "PYTHONPATH=src python bench/prune_structured.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
 import nnlab as nl
 from nnlab.cli import app
+from nnlab.prune.speedup import speed_report
 
 runner = CliRunner()
 
@@ -37,3 +39,33 @@ def test_structured_speedup_prints_params_flops_latency_and_saves_a_smaller_mode
     r = invoke("prune", tmp_path / "base", "--structured", "--speedup", 1, "--runs-dir", tmp_path, "--name", "y",
                "--overwrite")
     assert r.exit_code != 0 and "speedup must be a number > 1" in r.output and "Traceback" not in r.output
+
+
+def test_structured_speedup_measured_by_cpu_time_prints_cpu_and_wall_latency_before_and_after(tmp_path):
+    r = invoke("train", "--data", "digits", "--model", "mlp", "--hidden", "512,512", "--epochs", 1,
+               "--runs-dir", tmp_path, "--name", "base", "--no-progress", "--no-plots")
+    assert r.exit_code == 0, r.output
+    r = invoke("prune", tmp_path / "base", "--structured", "--speedup", 1.5, "--measure", "cpu",
+               "--runs-dir", tmp_path, "--name", "fast")
+    assert r.exit_code == 0, r.output
+    lines = {line.split("  ")[0]: line for line in r.output.splitlines()}
+    for row in ("parameters", "FLOPs per sample", "CPU time, 1 thread, batch 256", "wall latency, batch 256"):
+        assert row in lines, r.output
+        before, after, ratio = lines[row].split()[-3:]       # before, after and their ratio, all printed
+        assert float(before.rstrip("us")) > 0 and float(after.rstrip("us")) > 0 and ratio.endswith("x")
+    assert float(lines["parameters"].split()[-1].rstrip("x")) > 1.0
+    assert "(cpu)" in r.output and "speed-up" in r.output     # the report of the CPU-time target
+
+
+def test_speed_report_rows_and_bad_clock():
+    torch.manual_seed(0)
+    dense = nl.MLP([8, 32, 3])
+    small, _ = nl.prune.neurons(dense, 0.5)
+    x = torch.randn(16, 8)
+    text = speed_report(dense, small, x, rounds=1, clocks=("cpu", "wall"))
+    assert [line.split("  ")[0] for line in text.splitlines()[1:]] == [
+        "parameters", "FLOPs per sample", "CPU time, 1 thread, batch 16", "wall latency, batch 16"]
+    assert f"{nl.prune.flops(dense, x)}" in text and f"{nl.prune.flops(small, x)}" in text
+    for bad in (("gpu",), ()):
+        with pytest.raises(ValueError, match="clocks must name"):
+            speed_report(dense, small, x, clocks=bad)

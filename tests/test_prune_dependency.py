@@ -270,6 +270,21 @@ def test_flops_target_reached_within_ten_percent(residual, target):
     assert small(X).shape == (120, 3)
 
 
+@pytest.mark.parametrize("residual", [False, True])
+def test_a_flops_target_met_exactly_keeps_those_widths(residual):
+    """speedup = f0 / FLOPs(widths w) must give widths w, not one unit fewer (f0 / s rounds either way)."""
+    torch.manual_seed(0)
+    m = nl.MLP([64, 256, 128, 10] if not residual else [64, 256, 256, 256, 10], residual=residual)
+    x = torch.zeros(4, 64)
+    f0 = nl.prune.flops(m, x)
+    for amount in [i / 40 for i in range(1, 36)]:
+        fixed, _ = nl.prune.neurons(m, amount)                  # some widths w
+        s = f0 / nl.prune.flops(fixed, x)
+        small, rep = nl.prune.neurons(m, speedup=s, example_input=x, measure="flops")
+        assert [p.shape for p in small.parameters()] == [p.shape for p in fixed.parameters()], amount
+        assert rep.speedup >= s
+
+
 def test_flops_count_matches_the_widths():
     m = nl.MLP([6, 20, 10, 3])
     assert nl.prune.flops(m, torch.randn(5, 6)) == 2 * (6 * 20 + 20 * 10 + 10 * 3)

@@ -104,7 +104,7 @@ def _prune(model_path: Path, method: str, sparsity: float, tolerance: float, sco
         echo(str(rep))
         from nnlab.prune.speedup import speed_report
 
-        echo(speed_report(dense, model, x))
+        echo(speed_report(dense, model, x, clocks=("cpu", "wall") if measure == "cpu" else ("wall",)))
     else:
         if spec["arch"] != "resnet":
             raise CLIError(f"residual_blocks needs a residual model (train it with --model resnet); "

@@ -79,9 +79,10 @@ def _plan(model: nn.Module, groups: Groups, orig: list[int], target_flops: float
         return flops_of_widths(model, groups.calls, _widths(model, groups, keep(f)))
 
     lo, hi = 0.0, 1.0
+    limit = target_flops * (1 + 1e-9)     # a target met exactly counts as met (f0 / speed-up rounds either way)
     for _ in range(40):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if cost(mid) <= target_flops else (lo, mid)
+        lo, hi = (mid, hi) if cost(mid) <= limit else (lo, mid)
     return keep(lo)
 
 
@@ -171,13 +172,25 @@ def prune_to_speedup(model: nn.Module, speedup: float, importance: str, data: An
 
 
 
-def speed_report(dense: nn.Module, pruned: nn.Module, example_input: torch.Tensor, rounds: int = 7) -> str:
-    """Parameters, FLOPs per sample and measured latency (interleaved medians) before and after, as text."""
-    la, lb, r = speed_ratio(dense, pruned, example_input, rounds)
+def speed_report(dense: nn.Module, pruned: nn.Module, example_input: torch.Tensor, rounds: int = 7,
+                 clocks: tuple[str, ...] = ("wall",)) -> str:
+    """Parameters, FLOPs per sample and measured latency before and after, as a text table.
+
+    One latency row per clock in ``clocks`` (interleaved medians of ``rounds`` timings, see
+    :func:`speed_ratio`): ``"wall"`` is elapsed time with torch's threads, ``"cpu"`` the CPU time of
+    a one-thread forward pass (:func:`nnlab.prune.latency`).
+    """
+    bad = [c for c in clocks if c not in ("wall", "cpu")]
+    if bad or not clocks:
+        raise ValueError(f"clocks must name 'wall' and/or 'cpu', got {clocks!r}")
     pa, pb = (sum(p.numel() for p in m.parameters()) for m in (dense, pruned))
     fa, fb = flops(dense, example_input), flops(pruned, example_input)
-    rows = [f"{'':<22} {'before':>12} {'after':>12} {'ratio':>8}",
-            f"{'parameters':<22} {pa:>12} {pb:>12} {pa / pb:>7.2f}x",
-            f"{'FLOPs per sample':<22} {fa:>12} {fb:>12} {fa / fb:>7.2f}x",
-            f"{'latency, batch ' + str(len(example_input)):<22} {1e6 * la:>10.1f}us {1e6 * lb:>10.1f}us {r:>7.2f}x"]
+    rows = [f"{'':<30} {'before':>12} {'after':>12} {'ratio':>8}",
+            f"{'parameters':<30} {pa:>12} {pb:>12} {pa / pb:>7.2f}x",
+            f"{'FLOPs per sample':<30} {fa:>12} {fb:>12} {fa / fb:>7.2f}x"]
+    for clock in clocks:
+        la, lb, r = speed_ratio(dense, pruned, example_input, rounds, clock=clock)
+        what = "wall latency" if clock == "wall" else "CPU time, 1 thread"
+        rows.append(f"{what + ', batch ' + str(len(example_input)):<30} {1e6 * la:>10.1f}us {1e6 * lb:>10.1f}us "
+                    f"{r:>7.2f}x")
     return "\n".join(rows)
