@@ -174,6 +174,8 @@ LAWS = [  # truth, variables, ranges, the first split expected
     ("sqrt(a**2 + b**2 - a*b*cos(phi - psi))", "a b phi psi", [(1, 5), (1, 5), (0, 3), (0, 3)], {"symmetry"}),
     ("n*(1 + p*sin(t)/(k*T))", "n p t k T", [(1, 3)] * 5, {"symmetry", "multiplicative"}),
     ("E/(1 + E*sin(t)/(m*c**2))", "E m c t", [(1, 3)] * 4, {"homogeneous", "symmetry"}),
+    # a leaf that is rational in (w, cos t) once v/c is one variable w: (1 − w²)/(1 + w·cos t)
+    ("(1 - (v/c)**2)/(1 + v/c*cos(t))", "v c t", [(1, 2), (3, 5), (0, 3)], {"symmetry", "homogeneous"}),
 ]
 
 
@@ -255,3 +257,26 @@ def test_decomposition_shards_fit_each_leaf_once_and_merge_into_the_unsharded_la
     assert (merged.val_error, merged.note, merged.tree) == (whole.val_error, whole.note, whole.tree)
     with pytest.raises(ValueError, match="cannot refit"):
         decompose(X, y, list(syms), shard=(0, 2))
+
+
+def test_a_derived_oracle_without_structure_is_refit_on_the_nodes_rows():
+    """A derived oracle (the root's surrogate through a change of variables) that shows no
+    structure is replaced by a surrogate of the node's own exact rows, which finds the split."""
+    import math
+
+    from nnlab.symbolic.decompose import _Decomposer, _Node
+    from nnlab.symbolic.library import LIBRARY
+
+    syms = list(sympy.symbols("a b c"))
+    X = _box([(1, 3)] * 3, 300)
+    y = X[:, 0] ** 2 * np.exp(X[:, 1] / 2) * np.sin(X[:, 2])
+
+    def wrong(Z):  # no product, sum, symmetry or linearity anywhere
+        return 10 * np.sin(Z[:, 0] * Z[:, 1] + Z[:, 2] ** 2) * np.cos(Z[:, 0] - Z[:, 1] * Z[:, 2])
+
+    dec = _Decomposer(LIBRARY, math.inf, 4.0, 0)
+    assert dec.first_split(_Node(syms, X, y, wrong, 0.01 * float(np.std(y)), True)) is None
+    node = _Node(syms, X, y, wrong, 0.01 * float(np.std(y)), True, derived=True)
+    _, tree = dec.solve(node)
+    assert tree["oracle"] == "refit on the node's rows"
+    assert tree["split"] == "multiplicative" and len(tree["modules"]) == 3

@@ -43,6 +43,7 @@ from .rational import fit_rational
 from .separability import SYMMETRIES, homogeneity_z, linear_z, modules, relevance_z, symmetry_z
 from .compose import choose_parts, finish
 from .dictionary import fit_dictionary_transformed
+from .trig_rational import fit_trig_rational
 from .surrogate import fit_surrogate
 from .transforms import fixed_sign
 
@@ -62,6 +63,7 @@ class _Node:
     sigma: float  # absolute error of f (and of y when not exact)
     exact: bool
     transformed: bool = False
+    derived: bool = False  # f is the root's surrogate seen through a change of variables
 
 
 @dataclass
@@ -95,6 +97,7 @@ class _Decomposer:
         self.lib, self.deadline, self.z_max, self.max_depth = lib, deadline, z_max, max_depth
         self.shard = shard  # (j, K): fit only the leaves k with k mod K = j, the others are deferred
         self.rng = np.random.default_rng(seed)
+        self.seed = seed
         self.count = 0
         self.leaves: dict[sympy.Symbol, list[sympy.Expr]] = {}  # placeholder -> alternative fits, best first
         self.subs: list[tuple[sympy.Symbol, sympy.Expr]] = []  # new variables u, in order of creation
@@ -134,11 +137,31 @@ class _Decomposer:
         if m == 1 or depth >= self.max_depth or self.late():
             return self.leaf(node, info)
         split = self.first_split(node)
+        if split is None and node.exact and node.derived:
+            node = self.refit(node)
+            split = None if node.derived else self.first_split(node)
+            info["oracle"] = "refit on the node's rows" if not node.derived else "derived"
         if split is None:
             return self.leaf(node, info)
         kind, detail, build = split
         expr, children = build(depth)
         return expr, {**info, "split": kind, **detail, "children": children}
+
+    def refit(self, node: _Node) -> _Node:
+        """The node with a surrogate of its own exact rows, when the derived oracle showed no structure.
+
+        A derived oracle evaluates the root's surrogate through a change of variables (``x_i/x_j``,
+        ``x_G/x_k``), so its points can leave the root's box where the surrogate extrapolates. A
+        surrogate of the node's rows has fewer inputs and its own box (AI Feynman trains a new
+        network after every transformation); it is used when it is at most twice as far off.
+        Returns the node unchanged otherwise."""
+        if self.late() or node.X.shape[1] < 2 or len(node.y) < 40:
+            return node
+        sur = fit_surrogate(node.X, node.y, seed=self.seed, steps=1500,
+                            deadline=None if math.isinf(self.deadline) else self.deadline)
+        if not sur.sigma <= 2 * node.sigma:
+            return node
+        return _Node(node.symbols, node.X, node.y, sur, sur.sigma, True, node.transformed, False)
 
     def first_split(self, node: _Node):
         """The first structure that holds, cheap and certain tests first."""
@@ -162,7 +185,7 @@ class _Decomposer:
         keep = [k for k in range(m) if k not in drop]
         ref = np.median(node.X, axis=0)
         child = _Node([node.symbols[k] for k in keep], node.X[:, keep], node.y,
-                      lambda Z: node.f(_embed(Z, keep, ref)), node.sigma, node.exact, node.transformed)
+                      lambda Z: node.f(_embed(Z, keep, ref)), node.sigma, node.exact, node.transformed, True)
 
         def build(depth):
             e, t = self.solve(child, depth + 1)
@@ -182,7 +205,7 @@ class _Decomposer:
                     if kind in ("minus", "plus", "times") and j < i:
                         continue  # symmetric in (i, j) up to the sign of u
                     z, power = symmetry_z(node.f, node.X, i, j, kind, node.sigma, self.rng)
-                    if z <= self.z_max and power >= 3 * self.z_max:
+                    if z <= self.z_max and power >= max(3 * self.z_max, 10 * z):
                         passed.append((z / power, z, power, i, j, kind))
         if not passed:
             return None
@@ -221,7 +244,7 @@ class _Decomposer:
             return node.f(P)
 
         child = _Node([node.symbols[k] for k in rest] + [usym], np.column_stack([node.X[:, rest], u]), node.y,
-                      f_child, node.sigma, node.exact, node.transformed)
+                      f_child, node.sigma, node.exact, node.transformed, True)
 
         def build(depth):
             e, t = self.solve(child, depth + 1)
@@ -261,13 +284,18 @@ class _Decomposer:
         return build
 
     def linear(self, node: _Node):
-        m = node.X.shape[1]
-        for k in range(m):
+        """Linear in the variable whose test passes most clearly (smallest z / z_power): with a
+        rough oracle ``(w − u/c²)/√(1 − u²/c²)`` passes "linear in u" at z 3 of 4, and in w at 0.1."""
+        passed = []
+        for k in range(node.X.shape[1]):
             z, power = linear_z(node.f, node.X, k, node.sigma, self.rng)
-            if z <= self.z_max and power >= 3 * self.z_max:
-                return "linear", {"test": "linear", "variable": str(node.symbols[k]), "z": z, "z_power": power,
-                                  "z_max": self.z_max}, self._lin_build(node, k)
-        return None
+            if z <= self.z_max and power >= max(3 * self.z_max, 10 * z):
+                passed.append((z / power, z, power, k))
+        if not passed:
+            return None
+        _, z, power, k = min(passed)
+        return "linear", {"test": "linear", "variable": str(node.symbols[k]), "z": z, "z_power": power,
+                          "z_max": self.z_max, "passed": len(passed)}, self._lin_build(node, k)
 
     def _lin_build(self, node: _Node, k: int):
         lo, hi = float(node.X[:, k].min()), float(node.X[:, k].max())
@@ -306,7 +334,7 @@ class _Decomposer:
             if not any(node.X[:, c].min() > 0 for c in g) or self.late():
                 continue
             z, power, p = homogeneity_z(node.f, node.X, g, node.sigma, self.rng)
-            if z <= self.z_max and power >= 3 * self.z_max:
+            if z <= self.z_max and power >= max(3 * self.z_max, 10 * z):
                 passed.append((z / power, len(g), z, power, p, g))
         if not passed:
             return None
@@ -353,7 +381,7 @@ class _Decomposer:
 
         scale = xk ** -p
         child = _Node([node.symbols[c] for c in rest] + usyms, np.column_stack([X[:, rest], W]), node.y * scale,
-                      f_child, node.sigma * float(np.sqrt(np.mean(scale ** 2))), node.exact, node.transformed)
+                      f_child, node.sigma * float(np.sqrt(np.mean(scale ** 2))), node.exact, node.transformed, True)
         power = sympy.Rational(int(round(2 * p)), 2)
 
         def build(depth):
@@ -413,6 +441,13 @@ class _Decomposer:
                 rats.append(s * sympy.sqrt(sq))
         # sparse sums of atom products in y, y², 1/y, 1/y² (√(1 + u² − 2u·cos θ) of the law of cosines)
         sums = fit_dictionary_transformed(X, y, node.symbols, tol=3 * floor, max_terms=6 if node.exact else 4)
+        # angles enter through cos θ, often rationally; the original rows refit the constants of a
+        # form found on the oracle's values, so a looser fit still names the right form (beside a
+        # dense P/Q that merely fits those values as closely)
+        wanted = not (rats or sums) if node.exact else 3 * floor <= 1e-2
+        trig = fit_trig_rational(X, y, node.symbols, tol=3 * floor, deadline=self.deadline)[:3] if wanted else []
+        if trig and (node.exact or rats or sums):
+            rats, trig = rats + trig, []
         if rats or sums:  # the more accurate first; the parts' rows decide among them later
             fits = sorted([(e, "rational") for e in rats] + [(e, "dictionary") for e in sums],
                           key=lambda p: _leaf_error(p[0], node.symbols, X, y))
@@ -431,9 +466,15 @@ class _Decomposer:
             if r.val_error < 1e-9 or self.late():
                 break
         if best is None:
+            if trig:
+                return self.placeholder(trig), {**info, "split": "leaf", "candidate": "rational",
+                                                "formula": str(trig[0]), "alternatives": len(trig) - 1}
             return self.placeholder([sympy.Float(float(np.mean(y)))]), {**info, "split": "leaf", "candidate": None,
                                                     "note": "no candidate gave a closed form"}
         alts = [best.expr] + [r.expr for r in sorted(found, key=lambda r: r.val_error) if r is not best][:2]
+        if trig:  # before the candidates when it fits the oracle's values at least as well
+            first = _leaf_error(trig[0], node.symbols, X, y) <= best.val_error
+            alts = trig + alts if first else alts[:1] + trig + alts[1:]
         return self.placeholder(alts), {**info, "split": "leaf", "candidate": best.candidate.name,
                                         "error": best.val_error, "formula": str(best.expr),
                                         "alternatives": len(alts) - 1}

@@ -75,7 +75,8 @@ def _error(v: np.ndarray, MP: np.ndarray, MQ: np.ndarray, y: np.ndarray) -> floa
 
 def fit_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], *, max_degree: int = 3,
                  tol: float = 1e-7, max_terms: int | None = None, deadline: float | None = None,
-                 polynomial: bool = False) -> sympy.Expr | None:
+                 polynomial: bool = False, max_support: int | None = None,
+                 sparsest: bool = False) -> sympy.Expr | None:
     """The sparsest ``P/Q`` found that fits (X (N, n), y (N,)) with relative RMSE ≤ ``tol``, or None.
 
     Args:
@@ -86,13 +87,19 @@ def fit_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], *,
 
         polynomial: also return a plain polynomial (``Q`` constant); by default that case is left
             to the other candidates (as is a single-term ``Q``) and only ``Q`` with two or more
-            terms is returned."""
+            terms is returned.
+        max_support: most terms of ``P`` and ``Q`` together in a returned fit; a degree pair whose
+            sparsest fit has more is passed over (a dense ``P/Q`` can imitate any smooth function).
+        sparsest: try every degree pair and return the fit with the fewest terms (then the
+            smallest error) instead of the first pair's: on a surrogate's values a loose ``tol``
+            lets a dense low-degree polynomial through before the law's own sparse ratio."""
     rows = scaled_rows(X, y, min_rows=8)
     if rows is None:
         return None
     Xs, scale, t, ys = rows
     N, n = Xs.shape
     cap = max_terms if max_terms is not None else min(3 * N // 4, 300)
+    chosen: tuple[int, float, sympy.Expr] | None = None  # with sparsest: the fewest terms so far
     pairs = sorted(((dp, dq) for dp in range(max_degree + 1) for dq in range(0 if polynomial else 1, max_degree + 1)),
                    key=lambda p: (p[0] + p[1], p[1]))
     for dp, dq in pairs:
@@ -133,6 +140,8 @@ def fit_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], *,
                 break
             support[best[1]] = False
             v = best[2]
+        if max_support is not None and support.sum() > max_support:
+            continue
         q = MQ @ v[len(mp):]
         if not polynomial and (support[len(mp):].sum() < 2 or np.std(q) <= 1e-6 * np.mean(np.abs(q))):
             continue  # a polynomial over a monomial: the other candidates cover it
@@ -146,8 +155,13 @@ def fit_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], *,
                                for c, mon in zip(coefs, mons) if c != 0])
         num, den = sympy.expand(poly(v[:k] * ys, mp)), sympy.expand(poly(v[k:], mq))
         lead_coef = sympy.Poly(den, *variables).coeffs()[-1] if den.free_symbols else den
-        return (num / lead_coef) / (den / lead_coef)
-    return None
+        fit = (num / lead_coef) / (den / lead_coef)
+        if not sparsest:
+            return fit
+        key = (int(support.sum()), _error(v, MP, MQ, t))
+        if chosen is None or key < chosen[:2]:
+            chosen = (*key, fit)
+    return None if chosen is None else chosen[2]
 
 
 def run_rational(res, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,

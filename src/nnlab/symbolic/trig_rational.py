@@ -1,0 +1,135 @@
+"""Sparse rationals in trigonometric features: ``T(y) = P(φ(x))/Q(φ(x))`` with ``φ_j ∈ {x_j, cos x_j, sin x_j}``.
+
+Angles enter physical laws through ``cos θ`` and ``sin θ``, and then often rationally: the
+relativistic Doppler factor ``√(1 − w²)/(1 + w·cos θ)``, a conic ``d(1 − α²)/(1 + α·cos φ)``,
+aberration ``cos θ' = (cos θ − w)/(1 − w·cos θ)``. Once a variable is replaced by its cosine (or
+sine) such a law is a ratio of low-degree polynomials, found exactly by the null-vector fit of
+:func:`~nnlab.symbolic.rational.fit_rational`. The target may be transformed first (``y²`` for a
+root, ``cos y`` for an ``acos`` of values in ``[0, π]``, ``sin y`` for an ``asin`` of values in
+``[−π/2, π/2]``), and the fit is composed back in sympy. AI Feynman reaches these laws by brute
+force over expression strings; here the search is over ``3^m`` feature choices and four target
+transforms, each a linear-algebra fit.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from typing import Callable
+
+import numpy as np
+import sympy
+
+from .rational import _design, _null, fit_rational, monomials, scaled_rows
+from .transforms import fixed_sign
+
+__all__ = ["target_transforms", "fit_trig_rational"]
+
+_FEATURES: tuple[tuple[str, Callable[[np.ndarray], np.ndarray], Callable[[sympy.Expr], sympy.Expr]], ...] = (
+    ("x", lambda v: v, lambda s: s),
+    ("cos", np.cos, sympy.cos),
+    ("sin", np.sin, sympy.sin),
+)
+
+
+def target_transforms(y: np.ndarray) -> list[tuple[str, np.ndarray, float, Callable[[sympy.Expr], sympy.Expr]]]:
+    """The transforms that apply to ``y``: (name, ``T(y)``, amplification of the relative error,
+    ``T⁻¹`` in sympy). ``y²`` needs a fixed sign, ``cos y`` values in ``[0, π]``, ``sin y`` in
+    ``[−π/2, π/2]`` (where each is invertible)."""
+    out: list = [("y", y, 1.0, lambda e: e)]
+    s = fixed_sign(y)
+    if s != 0:
+        out.append(("y^2", y ** 2, 2.0, lambda e, s=s: s * sympy.sqrt(e)))
+    lo, hi = float(np.min(y)), float(np.max(y))
+    rms = float(np.sqrt(np.mean(y ** 2))) or 1.0
+    for name, T, dT, inv, ok in (("cos y", np.cos, np.sin, sympy.acos, 0 <= lo and hi <= math.pi),
+                                 ("sin y", np.sin, np.cos, sympy.asin, -math.pi / 2 <= lo and hi <= math.pi / 2)):
+        if ok and hi > lo:
+            t = T(y)
+            amp = float(np.sqrt(np.mean(dT(y) ** 2))) * rms / (float(np.sqrt(np.mean(t ** 2))) or 1.0)
+            out.append((name, t, max(amp, 1.0), inv))
+    return out
+
+
+def fit_trig_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], *, tol: float = 1e-7,
+                      max_vars: int = 3, max_terms: int = 8, deadline: float | None = None) -> list[sympy.Expr]:
+    """Formulas ``y = T⁻¹(P(φ(x))/Q(φ(x)))`` with at least one ``φ_j`` a cosine or sine, each
+    fitting (X (N, n), y (N,)) within relative error ``tol`` on ``T(y)`` (times the transform's
+    amplification); the fewest trigonometric features first, at most ``max_vars`` variables and
+    ``max_terms`` terms in ``P`` and ``Q`` together.
+    Plain rationals (every ``φ_j = x_j``) are :func:`~nnlab.symbolic.rational.fit_rational`'s job.
+
+    Returns the fits of the first number of trigonometric features that gives any, the sparsest
+    (fewest terms in ``P`` and ``Q``) first, then the most accurate (empty when none fits)."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    n = X.shape[1]
+    if n == 0 or n > max_vars or len(y) < 8 or not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+        return []
+    forms = target_transforms(y)
+    choices = sorted((c for c in itertools.product(range(len(_FEATURES)), repeat=n) if any(c)),
+                     key=lambda c: (sum(k > 0 for k in c), c))
+    found: list[tuple[float, sympy.Expr]] = []
+    level = None
+    for combo in choices:
+        k = sum(c > 0 for c in combo)
+        if level is not None and k > level:
+            break
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        F = np.column_stack([_FEATURES[c][1](X[:, j]) for j, c in enumerate(combo)])
+        if any(np.ptp(F[:, j]) <= 1e-9 * (np.max(np.abs(F[:, j])) or 1.0) for j in range(n)):
+            continue  # a feature constant on the data carries nothing
+        feats = [sympy.Symbol(f"_phi{j}") for j in range(n)]
+        back = {f: _FEATURES[c][2](v) for f, c, v in zip(feats, combo, variables)}
+        # exact values: degrees up to 4 (a Doppler factor squared), the first fitting pair; a
+        # surrogate's values (tol well above rounding): degree 2, the sparsest fit of all pairs
+        loose = tol > 1e-5
+        degree = (2 if loose else 4) if n <= 2 else (2 if loose else 3)
+        for _, t, amp, inv in forms:
+            if not _may_fit(F, t, degree, 10 * tol * amp):
+                continue
+            try:
+                e = fit_rational(F, t, feats, max_degree=degree, tol=tol * amp,
+                                 deadline=deadline, polynomial=True, max_support=max_terms, sparsest=loose)
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError, sympy.PolynomialError):
+                continue
+            if e is None or _terms(e) > max_terms:
+                continue  # a dense P/Q of degree 4 can mimic any smooth function: laws are sparse
+            expr = inv(e.xreplace(back))
+            err = _error(expr, variables, X, y)
+            if err <= 2 * tol * amp + 1e-12:
+                found.append((_terms(e), err, expr))
+                level = k
+    return [e for *_, e in sorted(found, key=lambda p: p[:2])]
+
+
+def _may_fit(F: np.ndarray, t: np.ndarray, degree: int, bound: float) -> bool:
+    """A screen with one SVD: a ``P/Q`` of any lower degrees fitting ``t`` leaves the full-degree
+    system ``[M_P, −t·M_Q]`` (columns scaled) a near-null vector, ``σ_min/σ_max ≤ bound``."""
+    rows = scaled_rows(F, t, min_rows=8)
+    if rows is None:
+        return False
+    Fs, _, ts, _ = rows
+    mons = monomials(F.shape[1], degree)
+    M = _design(Fs, mons)
+    A = np.hstack([M, -ts[:, None] * M])
+    if A.shape[1] >= A.shape[0]:
+        return True
+    _, ratio, _ = _null(A, np.ones(A.shape[1], dtype=bool))
+    return bool(ratio <= bound)
+
+
+def _terms(e: sympy.Expr) -> int:
+    num, den = sympy.fraction(sympy.together(e))
+    return len(sympy.Add.make_args(sympy.expand(num))) + len(sympy.Add.make_args(sympy.expand(den)))
+
+
+def _error(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray, y: np.ndarray) -> float:
+    from .polish import evaluate, relative_rmse
+
+    try:
+        with np.errstate(all="ignore"):
+            return relative_rmse(evaluate(expr, variables, X), y)
+    except (ValueError, TypeError, ArithmeticError):
+        return math.inf
