@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import torch
 
-from . import kernel, native, routes
+from . import buffers, kernel, native, routes
 
 __all__ = ["forward"]
 
@@ -183,18 +183,19 @@ class _DenseLayer(torch.autograd.Function):
         B, I = x.shape
         O, _, K = coef.shape
         W = native.pack_weights(coef.detach(), sb.detach(), ss.detach(), mask).view(O, -1)
-        F = torch.empty((B, K + 1, I), dtype=x.dtype)
-        native.features_uniform(x, fast.t0, fast.inv_h, k, K, fast.M, not silu, F)
+        F = buffers.take((B, (K + 1) * I), x.dtype)  # reused pages: no page faults
+        F3 = F.view(B, K + 1, I)
+        native.features_uniform(x, fast.t0, fast.inv_h, k, K, fast.M, not silu, F3)
         if silu:  # written in place: no temporary
-            torch._C._nn.silu(x, out=F[:, K])
-        F = F.view(B, -1)
-        ctx.save_for_backward(x, coef, ss, mask)
-        ctx.F, ctx.W, ctx.fast, ctx.k, ctx.silu = F, W, fast, k, silu
+            torch._C._nn.silu(x, out=F3[:, K])
+        del F3  # only F itself is kept (buffers.take tracks it)
+        ctx.save_for_backward(x, coef, ss, mask, F)  # autograd drops F after backward
+        ctx.W, ctx.fast, ctx.k, ctx.silu = W, fast, k, silu
         return torch.mm(F, W.t())
 
     @staticmethod
     def backward(ctx, g):
-        x, coef, ss, mask = ctx.saved_tensors
+        x, coef, ss, mask, F = ctx.saved_tensors
         need_x, need_c, need_sb, need_ss = ctx.needs_input_grad[:4]
         fast, k = ctx.fast, ctx.k
         B, I = x.shape
@@ -204,10 +205,11 @@ class _DenseLayer(torch.autograd.Function):
         try:
             g = g.contiguous()
             if need_c or need_sb or need_ss:
-                gc, gsb, gss = native.param_grads(torch.mm(g.t(), ctx.F), coef.detach(),
+                gc, gsb, gss = native.param_grads(torch.mm(g.t(), F), coef.detach(),
                                                   ss.detach(), mask, False)
+            del F
             if need_x:
-                gF = torch.mm(g, ctx.W)
+                gF = torch.mm(g, ctx.W, out=buffers.take((B, (K + 1) * I), x.dtype))
                 term = (torch.ops.aten.silu_backward(gF.view(B, K + 1, I)[:, K], x).contiguous()
                         if ctx.silu else None)
                 gx = torch.empty_like(x)
