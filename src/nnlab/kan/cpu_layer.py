@@ -176,7 +176,9 @@ class _DenseLayer(torch.autograd.Function):
     computes ``y = F·Wᵀ`` (one GEMM); backward ``∂L/∂W = gᵀF`` and ``∂L/∂F = g·W`` (two GEMMs),
     ``∂L/∂x`` from ∂L/∂F (one native pass) and the chain rule onto c, w^b, w^s (one native
     pass). ``F`` and ``W`` are kept for backward (F: what the GEMM floor holds as its input);
-    they are made here and never handed out, so nothing can edit them in between."""
+    they are made here and never handed out, so nothing can edit them in between. ``F`` and
+    ``∂L/∂F`` live in reused buffers (:mod:`nnlab.kan.buffers`: no page faults of fresh
+    megabytes on every step); F's goes back once autograd has dropped it after backward."""
 
     @staticmethod
     def forward(ctx, x, coef, sb, ss, mask, fast, k, silu):
