@@ -84,11 +84,13 @@ def forward(layer, x: torch.Tensor) -> torch.Tensor | None:
     sparse = kernel.sparse_route(fast, coef, base, B, train)
     if not sparse:
         _flags(layer, x, native.check_input(x, lo, hi, not layer._warned_range))
-        if (train and base in (None, "silu") and not layer.recompute
-                and B * (K + 1) * I <= 2 * kernel.CHUNK_ELEMENTS):
+        if base in (None, "silu") and B * (K + 1) * I <= 2 * kernel.CHUNK_ELEMENTS and not (
+                train and layer.recompute):
             prev = kernel._narrow_threads(fast)
             try:
-                return _DenseLayer.apply(x, coef, sb, ss, mask, fast, k, base == "silu")
+                if train:
+                    return _DenseLayer.apply(x, coef, sb, ss, mask, fast, k, base == "silu")
+                return _dense_forward(x, coef, sb, ss, mask, fast, k, base == "silu")
             finally:
                 kernel._restore_threads(prev)
         return kernel.kan_forward(x, coef, sb, ss, mask, knots, k, True, base, layer.recompute)
@@ -170,6 +172,24 @@ class _SparseLayer(torch.autograd.Function):
                 None, None, None, None, None, None, None, None)
 
 
+def _dense_features(x, coef, sb, ss, mask, fast, k: int, silu: bool):
+    """``(F, W)``: the features F (B, (K+1)·I) in a reused buffer (:mod:`nnlab.kan.buffers`),
+    silu (or zeros) in slot K, all in one native pass, and the packed weight W (O, (K+1)·I)."""
+    B, I = x.shape
+    O, _, K = coef.shape
+    W = native.pack_weights(coef.detach(), sb.detach(), ss.detach(), mask).view(O, -1)
+    F = buffers.take((B, (K + 1) * I), x.dtype)  # reused pages: no page faults
+    F3 = F.view(B, K + 1, I)
+    native.features_uniform(x, fast.t0, fast.inv_h, k, K, fast.M, not silu, F3, silu=silu)
+    return F, W
+
+
+def _dense_forward(x, coef, sb, ss, mask, fast, k: int, silu: bool) -> torch.Tensor:
+    """Inference on the features + GEMM route: F (reused buffer), one GEMM, nothing kept."""
+    F, W = _dense_features(x, coef, sb, ss, mask, fast, k, silu)
+    return torch.mm(F, W.t())
+
+
 class _DenseLayer(torch.autograd.Function):
     r"""The features + GEMM route for training as one autograd node with the fewest steps:
     forward packs ``W`` (one native pass), writes ``F`` (one native pass, silu into slot K) and
@@ -182,15 +202,7 @@ class _DenseLayer(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, coef, sb, ss, mask, fast, k, silu):
-        B, I = x.shape
-        O, _, K = coef.shape
-        W = native.pack_weights(coef.detach(), sb.detach(), ss.detach(), mask).view(O, -1)
-        F = buffers.take((B, (K + 1) * I), x.dtype)  # reused pages: no page faults
-        F3 = F.view(B, K + 1, I)
-        native.features_uniform(x, fast.t0, fast.inv_h, k, K, fast.M, not silu, F3)
-        if silu:  # written in place: no temporary
-            torch._C._nn.silu(x, out=F3[:, K])
-        del F3  # only F itself is kept (buffers.take tracks it)
+        F, W = _dense_features(x, coef, sb, ss, mask, fast, k, silu)  # F: the view kept
         ctx.save_for_backward(x, coef, ss, mask, F)  # autograd drops F after backward
         ctx.W, ctx.fast, ctx.k, ctx.silu = W, fast, k, silu
         return torch.mm(F, W.t())
@@ -212,10 +224,9 @@ class _DenseLayer(torch.autograd.Function):
             del F
             if need_x:
                 gF = torch.mm(g, ctx.W, out=buffers.take((B, (K + 1) * I), x.dtype))
-                term = (torch.ops.aten.silu_backward(gF.view(B, K + 1, I)[:, K], x).contiguous()
-                        if ctx.silu else None)
                 gx = torch.empty_like(x)
-                native.backward_x(gF, x, fast.t0, fast.inv_h, k, K, fast.dM, term, gx)
+                native.backward_x(gF, x, fast.t0, fast.inv_h, k, K, fast.dM, None, gx,
+                                  silu=ctx.silu)
         finally:
             kernel._restore_threads(prev)
         return (gx, gc if need_c else None, gsb if need_sb else None, gss if need_ss else None,
