@@ -284,3 +284,24 @@ def test_dense_route_buffers_with_retained_graphs(native_on, monkeypatch, dtype)
     for a, b in zip(got, refs[0][1:]):
         assert (a - b).abs().max() <= tol * max(1.0, b.abs().max().item())
     assert (x1.grad - 2 * refs[1][1]).abs().max() <= tol * max(1.0, refs[1][1].abs().max().item())
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_dense_route_by_row_blocks(native_on, monkeypatch, grad):
+    """The features + GEMM route by row blocks (16 rows each, the last one partial): forward,
+    inference and every gradient equal the eager float64 code."""
+    monkeypatch.setattr(kernel, "sparse_preferred", lambda *a: False)
+    monkeypatch.setattr(cpu_layer, "GF_BLOCK_ELEMENTS", 1)  # -> 16 rows per block
+    torch.manual_seed(4)
+    layer = KANLayer(6, 4, grid=5, k=3).double()
+    x = (torch.rand(50, 6, dtype=torch.float64) * 2 - 1) * 1.1
+    ref = _eager(layer, x, monkeypatch)
+    if grad:
+        got = _run(layer, x)
+        for a, b in zip(got, ref):
+            assert (a - b).abs().max() <= 1e-12 * max(1.0, b.abs().max().item())
+    else:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", GridRangeWarning)
+            y = layer(x)
+        assert (y - ref[0]).abs().max() <= 1e-12 * max(1.0, ref[0].abs().max().item())

@@ -15,9 +15,11 @@ weight, one ctypes call per kernel. Here, for a contiguous float32/float64 CPU i
   backward (∂L/∂x, then ∂L/∂c, ∂L/∂w^b, ∂L/∂w^s by the chain rule through ``W``) another.
   The packed weight is rebuilt from the parameters on every call (O(parameters), in C), never
   cached, so no in-place edit of a parameter, however made, can leave it stale;
-* otherwise, in training (base silu or none, ``F`` of at most two of the kernel's cache-sized
-  blocks, :data:`nnlab.kan.kernel.CHUNK_ELEMENTS`), features + GEMM as one autograd node with
-  the fewest steps (:class:`_DenseLayer`: no row blocks, no route look-ups);
+* otherwise (base silu or none, ``F`` of at most two of the kernel's cache-sized blocks,
+  :data:`nnlab.kan.kernel.CHUNK_ELEMENTS`), features + GEMM with the fewest steps: in training
+  one autograd node (:class:`_DenseLayer`), in inference one native pass and one GEMM
+  (:func:`_dense_forward`); no row blocks, no route look-ups, and ``F`` (and ``∂L/∂F``) in
+  reused buffers (:mod:`nnlab.kan.buffers`: no page faults of fresh megabytes per call);
 * larger layers and other bases take :func:`nnlab.kan.kernel.kan_forward` after the native check
   (row blocks keep ``F`` and ``∂L/∂F`` near cache size).
 
@@ -172,22 +174,37 @@ class _SparseLayer(torch.autograd.Function):
                 None, None, None, None, None, None, None, None)
 
 
-def _dense_features(x, coef, sb, ss, mask, fast, k: int, silu: bool):
-    """``(F, W)``: the features F (B, (K+1)·I) in a reused buffer (:mod:`nnlab.kan.buffers`),
-    silu (or zeros) in slot K, all in one native pass, and the packed weight W (O, (K+1)·I)."""
+#: values per row block of F (forward) and of ∂L/∂F (backward) on the features + GEMM route
+#: (512 KiB of float32): a block is written by one pass and read by the next (GEMM, ∂L/∂x)
+#: while it is still in L2; ∂L/∂F of the whole batch is never written out to memory
+GF_BLOCK_ELEMENTS = 1 << 17
+
+
+def _dense_layer(x, coef, sb, ss, mask, fast, k: int, silu: bool, keep: bool):
+    """``(y, F, W)``: the features F (B, (K+1)·I), silu (or zeros) in slot K, and ``y = F·Wᵀ``,
+    by row blocks (each block of F written by one native pass and multiplied while it is still
+    in L2), with the packed weight W (O, (K+1)·I). ``keep``: F whole in a reused buffer (for
+    backward); else one block-sized reused buffer and F is None."""
     B, I = x.shape
     O, _, K = coef.shape
     W = native.pack_weights(coef.detach(), sb.detach(), ss.detach(), mask).view(O, -1)
-    F = buffers.take((B, (K + 1) * I), x.dtype)  # reused pages: no page faults
-    F3 = F.view(B, K + 1, I)
-    native.features_uniform(x, fast.t0, fast.inv_h, k, K, fast.M, not silu, F3, silu=silu)
-    return F, W
+    width = (K + 1) * I
+    rows = max(16, GF_BLOCK_ELEMENTS // width)
+    F = buffers.take((B if keep else min(rows, B), width), x.dtype)  # reused: no page faults
+    Wt = W.t()
+    y = torch.empty((B, O), dtype=x.dtype)
+    for a in range(0, B, rows):
+        b = min(a + rows, B)
+        Fb = F[a:b] if keep else F[:b - a]
+        native.features_uniform(x[a:b], fast.t0, fast.inv_h, k, K, fast.M, not silu,
+                                Fb.view(b - a, K + 1, I), silu=silu)
+        torch.mm(Fb, Wt, out=y[a:b])
+    return y, (F if keep else None), W
 
 
 def _dense_forward(x, coef, sb, ss, mask, fast, k: int, silu: bool) -> torch.Tensor:
-    """Inference on the features + GEMM route: F (reused buffer), one GEMM, nothing kept."""
-    F, W = _dense_features(x, coef, sb, ss, mask, fast, k, silu)
-    return torch.mm(F, W.t())
+    """Inference on the features + GEMM route: F by blocks in one reused buffer, nothing kept."""
+    return _dense_layer(x, coef, sb, ss, mask, fast, k, silu, False)[0]
 
 
 class _DenseLayer(torch.autograd.Function):
@@ -202,10 +219,10 @@ class _DenseLayer(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, coef, sb, ss, mask, fast, k, silu):
-        F, W = _dense_features(x, coef, sb, ss, mask, fast, k, silu)  # F: the view kept
+        y, F, W = _dense_layer(x, coef, sb, ss, mask, fast, k, silu, True)  # F: the view kept
         ctx.save_for_backward(x, coef, ss, mask, F)  # autograd drops F after backward
         ctx.W, ctx.fast, ctx.k, ctx.silu = W, fast, k, silu
-        return torch.mm(F, W.t())
+        return y
 
     @staticmethod
     def backward(ctx, g):
@@ -222,11 +239,15 @@ class _DenseLayer(torch.autograd.Function):
                 gc, gsb, gss = native.param_grads(torch.mm(g.t(), F), coef.detach(),
                                                   ss.detach(), mask, False)
             del F
-            if need_x:
-                gF = torch.mm(g, ctx.W, out=buffers.take((B, (K + 1) * I), x.dtype))
+            if need_x:  # ∂L/∂F by row blocks into one L2-sized buffer, each block used at once
                 gx = torch.empty_like(x)
-                native.backward_x(gF, x, fast.t0, fast.inv_h, k, K, fast.dM, None, gx,
-                                  silu=ctx.silu)
+                rows = max(16, GF_BLOCK_ELEMENTS // ((K + 1) * I))
+                buf = buffers.take((min(rows, B), (K + 1) * I), x.dtype)
+                for a in range(0, B, rows):
+                    b = min(a + rows, B)
+                    gF = torch.mm(g[a:b], ctx.W, out=buf[:b - a])
+                    native.backward_x(gF, x[a:b], fast.t0, fast.inv_h, k, K, fast.dM, None,
+                                      gx[a:b], silu=ctx.silu)
         finally:
             kernel._restore_threads(prev)
         return (gx, gc if need_c else None, gsb if need_sb else None, gss if need_ss else None,
