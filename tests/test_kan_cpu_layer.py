@@ -234,3 +234,74 @@ def test_dense_route_with_only_some_gradients(native_on, monkeypatch, wants):
         if a is not None:
             assert (a - b).abs().max() <= 1e-12 * max(1.0, b.abs().max().item())
     assert (got[0] is None) == (wants == "params") and (got[1] is None) == (wants == "x")
+
+
+def test_kept_buffers_are_reused_only_when_free(monkeypatch):
+    """nnlab.kan.buffers: a buffer comes back only after the view handed out has died."""
+    from nnlab.kan import buffers
+    monkeypatch.setattr(buffers, "MIN_BYTES", 0)
+    buffers.clear()
+    a = buffers.take((4, 8), torch.float32)
+    b = buffers.take((4, 8), torch.float32)
+    assert a.data_ptr() != b.data_ptr()  # a is alive: not handed out twice
+    pa = a.data_ptr()
+    del a
+    c = buffers.take((8, 4), torch.float32)  # same size, another shape
+    assert c.data_ptr() == pa and c.shape == (8, 4)
+    assert buffers.take((3,), torch.float64).data_ptr() not in (pa, b.data_ptr())
+    monkeypatch.setattr(buffers, "MAX_BUFFERS", 2)
+    keep = [buffers.take((5,), torch.float32) for _ in range(3)]  # over the limit: not kept
+    assert len({t.data_ptr() for t in keep}) == 3 and buffers.held_bytes() <= 2 * 5 * 4 + 32 * 4
+    buffers.clear()
+    assert buffers.held_bytes() == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dense_route_buffers_with_retained_graphs(native_on, monkeypatch, dtype):
+    """The features + GEMM route keeps F in a reused buffer: two forwards before one backward,
+    a second backward through a retained graph and a backward after other layer calls all give
+    the eager gradients (no buffer is handed out while a graph still holds it)."""
+    from nnlab.kan import buffers
+    monkeypatch.setattr(kernel, "sparse_preferred", lambda *a: False)
+    monkeypatch.setattr(buffers, "MIN_BYTES", 0)
+    torch.manual_seed(3)
+    layer = KANLayer(16, 5, grid=5, k=3).to(dtype)
+    xs = [(torch.rand(64, 16, dtype=dtype) * 2 - 1) for _ in range(2)]
+    refs = [_eager(layer, x, monkeypatch) for x in xs]
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    layer.zero_grad()
+    x0, x1 = (x.clone().requires_grad_(True) for x in xs)
+    y0, y1 = layer(x0), layer(x1)  # both graphs alive at once
+    assert type(y0.grad_fn).__name__ == "_DenseLayerBackward"
+    gy = torch.linspace(-1, 1, y0.numel(), dtype=dtype).view_as(y0)
+    y1.backward(gy, retain_graph=True)
+    for _ in range(3):  # other calls in between may take free buffers, never y0's or y1's
+        layer(xs[0].clone().requires_grad_(True)).backward(gy)
+    y1.backward(gy)  # the retained graph again: gradients accumulate twice
+    layer.zero_grad()
+    y0.backward(gy)
+    got = [x0.grad, layer.coef.grad, layer.scale_base.grad, layer.scale_spline.grad]
+    for a, b in zip(got, refs[0][1:]):
+        assert (a - b).abs().max() <= tol * max(1.0, b.abs().max().item())
+    assert (x1.grad - 2 * refs[1][1]).abs().max() <= tol * max(1.0, refs[1][1].abs().max().item())
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_dense_route_by_row_blocks(native_on, monkeypatch, grad):
+    """The features + GEMM route by row blocks (16 rows each, the last one partial): forward,
+    inference and every gradient equal the eager float64 code."""
+    monkeypatch.setattr(kernel, "sparse_preferred", lambda *a: False)
+    monkeypatch.setattr(cpu_layer, "GF_BLOCK_ELEMENTS", 1)  # -> 16 rows per block
+    torch.manual_seed(4)
+    layer = KANLayer(6, 4, grid=5, k=3).double()
+    x = (torch.rand(50, 6, dtype=torch.float64) * 2 - 1) * 1.1
+    ref = _eager(layer, x, monkeypatch)
+    if grad:
+        got = _run(layer, x)
+        for a, b in zip(got, ref):
+            assert (a - b).abs().max() <= 1e-12 * max(1.0, b.abs().max().item())
+    else:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", GridRangeWarning)
+            y = layer(x)
+        assert (y - ref[0]).abs().max() <= 1e-12 * max(1.0, ref[0].abs().max().item())

@@ -9,9 +9,10 @@
  *   B_{s-k+r}(x) = sum_p M[p, r] f^p        (M = spline.uniform_basis_matrix(k), (k+1, k+1))
  *   B'_{s-k+r}(x) = sum_p dM[p, r] f^p / h  (dM, (k, k+1): the derivative's coefficients)
  * and only slots 0 <= s-k+r < K exist (Cox-de Boor: zero beyond the extended knots).
- * The base branch is torch's (its vectorised silu beats a libm exp here): features() zeroes
- * slot K when zero_base is set and leaves it alone otherwise; backward_x adds base_term (B, I)
- * = gF[:, K] b'(x) when it is not NULL.
+ * The base branch: features() writes slot K by `base_mode`: 0 leaves it alone (the caller
+ * writes another base there), 1 zeroes it (no base), 2 writes silu(x) (float: the vectorised
+ * exp_f32 of _native.h, |error| <= 2 ulp; double: libm). backward_x adds base_term (B, I)
+ * = gF[:, K] b'(x) when it is not NULL, and gF[:, K] silu'(x) itself when `silu` is set.
  *
  * Vectorisation: every inner loop runs over the I inputs of one row with no data-dependent
  * addressing. Forward writes slot j as a select among the k+1 local values (r = j - s + k),
@@ -75,7 +76,7 @@ static void scratch_free(Scratch *w) { free(w->t0); free(w->s); free(w->vt); }
 
 /* F rows b0..b0+R-1: slot j, input i holds v[r][e] with r = j - s[e] + k when 0 <= r <= k.
  * Wide rows: one vector loop over the inputs per slot. Short rows: slots inner, per element. */
-#define BLOCK_FEATURES(T, KK, VI, VL, SLOAD)                                                                  \
+#define BLOCK_FEATURES(T, KK, VI, VL, SLOAD, EXPF)                                                                  \
     do {                                                                                       \
         BLOCK_SPANS(T)                                                                         \
         horner_d(M, (KK) + 1, KK, w.f, n, tmin, w.v);                                         \
@@ -114,15 +115,20 @@ static void scratch_free(Scratch *w) { free(w->t0); free(w->s); free(w->vt); }
                     }                                                                          \
                 }                                                                              \
             }                                                                                  \
-            if (zero_base) memset(Fb + K * I, 0, (size_t)I * sizeof(T));                       \
+            if (base_mode == 1) memset(Fb + K * I, 0, (size_t)I * sizeof(T));                  \
+            else if (base_mode == 2) {                                                         \
+                const T *xr = xb + r * I;                                                      \
+                T *Fk = Fb + K * I;                                                            \
+                for (long i = 0; i < I; i++) Fk[i] = SILU_F(T, EXPF, xr[i]);                    \
+            }                                                                                  \
         }                                                                                      \
     } while (0)
 
 #define ROWS_PER_BLOCK(I) ((I) >= BLOCK ? 1 : BLOCK / (I))
 
-#define FEATURES(NAME, T, TMIN, VI, VL, SLOAD)                                                                \
+#define FEATURES(NAME, T, TMIN, VI, VL, SLOAD, EXPF)                                                                \
 int NAME(const T *x, long B, long I, const double *t0, const double *inv_h, long k, long K,    \
-         const double *M, int zero_base, T *F, int nthreads) {                                 \
+         const double *M, int base_mode, T *F, int nthreads) {                                 \
     const double hi = (double)(K + k + 1), tmin = (TMIN);                                      \
     const long RB = ROWS_PER_BLOCK(I), nblk = (B + RB - 1) / RB;                               \
     int failed = 0;                                                                            \
@@ -138,12 +144,12 @@ int NAME(const T *x, long B, long I, const double *t0, const double *inv_h, long
             const long b0 = blk * RB, R = (b0 + RB <= B ? RB : B - b0), n = R * I;             \
             const T *xb = x + b0 * I;                                                          \
             switch (k) {                                                                       \
-                case 1: BLOCK_FEATURES(T, 1, VI, VL, SLOAD); break;                                           \
-                case 2: BLOCK_FEATURES(T, 2, VI, VL, SLOAD); break;                                           \
-                case 3: BLOCK_FEATURES(T, 3, VI, VL, SLOAD); break;                                           \
-                case 4: BLOCK_FEATURES(T, 4, VI, VL, SLOAD); break;                                           \
-                case 5: BLOCK_FEATURES(T, 5, VI, VL, SLOAD); break;                                           \
-                default: BLOCK_FEATURES(T, k, VI, VL, SLOAD); break;                                          \
+                case 1: BLOCK_FEATURES(T, 1, VI, VL, SLOAD, EXPF); break;                                           \
+                case 2: BLOCK_FEATURES(T, 2, VI, VL, SLOAD, EXPF); break;                                           \
+                case 3: BLOCK_FEATURES(T, 3, VI, VL, SLOAD, EXPF); break;                                           \
+                case 4: BLOCK_FEATURES(T, 4, VI, VL, SLOAD, EXPF); break;                                           \
+                case 5: BLOCK_FEATURES(T, 5, VI, VL, SLOAD, EXPF); break;                                           \
+                default: BLOCK_FEATURES(T, k, VI, VL, SLOAD, EXPF); break;                                          \
             }                                                                                  \
         }                                                                                      \
         scratch_free(&w);                                                                      \
@@ -160,8 +166,8 @@ typedef long long nk_i64x8 __attribute__((vector_size(64)));
 #define LOADVI(VI, p) ({ VI v_; memcpy(&v_, (p), sizeof v_); v_; })
 #define NK_LOAD_S16(p) ({ nk_i32x16 v_; memcpy(&v_, (p), sizeof v_); v_; })
 #define NK_LOAD_S8(p) ({ nk_i32x8 v_; memcpy(&v_, (p), sizeof v_); __builtin_convertvector(v_, nk_i64x8); })
-FEATURES(kan_features_f32, float, (double)FLT_MIN, nk_i32x16, 16, NK_LOAD_S16)
-FEATURES(kan_features_f64, double, DBL_MIN, nk_i64x8, 8, NK_LOAD_S8)
+FEATURES(kan_features_f32, float, (double)FLT_MIN, nk_i32x16, 16, NK_LOAD_S16, exp_f32)
+FEATURES(kan_features_f64, double, DBL_MIN, nk_i64x8, 8, NK_LOAD_S8, exp_f64)
 
 /* gx[b, i] = (sum_r gF[b, s-k+r, i] dB_r(f)) / h + base_term[b, i].
  * Wide rows (I >= 16): first the k+1 local entries g_r = gF[b, s-k+r, i] are picked slot by
@@ -170,7 +176,7 @@ FEATURES(kan_features_f64, double, DBL_MIN, nk_i64x8, 8, NK_LOAD_S8)
  * slower than the contiguous loads it replaces); then the same sum in double as below, in the
  * same order, so the results are bit-identical. Short rows: per element, the k+1 entries of
  * gF gathered with clamped indices and weights that are zero for missing slots (no branch). */
-#define BLOCK_BACKWARD(T, KK, VI, VL, SLOAD)                                                                  \
+#define BLOCK_BACKWARD(T, KK, VI, VL, SLOAD, EXPF)                                                                  \
     do {                                                                                       \
         BLOCK_SPANS(T)                                                                         \
         horner_d(dM, KK, KK, w.f, n, 0.0, w.v);                                                \
@@ -178,6 +184,13 @@ FEATURES(kan_features_f64, double, DBL_MIN, nk_i64x8, 8, NK_LOAD_S8)
             const long b = b0 + r;                                                             \
             const T *gb = gF + b * (K + 1) * I;                                                \
             const T *bt = base_term ? base_term + b * I : NULL;                                \
+            if (silu) { /* gF[b, K] silu'(x) (+ base_term) in its own vector loop, into the */ \
+                T *ds = (T *)w.xd + r * I; /* x-in-double scratch, free after the spans */     \
+                const T *xr = xb + r * I, *gk = gb + K * I;                                    \
+                for (long i = 0; i < I; i++)                                                   \
+                    ds[i] = (bt ? bt[i] : (T)0) + gk[i] * DSILU_F(T, EXPF, xr[i]);             \
+                bt = ds;                                                                       \
+            }                                                                                  \
             const int *sr = w.s + r * I;                                                       \
             const double *dr = w.v + r * I;                                                    \
             T *gxb = gx + b * I;                                                               \
@@ -229,9 +242,10 @@ FEATURES(kan_features_f64, double, DBL_MIN, nk_i64x8, 8, NK_LOAD_S8)
         }                                                                                      \
     } while (0)
 
-#define BACKWARD(NAME, T, VI, VL, SLOAD)                                                                    \
+#define BACKWARD(NAME, T, VI, VL, SLOAD, EXPF)                                                                    \
 int NAME(const T *gF, const T *x, long B, long I, const double *t0, const double *inv_h,       \
-         long k, long K, const double *dM, const T *base_term, T *gx, int nthreads) {          \
+         long k, long K, const double *dM, const T *base_term, int silu, T *gx,            \
+         int nthreads) {          \
     const double hi = (double)(K + k + 1);                                                     \
     const long RB = ROWS_PER_BLOCK(I), nblk = (B + RB - 1) / RB;                               \
     int failed = 0;                                                                            \
@@ -247,12 +261,12 @@ int NAME(const T *gF, const T *x, long B, long I, const double *t0, const double
             const long b0 = blk * RB, R = (b0 + RB <= B ? RB : B - b0), n = R * I;             \
             const T *xb = x + b0 * I;                                                          \
             switch (k) {                                                                       \
-                case 1: BLOCK_BACKWARD(T, 1, VI, VL, SLOAD); break;                                           \
-                case 2: BLOCK_BACKWARD(T, 2, VI, VL, SLOAD); break;                                           \
-                case 3: BLOCK_BACKWARD(T, 3, VI, VL, SLOAD); break;                                           \
-                case 4: BLOCK_BACKWARD(T, 4, VI, VL, SLOAD); break;                                           \
-                case 5: BLOCK_BACKWARD(T, 5, VI, VL, SLOAD); break;                                           \
-                default: BLOCK_BACKWARD(T, k, VI, VL, SLOAD); break;                                          \
+                case 1: BLOCK_BACKWARD(T, 1, VI, VL, SLOAD, EXPF); break;                                           \
+                case 2: BLOCK_BACKWARD(T, 2, VI, VL, SLOAD, EXPF); break;                                           \
+                case 3: BLOCK_BACKWARD(T, 3, VI, VL, SLOAD, EXPF); break;                                           \
+                case 4: BLOCK_BACKWARD(T, 4, VI, VL, SLOAD, EXPF); break;                                           \
+                case 5: BLOCK_BACKWARD(T, 5, VI, VL, SLOAD, EXPF); break;                                           \
+                default: BLOCK_BACKWARD(T, k, VI, VL, SLOAD, EXPF); break;                                          \
             }                                                                                  \
         }                                                                                      \
         scratch_free(&w);                                                                      \
@@ -260,10 +274,10 @@ int NAME(const T *gF, const T *x, long B, long I, const double *t0, const double
     return failed ? -1 : 0;                                                                    \
 }
 
-BACKWARD(kan_backward_x_f32, float, nk_i32x16, 16, NK_LOAD_S16)
-BACKWARD(kan_backward_x_f64, double, nk_i64x8, 8, NK_LOAD_S8)
+BACKWARD(kan_backward_x_f32, float, nk_i32x16, 16, NK_LOAD_S16, exp_f32)
+BACKWARD(kan_backward_x_f64, double, nk_i64x8, 8, NK_LOAD_S8, exp_f64)
 
-int kan_native_version(void) { return 6; }
+int kan_native_version(void) { return 7; }
 
 /* The layer's input check in one pass over x (B, I), no host round trip through torch:
  * bit 0 of the result: some value is NaN or +-inf (x - x is then NaN, not 0);

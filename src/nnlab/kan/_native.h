@@ -5,6 +5,7 @@
 #define NNLAB_KAN_NATIVE_H
 #include <float.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,31 @@ spans_i(const double *restrict xd, long I, const double *restrict t0,
         f[i] = u - (double)si;
     }
 }
+
+/* exp for the silu base branch (float: a vectorisable exp, |error| <= 2 ulp; double: libm) */
+static inline __attribute__((always_inline)) float exp_f32(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    float t = x * 1.44269504f + 12582912.0f; /* 1.5·2^23: rounds x·log2(e) to an integer n */
+    float n = t - 12582912.0f;
+    float r = x - n * 0.693145752f;         /* Cody–Waite: ln 2 = hi + lo */
+    r = r - n * 1.42860677e-6f;
+    float p = 1.0f / 5040;                   /* Taylor to r^7 on |r| <= 0.35: rel. error 5e-9 */
+    p = p * r + 1.0f / 720; p = p * r + 1.0f / 120; p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6; p = p * r + 0.5f; p = p * r + 1.0f; p = p * r + 1.0f;
+    int32_t ti;
+    memcpy(&ti, &t, 4);
+    int32_t bits = (ti - 0x4B400000 + 127) << 23; /* 2^n */
+    float sc;
+    memcpy(&sc, &bits, 4);
+    return p * sc;
+}
+
+static inline __attribute__((always_inline)) double exp_f64(double x) { return exp(x); }
+
+/* silu(x) = x sigmoid(x) and silu'(x) = sg (1 + x (1 - sg)), sg = sigmoid(x) */
+#define SILU_F(T, EXPF, xv) ((xv) * ((T)1 / ((T)1 + EXPF(-(xv)))))
+#define DSILU_F(T, EXPF, xv) ({ T sg_ = (T)1 / ((T)1 + EXPF(-(xv))); sg_ * ((T)1 + (xv) * ((T)1 - sg_)); })
 
 /* _native.c: the input check (bit 0 NaN/inf, bit 1 outside [lo, hi]), see there */
 int kan_check_input_f32(const float *x, long B, long I, const double *lo, const double *hi, int range);

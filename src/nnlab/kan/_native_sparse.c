@@ -21,25 +21,7 @@
 typedef float vec_f32 __attribute__((vector_size(64)));
 typedef double vec_f64 __attribute__((vector_size(64)));
 
-static inline __attribute__((always_inline)) float exp_f32(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    float t = x * 1.44269504f + 12582912.0f; /* 1.5·2^23: rounds x·log2(e) to an integer n */
-    float n = t - 12582912.0f;
-    float r = x - n * 0.693145752f;         /* Cody–Waite: ln 2 = hi + lo */
-    r = r - n * 1.42860677e-6f;
-    float p = 1.0f / 5040;                   /* Taylor to r^7 on |r| <= 0.35: rel. error 5e-9 */
-    p = p * r + 1.0f / 720; p = p * r + 1.0f / 120; p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6; p = p * r + 0.5f; p = p * r + 1.0f; p = p * r + 1.0f;
-    int32_t ti;
-    memcpy(&ti, &t, 4);
-    int32_t bits = (ti - 0x4B400000 + 127) << 23; /* 2^n */
-    float sc;
-    memcpy(&sc, &bits, 4);
-    return p * sc;
-}
-
-static inline __attribute__((always_inline)) double exp_f64(double x) { return exp(x); }
+/* exp_f32 / exp_f64: see _native.h */
 
 /* Horizontal sums in registers (permutes of the whole vector; a round trip through memory
  * would split a 64-byte store into narrower loads, which store forwarding cannot serve). The
@@ -168,20 +150,51 @@ static long sp_rows(long I, long O) {
 #define LDV(VT, p) ({ VT _v; memcpy(&_v, (p), sizeof(VT)); _v; })
 #define STV(VT, p, val) do { VT _v = (val); memcpy((p), &_v, sizeof(VT)); } while (0)
 
-/* y rows of the block, input by input: input i's k+2 weighted rows of Wt (in L1 across the
- * block's rows) added to each row; 4 vectors of outputs at a time, the k+1 basis terms and the
- * base term in two independent chains. */
+/* Input i's k+2 weighted rows of Wt added to the outputs o0.. of row r of the block (the
+ * vector tail and the scalar tail of the loop below, for one input). */
+#define SP_FWD_TAIL(T, VT, VL, KK, i_, r_, o_start)                                            \
+    do {                                                                                       \
+        const T *Wi_ = Wt + (i_) * (K + 1) * O, *Wb_ = Wi_ + K * O;                            \
+        const long e_ = (i_) * R + (r_);                                                       \
+        T *yr_ = yb + (r_) * O;                                                                \
+        long ot_ = (o_start);                                                                  \
+        for (; ot_ + (VL) <= O; ot_ += (VL)) {                                                 \
+            VT a0 = LDV(VT, yr_ + ot_), c0 = {0};                                              \
+            for (long q = 0; q <= (KK); q++) {                                                 \
+                VT t_ = LDV(VT, Wi_ + (long)w.jc[q * ns + e_] * O + ot_) * v[q * ns + e_];     \
+                if (q & 1) c0 += t_; else a0 += t_;                                            \
+            }                                                                                  \
+            if (base) c0 += LDV(VT, Wb_ + ot_) * bs[e_];                                       \
+            STV(VT, yr_ + ot_, a0 + c0);                                                       \
+        }                                                                                      \
+        for (; ot_ < O; ot_++) {                                                               \
+            T a = yr_[ot_];                                                                    \
+            for (long q = 0; q <= (KK); q++)                                                   \
+                a += Wi_[(long)w.jc[q * ns + e_] * O + ot_] * v[q * ns + e_];                  \
+            if (base) a += Wb_[ot_] * bs[e_];                                                  \
+            yr_[ot_] = a;                                                                      \
+        }                                                                                      \
+    } while (0)
+
+/* y rows of the block, two inputs at a time: inputs i and i+1 (their rows of Wt in L1 across
+ * the block's rows) add their 2(k+2) weighted rows of Wt to each row of y, which is loaded and
+ * stored once per pair; 4 vectors of outputs at a time, in two independent chains. The sums
+ * run in the order: y, then input i's terms, then input i+1's (each chain in q order). */
 #define SP_FWD_BLOCK(T, VT, VL, KK)                                                            \
     do {                                                                                       \
         const T *v = (const T *)w.v, *bs = (const T *)w.bs;                                    \
         T *yb = y + b0 * O;                                                                    \
         memset(yb, 0, sizeof(T) * (size_t)(R * O));                                           \
-        for (long i = 0; i < I; i++) {                                                         \
+        long i = 0;                                                                            \
+        for (; i < I; i += 2) {                                                                \
+            const int two = i + 1 < I;                                                         \
             const T *Wi = Wt + i * (K + 1) * O, *Wb = Wi + K * O;                              \
+            const T *Wj = two ? Wi + (K + 1) * O : Wi, *Wc = Wj + K * O;                       \
             for (long r = 0; r < R; r++) {                                                     \
-                const long e = i * R + r;                                                      \
+                const long e = i * R + r, e2 = two ? e + R : e;                                \
                 T *yr = yb + r * O;                                                            \
                 long o0 = 0;                                                                   \
+                if (two)                                                                       \
                 for (; o0 + 4 * (VL) <= O; o0 += 4 * (VL)) {                                  \
                     VT a0 = LDV(VT, yr + o0), a1 = LDV(VT, yr + o0 + (VL));                    \
                     VT a2 = LDV(VT, yr + o0 + 2 * (VL)), a3 = LDV(VT, yr + o0 + 3 * (VL));     \
@@ -203,25 +216,28 @@ static long sp_rows(long I, long O) {
                         c2 += LDV(VT, Wb + o0 + 2 * (VL)) * s_;                                \
                         c3 += LDV(VT, Wb + o0 + 3 * (VL)) * s_;                                \
                     }                                                                          \
+                    for (long q = 0; q <= (KK); q++) {                                         \
+                        const T *Wr = Wj + (long)w.jc[q * ns + e2] * O + o0;                    \
+                        T s_ = v[q * ns + e2];                                                  \
+                        if (q & 1) {                                                           \
+                            c0 += LDV(VT, Wr) * s_; c1 += LDV(VT, Wr + (VL)) * s_;             \
+                            c2 += LDV(VT, Wr + 2 * (VL)) * s_; c3 += LDV(VT, Wr + 3 * (VL)) * s_; \
+                        } else {                                                               \
+                            a0 += LDV(VT, Wr) * s_; a1 += LDV(VT, Wr + (VL)) * s_;             \
+                            a2 += LDV(VT, Wr + 2 * (VL)) * s_; a3 += LDV(VT, Wr + 3 * (VL)) * s_; \
+                        }                                                                      \
+                    }                                                                          \
+                    if (base) {                                                                \
+                        T s_ = bs[e2];                                                         \
+                        c0 += LDV(VT, Wc + o0) * s_; c1 += LDV(VT, Wc + o0 + (VL)) * s_;       \
+                        c2 += LDV(VT, Wc + o0 + 2 * (VL)) * s_;                                \
+                        c3 += LDV(VT, Wc + o0 + 3 * (VL)) * s_;                                \
+                    }                                                                          \
                     STV(VT, yr + o0, a0 + c0); STV(VT, yr + o0 + (VL), a1 + c1);               \
                     STV(VT, yr + o0 + 2 * (VL), a2 + c2); STV(VT, yr + o0 + 3 * (VL), a3 + c3); \
                 }                                                                              \
-                for (; o0 + (VL) <= O; o0 += (VL)) {                                           \
-                    VT a0 = LDV(VT, yr + o0), c0 = {0};                                        \
-                    for (long q = 0; q <= (KK); q++) {                                         \
-                        VT t_ = LDV(VT, Wi + (long)w.jc[q * ns + e] * O + o0) * v[q * ns + e];   \
-                        if (q & 1) c0 += t_; else a0 += t_;                                    \
-                    }                                                                          \
-                    if (base) c0 += LDV(VT, Wb + o0) * bs[e];                                  \
-                    STV(VT, yr + o0, a0 + c0);                                                 \
-                }                                                                              \
-                for (; o0 < O; o0++) {                                                         \
-                    T a = yr[o0];                                                              \
-                    for (long q = 0; q <= (KK); q++)                                           \
-                        a += Wi[(long)w.jc[q * ns + e] * O + o0] * v[q * ns + e];                \
-                    if (base) a += Wb[o0] * bs[e];                                             \
-                    yr[o0] = a;                                                                \
-                }                                                                              \
+                SP_FWD_TAIL(T, VT, VL, KK, i, r, o0);                                          \
+                if (two) SP_FWD_TAIL(T, VT, VL, KK, i + 1, r, o0);                             \
             }                                                                                  \
         }                                                                                      \
     } while (0)
@@ -420,14 +436,17 @@ SP_BACKWARD(kan_sparse_backward_f64, double, vec_f64, 8, DBL_MIN)
 #define PACK_T(NAME, T)                                                                        \
 void NAME(const T *coef, const T *sb, const T *ss, const T *mask, long O, long I, long K,      \
           T *Wt) {                                                                             \
-    for (long i = 0; i < I; i++)                                                               \
-        for (long j = 0; j <= K; j++) {                                                        \
-            T *r = Wt + (i * (K + 1) + j) * O;                                                 \
-            if (j < K)                                                                         \
-                for (long o = 0; o < O; o++) r[o] = mask[o * I + i] * ss[o * I + i] * coef[(o * I + i) * K + j]; \
-            else                                                                               \
-                for (long o = 0; o < O; o++) r[o] = mask[o * I + i] * sb[o * I + i];           \
+    /* input by input: its (K+1, O) tile of Wt stays in L1 while o runs over the outputs, and \
+     * the lines of coef, mask and the scales that o touches serve the next inputs too */      \
+    for (long i = 0; i < I; i++) {                                                             \
+        T *w = Wt + i * (K + 1) * O;                                                           \
+        for (long o = 0; o < O; o++) {                                                         \
+            const long oi = o * I + i;                                                         \
+            const T ms = mask[oi] * ss[oi], *c = coef + oi * K;                                \
+            for (long j = 0; j < K; j++) w[j * O + o] = ms * c[j];                             \
+            w[K * O + o] = mask[oi] * sb[oi];                                                  \
         }                                                                                      \
+    }                                                                                          \
 }
 
 PACK_T(kan_pack_weights_t_f32, float)

@@ -15,9 +15,11 @@ weight, one ctypes call per kernel. Here, for a contiguous float32/float64 CPU i
   backward (∂L/∂x, then ∂L/∂c, ∂L/∂w^b, ∂L/∂w^s by the chain rule through ``W``) another.
   The packed weight is rebuilt from the parameters on every call (O(parameters), in C), never
   cached, so no in-place edit of a parameter, however made, can leave it stale;
-* otherwise, in training (base silu or none, ``F`` of at most two of the kernel's cache-sized
-  blocks, :data:`nnlab.kan.kernel.CHUNK_ELEMENTS`), features + GEMM as one autograd node with
-  the fewest steps (:class:`_DenseLayer`: no row blocks, no route look-ups);
+* otherwise (base silu or none, ``F`` of at most two of the kernel's cache-sized blocks,
+  :data:`nnlab.kan.kernel.CHUNK_ELEMENTS`), features + GEMM with the fewest steps: in training
+  one autograd node (:class:`_DenseLayer`), in inference one native pass and one GEMM
+  (:func:`_dense_forward`); no row blocks, no route look-ups, and ``F`` (and ``∂L/∂F``) in
+  reused buffers (:mod:`nnlab.kan.buffers`: no page faults of fresh megabytes per call);
 * larger layers and other bases take :func:`nnlab.kan.kernel.kan_forward` after the native check
   (row blocks keep ``F`` and ``∂L/∂F`` near cache size).
 
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import torch
 
-from . import kernel, native, routes
+from . import buffers, kernel, native, routes
 
 __all__ = ["forward"]
 
@@ -84,11 +86,13 @@ def forward(layer, x: torch.Tensor) -> torch.Tensor | None:
     sparse = kernel.sparse_route(fast, coef, base, B, train)
     if not sparse:
         _flags(layer, x, native.check_input(x, lo, hi, not layer._warned_range))
-        if (train and base in (None, "silu") and not layer.recompute
-                and B * (K + 1) * I <= 2 * kernel.CHUNK_ELEMENTS):
+        if base in (None, "silu") and B * (K + 1) * I <= 2 * kernel.CHUNK_ELEMENTS and not (
+                train and layer.recompute):
             prev = kernel._narrow_threads(fast)
             try:
-                return _DenseLayer.apply(x, coef, sb, ss, mask, fast, k, base == "silu")
+                if train:
+                    return _DenseLayer.apply(x, coef, sb, ss, mask, fast, k, base == "silu")
+                return _dense_forward(x, coef, sb, ss, mask, fast, k, base == "silu")
             finally:
                 kernel._restore_threads(prev)
         return kernel.kan_forward(x, coef, sb, ss, mask, knots, k, True, base, layer.recompute)
@@ -170,31 +174,59 @@ class _SparseLayer(torch.autograd.Function):
                 None, None, None, None, None, None, None, None)
 
 
+#: values per row block of F (forward) and of ∂L/∂F (backward) on the features + GEMM route
+#: (512 KiB of float32): a block is written by one pass and read by the next (GEMM, ∂L/∂x)
+#: while it is still in L2; ∂L/∂F of the whole batch is never written out to memory
+GF_BLOCK_ELEMENTS = 1 << 17
+
+
+def _dense_layer(x, coef, sb, ss, mask, fast, k: int, silu: bool, keep: bool):
+    """``(y, F, W)``: the features F (B, (K+1)·I), silu (or zeros) in slot K, and ``y = F·Wᵀ``,
+    by row blocks (each block of F written by one native pass and multiplied while it is still
+    in L2), with the packed weight W (O, (K+1)·I). ``keep``: F whole in a reused buffer (for
+    backward); else one block-sized reused buffer and F is None."""
+    B, I = x.shape
+    O, _, K = coef.shape
+    W = native.pack_weights(coef.detach(), sb.detach(), ss.detach(), mask).view(O, -1)
+    width = (K + 1) * I
+    rows = max(16, GF_BLOCK_ELEMENTS // width)
+    F = buffers.take((B if keep else min(rows, B), width), x.dtype)  # reused: no page faults
+    Wt = W.t()
+    y = torch.empty((B, O), dtype=x.dtype)
+    for a in range(0, B, rows):
+        b = min(a + rows, B)
+        Fb = F[a:b] if keep else F[:b - a]
+        native.features_uniform(x[a:b], fast.t0, fast.inv_h, k, K, fast.M, not silu,
+                                Fb.view(b - a, K + 1, I), silu=silu)
+        torch.mm(Fb, Wt, out=y[a:b])
+    return y, (F if keep else None), W
+
+
+def _dense_forward(x, coef, sb, ss, mask, fast, k: int, silu: bool) -> torch.Tensor:
+    """Inference on the features + GEMM route: F by blocks in one reused buffer, nothing kept."""
+    return _dense_layer(x, coef, sb, ss, mask, fast, k, silu, False)[0]
+
+
 class _DenseLayer(torch.autograd.Function):
     r"""The features + GEMM route for training as one autograd node with the fewest steps:
     forward packs ``W`` (one native pass), writes ``F`` (one native pass, silu into slot K) and
     computes ``y = F·Wᵀ`` (one GEMM); backward ``∂L/∂W = gᵀF`` and ``∂L/∂F = g·W`` (two GEMMs),
     ``∂L/∂x`` from ∂L/∂F (one native pass) and the chain rule onto c, w^b, w^s (one native
     pass). ``F`` and ``W`` are kept for backward (F: what the GEMM floor holds as its input);
-    they are made here and never handed out, so nothing can edit them in between."""
+    they are made here and never handed out, so nothing can edit them in between. ``F`` and
+    ``∂L/∂F`` live in reused buffers (:mod:`nnlab.kan.buffers`: no page faults of fresh
+    megabytes on every step); F's goes back once autograd has dropped it after backward."""
 
     @staticmethod
     def forward(ctx, x, coef, sb, ss, mask, fast, k, silu):
-        B, I = x.shape
-        O, _, K = coef.shape
-        W = native.pack_weights(coef.detach(), sb.detach(), ss.detach(), mask).view(O, -1)
-        F = torch.empty((B, K + 1, I), dtype=x.dtype)
-        native.features_uniform(x, fast.t0, fast.inv_h, k, K, fast.M, not silu, F)
-        if silu:  # written in place: no temporary
-            torch._C._nn.silu(x, out=F[:, K])
-        F = F.view(B, -1)
-        ctx.save_for_backward(x, coef, ss, mask)
-        ctx.F, ctx.W, ctx.fast, ctx.k, ctx.silu = F, W, fast, k, silu
-        return torch.mm(F, W.t())
+        y, F, W = _dense_layer(x, coef, sb, ss, mask, fast, k, silu, True)  # F: the view kept
+        ctx.save_for_backward(x, coef, ss, mask, F)  # autograd drops F after backward
+        ctx.W, ctx.fast, ctx.k, ctx.silu = W, fast, k, silu
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        x, coef, ss, mask = ctx.saved_tensors
+        x, coef, ss, mask, F = ctx.saved_tensors
         need_x, need_c, need_sb, need_ss = ctx.needs_input_grad[:4]
         fast, k = ctx.fast, ctx.k
         B, I = x.shape
@@ -204,14 +236,18 @@ class _DenseLayer(torch.autograd.Function):
         try:
             g = g.contiguous()
             if need_c or need_sb or need_ss:
-                gc, gsb, gss = native.param_grads(torch.mm(g.t(), ctx.F), coef.detach(),
+                gc, gsb, gss = native.param_grads(torch.mm(g.t(), F), coef.detach(),
                                                   ss.detach(), mask, False)
-            if need_x:
-                gF = torch.mm(g, ctx.W)
-                term = (torch.ops.aten.silu_backward(gF.view(B, K + 1, I)[:, K], x).contiguous()
-                        if ctx.silu else None)
+            del F
+            if need_x:  # ∂L/∂F by row blocks into one L2-sized buffer, each block used at once
                 gx = torch.empty_like(x)
-                native.backward_x(gF, x, fast.t0, fast.inv_h, k, K, fast.dM, term, gx)
+                rows = max(16, GF_BLOCK_ELEMENTS // ((K + 1) * I))
+                buf = buffers.take((min(rows, B), (K + 1) * I), x.dtype)
+                for a in range(0, B, rows):
+                    b = min(a + rows, B)
+                    gF = torch.mm(g[a:b], ctx.W, out=buf[:b - a])
+                    native.backward_x(gF, x[a:b], fast.t0, fast.inv_h, k, K, fast.dM, None,
+                                      gx[a:b], silu=ctx.silu)
         finally:
             kernel._restore_threads(prev)
         return (gx, gc if need_c else None, gsb if need_sb else None, gss if need_ss else None,

@@ -48,7 +48,7 @@ FLAG_SETS = (["-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp"],
 #: the C compiler command; None reads ``$CC`` (default ``cc``) at build time. Tests set it.
 COMPILER: str | None = None
 MAX_K = 16
-VERSION = 6  # kan_native_version() of _native.c
+VERSION = 7  # kan_native_version() of _native.c
 
 _lib = None
 _reason: str | None = None
@@ -141,7 +141,7 @@ def _open(so: Path) -> ctypes.CDLL:
         fn.argtypes = [P, L, L, P, P, L, L, P, I_, P, I_]
         fn.restype = I_
         fn = getattr(lib, f"kan_backward_x_{dt}")
-        fn.argtypes = [P, P, L, L, P, P, L, L, P, P, P, I_]
+        fn.argtypes = [P, P, L, L, P, P, L, L, P, P, I_, P, I_]
         fn.restype = I_
         for name in ("kan_pack_weights", "kan_pack_weights_t"):
             fn = getattr(lib, f"{name}_{dt}")
@@ -309,8 +309,9 @@ def usable(x: torch.Tensor, k: int) -> bool:
 
 
 def features_uniform(x, t0, inv_h, k: int, K: int, M, zero_base: bool, out,
-                     threads: int | None = None) -> None:
-    """Fill ``out`` (B, K+1, I) contiguous: slots 0..K-1, and slot K only if ``zero_base``.
+                     threads: int | None = None, silu: bool = False) -> None:
+    """Fill ``out`` (B, K+1, I) contiguous: slots 0..K-1, and slot K with silu(x) if ``silu``,
+    with zeros if ``zero_base``, else not at all (the caller writes another base there).
 
     ``t0``, ``inv_h`` (I,) and ``M`` (k+1, k+1) are contiguous float64 CPU tensors. Rows are
     split over ``threads`` (default ``torch.get_num_threads()``) when the work is large enough.
@@ -319,7 +320,7 @@ def features_uniform(x, t0, inv_h, k: int, K: int, M, zero_base: bool, out,
     nt = threads_for(threads)
     fn = _lib.kan_features_f32 if x.dtype == torch.float32 else _lib.kan_features_f64
     if fn(x.data_ptr(), B, I, t0.data_ptr(), inv_h.data_ptr(), k, K, M.data_ptr(),
-          int(zero_base), out.data_ptr(), nt) < 0:
+          2 if silu else int(bool(zero_base)), out.data_ptr(), nt) < 0:
         raise MemoryError("nnlab.kan native kernel: out of memory for its scratch buffer")
 
 
@@ -347,13 +348,14 @@ def pack_weights(coef, scale_base, scale_spline, mask):
 
 
 def backward_x(gF, x, t0, inv_h, k: int, K: int, dM, base_term, out,
-               threads: int | None = None) -> None:
-    """``out`` (B, I) = ∂L/∂x from ``gF`` (B, K+1, I), plus ``base_term`` (B, I) if given."""
+               threads: int | None = None, silu: bool = False) -> None:
+    """``out`` (B, I) = ∂L/∂x from ``gF`` (B, K+1, I), plus ``base_term`` (B, I) if given, plus
+    ``gF[:, K]·silu'(x)`` if ``silu``."""
     B, I = x.shape
     nt = threads_for(threads)
     fn = _lib.kan_backward_x_f32 if x.dtype == torch.float32 else _lib.kan_backward_x_f64
     if fn(gF.data_ptr(), x.data_ptr(), B, I, t0.data_ptr(), inv_h.data_ptr(), k, K,
-          dM.data_ptr(), base_term.data_ptr() if base_term is not None else None,
+          dM.data_ptr(), base_term.data_ptr() if base_term is not None else None, int(silu),
           out.data_ptr(), nt) < 0:
         raise MemoryError("nnlab.kan native kernel: out of memory for its scratch buffer")
 

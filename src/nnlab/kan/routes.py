@@ -108,10 +108,10 @@ def setup(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool) -> Fast |
 def fill_features(fast: Fast, x: torch.Tensor, k: int, K: int, base, out: torch.Tensor) -> None:
     """Write F (B, K+1, I) into ``out`` (contiguous): basis slots and the base slot K."""
     if fast.kind == "native":
-        native.features_uniform(x, fast.t0, fast.inv_h, k, K, fast.M, base is None, out)
-        if base == "silu":  # written in place: no temporary
-            torch._C._nn.silu(x, out=out[:, K])
-        elif base is not None:
+        silu = base == "silu"  # silu: in the same native pass
+        native.features_uniform(x, fast.t0, fast.inv_h, k, K, fast.M, base is None, out,
+                                silu=silu)
+        if base is not None and not silu:
             out[:, K] = resolve_base(base)[0](x)
         return
     g = _gpu()
@@ -134,7 +134,9 @@ def grad_x(fast: Fast, gF: torch.Tensor, x: torch.Tensor, k: int, K: int, base,
     """``out`` (B, I) = ∂L/∂x from ``gF`` (B, (K+1)·I) contiguous."""
     gK = gF.view(x.shape[0], K + 1, -1)[:, K]
     if fast.kind == "native":
-        native.backward_x(gF, x, fast.t0, fast.inv_h, k, K, fast.dM, _base_term(gK, x, base), out)
+        silu = base == "silu"  # silu': in the same native pass
+        native.backward_x(gF, x, fast.t0, fast.inv_h, k, K, fast.dM,
+                          None if silu else _base_term(gK, x, base), out, silu=silu)
         return
     g = _gpu()
     term = _base_term(gK, x, base) if g.base_code(base) == g.BASE_TORCH else None
