@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from feynman import load_equations, sample  # noqa: E402
 
 from nnlab.symbolic import LIBRARY  # noqa: E402
-from nnlab.symbolic.decompose import run_decompose  # noqa: E402
+from nnlab.symbolic.decompose_candidate import run_decompose  # noqa: E402
 from nnlab.symbolic.search import Candidate, CandidateResult  # noqa: E402
 
 

@@ -1,0 +1,184 @@
+"""The leaves of the decomposition (:mod:`~nnlab.symbolic.decompose`): a part no structure test splits.
+
+Several variables: sparse rationals ``P/Q`` and ``√(P/Q)`` (:mod:`~nnlab.symbolic.rational`),
+sparse atom sums in ``y``, ``y²``, ``1/y``, ``1/y²`` (:mod:`~nnlab.symbolic.dictionary`), rationals in
+``cos``/``sin`` features (:mod:`~nnlab.symbolic.trig_rational`), else the KAN candidates of the
+search. One variable: every library function ``c·f(a·x + b) + d`` on ``y``, ``1/y`` and ``y²``, and
+the atom sums. Every leaf keeps a few alternative fits; the original rows choose among them
+(:func:`~nnlab.symbolic.compose.choose_parts`).
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sympy
+
+from .affine import canonical
+from .dictionary import fit_dictionary_transformed
+from .library import Library
+from .matching import suggest
+from .polish import evaluate, relative_rmse
+from .rational import fit_rational
+from .search import Candidate, run_candidate
+from .transforms import fixed_sign
+from .trig_rational import fit_trig_rational
+
+if TYPE_CHECKING:
+    from .decompose import _Node
+
+__all__ = ["LeafFits", "TARGET_TRANSFORMS", "rms"]
+
+
+def rms(v: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(v ** 2)))
+
+
+class LeafFits:
+    """The leaf fits of :class:`~nnlab.symbolic.decompose._Decomposer` (which provides ``lib``,
+    ``rng``, ``deadline``, ``late()``, ``defer()`` and ``placeholder()``)."""
+
+    def leaf(self, node: _Node, info: dict[str, Any]) -> tuple[sympy.Expr, dict[str, Any]]:
+        if node.X.shape[1] == 1:
+            return self.leaf1(node, info)
+        X, y = node.X, node.y
+        n = len(y)
+        perm = self.rng.permutation(n)  # drawn by every shard: the tests after this leaf see the same stream
+        deferred = self.defer(info)
+        if deferred is not None:
+            return deferred
+        xpos = all(fixed_sign(X[:, j]) != 0 for j in range(X.shape[1]))
+        ypos = fixed_sign(y) != 0
+        cands = [Candidate("loglog", True, True)] if xpos and ypos else []
+        cands += [Candidate("logy", log_y=True)] if ypos else []
+        cands += [Candidate("raw")] + ([Candidate("composite", True, True)] if xpos and ypos else [])
+        va, tr = perm[: n // 4], perm[n // 4:]
+        floor = 1e-7 if node.exact else max(node.sigma / (rms(y) or 1.0), 1e-7)
+        rats = []  # sparse P/Q and √(P/Q) (distances, norms) within the oracle's error
+        rat = _rational(X, y, node.symbols, 3 * floor, self.deadline)
+        if rat is not None:
+            rats.append(rat)
+        s = fixed_sign(y)
+        if s != 0:  # the relative error of y² is twice y's; a P/Q of y can only approximate a root
+            sq = _rational(X, y ** 2, node.symbols, 6 * floor, self.deadline)
+            if sq is not None:
+                rats.append(s * sympy.sqrt(sq))
+        # sparse sums of atom products in y, y², 1/y, 1/y² (√(1 + u² − 2u·cos θ) of the law of cosines)
+        sums = fit_dictionary_transformed(X, y, node.symbols, tol=3 * floor, max_terms=6 if node.exact else 4)
+        # angles enter through cos θ, often rationally; the original rows refit the constants of a
+        # form found on the oracle's values, so a looser fit still names the right form (beside a
+        # dense P/Q that merely fits those values as closely)
+        wanted = not (rats or sums) if node.exact else 3 * floor <= 1e-2
+        trig = fit_trig_rational(X, y, node.symbols, tol=3 * floor, deadline=self.deadline)[:3] if wanted else []
+        if trig and (node.exact or rats or sums):
+            rats, trig = rats + trig, []
+        if rats or sums:  # the more accurate first; the parts' rows decide among them later
+            fits = sorted([(e, "rational") for e in rats] + [(e, "dictionary") for e in sums],
+                          key=lambda p: _leaf_error(p[0], node.symbols, X, y))
+            return self.placeholder([e for e, _ in fits]), {**info, "split": "leaf", "candidate": fits[0][1],
+                                                           "formula": str(fits[0][0]), "alternatives": len(fits) - 1}
+        best, found = None, []
+        for cand in cands:
+            r = run_candidate(cand, X[tr], y[tr], X[va], y[va], node.symbols, self.lib, grid=5, k=3, steps=60,
+                              lamb=1e-3, r2_threshold=0.99, snap_tol=1e-6, deadline=self.deadline)
+            if r.expr is None or not r.complete or not math.isfinite(r.val_error):
+                continue
+            found.append(r)
+            if best is None or r.val_error < 0.5 * best.val_error or \
+                    (r.val_error <= 2 * best.val_error + 1e-12 and r.complexity < best.complexity):
+                best = r
+            if r.val_error < 1e-9 or self.late():
+                break
+        if best is None:
+            if trig:
+                return self.placeholder(trig), {**info, "split": "leaf", "candidate": "rational",
+                                                "formula": str(trig[0]), "alternatives": len(trig) - 1}
+            return self.placeholder([sympy.Float(float(np.mean(y)))]), {**info, "split": "leaf", "candidate": None,
+                                                    "note": "no candidate gave a closed form"}
+        alts = [best.expr] + [r.expr for r in sorted(found, key=lambda r: r.val_error) if r is not best][:2]
+        if trig:  # before the candidates when it fits the oracle's values at least as well
+            first = _leaf_error(trig[0], node.symbols, X, y) <= best.val_error
+            alts = trig + alts if first else alts[:1] + trig + alts[1:]
+        return self.placeholder(alts), {**info, "split": "leaf", "candidate": best.candidate.name,
+                                        "error": best.val_error, "formula": str(best.expr),
+                                        "alternatives": len(alts) - 1}
+
+    def leaf1(self, node: _Node, info: dict[str, Any]) -> tuple[sympy.Expr, dict[str, Any]]:
+        """One variable: ``c·f(a·x + b) + d`` for every library function, on y, 1/y and y²."""
+        deferred = self.defer(info)
+        if deferred is not None:
+            return deferred
+        x, y = node.X[:, 0], node.y
+        sym = node.symbols[0]
+        floor = node.sigma / (rms(y) or 1.0)
+        s = fixed_sign(y)
+        options = []  # (relative error, cost, expr, label)
+        for tname, T, _, inv, ok in (("y", lambda v: v, None, lambda e, s: e, lambda v, s: True),) + TARGET_TRANSFORMS[:2]:
+            if not ok(y, s):
+                continue
+            t = T(y)
+            for fname, fit in suggest(x, t, self.lib, refine_top=6):
+                if fname in ("abs", "sgn") or not math.isfinite(fit.r2):
+                    continue
+                fit = canonical(fname, fit)
+                pred = _affine_expr(fname, fit, sym, self.lib)
+                try:
+                    err = relative_rmse(inv(evaluate(pred, [sym], node.X), s), y)
+                except (ValueError, TypeError, ArithmeticError):
+                    continue
+                if math.isfinite(err):
+                    cost = self.lib[fname].complexity + (0 if tname == "y" else 2)
+                    options.append((err, cost, inv(pred, s), f"{fname} on {tname}"))
+        # sparse atom sums of y, y², 1/y, 1/y²: 1/√(1 − w²) is two terms in 1/y²; a sum costs more
+        # than one library function, so a single function that fits as well is preferred
+        for expr in fit_dictionary_transformed(node.X, y, [sym], tol=3 * floor + 1e-9, max_terms=3):
+            err = _leaf_error(expr, [sym], node.X, y)
+            if math.isfinite(err):
+                options.append((err, 3 + len(expr.atoms(sympy.Float)), expr, "dictionary"))
+        if not options:
+            mean = self.placeholder([sympy.Float(float(np.mean(y)))])
+            return mean, {**info, "split": "leaf", "note": "no function fits"}
+        best_err = min(o[0] for o in options)
+        good = sorted((o for o in options if o[0] <= max(2 * best_err, 3 * floor) + 1e-12), key=lambda o: (o[1], o[0]))
+        err, _, expr, label = good[0]
+        alts = [expr]  # then the most accurate fits: the original rows decide among them
+        for o in good[1:3] + sorted(options, key=lambda o: o[0])[:3]:
+            if len(alts) < 4 and all(o[2] != a for a in alts):
+                alts.append(o[2])
+        return self.placeholder(alts), {**info, "split": "leaf", "candidate": label, "error": err,
+                                        "formula": str(expr), "alternatives": len(alts) - 1}
+
+
+def _rational(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol], tol: float,
+              deadline: float) -> sympy.Expr | None:
+    try:
+        return fit_rational(X, y, symbols, max_degree=3 if X.shape[1] <= 3 else 2, tol=tol,
+                            deadline=None if math.isinf(deadline) else deadline, polynomial=True)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError, sympy.PolynomialError):
+        return None
+
+
+def _leaf_error(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray, y: np.ndarray) -> float:
+    try:
+        with np.errstate(all="ignore"):
+            return relative_rmse(evaluate(expr, symbols, X), y)
+    except (ValueError, TypeError, ArithmeticError):
+        return math.inf
+
+
+def _affine_expr(fname: str, fit: Any, sym: sympy.Symbol, lib: Library) -> sympy.Expr:
+    F = sympy.Float
+    return F(fit.c) * lib[fname].sympy_fn(F(fit.a) * sym + F(fit.b)) + F(fit.d)
+
+
+def _inv_sq(e: sympy.Expr, s: int) -> sympy.Expr:
+    return (1 if s >= 0 else -1) * sympy.sqrt(e)
+
+
+# name, T, T', T⁻¹ (given the sign of y), applicable(y, sign)
+TARGET_TRANSFORMS: tuple = (
+    ("1/y", lambda v: 1 / v, lambda v: 1 / v ** 2, lambda e, s: 1 / e, lambda v, s: s != 0),
+    ("y^2", lambda v: v ** 2, lambda v: 2 * v, _inv_sq, lambda v, s: s != 0),
+    ("sin(y)", np.sin, np.cos, lambda e, s: sympy.asin(e), lambda v, s: bool(np.all(np.abs(v) < 1.5))),
+)
