@@ -522,7 +522,7 @@ _TRANSFORMS: tuple = (
 def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str], lib: Library | None = None, *,
               refit: bool = True, snap_tol: float = 1e-6, deadline: float | None = None, z_max: float = 4.0,
               max_surrogate_error: float = 0.05, seed: int = 0,
-              shard: tuple[int, int] | None = None) -> Decomposition:
+              shard: tuple[int, int] | None = None, exchange: Any = None) -> Decomposition:
     """Fit the surrogate and split (X (N, n), y (N,)) recursively; see the module docstring.
 
     Args:
@@ -535,6 +535,8 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
         max_surrogate_error: above this relative error of the surrogate nothing is decided.
         shard: ``(j, K)``: fit only the leaves ``k`` with ``k mod K = j`` (the others keep ``None``
             fits in ``parts``; needs ``refit=False``); :func:`merge_shards` joins the K results.
+        exchange: parallel searches: where a helper job may hand over a surrogate fit made meanwhile
+            (:mod:`~nnlab.symbolic.exchange`); the result is the same without it.
 
     Returns a :class:`Decomposition`; ``expr`` is None when the top level has no split (the
     plain candidate search then covers the problem as a whole)."""
@@ -559,8 +561,10 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
             break
         if not log_inputs and not np.any(sur.signs):
             continue  # no fixed-sign column: raw inputs are the inputs already fitted
-        other = fit_surrogate(X, y, seed=start, steps=1500, log_inputs=log_inputs)
+        other = fit_surrogate(X, y, seed=start, steps=1500, log_inputs=log_inputs, exchange=exchange)
         sur = other if other.error < sur.error else sur
+    if exchange is not None:
+        exchange.decline()  # no more fits needed: a helper still fitting stops
     dec = _Decomposer(LIBRARY if lib is None else lib, deadline, z_max, seed, shard=shard)
     if sur.error > max_surrogate_error:  # the tests would judge noise: no decision is better than a wrong one
         return Decomposition(None, None, {"split": "none", "variables": [str(v) for v in variables],

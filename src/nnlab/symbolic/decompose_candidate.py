@@ -14,15 +14,18 @@ import sympy
 
 from .compose import choose_parts, finish
 from .decompose import Decomposition, decompose
+from .exchange import Exchange
 from .finish import fill_result
 from .library import Library
+from .surrogate import help_decompose
 
 __all__ = ["run_decompose", "merge_shards"]
 
 
 def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
                   variables: list[sympy.Symbol], lib: Library, *, snap_tol: float, deadline: float | None,
-                  share: float = 0.6, min_seconds: float = 15.0, shard: tuple[int, int] | None = None) -> None:
+                  share: float = 0.6, min_seconds: float = 15.0, shard: tuple[int, int] | None = None,
+                  exchange: Exchange | None = None, helper: bool = False) -> None:
     """Fill ``res`` (a :class:`~nnlab.symbolic.search.CandidateResult`) with the decomposition's law.
 
     Its own time budget: ``share`` of what is left before the search's ``deadline``, at least
@@ -31,12 +34,21 @@ def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
     and past 25% more the law is only polished, not snapped.
 
     ``shard=(j, K)``: only the j-th share of the leaves, left in ``res.partial`` (no formula);
-    :func:`merge_shards` joins the K shares into this function's unsharded result."""
+    :func:`merge_shards` joins the K shares into this function's unsharded result.
+
+    ``exchange``: a helper job may fit the second surrogate meanwhile (the same law, sooner);
+    ``helper=True`` is that job: it only fits that surrogate and hands it over (``res`` keeps no formula)."""
+    if helper:
+        if exchange is None:
+            raise ValueError("a helper of the decomposition needs an exchange to hand its fit over")
+        given = help_decompose(Xtr, ytr, exchange)
+        res.note = "helper: raw-input surrogate " + ("handed over" if given else "not needed")
+        return
     t0 = time.monotonic()
     left = (float(deadline) - t0) if deadline is not None else min_seconds / share
     budget = max(share * left, min_seconds)
     end = t0 + budget
-    d = decompose(Xtr, ytr, variables, lib, refit=False, deadline=end, shard=shard)
+    d = decompose(Xtr, ytr, variables, lib, refit=False, deadline=end, shard=shard, exchange=exchange)
     if shard is not None:  # the end of the budget as wall-clock time: the merge may run in another process
         res.partial = {"decomposition": d, "end": time.time() + budget, "budget": budget}
         return

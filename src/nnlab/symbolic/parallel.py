@@ -23,6 +23,14 @@ after the other where the candidate would go; once all K are back, :meth:`Candid
 joins them here, with a job's arithmetic (one thread), in shard order, into the result the unsplit
 candidate gives (``n_jobs=1`` runs it unsplit). A job that no longer matters is not merged.
 
+Helpers: a candidate listed in :data:`~nnlab.symbolic.search.HELPERS` goes out as its job and,
+right after it, a helper job (``helper=True``) that does meanwhile, in another process, a piece of
+work the candidate may need later (the decomposition's second surrogate). They meet through files
+next to the cancel file (:class:`~nnlab.symbolic.exchange.Exchange`): the candidate takes the
+helper's value or, when the helper has not started, computes it itself; it declines it when not
+needed, which stops the helper. The candidate's result is the one of ``n_jobs=1`` either way; the
+helper's result is dropped.
+
 A new candidate type plugs in by adding a :class:`Candidate` to the list: nothing here knows
 the candidates' kinds.
 """
@@ -39,7 +47,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from .search import SHARDS, Candidate, CandidateResult, merge_shards, run_candidate
+from .exchange import Exchange
+from .search import HELPERS, SHARDS, Candidate, CandidateResult, merge_shards, run_candidate
 
 __all__ = ["CandidateJob", "run_jobs", "check_n_jobs", "dask_client", "expected_cost", "dispatch_order"]
 
@@ -70,28 +79,47 @@ class CandidateJob:
     deadline: float
     cancel: str | None = None  # a file whose existence tells a running job that it is no longer needed
     shard: tuple[int, int] | None = None  # (j, K): the j-th of the K shares of the candidate's work
+    helper: bool = False  # the helper job of a candidate in HELPERS (see the module docstring)
 
     def __call__(self) -> CandidateResult:
         if self.index > 0 and time.time() > self.deadline:
             return CandidateResult(self.candidate, note="skipped: time limit")
         if self.cancel is not None and os.path.exists(self.cancel):
             return CandidateResult(self.candidate, note="cancelled: not needed")
+        exchange = self.exchange()
+        if self.helper and (exchange is None or os.path.exists(exchange.declined_path)):
+            return CandidateResult(self.candidate, note="helper: not needed")
+        extra: dict[str, Any] = {} if exchange is None else {"exchange": exchange}
+        if self.helper:
+            extra["helper"] = True
+        watch = (self.cancel, exchange.declined_path if self.helper and exchange is not None else None)
         try:
-            with _one_thread(), _Watch(self.cancel):
+            with _one_thread(), _Watch(*watch):
                 Xtr, ytr, Xva, yva = self.data
                 return run_candidate(self.candidate, Xtr, ytr, Xva, yva, list(self.variables), self.library,
-                                     deadline=self._mono(), shard=self.shard,
+                                     deadline=self._mono(), shard=self.shard, **extra,
                                      **dict(self.options))  # type: ignore[arg-type]
         except _Cancelled:
             return CandidateResult(self.candidate, note="cancelled: not needed")
+
+    def exchange(self) -> Exchange | None:
+        """Where this candidate and its helper meet (parallel runs of :data:`HELPERS` only): files
+        next to the cancel file, named after the job's index."""
+        if self.cancel is None or self.candidate.name not in HELPERS:
+            return None
+        return Exchange(os.path.dirname(self.cancel), f"job{self.index}")
 
     def _mono(self) -> float:
         return time.monotonic() + (self.deadline - time.time())  # a float: candidates add to it
 
     def shards(self) -> list["CandidateJob"]:
-        """The jobs that share this candidate's work (:data:`~nnlab.symbolic.search.SHARDS`), or [self]."""
+        """The jobs that share this candidate's work (:data:`~nnlab.symbolic.search.SHARDS`), then its
+        helper (:data:`~nnlab.symbolic.search.HELPERS`); [self] for most."""
         K = SHARDS.get(self.candidate.name, 1)
-        return [self] if K <= 1 else [replace(self, shard=(j, K)) for j in range(K)]
+        out = [self] if K <= 1 else [replace(self, shard=(j, K)) for j in range(K)]
+        if self.candidate.name in HELPERS and not self.helper:
+            out.append(replace(self, helper=True))
+        return out
 
     def merge(self, parts: Sequence[CandidateResult]) -> CandidateResult:
         """Join the results of :meth:`shards` (in their order) with the arithmetic of a job."""
@@ -132,8 +160,10 @@ class _Watch:
     fires inside an ``import`` (the module would stay half-initialised in ``sys.modules``: once,
     ``triton.language`` without ``core``, and every later job of that worker failed)."""
 
-    def __init__(self, cancel: str | None, every: float = 0.02) -> None:
-        self.cancel, self.every = cancel, every
+    def __init__(self, *cancel: str | None, every: float = 0.02) -> None:
+        self.files = [c for c in cancel if c is not None]  # any of them ends the job
+        self.cancel = self.files or None
+        self.every = every
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.fired = False
@@ -147,7 +177,7 @@ class _Watch:
 
     def _poll(self) -> None:
         while not self.done.wait(self.every):
-            if os.path.exists(self.cancel):  # type: ignore[arg-type]
+            if any(os.path.exists(c) for c in self.files):
                 with self.lock:
                     if self.done.is_set():
                         return
@@ -261,8 +291,10 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     jobs = [replace(job, cancel=cancel) for job in jobs]
 
     # a candidate whose work splits (search.SHARDS) goes out as its shards, one after the other, and
-    # is merged here once all have come back (with a job's arithmetic: the same result as unsplit)
+    # is merged here once all have come back (with a job's arithmetic: the same result as unsplit);
+    # a helper job (search.HELPERS) goes out right after its candidate, and its result is dropped
     shards = [getattr(job, "shards", lambda job=job: [job])() for job in jobs]
+    needed = [sum(not getattr(p, "helper", False) for p in s) for s in shards]
     parts: dict[int, dict[int, CandidateResult]] = {}
 
     def tasks():  # joblib pulls the next job when a worker frees; none once the kept prefix is known
@@ -279,9 +311,11 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     # joblib's generator would kill its worker processes (the next search would restart them).
     try:
         for i, j, r in par(tasks()):
+            if getattr(shards[i][j], "helper", False):
+                continue
             got = parts.setdefault(i, {})
             got[j] = r
-            if len(got) < len(shards[i]):
+            if len(got) < needed[i]:
                 continue
             if end is not None:  # not needed any more: not worth a merge
                 done[i] = CandidateResult(jobs[i].candidate, note="cancelled: not needed")

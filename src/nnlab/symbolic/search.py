@@ -29,7 +29,7 @@ from .polish import evaluate, relative_rmse
 from .train import train_lbfgs
 from .transforms import Transform, fixed_sign
 
-__all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHARDS", "tidy", "merge_numbers",
+__all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHARDS", "HELPERS", "tidy", "merge_numbers",
            "make_kan", "complexity"]
 
 # candidates whose work splits into independent shards (run as separate jobs, joined by merge_shards):
@@ -39,6 +39,10 @@ __all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHA
 # more than the leaves gain (simulated 2-worker speed-up 1.39x with it, 1.51x without; most trees have
 # one or two leaves): it stays whole until the shards can share one surrogate.
 SHARDS = {"composite": 4}
+# candidates that, run in parallel, get a helper job (handed out right after theirs) for a piece of
+# work they may need later: the decomposition's raw-input surrogate, needed when the log-input one is
+# not accurate enough, fitted meanwhile in another process and handed over (exchange.py)
+HELPERS = {"decompose"}
 
 _NUMERIC_ERRORS = NUMERIC_ERRORS
 
@@ -92,18 +96,22 @@ def make_kan(width: list[int], grid: int, k: int, seed: int) -> Any:
 def run_candidate(cand: Candidate, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
                   variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int, steps: int, lamb: float,
                   r2_threshold: float, snap_tol: float, deadline: float | None,
-                  shard: tuple[int, int] | None = None) -> CandidateResult:
+                  shard: tuple[int, int] | None = None, exchange: Any = None,
+                  helper: bool = False) -> CandidateResult:
     """Run §6.3 steps 1–6 for one candidate; numeric failures end the candidate, never the search.
 
     ``shard=(j, K)`` (candidates in :data:`SHARDS`): only the j-th of K shares of the work, left in
-    ``partial``; :func:`merge_shards` joins the K results into the unsharded one."""
+    ``partial``; :func:`merge_shards` joins the K results into the unsharded one.
+    ``exchange`` (candidates in :data:`HELPERS`, an :class:`~nnlab.symbolic.exchange.Exchange`): where
+    the candidate's helper job hands over its work; ``helper=True`` runs that helper (no formula)."""
     t0 = time.monotonic()
     res = CandidateResult(cand)
     with warnings.catch_warnings():
         # hidden-layer inputs move during training; update_grid follows them, the warning is noise here
         warnings.simplefilter("ignore", UserWarning)
         _run(cand, res, Xtr, ytr, Xva, yva, variables, lib, grid=grid, k=k, steps=steps, lamb=lamb,
-             r2_threshold=r2_threshold, snap_tol=snap_tol, deadline=deadline, shard=shard)
+             r2_threshold=r2_threshold, snap_tol=snap_tol, deadline=deadline, shard=shard, exchange=exchange,
+             helper=helper)
     res.seconds = time.monotonic() - t0
     if not math.isfinite(res.val_error):
         res.val_error = float("inf")
@@ -113,7 +121,9 @@ def run_candidate(cand: Candidate, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.nda
 def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray,
          yva: np.ndarray, variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int, steps: int,
          lamb: float, r2_threshold: float, snap_tol: float, deadline: float | None,
-         shard: tuple[int, int] | None = None) -> None:
+         shard: tuple[int, int] | None = None, exchange: Any = None, helper: bool = False) -> None:
+    if helper and cand.name not in HELPERS:
+        raise ValueError(f"candidate {cand.name!r} has no helper job (HELPERS: {sorted(HELPERS)})")
     try:
         if cand.name == "monomial":
             _run_monomial(res, Xtr, ytr, Xva, yva, variables, snap_tol=snap_tol, deadline=deadline)
@@ -138,7 +148,7 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
             from .decompose_candidate import run_decompose
 
             run_decompose(res, Xtr, ytr, Xva, yva, variables, lib, snap_tol=snap_tol, deadline=deadline,
-                          shard=shard)
+                          shard=shard, exchange=exchange, helper=helper)
             return
         tr = Transform.fit(Xtr, ytr, cand.log_x, cand.log_y)
         res.transform = tr
