@@ -38,6 +38,7 @@ def profile(eq: dict, shards: bool) -> dict:
     """Fit one equation at ``n_jobs=1``; the per-candidate costs and the chosen formula. With
     ``shards``, a candidate of ``search.SHARDS`` runs as its shards one after the other, then their
     merge (the same result), and each shard's and the merge's CPU seconds are kept."""
+    import nnlab.symbolic.decompose as decompose
     import nnlab.symbolic.parallel as parallel
     import nnlab.symbolic.surrogate as surrogate
     import nnlab.symbolic.regressor as regressor
@@ -85,6 +86,7 @@ def profile(eq: dict, shards: bool) -> dict:
             sur.append((time.process_time() - c, k.get("log_inputs", True)))
 
     parallel.run_candidate, surrogate.fit_surrogate, regressor.run_jobs = run, fit_sur, jobs
+    decompose.fit_surrogate = fit_sur  # (decompose.py holds its own reference)
     try:
         X, y = sample(eq, 500, 0)
         est = SymbolicRegressor(time_limit=3600, variables=eq["variables"], n_jobs=1)
@@ -93,6 +95,7 @@ def profile(eq: dict, shards: bool) -> dict:
         fit_cpu, fit_wall = time.process_time() - c0, time.perf_counter() - w0
     finally:
         parallel.run_candidate, surrogate.fit_surrogate, regressor.run_jobs = run0, sur0, jobs0
+        decompose.fit_surrogate = sur0
     return {"id": eq["id"], "n_vars": eq["n_vars"], "fit_cpu": fit_cpu, "fit_wall": fit_wall,
             "formula": str(est.formula_), "candidates": rows, "planned": planned}
 

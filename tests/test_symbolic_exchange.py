@@ -156,3 +156,24 @@ def test_decomposition_job_and_its_helper_give_the_law_of_one_process(tmp_path, 
     assert all(c.get("log_inputs", True) for c in calls if c.get("exchange") is None)  # ... and did not make it
     assert sympy.srepr(r.expr) == sympy.srepr(alone.expr)
     assert (r.val_error, r.note, r.tree) == (alone.val_error, alone.note, alone.tree)
+
+
+def test_run_jobs_with_two_processes_gives_the_decomposition_of_one_process():
+    """Through run_jobs (loky processes) the decomposition goes out with its helper right after it;
+    the helper's result is dropped and the decomposition's is the sequential one."""
+    from nnlab.symbolic.library import LIBRARY
+    from nnlab.symbolic.parallel import CandidateJob, run_jobs
+    from nnlab.symbolic.search import Candidate
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(1, 5, (160, 3))
+    y = np.sin(X[:, 0] - X[:, 1]) * X[:, 2]
+    data = (X[:120], y[:120], X[120:], y[120:])
+    opts = tuple(dict(grid=5, k=3, steps=20, lamb=0.0, r2_threshold=0.99, snap_tol=1e-6).items())
+    jobs = [CandidateJob(i, c, data, tuple(sympy.symbols("a b c")), LIBRARY, opts, time.time() + 3600)
+            for i, c in enumerate([Candidate("raw"), Candidate("decompose")])]
+    assert [j.helper for j in jobs[1].shards()] == [False, True]
+    seq = run_jobs(jobs, 1)
+    par = run_jobs(jobs, 2)
+    assert [(r.candidate, sympy.srepr(r.expr), r.val_error, r.note, r.tree) for r in par] == \
+        [(r.candidate, sympy.srepr(r.expr), r.val_error, r.note, r.tree) for r in seq]

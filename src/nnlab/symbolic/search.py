@@ -29,8 +29,8 @@ from .polish import evaluate, relative_rmse
 from .train import train_lbfgs
 from .transforms import Transform, fixed_sign
 
-__all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHARDS", "HELPERS", "tidy", "merge_numbers",
-           "make_kan", "complexity"]
+__all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHARDS", "HELPERS", "tidy",
+           "merge_numbers", "make_kan", "complexity"]
 
 # candidates whose work splits into independent shards (run as separate jobs, joined by merge_shards):
 # the composite's library fits, one per (structure, inner function) unit, dealt round-robin to 4 shards.
