@@ -268,22 +268,20 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     if not jobs:
         return []
     if _sequential(n_jobs):
-        out = []
-        for job in jobs:
-            if on_start:
-                on_start(job)
-            r = job()
-            if on_end:
-                on_end(job, r)
-            out.append(r)
-            if stop(r):
-                break
-        return out
+        return _run_here(jobs, len(jobs), stop, on_start, on_end)
+    # the leading jobs cheaper than handing them to a worker run here first (a law they end needs no
+    # worker, and no pool is started for it); the rest go to the workers
+    inline = 0
+    while inline < len(jobs) and _cheaper_here(jobs[inline]):
+        inline += 1
+    first = _run_here(jobs, inline, stop, on_start, on_end)
+    if len(first) < inline or (first and stop(first[-1])) or inline == len(jobs):
+        return first
     from joblib import Parallel, delayed
 
-    done: dict[int, CandidateResult] = {}
+    done: dict[int, CandidateResult] = dict(enumerate(first))
     if on_start:
-        for job in jobs:
+        for job in jobs[inline:]:
             on_start(job)
     enough = threading.Event()
     tmp = tempfile.mkdtemp(prefix="nnlab-search-")
@@ -299,6 +297,8 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
 
     def tasks():  # joblib pulls the next job when a worker frees; none once the kept prefix is known
         for pos in dispatch_order(jobs):
+            if pos in done:
+                continue
             for j, part in enumerate(shards[pos]):
                 if enough.is_set():
                     return
@@ -333,6 +333,38 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     if end is None:
         end = _prefix_end(done, len(jobs), stop) or len(done)
     return [done[k] for k in range(end)]
+
+
+def _run_here(jobs: Sequence[CandidateJob], n: int, stop: Callable[[CandidateResult], bool],
+              on_start: Callable[[CandidateJob], None] | None,
+              on_end: Callable[[CandidateJob, CandidateResult], None] | None) -> list[CandidateResult]:
+    """The first ``n`` jobs one after the other in this process, up to the first that passes ``stop``."""
+    out = []
+    for job in jobs[:n]:
+        if on_start:
+            on_start(job)
+        r = job()
+        if on_end:
+            on_end(job, r)
+        out.append(r)
+        if stop(r):
+            break
+    return out
+
+
+# a job whose expected cost (in KAN edges) is at most this share of an additive KAN's (one edge per
+# feature) costs less than handing it to a worker and back: a closed form by least squares (monomial)
+INLINE_COST = 0.05
+
+
+def _cheaper_here(job: Any) -> bool:
+    """Whether ``job`` is cheaper to run in this process than in a worker (see :data:`INLINE_COST`);
+    jobs without data (test doubles) go to the workers."""
+    data = getattr(job, "data", None)
+    if data is None or getattr(job, "shard", None) is not None:
+        return False
+    n = int(getattr(data[0], "shape", (0, 1))[1])
+    return expected_cost(job.candidate, n) <= INLINE_COST * max(n, 1)
 
 
 def _prefix_end(done: dict[int, CandidateResult], n: int, stop: Callable[[CandidateResult], bool]) -> int | None:
