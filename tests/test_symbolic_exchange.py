@@ -123,14 +123,52 @@ def test_without_a_fixed_sign_column_the_helper_has_nothing_to_do():
     assert help_decompose(X, y, Exchange("/nonexistent", "j"), steps=60) is False
 
 
-def test_decomposition_job_and_its_helper_give_the_law_of_one_process(tmp_path, monkeypatch):
+def test_decomposition_shards_share_their_surrogate_fits_and_merge_into_the_law_of_one_process(tmp_path, monkeypatch):
+    """The decomposition's two shards: the second, run first here, fits the raw-input surrogate (the
+    helper's part), then the first it needs; the first shard takes every fit from it (none of its
+    own); merged, the law is the one of n_jobs=1 bit for bit."""
+    import nnlab.symbolic.decompose as decompose
+    import nnlab.symbolic.surrogate as surrogate
+    from nnlab.symbolic.library import LIBRARY
+    from nnlab.symbolic.parallel import CandidateJob
+    from nnlab.symbolic.search import Candidate
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(1, 5, (160, 3))
+    y = np.sin(X[:, 0] - X[:, 1]) * X[:, 2]  # the log-input surrogate is not enough (error > 1e-2)
+    data = (X[:120], y[:120], X[120:], y[120:])
+    opts = tuple(dict(grid=5, k=3, steps=20, lamb=0.0, r2_threshold=0.99, snap_tol=1e-6).items())
+    job = CandidateJob(3, Candidate("decompose"), data, tuple(sympy.symbols("a b c")), LIBRARY, opts,
+                       time.time() + 3600)
+    alone = job()
+    job = dataclasses.replace(job, cancel=str(tmp_path / "enough"))
+    first, second = job.shards()
+    assert (first.shard, second.shard) == ((0, 2), (1, 2)) and not first.helper and not second.helper
+    made = []
+    fit = surrogate.fit_surrogate
+    spy = (lambda *a, **k: (made.append(k) if k.get("exchange") is None else None) or fit(*a, **k))
+    monkeypatch.setattr(surrogate, "fit_surrogate", spy)
+    monkeypatch.setattr(decompose, "fit_surrogate", spy)
+    p2 = second()
+    assert made and made[0].get("log_inputs") is False  # the raw-input fit first, while the first shard starts
+    n_second = len(made)
+    p1 = first()
+    assert len(made) == n_second  # the first shard made no fit of its own
+    merged = job.merge([p1, p2])
+    assert sympy.srepr(merged.expr) == sympy.srepr(alone.expr)
+    assert (merged.val_error, merged.note, merged.tree) == (alone.val_error, alone.note, alone.tree)
+
+
+def test_unsharded_decomposition_job_and_its_helper_give_the_law_of_one_process(tmp_path, monkeypatch):
     """The search's jobs: the decomposition's helper (handed out right after it) fits the raw-input
     surrogate and hands it over; the decomposition's result is the one of n_jobs=1 bit for bit."""
     import nnlab.symbolic.decompose as decompose
     import nnlab.symbolic.surrogate as surrogate
     from nnlab.symbolic.library import LIBRARY
     from nnlab.symbolic.parallel import CandidateJob
-    from nnlab.symbolic.search import Candidate
+    from nnlab.symbolic.search import SHARDS, Candidate
+
+    monkeypatch.delitem(SHARDS, "decompose")  # unsharded: the candidate and a helper job
 
     rng = np.random.default_rng(1)
     X = rng.uniform(1, 5, (160, 3))
@@ -159,8 +197,8 @@ def test_decomposition_job_and_its_helper_give_the_law_of_one_process(tmp_path, 
 
 
 def test_run_jobs_with_two_processes_gives_the_decomposition_of_one_process():
-    """Through run_jobs (loky processes) the decomposition goes out with its helper right after it;
-    the helper's result is dropped and the decomposition's is the sequential one."""
+    """Through run_jobs (loky processes) the decomposition goes out as its two shards, which share their
+    surrogate fits; merged, the decomposition's result is the sequential one."""
     from nnlab.symbolic.library import LIBRARY
     from nnlab.symbolic.parallel import CandidateJob, run_jobs
     from nnlab.symbolic.search import Candidate
@@ -172,7 +210,7 @@ def test_run_jobs_with_two_processes_gives_the_decomposition_of_one_process():
     opts = tuple(dict(grid=5, k=3, steps=20, lamb=0.0, r2_threshold=0.99, snap_tol=1e-6).items())
     jobs = [CandidateJob(i, c, data, tuple(sympy.symbols("a b c")), LIBRARY, opts, time.time() + 3600)
             for i, c in enumerate([Candidate("raw"), Candidate("decompose")])]
-    assert [j.helper for j in jobs[1].shards()] == [False, True]
+    assert [(j.shard, j.helper) for j in jobs[1].shards()] == [((0, 2), False), ((1, 2), False)]
     seq = run_jobs(jobs, 1)
     par = run_jobs(jobs, 2)
     assert [(r.candidate, sympy.srepr(r.expr), r.val_error, r.note, r.tree) for r in par] == \

@@ -553,7 +553,7 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
         raise ValueError("a shard of the decomposition cannot refit: merge the shards first (refit=False)")
     deadline = math.inf if deadline is None else deadline
     # the oracle is trained in full whatever the clock says: a half-trained one would make every test wrong
-    sur = fit_surrogate(X, y, seed=seed, steps=1500)
+    sur = fit_surrogate(X, y, seed=seed, steps=1500, exchange=exchange)
     # a poor surrogate gets other tries: differences (x_i − x_j) are smoother in raw x, and L-BFGS
     # from one start can stall far from the fit another start reaches (0.12 against 0.005)
     for log_inputs, start in ((False, seed), (True, seed + 1)):

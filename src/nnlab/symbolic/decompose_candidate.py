@@ -19,7 +19,12 @@ from .finish import fill_result
 from .library import Library
 from .surrogate import help_decompose
 
-__all__ = ["run_decompose", "merge_shards"]
+__all__ = ["run_decompose", "merge_shards", "ShardsDisagree"]
+
+
+class ShardsDisagree(RuntimeError):
+    """The shards of one decomposition took different decisions (only a clock can part them: a time
+    budget that ran out in one shard and not in another); the merge cannot join them."""
 
 
 def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
@@ -36,8 +41,12 @@ def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
     ``shard=(j, K)``: only the j-th share of the leaves, left in ``res.partial`` (no formula);
     :func:`merge_shards` joins the K shares into this function's unsharded result.
 
-    ``exchange``: a helper job may fit the second surrogate meanwhile (the same law, sooner);
-    ``helper=True`` is that job: it only fits that surrogate and hands it over (``res`` keeps no formula)."""
+    ``exchange`` (parallel runs): the surrogate fits are shared with the other shards (or the helper
+    job), each made once (the same law, sooner). A shard other than the first (or ``helper=True``) first
+    fits the surrogate the decomposition needs second (raw inputs) while the first shard fits the
+    first one (log inputs); a helper stops there (``res`` keeps no formula)."""
+    if shard is not None and shard[0] > 0 and exchange is not None:
+        help_decompose(Xtr, ytr, exchange)
     if helper:
         if exchange is None:
             raise ValueError("a helper of the decomposition needs an exchange to hand its fit over")
@@ -62,12 +71,16 @@ def merge_shards(res: Any, parts: list[dict], Xtr: np.ndarray, ytr: np.ndarray, 
     fits come from the one shard that fitted it. Then the tail of the unsharded run."""
     ds = [p["decomposition"] for p in parts]
     d = ds[0]
+    shape = [(None if e.template is None else sympy.srepr(e.template), None if e.parts is None else list(e.parts))
+             for e in ds]
+    if any(s != shape[0] for s in shape):
+        raise ShardsDisagree("the shards of the decomposition split the law differently")
     if d.parts is not None:
         fits = {}
         for L in d.parts:
             owners = [e.parts[L] for e in ds if e.parts[L] is not None]
             if len(owners) != 1:
-                raise RuntimeError(f"leaf {L} of the decomposition was fitted by {len(owners)} shards, not 1")
+                raise ShardsDisagree(f"leaf {L} of the decomposition was fitted by {len(owners)} shards, not 1")
             fits[L] = owners[0]
         raw = d.template.xreplace({L: alts[0] for L, alts in fits.items()})
         d = Decomposition(raw, raw, _merge_trees([e.tree for e in ds]), d.surrogate_error, d.template, fits)

@@ -1,20 +1,21 @@
-"""Values that two jobs of a parallel search may share: each computed once, by whichever claims it first.
+"""Values that the jobs of a parallel search share: each computed once, by whichever job claims it first.
 
-The decomposition (:mod:`~nnlab.symbolic.decompose`) needs a second surrogate (raw inputs) only when
-the first (log inputs) is not accurate enough, and learns that only after fitting the first. Run in
-parallel, a *helper* job fits the second one at the same time in another process; the *owner* (the
-decomposition's job) takes it when it needs it, or fits it itself when the helper has not started.
-Nothing depends on which side computed it: a value is a pure function of its inputs (one thread,
-seeded) and its name says which inputs (:func:`~nnlab.symbolic.surrogate.surrogate_name`), so the
-owner's result is bit for bit the one of ``n_jobs=1``. A name the helper never computes is computed
-by the owner at once.
+The decomposition (:mod:`~nnlab.symbolic.decompose`) fits a surrogate (log inputs) and, only when it
+is not accurate enough, others (raw inputs, another start). Run in parallel as two shards (or as a
+job and a helper job), each job asks the exchange for the fits it needs: the first to claim a fit
+makes it and publishes it, the others take it. A job that starts while another makes the first fit
+makes the raw-input one meanwhile (:func:`~nnlab.symbolic.surrogate.help_decompose`), so that when
+both are needed they were made at the same time. Nothing depends on which job made a value: it is
+a pure function of its inputs (one thread, seeded) and its name says which inputs
+(:func:`~nnlab.symbolic.surrogate.surrogate_name`), so every job's result is bit for bit the one of
+``n_jobs=1``.
 
-The sides meet through files ``<key>.<name>.*`` in a folder of the search (the one that holds its
-cancel file): ``claim`` is created exclusively (``O_EXCL``) by the side that computes; ``value`` is
-the helper's pickled value (written whole, then renamed); ``failed`` says the helper ended without
-one; ``<key>.declined`` says the owner needs nothing more (a running helper watches it and stops).
-Where the folder is not shared (a cluster without a common file system) neither side sees the
-other: the owner computes every value itself and the helper does nothing.
+The jobs meet through files ``<key>.<name>.*`` in a folder of the search (the one that holds its
+cancel file): ``claim`` is created exclusively (``O_EXCL``) by the job that computes; ``value`` is
+the pickled value (written whole, then renamed); ``failed`` says that job ended without one;
+``<key>.declined`` says the owner needs nothing more (a running helper job watches it and stops).
+Where the folder is not shared (a cluster without a common file system) no job sees another: each
+computes what it needs itself.
 """
 from __future__ import annotations
 
@@ -65,30 +66,42 @@ class Exchange:
             pass
 
     def give(self, name: str, compute: Callable[[], Any]) -> bool:
-        """The helper's side: compute the value ``name`` and publish it, unless the owner claimed it
-        first or declined. Returns whether it was published. Whatever ends the computation (an
-        error, a cancel), the owner is told (``failed``) and computes the value itself."""
+        """The helper's side: compute the value ``name`` and publish it, unless another job claimed it
+        first or the owner declined. Returns whether it was published."""
         if os.path.exists(self.declined_path) or self._claim(name) is not True:
             return False
+        self._publish(name, compute)
+        return True
+
+    def _publish(self, name: str, compute: Callable[[], Any]) -> Any:
+        """Compute the value this side claimed and publish it for the others. Whatever ends the
+        computation (an error, a cancel), they are told (``failed``) and compute it themselves."""
         done = False
         try:
             value = compute()
             tmp = self.path(name, f"value.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.path(name, "value"))
-            done = True
+            try:
+                with open(tmp, "wb") as f:
+                    pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(tmp, self.path(name, "value"))
+                done = True
+            except OSError:
+                pass
+            return value
         finally:
             if not done:
                 self._touch(self.path(name, "failed"))
-        return True
 
     def take(self, name: str, compute: Callable[[], Any], patience: float | None = None) -> Any:
-        """The owner's side: the value ``name``, computed here when this side claims it first (or
-        nothing is shared), else the helper's; after ``patience`` seconds without it (default: see
-        ``started``) or when the helper failed, it is computed here. Either way the same value."""
-        if self._claim(name) is not False:
+        """A job's side: the value ``name``, computed here (and published) when this side claims it
+        first (computed here only when nothing is shared), else the one another job computes; after
+        ``patience`` seconds without it (default: see ``started``) or when that job failed, it is
+        computed here. Either way the same value."""
+        claim = self._claim(name)
+        if claim is None:
             return compute()
+        if claim:
+            return self._publish(name, compute)
         if patience is None:
             patience = max(self.min_patience, 5 * (time.monotonic() - self.started))
         end = time.monotonic() + patience

@@ -23,13 +23,17 @@ after the other where the candidate would go; once all K are back, :meth:`Candid
 joins them here, with a job's arithmetic (one thread), in shard order, into the result the unsplit
 candidate gives (``n_jobs=1`` runs it unsplit). A job that no longer matters is not merged.
 
-Helpers: a candidate listed in :data:`~nnlab.symbolic.search.HELPERS` goes out as its job and,
-right after it, a helper job (``helper=True``) that does meanwhile, in another process, a piece of
-work the candidate may need later (the decomposition's second surrogate). They meet through files
-next to the cancel file (:class:`~nnlab.symbolic.exchange.Exchange`): the candidate takes the
-helper's value or, when the helper has not started, computes it itself; it declines it when not
-needed, which stops the helper. The candidate's result is the one of ``n_jobs=1`` either way; the
-helper's result is dropped.
+Exchange: the jobs of a candidate listed in :data:`~nnlab.symbolic.search.HELPERS` (its shards,
+or, unsharded, the candidate and a helper job handed out right after it, ``helper=True``) share
+values through files next to the cancel file (:class:`~nnlab.symbolic.exchange.Exchange`): each
+value (a decomposition's surrogate fit) is computed once, by whichever job claims it first, and
+taken by the others; a job that starts while another computes the first value computes meanwhile
+one that may be needed later (the raw-input surrogate). A value is a pure function of its name, so
+the result is the one of ``n_jobs=1`` either way; a helper's own result is dropped. Where the folder
+is not shared (a cluster without a common file system) every job computes what it needs itself.
+
+Cheap jobs first: the leading jobs cheaper than a worker's round trip (:data:`INLINE_COST`) run in
+this process before any job goes to a worker; a law they end starts no worker at all.
 
 A new candidate type plugs in by adding a :class:`Candidate` to the list: nothing here knows
 the candidates' kinds.
@@ -113,11 +117,11 @@ class CandidateJob:
         return time.monotonic() + (self.deadline - time.time())  # a float: candidates add to it
 
     def shards(self) -> list["CandidateJob"]:
-        """The jobs that share this candidate's work (:data:`~nnlab.symbolic.search.SHARDS`), then its
-        helper (:data:`~nnlab.symbolic.search.HELPERS`); [self] for most."""
+        """The jobs that share this candidate's work (:data:`~nnlab.symbolic.search.SHARDS`), or itself
+        and its helper (an unsharded candidate of :data:`~nnlab.symbolic.search.HELPERS`); [self] for most."""
         K = SHARDS.get(self.candidate.name, 1)
         out = [self] if K <= 1 else [replace(self, shard=(j, K)) for j in range(K)]
-        if self.candidate.name in HELPERS and not self.helper:
+        if K <= 1 and self.candidate.name in HELPERS and not self.helper:  # (a later shard helps instead)
             out.append(replace(self, helper=True))
         return out
 

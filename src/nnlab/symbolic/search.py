@@ -33,15 +33,14 @@ __all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHA
            "merge_numbers", "make_kan", "complexity"]
 
 # candidates whose work splits into independent shards (run as separate jobs, joined by merge_shards):
-# the composite's library fits, one per (structure, inner function) unit, dealt round-robin to 4 shards.
-# The decomposition can split its leaves too (decompose_candidate.run_decompose(shard=...), each shard fitting the surrogate
-# again and taking the same decisions), but on the public Feynman set the repeated surrogate fits cost
-# more than the leaves gain (simulated 2-worker speed-up 1.39x with it, 1.51x without; most trees have
-# one or two leaves): it stays whole until the shards can share one surrogate.
-SHARDS = {"composite": 4}
-# candidates that, run in parallel, get a helper job (handed out right after theirs) for a piece of
-# work they may need later: the decomposition's raw-input surrogate, needed when the log-input one is
-# not accurate enough, fitted meanwhile in another process and handed over (exchange.py)
+# the composite's library fits, one per (structure, inner function) unit, dealt round-robin to 4 shards;
+# the decomposition's leaves, dealt round-robin to 2 shards (decompose_candidate.run_decompose(shard=...):
+# each shard takes the same decisions; the surrogate fits are shared through an exchange, see HELPERS).
+SHARDS = {"composite": 4, "decompose": 2}
+# candidates whose parallel jobs share values through an exchange (exchange.py): the decomposition's
+# surrogate fits, each made once by whichever job claims it first. While one job fits the log-input
+# surrogate, another fits the raw-input one, needed when the first is not accurate enough: the second
+# shard (or, for an unsharded candidate, a helper job handed out right after it)
 HELPERS = {"decompose"}
 
 _NUMERIC_ERRORS = NUMERIC_ERRORS
@@ -203,7 +202,7 @@ def merge_shards(parts: list[CandidateResult], Xtr: np.ndarray, ytr: np.ndarray,
         if p.partial is None:
             return p
     from .composite import check_shards, merge_composite
-    from .decompose_candidate import merge_shards as merge_decompose
+    from .decompose_candidate import ShardsDisagree, run_decompose, merge_shards as merge_decompose
 
     if cand.name == "composite":
         check_shards([p.partial for p in parts])
@@ -216,7 +215,11 @@ def merge_shards(parts: list[CandidateResult], Xtr: np.ndarray, ytr: np.ndarray,
                 merge_composite(res, [p.partial for p in parts], Xtr, ytr, Xva, yva, variables, lib, grid=grid,
                                 k=k, snap_tol=snap_tol, deadline=deadline)
             else:
-                merge_decompose(res, [p.partial for p in parts], Xtr, ytr, Xva, yva, variables, snap_tol)
+                try:
+                    merge_decompose(res, [p.partial for p in parts], Xtr, ytr, Xva, yva, variables, snap_tol)
+                except ShardsDisagree:  # a clock made the shards decide apart (a binding time limit): redo it whole
+                    res = CandidateResult(cand)
+                    run_decompose(res, Xtr, ytr, Xva, yva, variables, lib, snap_tol=snap_tol, deadline=deadline)
         except _NUMERIC_ERRORS as e:
             res.note = f"failed: {type(e).__name__}: {e}"
     res.seconds = sum(p.seconds for p in parts) + time.monotonic() - t0
