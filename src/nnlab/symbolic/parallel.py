@@ -107,8 +107,8 @@ class CandidateJob:
             return CandidateResult(self.candidate, note="cancelled: not needed")
 
     def exchange(self) -> Exchange | None:
-        """Where this candidate and its helper meet (parallel runs of :data:`HELPERS` only): files
-        next to the cancel file, named after the job's index."""
+        """Where the jobs of this candidate (its shards, or it and its helper) share values (parallel
+        runs of :data:`HELPERS` only): files next to the cancel file, named after the job's index."""
         if self.cancel is None or self.candidate.name not in HELPERS:
             return None
         return Exchange(os.path.dirname(self.cancel), f"job{self.index}")
