@@ -535,8 +535,8 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
         max_surrogate_error: above this relative error of the surrogate nothing is decided.
         shard: ``(j, K)``: fit only the leaves ``k`` with ``k mod K = j`` (the others keep ``None``
             fits in ``parts``; needs ``refit=False``); :func:`merge_shards` joins the K results.
-        exchange: parallel searches: where a helper job may hand over a surrogate fit made meanwhile
-            (:mod:`~nnlab.symbolic.exchange`); the result is the same without it.
+        exchange: parallel searches: where the decomposition's other job (or a helper job) shares the
+            surrogate fits, each made once (:mod:`~nnlab.symbolic.exchange`); the same result without it.
 
     Returns a :class:`Decomposition`; ``expr`` is None when the top level has no split (the
     plain candidate search then covers the problem as a whole)."""
