@@ -50,10 +50,10 @@ def front_key(est):
     return (tuple((r.candidate, str(r.formula), r.val_error) for r in est.equations_), str(est.formula_))
 
 
-def fit(eq, X, y, time_limit, n_jobs, verbose=False):
+def fit(eq, X, y, time_limit, n_jobs, verbose=False, **kw):
     from nnlab.symbolic import SymbolicRegressor
 
-    est = SymbolicRegressor(time_limit=time_limit, variables=eq["variables"], n_jobs=n_jobs, verbose=verbose)
+    est = SymbolicRegressor(time_limit=time_limit, variables=eq["variables"], n_jobs=n_jobs, verbose=verbose, **kw)
     t0 = time.perf_counter()
     est.fit(X, y)
     return time.perf_counter() - t0, est
@@ -175,14 +175,16 @@ def main() -> None:
 
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
-    # warm-up: start the loky pool and the Dask workers, import nnlab in them
+    # warm-up: start the loky pool and the Dask workers, import nnlab in them (candidates that go to
+    # the workers: a monomial would run in this process and start no worker)
     w = eqs[0]
     Xw, yw = sample(w, 100, 0)
+    warm = dict(search=["rational", "raw", "decompose"], steps=20)
     if "n_jobs=2" in modes:
-        fit(w, Xw, yw, 5, 2)
+        fit(w, Xw, yw, 5, 2, **warm)
     if client is not None:
         with joblib.parallel_config(backend="dask"):
-            fit(w, Xw, yw, 5, 2)
+            fit(w, Xw, yw, 5, 2, **warm)
     times = {(e["id"], m): [] for e in eqs for m in modes}
     fronts = {(e["id"], m): set() for e in eqs for m in modes}
     formulas = {}

@@ -247,7 +247,7 @@ def test_decomposition_shards_fit_each_leaf_once_and_merge_into_the_unsharded_la
     args = (Candidate("decompose"), X[:180], y[:180], X[180:], y[180:], list(syms), LIBRARY)
     opts = dict(grid=5, k=3, steps=20, lamb=0.0, r2_threshold=0.99, snap_tol=1e-6, deadline=time.monotonic() + 3600)
     whole = run_candidate(*args, **opts)
-    K = SHARDS.get("decompose", 2)  # off in the search by default (see SHARDS), the split itself must hold
+    K = SHARDS.get("decompose", 2)
     parts = [run_candidate(*args, **opts, shard=(j, K)) for j in range(K)]
     fits = [p.partial["decomposition"].parts for p in parts]
     assert len(fits[0]) >= 2 and all(sum(f[L] is not None for f in fits) == 1 for L in fits[0])

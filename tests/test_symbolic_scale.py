@@ -520,3 +520,33 @@ def test_a_cancelled_job_never_stops_inside_an_import(tmp_path, monkeypatch):
                 sum(range(100))
     assert sys.modules["slow_mod_nnlab"].DONE
     sys.modules.pop("slow_mod_nnlab")
+
+
+def test_a_closed_form_that_ends_the_search_needs_no_worker(monkeypatch):
+    """With n_jobs=2 the leading jobs cheaper than a worker's round trip (the monomial's least squares)
+    run in this process first; when one is exact no job goes to a worker at all, and when none is,
+    the rest go to the workers and the kept prefix is the sequential one."""
+    import joblib
+
+    from nnlab.symbolic import parallel as par
+
+    handed = []
+    call = par._call
+
+    def spy(pos, j, job):
+        handed.append(job.candidate.name)
+        return call(pos, j, job)
+
+    monkeypatch.setattr(par, "_call", spy)
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 5, (200, 2))
+    y = 0.5 * X[:, 0] * X[:, 1] ** 2
+    with joblib.parallel_config(backend="threading"):
+        est = S.SymbolicRegressor(steps=30, n_jobs=2, time_limit=3600).fit(X, y)
+    assert [r.candidate.name for r in est.candidates_] == ["monomial"] and handed == []
+    y = X[:, 0] + X[:, 1] ** 2  # no monomial: the others go to the workers
+    seq = S.SymbolicRegressor(steps=30, n_jobs=1, time_limit=3600, search=["monomial", "rational", "raw"]).fit(X, y)
+    with joblib.parallel_config(backend="threading"):
+        got = S.SymbolicRegressor(steps=30, n_jobs=2, time_limit=3600, search=["monomial", "rational", "raw"]).fit(X, y)
+    assert "monomial" not in handed and handed
+    assert _keys(got) == _keys(seq) and _front(got) == _front(seq)

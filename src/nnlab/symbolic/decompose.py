@@ -406,7 +406,7 @@ class _Decomposer(LeafFits):
 def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str], lib: Library | None = None, *,
               refit: bool = True, snap_tol: float = 1e-6, deadline: float | None = None, z_max: float = 4.0,
               max_surrogate_error: float = 0.05, seed: int = 0,
-              shard: tuple[int, int] | None = None) -> Decomposition:
+              shard: tuple[int, int] | None = None, exchange: Any = None) -> Decomposition:
     """Fit the surrogate and split (X (N, n), y (N,)) recursively; see the module docstring.
 
     Args:
@@ -419,6 +419,8 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
         max_surrogate_error: above this relative error of the surrogate nothing is decided.
         shard: ``(j, K)``: fit only the leaves ``k`` with ``k mod K = j`` (the others keep ``None``
             fits in ``parts``; needs ``refit=False``); :func:`merge_shards` joins the K results.
+        exchange: parallel searches: where the decomposition's other job (or a helper job) shares the
+            surrogate fits, each made once (:mod:`~nnlab.symbolic.exchange`); the same result without it.
 
     Returns a :class:`Decomposition`; ``expr`` is None when the top level has no split (the
     plain candidate search then covers the problem as a whole)."""
@@ -435,7 +437,7 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
         raise ValueError("a shard of the decomposition cannot refit: merge the shards first (refit=False)")
     deadline = math.inf if deadline is None else deadline
     # the oracle is trained in full whatever the clock says: a half-trained one would make every test wrong
-    sur = fit_surrogate(X, y, seed=seed, steps=1500)
+    sur = fit_surrogate(X, y, seed=seed, steps=1500, exchange=exchange)
     # a poor surrogate gets other tries: differences (x_i − x_j) are smoother in raw x, and L-BFGS
     # from one start can stall far from the fit another start reaches (0.12 against 0.005)
     for log_inputs, start in ((False, seed), (True, seed + 1)):
@@ -443,8 +445,10 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
             break
         if not log_inputs and not np.any(sur.signs):
             continue  # no fixed-sign column: raw inputs are the inputs already fitted
-        other = fit_surrogate(X, y, seed=start, steps=1500, log_inputs=log_inputs)
+        other = fit_surrogate(X, y, seed=start, steps=1500, log_inputs=log_inputs, exchange=exchange)
         sur = other if other.error < sur.error else sur
+    if exchange is not None:
+        exchange.decline()  # no more fits needed: a helper still fitting stops
     dec = _Decomposer(LIBRARY if lib is None else lib, deadline, z_max, seed, shard=shard)
     if sur.error > max_surrogate_error:  # the tests would judge noise: no decision is better than a wrong one
         return Decomposition(None, None, {"split": "none", "variables": [str(v) for v in variables],

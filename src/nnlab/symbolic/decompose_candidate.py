@@ -14,15 +14,23 @@ import sympy
 
 from .compose import choose_parts, finish
 from .decompose import Decomposition, decompose
+from .exchange import Exchange
 from .finish import fill_result
 from .library import Library
+from .surrogate import help_decompose
 
-__all__ = ["run_decompose", "merge_shards"]
+__all__ = ["run_decompose", "merge_shards", "ShardsDisagree"]
+
+
+class ShardsDisagree(RuntimeError):
+    """The shards of one decomposition took different decisions (only a clock can part them: a time
+    budget that ran out in one shard and not in another); the merge cannot join them."""
 
 
 def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
                   variables: list[sympy.Symbol], lib: Library, *, snap_tol: float, deadline: float | None,
-                  share: float = 0.6, min_seconds: float = 15.0, shard: tuple[int, int] | None = None) -> None:
+                  share: float = 0.6, min_seconds: float = 15.0, shard: tuple[int, int] | None = None,
+                  exchange: Exchange | None = None, helper: bool = False) -> None:
     """Fill ``res`` (a :class:`~nnlab.symbolic.search.CandidateResult`) with the decomposition's law.
 
     Its own time budget: ``share`` of what is left before the search's ``deadline``, at least
@@ -31,12 +39,25 @@ def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
     and past 25% more the law is only polished, not snapped.
 
     ``shard=(j, K)``: only the j-th share of the leaves, left in ``res.partial`` (no formula);
-    :func:`merge_shards` joins the K shares into this function's unsharded result."""
+    :func:`merge_shards` joins the K shares into this function's unsharded result.
+
+    ``exchange`` (parallel runs): the surrogate fits are shared with the other shards (or the helper
+    job), each made once (the same law, sooner). A shard other than the first (or ``helper=True``) first
+    fits the surrogate the decomposition needs second (raw inputs) while the first shard fits the
+    first one (log inputs); a helper stops there (``res`` keeps no formula)."""
+    if shard is not None and shard[0] > 0 and exchange is not None:
+        help_decompose(Xtr, ytr, exchange)
+    if helper:
+        if exchange is None:
+            raise ValueError("a helper of the decomposition needs an exchange to hand its fit over")
+        given = help_decompose(Xtr, ytr, exchange)
+        res.note = "helper: raw-input surrogate " + ("handed over" if given else "not needed")
+        return
     t0 = time.monotonic()
     left = (float(deadline) - t0) if deadline is not None else min_seconds / share
     budget = max(share * left, min_seconds)
     end = t0 + budget
-    d = decompose(Xtr, ytr, variables, lib, refit=False, deadline=end, shard=shard)
+    d = decompose(Xtr, ytr, variables, lib, refit=False, deadline=end, shard=shard, exchange=exchange)
     if shard is not None:  # the end of the budget as wall-clock time: the merge may run in another process
         res.partial = {"decomposition": d, "end": time.time() + budget, "budget": budget}
         return
@@ -50,12 +71,16 @@ def merge_shards(res: Any, parts: list[dict], Xtr: np.ndarray, ytr: np.ndarray, 
     fits come from the one shard that fitted it. Then the tail of the unsharded run."""
     ds = [p["decomposition"] for p in parts]
     d = ds[0]
+    shape = [(None if e.template is None else sympy.srepr(e.template), None if e.parts is None else list(e.parts))
+             for e in ds]
+    if any(s != shape[0] for s in shape):
+        raise ShardsDisagree("the shards of the decomposition split the law differently")
     if d.parts is not None:
         fits = {}
         for L in d.parts:
             owners = [e.parts[L] for e in ds if e.parts[L] is not None]
             if len(owners) != 1:
-                raise RuntimeError(f"leaf {L} of the decomposition was fitted by {len(owners)} shards, not 1")
+                raise ShardsDisagree(f"leaf {L} of the decomposition was fitted by {len(owners)} shards, not 1")
             fits[L] = owners[0]
         raw = d.template.xreplace({L: alts[0] for L, alts in fits.items()})
         d = Decomposition(raw, raw, _merge_trees([e.tree for e in ds]), d.surrogate_error, d.template, fits)

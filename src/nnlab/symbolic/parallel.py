@@ -23,6 +23,18 @@ after the other where the candidate would go; once all K are back, :meth:`Candid
 joins them here, with a job's arithmetic (one thread), in shard order, into the result the unsplit
 candidate gives (``n_jobs=1`` runs it unsplit). A job that no longer matters is not merged.
 
+Exchange: the jobs of a candidate listed in :data:`~nnlab.symbolic.search.HELPERS` (its shards,
+or, unsharded, the candidate and a helper job handed out right after it, ``helper=True``) share
+values through files next to the cancel file (:class:`~nnlab.symbolic.exchange.Exchange`): each
+value (a decomposition's surrogate fit) is computed once, by whichever job claims it first, and
+taken by the others; a job that starts while another computes the first value computes meanwhile
+one that may be needed later (the raw-input surrogate). A value is a pure function of its name, so
+the result is the one of ``n_jobs=1`` either way; a helper's own result is dropped. Where the folder
+is not shared (a cluster without a common file system) every job computes what it needs itself.
+
+Cheap jobs first: the leading jobs cheaper than a worker's round trip (:data:`INLINE_COST`) run in
+this process before any job goes to a worker; a law they end starts no worker at all.
+
 A new candidate type plugs in by adding a :class:`Candidate` to the list: nothing here knows
 the candidates' kinds.
 """
@@ -39,7 +51,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from .search import SHARDS, Candidate, CandidateResult, merge_shards, run_candidate
+from .exchange import Exchange
+from .search import HELPERS, SHARDS, Candidate, CandidateResult, merge_shards, run_candidate
 
 __all__ = ["CandidateJob", "run_jobs", "check_n_jobs", "dask_client", "expected_cost", "dispatch_order"]
 
@@ -70,28 +83,47 @@ class CandidateJob:
     deadline: float
     cancel: str | None = None  # a file whose existence tells a running job that it is no longer needed
     shard: tuple[int, int] | None = None  # (j, K): the j-th of the K shares of the candidate's work
+    helper: bool = False  # the helper job of a candidate in HELPERS (see the module docstring)
 
     def __call__(self) -> CandidateResult:
         if self.index > 0 and time.time() > self.deadline:
             return CandidateResult(self.candidate, note="skipped: time limit")
         if self.cancel is not None and os.path.exists(self.cancel):
             return CandidateResult(self.candidate, note="cancelled: not needed")
+        exchange = self.exchange()
+        if self.helper and (exchange is None or os.path.exists(exchange.declined_path)):
+            return CandidateResult(self.candidate, note="helper: not needed")
+        extra: dict[str, Any] = {} if exchange is None else {"exchange": exchange}
+        if self.helper:
+            extra["helper"] = True
+        watch = (self.cancel, exchange.declined_path if self.helper and exchange is not None else None)
         try:
-            with _one_thread(), _Watch(self.cancel):
+            with _one_thread(), _Watch(*watch):
                 Xtr, ytr, Xva, yva = self.data
                 return run_candidate(self.candidate, Xtr, ytr, Xva, yva, list(self.variables), self.library,
-                                     deadline=self._mono(), shard=self.shard,
+                                     deadline=self._mono(), shard=self.shard, **extra,
                                      **dict(self.options))  # type: ignore[arg-type]
         except _Cancelled:
             return CandidateResult(self.candidate, note="cancelled: not needed")
+
+    def exchange(self) -> Exchange | None:
+        """Where the jobs of this candidate (its shards, or it and its helper) share values (parallel
+        runs of :data:`HELPERS` only): files next to the cancel file, named after the job's index."""
+        if self.cancel is None or self.candidate.name not in HELPERS:
+            return None
+        return Exchange(os.path.dirname(self.cancel), f"job{self.index}")
 
     def _mono(self) -> float:
         return time.monotonic() + (self.deadline - time.time())  # a float: candidates add to it
 
     def shards(self) -> list["CandidateJob"]:
-        """The jobs that share this candidate's work (:data:`~nnlab.symbolic.search.SHARDS`), or [self]."""
+        """The jobs that share this candidate's work (:data:`~nnlab.symbolic.search.SHARDS`), or itself
+        and its helper (an unsharded candidate of :data:`~nnlab.symbolic.search.HELPERS`); [self] for most."""
         K = SHARDS.get(self.candidate.name, 1)
-        return [self] if K <= 1 else [replace(self, shard=(j, K)) for j in range(K)]
+        out = [self] if K <= 1 else [replace(self, shard=(j, K)) for j in range(K)]
+        if K <= 1 and self.candidate.name in HELPERS and not self.helper:  # (a later shard helps instead)
+            out.append(replace(self, helper=True))
+        return out
 
     def merge(self, parts: Sequence[CandidateResult]) -> CandidateResult:
         """Join the results of :meth:`shards` (in their order) with the arithmetic of a job."""
@@ -132,8 +164,10 @@ class _Watch:
     fires inside an ``import`` (the module would stay half-initialised in ``sys.modules``: once,
     ``triton.language`` without ``core``, and every later job of that worker failed)."""
 
-    def __init__(self, cancel: str | None, every: float = 0.02) -> None:
-        self.cancel, self.every = cancel, every
+    def __init__(self, *cancel: str | None, every: float = 0.02) -> None:
+        self.files = [c for c in cancel if c is not None]  # any of them ends the job
+        self.cancel = self.files or None
+        self.every = every
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.fired = False
@@ -147,7 +181,7 @@ class _Watch:
 
     def _poll(self) -> None:
         while not self.done.wait(self.every):
-            if os.path.exists(self.cancel):  # type: ignore[arg-type]
+            if any(os.path.exists(c) for c in self.files):
                 with self.lock:
                     if self.done.is_set():
                         return
@@ -238,22 +272,20 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     if not jobs:
         return []
     if _sequential(n_jobs):
-        out = []
-        for job in jobs:
-            if on_start:
-                on_start(job)
-            r = job()
-            if on_end:
-                on_end(job, r)
-            out.append(r)
-            if stop(r):
-                break
-        return out
+        return _run_here(jobs, len(jobs), stop, on_start, on_end)
+    # the leading jobs cheaper than handing them to a worker run here first (a law they end needs no
+    # worker, and no pool is started for it); the rest go to the workers
+    inline = 0
+    while inline < len(jobs) and _cheaper_here(jobs[inline]):
+        inline += 1
+    first = _run_here(jobs, inline, stop, on_start, on_end)
+    if len(first) < inline or (first and stop(first[-1])) or inline == len(jobs):
+        return first
     from joblib import Parallel, delayed
 
-    done: dict[int, CandidateResult] = {}
+    done: dict[int, CandidateResult] = dict(enumerate(first))
     if on_start:
-        for job in jobs:
+        for job in jobs[inline:]:
             on_start(job)
     enough = threading.Event()
     tmp = tempfile.mkdtemp(prefix="nnlab-search-")
@@ -261,12 +293,16 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     jobs = [replace(job, cancel=cancel) for job in jobs]
 
     # a candidate whose work splits (search.SHARDS) goes out as its shards, one after the other, and
-    # is merged here once all have come back (with a job's arithmetic: the same result as unsplit)
+    # is merged here once all have come back (with a job's arithmetic: the same result as unsplit);
+    # a helper job (search.HELPERS) goes out right after its candidate, and its result is dropped
     shards = [getattr(job, "shards", lambda job=job: [job])() for job in jobs]
+    needed = [sum(not getattr(p, "helper", False) for p in s) for s in shards]
     parts: dict[int, dict[int, CandidateResult]] = {}
 
     def tasks():  # joblib pulls the next job when a worker frees; none once the kept prefix is known
         for pos in dispatch_order(jobs):
+            if pos in done:
+                continue
             for j, part in enumerate(shards[pos]):
                 if enough.is_set():
                     return
@@ -279,9 +315,11 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     # joblib's generator would kill its worker processes (the next search would restart them).
     try:
         for i, j, r in par(tasks()):
+            if getattr(shards[i][j], "helper", False):
+                continue
             got = parts.setdefault(i, {})
             got[j] = r
-            if len(got) < len(shards[i]):
+            if len(got) < needed[i]:
                 continue
             if end is not None:  # not needed any more: not worth a merge
                 done[i] = CandidateResult(jobs[i].candidate, note="cancelled: not needed")
@@ -299,6 +337,38 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     if end is None:
         end = _prefix_end(done, len(jobs), stop) or len(done)
     return [done[k] for k in range(end)]
+
+
+def _run_here(jobs: Sequence[CandidateJob], n: int, stop: Callable[[CandidateResult], bool],
+              on_start: Callable[[CandidateJob], None] | None,
+              on_end: Callable[[CandidateJob, CandidateResult], None] | None) -> list[CandidateResult]:
+    """The first ``n`` jobs one after the other in this process, up to the first that passes ``stop``."""
+    out = []
+    for job in jobs[:n]:
+        if on_start:
+            on_start(job)
+        r = job()
+        if on_end:
+            on_end(job, r)
+        out.append(r)
+        if stop(r):
+            break
+    return out
+
+
+# a job whose expected cost (in KAN edges) is at most this share of an additive KAN's (one edge per
+# feature) costs less than handing it to a worker and back: a closed form by least squares (monomial)
+INLINE_COST = 0.05
+
+
+def _cheaper_here(job: Any) -> bool:
+    """Whether ``job`` is cheaper to run in this process than in a worker (see :data:`INLINE_COST`);
+    jobs without data (test doubles) go to the workers."""
+    data = getattr(job, "data", None)
+    if data is None or getattr(job, "shard", None) is not None:
+        return False
+    n = int(getattr(data[0], "shape", (0, 1))[1])
+    return expected_cost(job.candidate, n) <= INLINE_COST * max(n, 1)
 
 
 def _prefix_end(done: dict[int, CandidateResult], n: int, stop: Callable[[CandidateResult], bool]) -> int | None:

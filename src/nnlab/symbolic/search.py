@@ -29,16 +29,19 @@ from .polish import evaluate, relative_rmse
 from .train import train_lbfgs
 from .transforms import Transform, fixed_sign
 
-__all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHARDS", "tidy", "merge_numbers",
-           "make_kan", "complexity"]
+__all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHARDS", "HELPERS", "tidy",
+           "merge_numbers", "make_kan", "complexity"]
 
 # candidates whose work splits into independent shards (run as separate jobs, joined by merge_shards):
-# the composite's library fits, one per (structure, inner function) unit, dealt round-robin to 4 shards.
-# The decomposition can split its leaves too (decompose_candidate.run_decompose(shard=...), each shard fitting the surrogate
-# again and taking the same decisions), but on the public Feynman set the repeated surrogate fits cost
-# more than the leaves gain (simulated 2-worker speed-up 1.39x with it, 1.51x without; most trees have
-# one or two leaves): it stays whole until the shards can share one surrogate.
-SHARDS = {"composite": 4}
+# the composite's library fits, one per (structure, inner function) unit, dealt round-robin to 4 shards;
+# the decomposition's leaves, dealt round-robin to 2 shards (decompose_candidate.run_decompose(shard=...):
+# each shard takes the same decisions; the surrogate fits are shared through an exchange, see HELPERS).
+SHARDS = {"composite": 4, "decompose": 2}
+# candidates whose parallel jobs share values through an exchange (exchange.py): the decomposition's
+# surrogate fits, each made once by whichever job claims it first. While one job fits the log-input
+# surrogate, another fits the raw-input one, needed when the first is not accurate enough: the second
+# shard (or, for an unsharded candidate, a helper job handed out right after it)
+HELPERS = {"decompose"}
 
 _NUMERIC_ERRORS = NUMERIC_ERRORS
 
@@ -92,18 +95,22 @@ def make_kan(width: list[int], grid: int, k: int, seed: int) -> Any:
 def run_candidate(cand: Candidate, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
                   variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int, steps: int, lamb: float,
                   r2_threshold: float, snap_tol: float, deadline: float | None,
-                  shard: tuple[int, int] | None = None) -> CandidateResult:
+                  shard: tuple[int, int] | None = None, exchange: Any = None,
+                  helper: bool = False) -> CandidateResult:
     """Run §6.3 steps 1–6 for one candidate; numeric failures end the candidate, never the search.
 
     ``shard=(j, K)`` (candidates in :data:`SHARDS`): only the j-th of K shares of the work, left in
-    ``partial``; :func:`merge_shards` joins the K results into the unsharded one."""
+    ``partial``; :func:`merge_shards` joins the K results into the unsharded one.
+    ``exchange`` (candidates in :data:`HELPERS`, an :class:`~nnlab.symbolic.exchange.Exchange`): where
+    the candidate's helper job hands over its work; ``helper=True`` runs that helper (no formula)."""
     t0 = time.monotonic()
     res = CandidateResult(cand)
     with warnings.catch_warnings():
         # hidden-layer inputs move during training; update_grid follows them, the warning is noise here
         warnings.simplefilter("ignore", UserWarning)
         _run(cand, res, Xtr, ytr, Xva, yva, variables, lib, grid=grid, k=k, steps=steps, lamb=lamb,
-             r2_threshold=r2_threshold, snap_tol=snap_tol, deadline=deadline, shard=shard)
+             r2_threshold=r2_threshold, snap_tol=snap_tol, deadline=deadline, shard=shard, exchange=exchange,
+             helper=helper)
     res.seconds = time.monotonic() - t0
     if not math.isfinite(res.val_error):
         res.val_error = float("inf")
@@ -113,7 +120,9 @@ def run_candidate(cand: Candidate, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.nda
 def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray,
          yva: np.ndarray, variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int, steps: int,
          lamb: float, r2_threshold: float, snap_tol: float, deadline: float | None,
-         shard: tuple[int, int] | None = None) -> None:
+         shard: tuple[int, int] | None = None, exchange: Any = None, helper: bool = False) -> None:
+    if helper and cand.name not in HELPERS:
+        raise ValueError(f"candidate {cand.name!r} has no helper job (HELPERS: {sorted(HELPERS)})")
     try:
         if cand.name == "monomial":
             _run_monomial(res, Xtr, ytr, Xva, yva, variables, snap_tol=snap_tol, deadline=deadline)
@@ -138,7 +147,7 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
             from .decompose_candidate import run_decompose
 
             run_decompose(res, Xtr, ytr, Xva, yva, variables, lib, snap_tol=snap_tol, deadline=deadline,
-                          shard=shard)
+                          shard=shard, exchange=exchange, helper=helper)
             return
         tr = Transform.fit(Xtr, ytr, cand.log_x, cand.log_y)
         res.transform = tr
@@ -193,7 +202,7 @@ def merge_shards(parts: list[CandidateResult], Xtr: np.ndarray, ytr: np.ndarray,
         if p.partial is None:
             return p
     from .composite import check_shards, merge_composite
-    from .decompose_candidate import merge_shards as merge_decompose
+    from .decompose_candidate import ShardsDisagree, run_decompose, merge_shards as merge_decompose
 
     if cand.name == "composite":
         check_shards([p.partial for p in parts])
@@ -206,7 +215,11 @@ def merge_shards(parts: list[CandidateResult], Xtr: np.ndarray, ytr: np.ndarray,
                 merge_composite(res, [p.partial for p in parts], Xtr, ytr, Xva, yva, variables, lib, grid=grid,
                                 k=k, snap_tol=snap_tol, deadline=deadline)
             else:
-                merge_decompose(res, [p.partial for p in parts], Xtr, ytr, Xva, yva, variables, snap_tol)
+                try:
+                    merge_decompose(res, [p.partial for p in parts], Xtr, ytr, Xva, yva, variables, snap_tol)
+                except ShardsDisagree:  # a clock made the shards decide apart (a binding time limit): redo it whole
+                    res = CandidateResult(cand)
+                    run_decompose(res, Xtr, ytr, Xva, yva, variables, lib, snap_tol=snap_tol, deadline=deadline)
         except _NUMERIC_ERRORS as e:
             res.note = f"failed: {type(e).__name__}: {e}"
     res.seconds = sum(p.seconds for p in parts) + time.monotonic() - t0

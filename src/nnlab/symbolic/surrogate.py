@@ -11,8 +11,10 @@ and a standardised target. A share of the rows is held out; the surrogate's erro
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +22,7 @@ from torch import nn
 
 from .train import train_lbfgs
 
-__all__ = ["Surrogate", "fit_surrogate"]
+__all__ = ["Surrogate", "fit_surrogate", "surrogate_name", "help_decompose"]
 
 
 @dataclass
@@ -59,14 +61,22 @@ def _mlp(n: int, hidden: int, seed: int) -> nn.Module:
 
 
 def fit_surrogate(X: np.ndarray, y: np.ndarray, hidden: int = 32, steps: int = 600, holdout: float = 0.2,
-                  seed: int = 0, log_inputs: bool = True, deadline: float | None = None) -> Surrogate:
+                  seed: int = 0, log_inputs: bool = True, deadline: float | None = None,
+                  exchange: Any = None) -> Surrogate:
     """Fit ``f̂`` to (X (N, n), y (N,)); ``holdout`` of the rows measure its error ``σ``.
 
     ``log_inputs``: feed fixed-sign columns as ``log|x|``. After the error is measured the network is trained a little more on all rows (the tests then
     use every sample; ``σ`` stays the honest held-out figure).
+
+    ``exchange`` (an :class:`~nnlab.symbolic.exchange.Exchange`, parallel searches only): the fit may
+    come from a helper job that made the same fit (same data and arguments, :func:`surrogate_name`)
+    in another process meanwhile; the value is the same, only the wall time changes.
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if exchange is not None and deadline is None:  # a fit cut short by a clock is no pure function
+        args = dict(hidden=hidden, steps=steps, holdout=holdout, seed=seed, log_inputs=log_inputs)
+        return exchange.take(surrogate_name(X, y, **args), lambda: fit_surrogate(X, y, **args))
     signs = np.where(X.min(axis=0) > 0, 1.0, np.where(X.max(axis=0) < 0, -1.0, 0.0)) * float(log_inputs)
     with np.errstate(all="ignore"):
         V = np.where(signs != 0, np.log(np.abs(X)), X)  # products of powers are smoother in log|x|
@@ -94,3 +104,28 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, hidden: int = 32, steps: int = 6
     train_lbfgs(net, U, T, steps=max(steps // 6, 10), deadline=deadline)
     sur.sigma, sur.error = max(sigma, 1e-15 * rms), sigma / (rms or 1.0)
     return sur
+
+
+def surrogate_name(X: np.ndarray, y: np.ndarray, **args: Any) -> str:
+    """The name of a surrogate fit in an :class:`~nnlab.symbolic.exchange.Exchange`: a digest of the
+    data and every argument of :func:`fit_surrogate` (two fits with the same name are the same fit)."""
+    h = hashlib.sha1()
+    for a in (X, y):
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        h.update(repr(a.shape).encode())
+        h.update(a.tobytes())
+    h.update(repr(sorted(args.items())).encode())
+    return "surrogate-" + h.hexdigest()[:20]
+
+
+def help_decompose(X: np.ndarray, y: np.ndarray, exchange: Any, seed: int = 0, steps: int = 1500) -> bool:
+    """The decomposition's helper job: the fit it needs second when its first surrogate (log inputs) is
+    not accurate enough, the one on raw inputs, made meanwhile and handed over through ``exchange``.
+    Nothing to do without a fixed-sign column (the raw-input fit would be the first one). Returns
+    whether it was handed over (not when the owner took it on itself or declined it first)."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if not np.any((X.min(axis=0) > 0) | (X.max(axis=0) < 0)):
+        return False
+    args = dict(hidden=32, steps=steps, holdout=0.2, seed=seed, log_inputs=False)
+    return exchange.give(surrogate_name(X, y, **args), lambda: fit_surrogate(X, y, **args))

@@ -1,0 +1,124 @@
+"""Values that the jobs of a parallel search share: each computed once, by whichever job claims it first.
+
+The decomposition (:mod:`~nnlab.symbolic.decompose`) fits a surrogate (log inputs) and, only when it
+is not accurate enough, others (raw inputs, another start). Run in parallel as two shards (or as a
+job and a helper job), each job asks the exchange for the fits it needs: the first to claim a fit
+makes it and publishes it, the others take it. A job that starts while another makes the first fit
+makes the raw-input one meanwhile (:func:`~nnlab.symbolic.surrogate.help_decompose`), so that when
+both are needed they were made at the same time. Nothing depends on which job made a value: it is
+a pure function of its inputs (one thread, seeded) and its name says which inputs
+(:func:`~nnlab.symbolic.surrogate.surrogate_name`), so every job's result is bit for bit the one of
+``n_jobs=1``.
+
+The jobs meet through files ``<key>.<name>.*`` in a folder of the search (the one that holds its
+cancel file): ``claim`` is created exclusively (``O_EXCL``) by the job that computes; ``value`` is
+the pickled value (written whole, then renamed); ``failed`` says that job ended without one;
+``<key>.declined`` says the owner needs nothing more (a running helper job watches it and stops).
+Where the folder is not shared (a cluster without a common file system) no job sees another: each
+computes what it needs itself.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+__all__ = ["Exchange"]
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """The meeting point of one owner and one helper: ``folder`` (the search's) and ``key`` (the job's).
+
+    ``started``: ``time.monotonic()`` when the owner's job began; it sets how long the owner waits for a
+    value the helper claimed (5× the owner's own time so far, at least ``min_patience`` seconds)."""
+
+    folder: str
+    key: str
+    started: float = field(default_factory=time.monotonic, compare=False)
+    min_patience: float = 30.0
+
+    def path(self, name: str, what: str) -> str:
+        return os.path.join(self.folder, f"{self.key}.{name}.{what}")
+
+    @property
+    def declined_path(self) -> str:
+        """The file whose existence tells a running helper that nothing more is needed."""
+        return os.path.join(self.folder, f"{self.key}.declined")
+
+    def _claim(self, name: str) -> bool | None:
+        """True: this side computes; False: the other side claimed first; None: no shared folder."""
+        try:
+            fd = os.open(self.path(name, "claim"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        except OSError:
+            return None
+        os.close(fd)
+        return True
+
+    def _touch(self, path: str) -> None:
+        try:
+            open(path, "w").close()
+        except OSError:
+            pass
+
+    def give(self, name: str, compute: Callable[[], Any]) -> bool:
+        """The helper's side: compute the value ``name`` and publish it, unless another job claimed it
+        first or the owner declined. Returns whether it was published."""
+        if os.path.exists(self.declined_path) or self._claim(name) is not True:
+            return False
+        self._publish(name, compute)
+        return True
+
+    def _publish(self, name: str, compute: Callable[[], Any]) -> Any:
+        """Compute the value this side claimed and publish it for the others. Whatever ends the
+        computation (an error, a cancel), they are told (``failed``) and compute it themselves."""
+        done = False
+        try:
+            value = compute()
+            tmp = self.path(name, f"value.{os.getpid()}.tmp")
+            try:
+                with open(tmp, "wb") as f:
+                    pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(tmp, self.path(name, "value"))
+                done = True
+            except OSError:
+                pass
+            return value
+        finally:
+            if not done:
+                self._touch(self.path(name, "failed"))
+
+    def take(self, name: str, compute: Callable[[], Any], patience: float | None = None) -> Any:
+        """A job's side: the value ``name``, computed here (and published) when this side claims it
+        first (computed here only when nothing is shared), else the one another job computes; after
+        ``patience`` seconds without it (default: see ``started``) or when that job failed, it is
+        computed here. Either way the same value."""
+        claim = self._claim(name)
+        if claim is None:
+            return compute()
+        if claim:
+            return self._publish(name, compute)
+        if patience is None:
+            patience = max(self.min_patience, 5 * (time.monotonic() - self.started))
+        end = time.monotonic() + patience
+        value = self.path(name, "value")
+        while time.monotonic() < end:
+            if os.path.exists(value):
+                try:
+                    with open(value, "rb") as f:
+                        return pickle.load(f)
+                except (OSError, EOFError, pickle.UnpicklingError):
+                    break
+            if os.path.exists(self.path(name, "failed")):
+                break
+            time.sleep(0.005)
+        return compute()
+
+    def decline(self) -> None:
+        """The owner needs nothing more: a helper not started yet returns at once, a running one
+        stops (it watches :attr:`declined_path`)."""
+        self._touch(self.declined_path)
