@@ -4,7 +4,9 @@ Steps and where they live: library of simple functions (``library``), affine fit
 (``affine``), matching of every edge (``matching``), symbolic edges inside a KAN layer
 (``edges``), formula composition (``formula``), least-squares polish (``polish``), number snap
 (``snap``), the whole search as a scikit-learn estimator (``regressor``), reports (``report``);
-splitting a law with a fitted surrogate as oracle (``decompose``, tests in ``separability``);
+splitting a law with a fitted surrogate as oracle (``decompose``, tests in ``separability``, its
+leaves in ``decompose_leaf``: sparse rationals ``rational``, rationals in cos/sin features
+``trig_rational``, atom sums ``dictionary``);
 at scale: the front of formulas (``front``), exports (``export``), parallel candidate jobs
 (``parallel``), progress (``progress``), several targets (``multi``), warm start (``warm``);
 dimensional analysis before the search (``units``).

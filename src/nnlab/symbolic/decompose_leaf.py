@@ -19,7 +19,7 @@ from .affine import canonical
 from .dictionary import fit_dictionary_transformed
 from .library import Library
 from .matching import suggest
-from .polish import evaluate, relative_rmse
+from .polish import evaluate, formula_error, relative_rmse
 from .rational import fit_rational
 from .search import Candidate, run_candidate
 from .transforms import fixed_sign
@@ -75,7 +75,7 @@ class LeafFits:
             rats, trig = rats + trig, []
         if rats or sums:  # the more accurate first; the parts' rows decide among them later
             fits = sorted([(e, "rational") for e in rats] + [(e, "dictionary") for e in sums],
-                          key=lambda p: _leaf_error(p[0], node.symbols, X, y))
+                          key=lambda p: formula_error(p[0], node.symbols, X, y))
             return self.placeholder([e for e, _ in fits]), {**info, "split": "leaf", "candidate": fits[0][1],
                                                            "formula": str(fits[0][0]), "alternatives": len(fits) - 1}
         best, found = None, []
@@ -98,7 +98,7 @@ class LeafFits:
                                                     "note": "no candidate gave a closed form"}
         alts = [best.expr] + [r.expr for r in sorted(found, key=lambda r: r.val_error) if r is not best][:2]
         if trig:  # before the candidates when it fits the oracle's values at least as well
-            first = _leaf_error(trig[0], node.symbols, X, y) <= best.val_error
+            first = formula_error(trig[0], node.symbols, X, y) <= best.val_error
             alts = trig + alts if first else alts[:1] + trig + alts[1:]
         return self.placeholder(alts), {**info, "split": "leaf", "candidate": best.candidate.name,
                                         "error": best.val_error, "formula": str(best.expr),
@@ -133,7 +133,7 @@ class LeafFits:
         # sparse atom sums of y, y², 1/y, 1/y²: 1/√(1 − w²) is two terms in 1/y²; a sum costs more
         # than one library function, so a single function that fits as well is preferred
         for expr in fit_dictionary_transformed(node.X, y, [sym], tol=3 * floor + 1e-9, max_terms=3):
-            err = _leaf_error(expr, [sym], node.X, y)
+            err = formula_error(expr, [sym], node.X, y)
             if math.isfinite(err):
                 options.append((err, 3 + len(expr.atoms(sympy.Float)), expr, "dictionary"))
         if not options:
@@ -157,14 +157,6 @@ def _rational(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol], tol: fl
                             deadline=None if math.isinf(deadline) else deadline, polynomial=True)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError, sympy.PolynomialError):
         return None
-
-
-def _leaf_error(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray, y: np.ndarray) -> float:
-    try:
-        with np.errstate(all="ignore"):
-            return relative_rmse(evaluate(expr, symbols, X), y)
-    except (ValueError, TypeError, ArithmeticError):
-        return math.inf
 
 
 def _affine_expr(fname: str, fit: Any, sym: sympy.Symbol, lib: Library) -> sympy.Expr:

@@ -13,7 +13,7 @@ import numpy as np
 import sympy
 from scipy.optimize import least_squares
 
-__all__ = ["parametrize", "evaluate", "polish", "relative_rmse", "standard_errors"]
+__all__ = ["parametrize", "evaluate", "polish", "relative_rmse", "formula_error", "standard_errors"]
 
 
 def parametrize(expr: sympy.Expr) -> tuple[sympy.Expr, list[sympy.Symbol], list[float]]:
@@ -54,6 +54,16 @@ def relative_rmse(pred: np.ndarray, y: np.ndarray) -> float:
         return float("inf")
     scale = float(np.sqrt(np.mean(ys ** 2))) or 1.0
     return float(np.sqrt(np.mean(d ** 2)) / scale)
+
+
+def formula_error(expr: sympy.Expr, variables: Sequence[sympy.Symbol], X: np.ndarray, y: np.ndarray) -> float:
+    """:func:`relative_rmse` of ``expr`` on (X, y); inf where it cannot be evaluated (a candidate
+    fit is then simply not chosen)."""
+    try:
+        with np.errstate(all="ignore"):
+            return relative_rmse(evaluate(expr, variables, X), y)
+    except (ValueError, TypeError, ArithmeticError):
+        return float("inf")
 
 
 def standard_errors(expr: sympy.Expr, variables: Sequence[sympy.Symbol], X: np.ndarray,

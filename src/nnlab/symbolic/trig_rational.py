@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 import sympy
 
+from .polish import formula_error
 from .rational import _design, _null, fit_rational, monomials, scaled_rows
 from .transforms import fixed_sign
 
@@ -97,7 +98,7 @@ def fit_trig_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol
             if e is None or _terms(e) > max_terms:
                 continue  # a dense P/Q of degree 4 can mimic any smooth function: laws are sparse
             expr = inv(e.xreplace(back))
-            err = _error(expr, variables, X, y)
+            err = formula_error(expr, variables, X, y)
             if err <= 2 * tol * amp + 1e-12:
                 found.append((_terms(e), err, expr))
                 level = k
@@ -123,13 +124,3 @@ def _may_fit(F: np.ndarray, t: np.ndarray, degree: int, bound: float) -> bool:
 def _terms(e: sympy.Expr) -> int:
     num, den = sympy.fraction(sympy.together(e))
     return len(sympy.Add.make_args(sympy.expand(num))) + len(sympy.Add.make_args(sympy.expand(den)))
-
-
-def _error(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray, y: np.ndarray) -> float:
-    from .polish import evaluate, relative_rmse
-
-    try:
-        with np.errstate(all="ignore"):
-            return relative_rmse(evaluate(expr, variables, X), y)
-    except (ValueError, TypeError, ArithmeticError):
-        return math.inf
