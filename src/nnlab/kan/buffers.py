@@ -16,6 +16,7 @@ per thread; buffers below :data:`MIN_BYTES` (cheap to allocate) are never kept.
 """
 from __future__ import annotations
 
+import math
 import threading
 import weakref
 
@@ -43,9 +44,7 @@ _local = _Local()
 def take(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """An uninitialised contiguous CPU tensor of ``shape`` and ``dtype``: a free kept buffer
     when one of that size exists, else a new one (kept if the limits allow)."""
-    numel = 1
-    for s in shape:
-        numel *= s
+    numel = math.prod(shape)
     nbytes = numel * dtype.itemsize
     if nbytes < MIN_BYTES or nbytes > MAX_BYTES:
         return torch.empty(shape, dtype=dtype)
@@ -60,7 +59,7 @@ def take(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     buf = torch.empty(numel, dtype=dtype)
     v = buf.view(shape)
     entries.append([buf, weakref.ref(v)])
-    held = sum(b.numel() * b.element_size() for b, _ in entries)
+    held = held_bytes()
     while entries and (len(entries) > MAX_BUFFERS or held > MAX_BYTES):
         old = entries.pop(0)  # stop tracking the least recently used (its holder keeps it)
         held -= old[0].numel() * old[0].element_size()

@@ -14,9 +14,14 @@ problem (variables, rows, oracle) is then split recursively, cheap tests first:
    ``a = f̂(t₁, R) − t₁·b`` (the intercept, so the parts share no constant);
 5. the same module tests on a transformed target ``T(y)`` (``y²``, ``1/y``, ``sin y``), composed
    back with ``T⁻¹``;
-6. otherwise a **leaf**: sparse rationals and sparse sums of atom products (in ``y``, ``y²``,
-   ``1/y``, ``1/y²``: the law of cosines is three terms in ``y²``), else the existing candidate
-   search (one variable: every library function ``c·f(a·x + b) + d``, also on ``1/y`` and ``y²``).
+6. otherwise a **leaf** (:mod:`~nnlab.symbolic.decompose_leaf`): sparse rationals, sparse sums of
+   atom products (in ``y``, ``y²``, ``1/y``, ``1/y²``: the law of cosines is three terms in ``y²``)
+   and rationals in cos/sin features, else the existing candidate search (one variable: every
+   library function ``c·f(a·x + b) + d``, also on ``1/y`` and ``y²``).
+
+A part whose rows are still the law's exact values (after a symmetry, a homogeneity or a dropped
+variable) but whose derived oracle shows no structure gets a surrogate of its own rows and a
+second look (:meth:`_Decomposer.refit`).
 
 The parts compose into one sympy formula in the user's variables; all its constants are refit on
 the *original* rows (least squares), snapped once, and the result is judged like every other
@@ -153,6 +158,12 @@ class _Decomposer(LeafFits):
             return node
         return _Node(node.symbols, node.X, node.y, sur, sur.sigma, True, node.transformed, False)
 
+    def passes(self, z: float, power: float) -> bool:
+        """A structure holds when its residual is within the oracle's error (``z ≤ z_max``) and the
+        move it was tested with changes ``f̂`` clearly, by at least ``3·z_max`` and ten times the
+        residual: a move that barely shows cannot tell a structure from its absence."""
+        return z <= self.z_max and power >= max(3 * self.z_max, 10 * z)
+
     def first_split(self, node: _Node):
         """The first structure that holds, cheap and certain tests first."""
         return self.relevance(node) or self.symmetry(node) or self.separable(node, node.f, node.sigma) \
@@ -195,7 +206,7 @@ class _Decomposer(LeafFits):
                     if kind in ("minus", "plus", "times") and j < i:
                         continue  # symmetric in (i, j) up to the sign of u
                     z, power = symmetry_z(node.f, node.X, i, j, kind, node.sigma, self.rng)
-                    if z <= self.z_max and power >= max(3 * self.z_max, 10 * z):
+                    if self.passes(z, power):
                         passed.append((z / power, z, power, i, j, kind))
         if not passed:
             return None
@@ -279,7 +290,7 @@ class _Decomposer(LeafFits):
         passed = []
         for k in range(node.X.shape[1]):
             z, power = linear_z(node.f, node.X, k, node.sigma, self.rng)
-            if z <= self.z_max and power >= max(3 * self.z_max, 10 * z):
+            if self.passes(z, power):
                 passed.append((z / power, z, power, k))
         if not passed:
             return None
@@ -324,7 +335,7 @@ class _Decomposer(LeafFits):
             if not any(node.X[:, c].min() > 0 for c in g) or self.late():
                 continue
             z, power, p = homogeneity_z(node.f, node.X, g, node.sigma, self.rng)
-            if z <= self.z_max and power >= max(3 * self.z_max, 10 * z):
+            if self.passes(z, power):
                 passed.append((z / power, len(g), z, power, p, g))
         if not passed:
             return None

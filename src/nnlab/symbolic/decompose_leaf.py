@@ -40,6 +40,8 @@ class LeafFits:
     ``rng``, ``deadline``, ``late()``, ``defer()`` and ``placeholder()``)."""
 
     def leaf(self, node: _Node, info: dict[str, Any]) -> tuple[sympy.Expr, dict[str, Any]]:
+        """Several variables: closed forms first (sparse rationals, atom sums, rationals in cos/sin
+        features), else the KAN candidates; the fits become the alternatives of one placeholder."""
         if node.X.shape[1] == 1:
             return self.leaf1(node, info)
         X, y = node.X, node.y
@@ -71,7 +73,7 @@ class LeafFits:
         # dense P/Q that merely fits those values as closely)
         wanted = not (rats or sums) if node.exact else 3 * floor <= 1e-2
         trig = fit_trig_rational(X, y, node.symbols, tol=3 * floor, deadline=self.deadline)[:3] if wanted else []
-        if trig and (node.exact or rats or sums):
+        if node.exact or rats or sums:  # the trigonometric fits join the other closed forms
             rats, trig = rats + trig, []
         if rats or sums:  # the more accurate first; the parts' rows decide among them later
             fits = sorted([(e, "rational") for e in rats] + [(e, "dictionary") for e in sums],

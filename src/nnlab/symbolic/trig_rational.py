@@ -70,7 +70,12 @@ def fit_trig_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol
     forms = target_transforms(y)
     choices = sorted((c for c in itertools.product(range(len(_FEATURES)), repeat=n) if any(c)),
                      key=lambda c: (sum(k > 0 for k in c), c))
-    found: list[tuple[float, sympy.Expr]] = []
+    feats = [sympy.Symbol(f"_phi{j}") for j in range(n)]
+    # exact values: degrees up to 4 (a Doppler factor squared), the first fitting pair; a
+    # surrogate's values (tol well above rounding): degree 2, the sparsest fit of all pairs
+    loose = tol > 1e-5
+    degree = (2 if loose else 4) if n <= 2 else (2 if loose else 3)
+    found: list[tuple[int, float, sympy.Expr]] = []  # (terms of P and Q, error, formula)
     level = None
     for combo in choices:
         k = sum(c > 0 for c in combo)
@@ -81,22 +86,17 @@ def fit_trig_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol
         F = np.column_stack([_FEATURES[c][1](X[:, j]) for j, c in enumerate(combo)])
         if any(np.ptp(F[:, j]) <= 1e-9 * (np.max(np.abs(F[:, j])) or 1.0) for j in range(n)):
             continue  # a feature constant on the data carries nothing
-        feats = [sympy.Symbol(f"_phi{j}") for j in range(n)]
         back = {f: _FEATURES[c][2](v) for f, c, v in zip(feats, combo, variables)}
-        # exact values: degrees up to 4 (a Doppler factor squared), the first fitting pair; a
-        # surrogate's values (tol well above rounding): degree 2, the sparsest fit of all pairs
-        loose = tol > 1e-5
-        degree = (2 if loose else 4) if n <= 2 else (2 if loose else 3)
         for _, t, amp, inv in forms:
             if not _may_fit(F, t, degree, 10 * tol * amp):
                 continue
-            try:
+            try:  # at most max_terms terms: a dense P/Q of degree 4 can mimic any smooth function
                 e = fit_rational(F, t, feats, max_degree=degree, tol=tol * amp,
                                  deadline=deadline, polynomial=True, max_support=max_terms, sparsest=loose)
             except (ValueError, ArithmeticError, np.linalg.LinAlgError, sympy.PolynomialError):
                 continue
-            if e is None or _terms(e) > max_terms:
-                continue  # a dense P/Q of degree 4 can mimic any smooth function: laws are sparse
+            if e is None:
+                continue
             expr = inv(e.xreplace(back))
             err = formula_error(expr, variables, X, y)
             if err <= 2 * tol * amp + 1e-12:
