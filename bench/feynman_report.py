@@ -152,7 +152,8 @@ def write_report(runs_dir: Path, sets: dict) -> str:
         "# Symbolic regression on the Feynman equations (issues 4 and 11)", "",
         "**Rerun ours** (e.g. after merging the symbolic branches), from the repository root:", "",
         "    python bench/feynman.py --suite ours --force", "",
-        "It refits ours on the 51 public equations, the unseen set (`bench/data/feynman_unseen.csv`) and the "
+        "It refits ours on the 51 public equations, the unseen set (`bench/data/feynman_unseen.csv`), the held-out "
+        "rest of the database (`bench/data/feynman_heldout.csv`) and the "
         "27 public equations with 1–3 variables at noise γ = 1e-3 and 1e-2, 2 workers, a 40 s soft limit and a "
         "120 s hard cap per equation (both in CPU seconds of the worker), then rewrites this file from `bench/results/feynman/*.json` (the peers' "
         "records stay). Without `--force` a run resumes: equations already saved are skipped. "
@@ -168,7 +169,9 @@ def write_report(runs_dir: Path, sets: dict) -> str:
     head += [f"    {c}" for c in commands] + [""]
     body = []
     for set_name, title in (("public", "Public Feynman (51 equations)"),
-                            ("unseen", "Unseen Feynman-style set (`bench/data/feynman_unseen.csv`)")):
+                            ("unseen", "Unseen Feynman-style set (`bench/data/feynman_unseen.csv`)"),
+                            ("heldout", "Held-out: the rest of the AI Feynman database "
+                                        "(`bench/data/feynman_heldout.csv`, 15 equations + 14 bonus)")):
         if set_name in sets and Path(sets[set_name]).is_file():
             body += section(set_name, load_equations(Path(sets[set_name])), runs, title)
     notes = NOTES.read_text().splitlines() if NOTES.is_file() else []

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 import nnlab.symbolic as S
 from nnlab.cli import app
 from nnlab.symbolic.dependence import relevant_columns, residual_structure
+from nnlab.symbolic.finish import finish
 from nnlab.symbolic.length import description_length
 from nnlab.symbolic.polish import evaluate, relative_rmse
 from nnlab.symbolic.scale import Scale, decade
@@ -187,6 +188,25 @@ def test_no_e_and_no_pi_in_exponents_and_no_towers():
     assert all(abs(sympy.Rational(e.as_coeff_Mul()[0]).p) <= 64 for e in snap_candidates(1908 / 7))
     r = S.snap(sympy.Float(1908 / 7) * x, xs, 1908 / 7 * xs, variables=[x])
     assert r.expr.atoms(sympy.Float)
+
+
+def test_a_constant_known_exactly_snaps_to_a_larger_denominator_and_a_noisy_one_does_not():
+    # 3/5 · 1/(4π) = 3/(20π) (II.8.7): the denominator 20 is offered only to a constant known to 1e-9
+    q, eps, d = sympy.symbols("q epsilon d")
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 5, (300, 3))
+    y = 3 * X[:, 0] ** 2 / (20 * np.pi * X[:, 1] * X[:, 2])
+    c = sympy.Float(3 / (20 * np.pi))
+    assert 3 / (20 * pi) in snap_candidates(float(c)) and 3 / (20 * pi) not in snap_candidates(float(c) * (1 + 1e-6))
+    expr, err = finish(c * q ** 2 / (eps * d), [q, eps, d], X, y, snap_tol=1e-6)
+    assert expr == 3 * q ** 2 / (20 * pi * eps * d) and err < 1e-12
+    noisy = y * (1 + 1e-3 * rng.standard_normal(300))
+    expr, _ = finish(c * q ** 2 / (eps * d), [q, eps, d], X, noisy, snap_tol=1e-6)
+    assert expr.atoms(sympy.Float)  # ±0.1% leaves ~10 bits: 3/(20π) costs more than it explains
+    # an arbitrary constant known exactly stays a float (no rational with denominator <= 60 within 1e-9)
+    expr, _ = finish(sympy.Float(0.0463) * q ** 2 / (eps * d), [q, eps, d], X,
+                       0.0463 * X[:, 0] ** 2 / (X[:, 1] * X[:, 2]), snap_tol=1e-6)
+    assert expr.atoms(sympy.Float)
 
 
 def test_whole_coefficients_are_resnapped():

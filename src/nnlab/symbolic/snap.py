@@ -2,7 +2,8 @@
 
 Each Float constant of the formula is offered candidates ``r·K``: ``r`` a simple rational (small
 denominator, numerator at most ``max_numerator``) and ``K`` one of 1, π, π², 1/π, 1/π², √π, 1/√π,
-√2, √3, √(2π), 1/√(2π) (and 0 for tiny values). ``e`` is not offered: it comes with ``exp``, and a
+√2, √3, √(2π), 1/√(2π) (and 0 for tiny values); a constant known to 1e-9 (exact data) is also
+offered rationals with denominators up to 60 (``3/(20π)``). ``e`` is not offered: it comes with ``exp``, and a
 power of ``e`` in a coefficient is an invention (issue 11). Candidates are tried simplest first.
 One is kept only when
 
@@ -54,6 +55,10 @@ _MAX_WINDOW = 2e-2
 _MIN_WINDOW = 1e-6
 _MAX_NOISY_WINDOW = 0.1
 _SLACK_BITS = 1.0
+# a constant known to 1e-9 (exact data) may also snap to a rational with a larger denominator
+# (3/(20π) in 3q²/(5·4πεd)): a random constant lands that close to one of them with odds ~1e-5
+_EXACT_DENOMINATOR = 60
+_EXACT_DIST = 1e-9
 
 
 @dataclass(frozen=True)
@@ -77,13 +82,14 @@ def _scored_candidates(v: float, max_denominator: int = 12, rel: float = _MAX_WI
     for K, kc in (_BASES[:1] if rational_only else _BASES):
         kv = float(K)
         r = v / kv
-        fr = Fraction(r).limit_denominator(max_denominator)
-        if fr == 0 or abs(fr.numerator) > max_numerator:
-            continue
-        dist = abs(float(fr) - r) / max(abs(r), 1e-300)
-        if dist <= rel:
-            cx = kc + math.log2(abs(fr.numerator) + 1) + 2 * math.log2(fr.denominator)
-            out.append((cx, dist, sympy.Rational(fr.numerator, fr.denominator) * K))
+        for cap, near in ((max_denominator, rel), (max(_EXACT_DENOMINATOR, max_denominator), min(rel, _EXACT_DIST))):
+            fr = Fraction(r).limit_denominator(cap)
+            if fr == 0 or abs(fr.numerator) > max_numerator:
+                continue
+            dist = abs(float(fr) - r) / max(abs(r), 1e-300)
+            if dist <= near:
+                cx = kc + math.log2(abs(fr.numerator) + 1) + 2 * math.log2(fr.denominator)
+                out.append((cx, dist, sympy.Rational(fr.numerator, fr.denominator) * K))
     out.sort(key=lambda t: (t[0], t[1]))
     seen: set = set()
     res = []
