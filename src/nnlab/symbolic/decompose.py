@@ -131,6 +131,10 @@ class _Decomposer(LeafFits):
             return sympy.Float(float(np.mean(node.f(node.X)))), {**info, "split": "constant"}
         if m == 1 or depth >= self.max_depth or self.late():
             return self.leaf(node, info)
+        if node.exact and depth > 0 and m <= 4:  # a part named exactly by its own rows is not split
+            found = self.exact_leaf(node, info)
+            if found is not None:
+                return found
         split = self.first_split(node)
         if split is None and node.exact and node.derived:
             node = self.refit(node)

@@ -28,7 +28,9 @@ from .trig_rational import fit_trig_rational
 if TYPE_CHECKING:
     from .decompose import _Node
 
-__all__ = ["LeafFits", "TARGET_TRANSFORMS", "rms"]
+__all__ = ["EXACT_LEAF", "LeafFits", "TARGET_TRANSFORMS", "rms"]
+
+EXACT_LEAF = 1e-6  # relative error of a closed form that reproduces a part's exact rows
 
 
 def rms(v: np.ndarray) -> float:
@@ -105,6 +107,33 @@ class LeafFits:
         return self.placeholder(alts), {**info, "split": "leaf", "candidate": best.candidate.name,
                                         "error": best.val_error, "formula": str(best.expr),
                                         "alternatives": len(alts) - 1}
+
+    def exact_leaf(self, node: _Node, info: dict[str, Any]) -> tuple[sympy.Expr, dict[str, Any]] | None:
+        """A part whose rows are still the law's exact values and that a closed form reproduces (sparse
+        ``P/Q`` or ``√(P/Q)``, an atom sum, a rational in cos/sin features, relative error ≤ 1e-6)
+        needs no split: its leaf, or None. The derived oracle of a part can pass a test that its rows
+        do not (``d·(1 − α²)/(1 + α·cos u)`` looks separable in α and u through a surrogate 0.2% off,
+        while its rows name the law exactly). Every shard decides it alike (no random draw)."""
+        X, y = node.X, node.y
+        fits = []
+        rat = _rational(X, y, node.symbols, EXACT_LEAF / 3, self.deadline)
+        fits += [rat] if rat is not None else []
+        s = fixed_sign(y)
+        if s != 0:
+            sq = _rational(X, y ** 2, node.symbols, 2 * EXACT_LEAF / 3, self.deadline)
+            fits += [s * sympy.sqrt(sq)] if sq is not None else []
+        fits += fit_dictionary_transformed(X, y, node.symbols, tol=EXACT_LEAF / 3, max_terms=6)
+        if not fits:
+            fits = fit_trig_rational(X, y, node.symbols, tol=EXACT_LEAF / 3, deadline=self.deadline)[:3]
+        scored = sorted((formula_error(e, node.symbols, X, y), i, e) for i, e in enumerate(fits))
+        fits = [e for err, _, e in scored if err <= EXACT_LEAF]
+        if not fits:
+            return None
+        deferred = self.defer(info)
+        if deferred is not None:
+            return deferred
+        return self.placeholder(fits), {**info, "split": "leaf", "candidate": "exact closed form",
+                                        "formula": str(fits[0]), "alternatives": len(fits) - 1}
 
     def leaf1(self, node: _Node, info: dict[str, Any]) -> tuple[sympy.Expr, dict[str, Any]]:
         """One variable: ``c·f(a·x + b) + d`` for every library function, on y, 1/y and y²."""
