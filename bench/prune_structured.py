@@ -324,7 +324,7 @@ def report(res: dict, seeds, elapsed: float, cmd: str) -> str:
            "same widths (±1 unit of rounding). A third target, '2× CPU', is a *measured* 2× speed-up: the FLOPs "
            "speed-up at which `nl.prune.neurons(dense, speedup=2, measure='cpu', example_input=X[:256])` (one-thread "
            "CPU time of a batch of 256, interleaved with the dense model; it picks the widest widths whose stand-in is "
-           "timed ≥ 2× faster, by bisection, then checks the pruned model) stops, found once per model and seed, then "
+           "timed ≥ 2× faster twice in a row, scanning from wide to narrow in 2 % FLOPs steps, then checks the pruned model) stops, found once per model and seed, then "
            "used as the FLOPs target of every contender. 'no FT': one shot, no training. 'FT': "
            f"{STEPS} pruning steps with {FT_EPOCHS} epochs of `nl.prune.finetune` after each (`nl.fit`, Adam lr "
            f"{FT['lr']} annealed to 0 by cosine, batch {FT['batch_size']}; the weights with the lowest loss on the "

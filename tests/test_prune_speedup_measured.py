@@ -49,7 +49,7 @@ def test_measured_target_keeps_the_widest_widths_that_reach_it(monkeypatch, targ
     assert w % 16 == 0          # the stairs: the widest width of a stair, not a FLOPs ratio inside one
     assert rep.speedup == pytest.approx(stair_latency(m) / stair_latency(small)) and rep.speedup >= target
     assert len(rep.steps) == 2 and set(calls) == {"cpu"}
-    assert len(calls) <= math.ceil(math.log2(64)) + 2        # bisection, then one check of the pruned model
+    assert len(calls) <= 40        # the narrowest, a scan in 2 % FLOPs steps, a re-measure, a check of the result
     assert all(torch.equal(a, b) for a, b in zip(before, m.parameters()))     # stand-ins are copies
 
 
@@ -79,3 +79,28 @@ def test_unreachable_measured_target_says_how_far_the_narrowest_got(monkeypatch)
     with pytest.raises(sp.SpeedupError, match=r"CPU-time speed-up .*cannot be reached: even the narrowest model "
                                               r"\(widths \[1\] of \[64\]\) got to \d+\.\d\dx"):
         nl.prune.neurons(m, speedup=100.0, example_input=torch.randn(4, 8), measure="cpu")
+
+
+def test_measured_scan_ignores_one_lucky_and_costs_one_step_for_one_unlucky_timing(monkeypatch):
+    """One timing too fast for a too-wide stand-in is re-measured away; one too slow for the right one
+    moves the scan a single 2 % step narrower (not to half the widths, as a bisection's wrong turn would)."""
+    sizes, target = [8, 64, 64, 64, 3], 1.5
+    w = widest(sizes, target)
+    seen: dict[int, int] = {}
+
+    def speed_ratio(dense, pruned, example_input, rounds=7, clock="wall"):
+        width = next(m.out_features for m in pruned.modules() if isinstance(m, torch.nn.Linear))
+        seen[width] = seen.get(width, 0) + 1
+        a, b = stair_latency(dense), stair_latency(pruned)
+        if seen[width] == 1 and width == w + 4:
+            return a, b, 10.0           # lucky
+        if seen[width] == 1 and width == w:
+            return a, b, 1.0            # unlucky
+        return a, b, a / b
+
+    monkeypatch.setattr(sp, "speed_ratio", speed_ratio)
+    torch.manual_seed(0)
+    small, rep = nl.prune.neurons(nl.MLP(sizes, residual=True), speedup=target, example_input=torch.randn(16, 8),
+                                  measure="cpu")
+    got = list(rep.widths_after.values())[0]
+    assert seen.get(w + 4) == 2 and w - 3 <= got < w and rep.speedup >= target

@@ -15,8 +15,8 @@ latency depends on the widths only, and it is not proportional to FLOPs (a CPU m
 works in blocks of SIMD lanes, e.g. 16 floats with AVX-512, so widths 161-176 of a layer can cost
 the same time and a FLOPs target overshoots the time target by a stair). A stand-in of every
 candidate (the model cut to the first k units of each group) is timed interleaved with the dense
-model, and a bisection over the candidates finds the widest one whose measured ratio reaches
-``speedup`` (:func:`_measured_widths`); the steps then aim at its FLOPs. The pruned model is timed
+model, from wide to narrow in 2 % FLOPs steps, and the first one timed fast enough twice in a row
+is kept (:func:`_measured_widths`); the steps then aim at its FLOPs. The pruned model is timed
 again at the end; if noise made it fall short, the FLOPs target grows in small steps (≥ 2 %) until
 the measured ratio reaches ``speedup``. When even one unit per group is not fast enough the error
 says how far it got.
@@ -95,6 +95,9 @@ def _plan(model: nn.Module, groups: Groups, orig: list[int], target_flops: float
     return keep(lo)
 
 
+_SCAN = 1.02       # FLOPs ratio between successive stand-ins of the measured scan
+
+
 def _candidates(groups: Groups, orig: list[int]) -> list[list[int]]:
     """Distinct width vectors keep(f) = round(f·w0) for f = k / max(w0), k = 1 … max(w0), narrowest first."""
     out: list[list[int]] = []
@@ -111,37 +114,40 @@ def _measured_widths(model: nn.Module, groups: Groups, orig: list[int], example_
     """The widest uniform widths whose *measured* speed-up over ``model`` reaches ``speedup``.
 
     Latency depends on the widths only, so each candidate is a stand-in: a copy of ``model`` cut to
-    the first k units of every group, timed interleaved with ``model`` (:func:`speed_ratio`).
-    Bisection over the candidates (narrowest first; the ratio is taken to fall with the width),
-    about log2(width) + 1 timings. Returns the widths and the measurement (dense, stand-in, ratio)
-    of the chosen stand-in; raises :class:`SpeedupError` when even the narrowest is too slow.
+    the first k units of every group, timed interleaved with ``model`` (:func:`speed_ratio`). The
+    scan goes from wide to narrow: it starts at the widths with a FLOPs speed-up of speedup^¾ (time
+    falls more slowly than FLOPs, but a latency stair can make it fall faster for a while) and
+    steps down by 2 % of FLOPs until a stand-in is timed fast enough twice in a row (the re-measure
+    guards against one lucky timing). A timing that is wrongly slow costs one 2 % step, never a
+    jump (a bisection's wrong turn on a noisy machine can halve the widths). Returns the widths and
+    the last measurement (dense, stand-in, ratio); raises :class:`SpeedupError` when even the
+    narrowest stand-in is too slow.
     """
     cands = _candidates(groups, orig)
+    cost = [flops_of_widths(model, groups.calls, _widths(model, groups, w)) for w in cands]
+    f0 = flops(model, example_input)
 
     def measure(i: int) -> tuple[float, float, float]:
         stand = copy.deepcopy(model)
         remove_units(stand, groups, [torch.arange(k) for k in cands[i]])
         return speed_ratio(model, stand, example_input, clock=clock)
 
-    best = measure(0)
-    if best[2] < speedup:
+    got = measure(0)
+    if got[2] < speedup:
         what = "CPU-time" if clock == "cpu" else "latency"
         raise SpeedupError(f"a {speedup:g}x {what} speed-up on inputs of shape {tuple(example_input.shape)} "
                            f"cannot be reached: even the narrowest model (widths {cands[0]} of {orig}) got to "
-                           f"{best[2]:.2f}x; fixed costs (framework overhead, input/output layers) dominate. "
+                           f"{got[2]:.2f}x; fixed costs (framework overhead, input/output layers) dominate. "
                            "Try a larger batch, measure='flops' or a smaller target")
-    lo, hi = 0, len(cands) - 1            # cands[lo] reaches the target; cands[hi] (the dense widths) does not
-    if cands[hi] != orig:
-        hi += 1
-        cands.append(list(orig))
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        got = measure(mid)
+    i = max([0] + [k for k, c in enumerate(cost) if c * speedup ** 0.75 <= f0])
+    while i > 0:
+        got = measure(i)
         if got[2] >= speedup:
-            lo, best = mid, got
-        else:
-            hi = mid
-    return cands[lo], best
+            again = measure(i)
+            if again[2] >= speedup:
+                return cands[i], again
+        i = max([0] + [k for k in range(i) if cost[k] * _SCAN <= cost[i]])
+    return cands[0], got
 
 
 def prune_to_speedup(model: nn.Module, speedup: float, importance: str, data: Any, loss: str | LossFn,
