@@ -210,7 +210,6 @@ def run_model(kind: str, seed: int, log) -> dict:
            "flops": nl.prune.flops(dense, d.train[0][:2]), "runs": {}}
     out["dense_ft"] = dense_finetuned(dense, d, seed)
     log(f"{kind} seed {seed}: dense {out['dense']:.4f}, dense + fine-tuning {out['dense_ft']:.4f}")
-    X = d.train[0]
     if (kind, seed) in CPU_TARGETS:        # --cpu-targets: the FLOPs target an earlier run measured for this seed
         f_cpu, got = CPU_TARGETS[(kind, seed)]["flops_speedup"], CPU_TARGETS[(kind, seed)]["cpu_speedup"]
     else:
@@ -218,27 +217,52 @@ def run_model(kind: str, seed: int, log) -> dict:
     out["cpu_target"] = {"flops_speedup": f_cpu, "cpu_speedup": got}
     log(f"{kind}: {CPU_SPEEDUP:g}x CPU time at batch 256 = {f_cpu:.2f}x FLOPs (measured {got:.2f}x)")
     for key, target in [(f"{s:g}", s) for s in SPEEDUPS] + [(f"{CPU_SPEEDUP:g}cpu", f_cpu)]:
-        finals = {"dense": dense}
-        ratio = tp_ratio(dense, target, X)
-        for name in OURS + TP:
-            rec = {}
-            for iterative in (False, True):
-                t0 = time.process_time()
-                m = ours(dense, d, name, target, iterative, seed) if name in OURS else \
-                    tp_prune(dense, d, name, ratio, iterative, seed)
-                rec["ft" if iterative else "none"] = accuracy(m, d.test)
-                rec["time_ft" if iterative else "time"] = time.process_time() - t0
-            rec["flops_speedup"] = out["flops"] / nl.prune.flops(m, X[:2])
-            rec["params"] = sum(p.numel() for p in m.parameters())
-            rec["widths"] = [mm.out_features for mm in m.modules() if isinstance(mm, nn.Linear)][:-1]
-            finals[name] = m
-            out["runs"][f"{name}@{key}"] = rec
-            log(f"  {kind} {key} ({target:.2f}x) {name}: no FT {rec['none']:.4f}, FT {rec['ft']:.4f}, "
-                f"FLOPs {rec['flops_speedup']:.2f}x, widths {rec['widths']}")
-        for b in (1, 256):
-            lat = latencies(finals, X[:b])
-            out.setdefault("latency", {})[f"{key}@{b}"] = lat
-            log(f"  {kind} {key} batch {b}: " + ", ".join(f"{k} {1e6 * v:.0f}us" for k, v in lat.items()))
+        run_target(kind, d, dense, seed, out, key, target, log)
+    return out
+
+
+def run_target(kind: str, d, dense: nn.Module, seed: int, out: dict, key: str, target: float, log) -> None:
+    """Every contender at one FLOPs target (no FT and FT), then the latencies of the results, into ``out``."""
+    X = d.train[0]
+    finals = {"dense": dense}
+    ratio = tp_ratio(dense, target, X)
+    for name in OURS + TP:
+        rec = {}
+        for iterative in (False, True):
+            t0 = time.process_time()
+            m = ours(dense, d, name, target, iterative, seed) if name in OURS else \
+                tp_prune(dense, d, name, ratio, iterative, seed)
+            rec["ft" if iterative else "none"] = accuracy(m, d.test)
+            rec["time_ft" if iterative else "time"] = time.process_time() - t0
+        rec["flops_speedup"] = out["flops"] / nl.prune.flops(m, X[:2])
+        rec["params"] = sum(p.numel() for p in m.parameters())
+        rec["widths"] = [mm.out_features for mm in m.modules() if isinstance(mm, nn.Linear)][:-1]
+        finals[name] = m
+        out["runs"][f"{name}@{key}"] = rec
+        log(f"  {kind} {key} ({target:.2f}x) {name}: no FT {rec['none']:.4f}, FT {rec['ft']:.4f}, "
+            f"FLOPs {rec['flops_speedup']:.2f}x, widths {rec['widths']}")
+    for b in (1, 256):
+        lat = latencies(finals, X[:b])
+        out.setdefault("latency", {})[f"{key}@{b}"] = lat
+        log(f"  {kind} {key} batch {b}: " + ", ".join(f"{k} {1e6 * v:.0f}us" for k, v in lat.items()))
+
+
+def redo_target(kind: str, seed: int, old: dict, key: str, log) -> dict:
+    """``old`` with target ``key`` redone for every contender (--redo): for '2cpu' the measured-2x FLOPs target
+    is found again with the current ``nl.prune.neurons(measure="cpu")``; the other targets are kept."""
+    d = nl.data.digits(seed)
+    dense = train_dense(kind, seed, d)
+    assert abs(accuracy(dense, d.test) - old["dense"]) < 1e-9, f"{kind} seed {seed}: the dense model is not reproduced"
+    out = copy.deepcopy(old)
+    if key.endswith("cpu"):
+        f_cpu, got = cpu_target(dense, d, CPU_SPEEDUP)
+        out["cpu_target"] = {"flops_speedup": f_cpu, "cpu_speedup": got}
+        log(f"{kind} seed {seed}: {CPU_SPEEDUP:g}x CPU time at batch 256 = {f_cpu:.2f}x FLOPs (measured {got:.2f}x)")
+        target = f_cpu
+    else:
+        target = float(key)
+    run_target(kind, d, dense, seed, out, key, target, log)
+    out["redone"] = sorted(set(out.get("redone", [])) | {key})
     return out
 
 
@@ -267,6 +291,8 @@ def _job(args):
 
     if len(args) > 2 and args[2] == "dense_ft":
         return (kind, seed, run_dense_ft(kind, seed, log))
+    if len(args) > 2 and args[2] == "redo":      # ("redo", key, old entry)
+        return (kind, seed, redo_target(kind, seed, args[4], args[3], log))
     if len(args) > 2:       # ("rerun", key, old entry)
         return (kind, seed, rerun_ours(kind, seed, args[4], args[3], log))
     return (kind, seed, run_unstructured(seed, log) if kind == "unstructured" else run_model(kind, seed, log))
@@ -297,7 +323,8 @@ def report(res: dict, seeds, elapsed: float, cmd: str) -> str:
            "stream is one group: the projection, the 6 blocks and the head's input), so all contenders end with the "
            "same widths (±1 unit of rounding). A third target, '2× CPU', is a *measured* 2× speed-up: the FLOPs "
            "speed-up at which `nl.prune.neurons(dense, speedup=2, measure='cpu', example_input=X[:256])` (one-thread "
-           "CPU time of a batch of 256, interleaved with the dense model) stops, found once per model and seed, then "
+           "CPU time of a batch of 256, interleaved with the dense model; it picks the widest widths whose stand-in is "
+           "timed ≥ 2× faster twice in a row, scanning from wide to narrow in 2 % FLOPs steps, then checks the pruned model) stops, found once per model and seed, then "
            "used as the FLOPs target of every contender. 'no FT': one shot, no training. 'FT': "
            f"{STEPS} pruning steps with {FT_EPOCHS} epochs of `nl.prune.finetune` after each (`nl.fit`, Adam lr "
            f"{FT['lr']} annealed to 0 by cosine, batch {FT['batch_size']}; the weights with the lowest loss on the "
@@ -409,6 +436,8 @@ def main() -> None:
                                                                    "entries that lack it and record dense_ft")
     ap.add_argument("--rerun-ours", help="with --reuse: KEY:model@seed,... redoes nnlab's criteria at target KEY "
                                          "(2, 4 or 2cpu) for those entries, keeping the rest of each entry")
+    ap.add_argument("--redo", help="with --reuse: KEY (2, 4 or 2cpu) is redone for every contender of the chosen "
+                                   "models and seeds (2cpu: its target measured again), the other targets kept")
     ap.add_argument("--cpu-targets", help="a results .json of an earlier run: rerun (model, seed) entries take its "
                                           "measured-2x FLOPs target instead of timing it again")
     args = ap.parse_args()
@@ -430,7 +459,9 @@ def main() -> None:
 
         raw = json.loads(Path(args.reuse).read_text())
         old = {(k.rpartition("@")[0], int(k.rpartition("@")[2])): v for k, v in raw.items()}
-        if args.rerun_ours:         # "KEY:model@seed,model@seed,..."
+        if args.redo:
+            jobs = [(k, s, "redo", args.redo, old[(k, s)]) for k, s in jobs if (k, s) in old]
+        elif args.rerun_ours:         # "KEY:model@seed,model@seed,..."
             key, _, which = args.rerun_ours.partition(":")
             redo = {(w.rpartition("@")[0], int(w.rpartition("@")[2])) for w in which.split(",")}
             jobs = [(k, s, "rerun", key, old[(k, s)]) for k, s in sorted(redo)]

@@ -8,9 +8,18 @@ group keeps the same fraction f of its original units (at least one); f is found
 the FLOPs, which depend on the widths only. The target is approached in ``steps`` steps of
 geometrically growing speed-up s_t = speedup^(t/T), each followed by a short fine-tune
 (:func:`nnlab.prune.finetune`: learning rate annealed by cosine and, with ``val``, the
-best-by-validation weights), as in gradual pruning. With ``measure="latency"`` or ``"cpu"`` the
-FLOPs target keeps growing after the last step until the measured latency ratio reaches
-``speedup``; when even one unit per group is not fast enough the error says how far it got.
+best-by-validation weights), as in gradual pruning.
+
+With ``measure="latency"`` or ``"cpu"`` the final widths are chosen *before* pruning, by timing:
+latency depends on the widths only, and it is not proportional to FLOPs (a CPU matrix product
+works in blocks of SIMD lanes, e.g. 16 floats with AVX-512, so widths 161-176 of a layer can cost
+the same time and a FLOPs target overshoots the time target by a stair). A stand-in of every
+candidate (the model cut to the first k units of each group) is timed interleaved with the dense
+model, from wide to narrow in 2 % FLOPs steps, and the first one timed fast enough twice in a row
+is kept (:func:`_measured_widths`); the steps then aim at its FLOPs. The pruned model is timed
+again at the end; if noise made it fall short, the FLOPs target grows in small steps (≥ 2 %) until
+the measured ratio reaches ``speedup``. When even one unit per group is not fast enough the error
+says how far it got.
 """
 from __future__ import annotations
 
@@ -24,7 +33,7 @@ from torch import nn
 from ._common import LossFn, as_xy, dense_copy, resolve_loss
 from .finetuning import finetune, split_off
 from .groups import Groups
-from .shrink import flops, flops_of_widths, latency
+from .shrink import flops, flops_of_widths, latency, remove_units
 from .structured import NeuronReport, _check_data, find_groups, label, prune_groups
 
 __all__ = ["prune_to_speedup", "speed_ratio", "speed_report", "SpeedupError"]
@@ -86,6 +95,61 @@ def _plan(model: nn.Module, groups: Groups, orig: list[int], target_flops: float
     return keep(lo)
 
 
+_SCAN = 1.02       # FLOPs ratio between successive stand-ins of the measured scan
+
+
+def _candidates(groups: Groups, orig: list[int]) -> list[list[int]]:
+    """Distinct width vectors keep(f) = round(f·w0) for f = k / max(w0), k = 1 … max(w0), narrowest first."""
+    out: list[list[int]] = []
+    top = max(orig)
+    for k in range(1, top + 1):
+        w = [max(1, min(g.width, int(round(k / top * w0)))) for g, w0 in zip(groups, orig)]
+        if not out or w != out[-1]:
+            out.append(w)
+    return out
+
+
+def _measured_widths(model: nn.Module, groups: Groups, orig: list[int], example_input: torch.Tensor,
+                     speedup: float, clock: str) -> tuple[list[int], tuple[float, float, float]]:
+    """The widest uniform widths whose *measured* speed-up over ``model`` reaches ``speedup``.
+
+    Latency depends on the widths only, so each candidate is a stand-in: a copy of ``model`` cut to
+    the first k units of every group, timed interleaved with ``model`` (:func:`speed_ratio`). The
+    scan goes from wide to narrow: it starts at the widths with a FLOPs speed-up of speedup^¾ (time
+    falls more slowly than FLOPs, but a latency stair can make it fall faster for a while) and
+    steps down by 2 % of FLOPs until a stand-in is timed fast enough twice in a row (the re-measure
+    guards against one lucky timing). A timing that is wrongly slow costs one 2 % step, never a
+    jump (a bisection's wrong turn on a noisy machine can halve the widths). Returns the widths and
+    the last measurement (dense, stand-in, ratio); raises :class:`SpeedupError` when even the
+    narrowest stand-in is too slow.
+    """
+    cands = _candidates(groups, orig)
+    cost = [flops_of_widths(model, groups.calls, _widths(model, groups, w)) for w in cands]
+    f0 = flops(model, example_input)
+
+    def measure(i: int) -> tuple[float, float, float]:
+        stand = copy.deepcopy(model)
+        remove_units(stand, groups, [torch.arange(k) for k in cands[i]])
+        return speed_ratio(model, stand, example_input, clock=clock)
+
+    got = measure(0)
+    if got[2] < speedup:
+        what = "CPU-time" if clock == "cpu" else "latency"
+        raise SpeedupError(f"a {speedup:g}x {what} speed-up on inputs of shape {tuple(example_input.shape)} "
+                           f"cannot be reached: even the narrowest model (widths {cands[0]} of {orig}) got to "
+                           f"{got[2]:.2f}x; fixed costs (framework overhead, input/output layers) dominate. "
+                           "Try a larger batch, measure='flops' or a smaller target")
+    i = max([0] + [k for k, c in enumerate(cost) if c * speedup ** 0.75 <= f0])
+    while i > 0:
+        got = measure(i)
+        if got[2] >= speedup:
+            again = measure(i)
+            if again[2] >= speedup:
+                return cands[i], again
+        i = max([0] + [k for k in range(i) if cost[k] * _SCAN <= cost[i]])
+    return cands[0], got
+
+
 def prune_to_speedup(model: nn.Module, speedup: float, importance: str, data: Any, loss: str | LossFn,
                      example_input: torch.Tensor | None, measure: str, steps: int, finetune_epochs: int,
                      damp: float, max_samples: int | None, fit_kwargs: dict[str, Any] | None,
@@ -143,19 +207,25 @@ def prune_to_speedup(model: nn.Module, speedup: float, importance: str, data: An
             rec["kept_epoch"] = best
         report.steps.append(rec)
 
+    clock = "cpu" if measure == "cpu" else "wall"
+    final = speedup                 # the FLOPs speed-up the steps aim at
+    if measure != "flops":          # the widest widths whose measured time reaches the target, found by timing
+        widths, _ = _measured_widths(cur, groups, orig, example_input, speedup, clock)
+        final = f0 / flops_of_widths(cur, groups.calls, _widths(cur, groups, widths))
     for t in range(1, steps + 1):
-        step(speedup ** (t / steps))
-    target, reached = speedup, f0 / flops(cur, example_input)
+        step(final ** (t / steps))
+    target, reached = final, f0 / flops(cur, example_input)
     if measure != "flops":
         for _ in range(8):
-            report.latency_before, report.latency_after, reached = speed_ratio(
-                dense, cur, example_input, clock="cpu" if measure == "cpu" else "wall")
+            report.latency_before, report.latency_after, reached = speed_ratio(dense, cur, example_input, clock=clock)
             if reached >= speedup:
                 break
             widths = [len(i) for i in index]
             if all(w == 1 for w in widths):
                 break
-            target = min(target * min(1.5, max(1.1, speedup / reached)), f0 / max(f_min, 1))   # grow gently: timings are noisy
+            # the stand-in reached the target but the pruned model was timed short: timing noise, so go on in
+            # small FLOPs steps rather than a stair at a time
+            target = min(target * min(1.5, max(1.02, speedup / reached)), f0 / max(f_min, 1))
             step(target)
         if reached < speedup:
             what = "CPU-time" if measure == "cpu" else "latency"
