@@ -42,6 +42,7 @@ import sympy
 from .compose import choose_parts, finish
 from .decompose_leaf import TARGET_TRANSFORMS, LeafFits, rms as _rms
 from .library import LIBRARY, Library
+from .noise import noise_level, oracle_sigma
 from .separability import SYMMETRIES, homogeneity_z, linear_z, modules, relevance_z, symmetry_z
 from .surrogate import fit_surrogate
 from .transforms import fixed_sign
@@ -158,9 +159,10 @@ class _Decomposer(LeafFits):
             return node
         sur = fit_surrogate(node.X, node.y, seed=self.seed, steps=1500,
                             deadline=None if math.isinf(self.deadline) else self.deadline)
-        if not sur.sigma <= 2 * node.sigma:
+        sigma = oracle_sigma(sur.sigma, noise_level(node.X, node.y))  # the rows are the (noisy) data's
+        if not sigma <= 2 * node.sigma:
             return node
-        return _Node(node.symbols, node.X, node.y, sur, sur.sigma, True, node.transformed, False)
+        return _Node(node.symbols, node.X, node.y, sur, sigma, True, node.transformed, False)
 
     def passes(self, z: float, power: float) -> bool:
         """A structure holds when its residual is within the oracle's error (``z ≤ z_max``) and the
@@ -469,13 +471,16 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
         return Decomposition(None, None, {"split": "none", "variables": [str(v) for v in variables],
                                           "sigma": sur.sigma, "note": f"surrogate error {sur.error:.1e} is "
                                           f"above {max_surrogate_error:g}: no test is trusted"}, sur.error)
-    root = _Node(list(variables), X, y, sur, sur.sigma, True)
+    # under noise the tests are judged against the oracle's own error, not the noise (see noise.py)
+    noise = noise_level(X, y)
+    sigma = oracle_sigma(sur.sigma, noise)
+    root = _Node(list(variables), X, y, sur, sigma, True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         split = None if X.shape[1] == 1 else dec.first_split(root)
         if split is None:
             return Decomposition(None, None, {"split": "none", "variables": [str(v) for v in variables],
-                                              "sigma": sur.sigma}, sur.error)
+                                              "sigma": sigma, "noise": _num(noise)}, sur.error)
         kind, detail, build = split
         template, children = build(0)
         parts = {L: None if alts is None else [dec.resolve(a) for a in alts] for L, alts in dec.leaves.items()}
@@ -486,6 +491,10 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
         else:
             raw = template.xreplace({L: alts[0] for L, alts in parts.items() if alts is not None})
             expr = raw
-    tree = {"split": kind, "variables": [str(v) for v in variables], "sigma": sur.sigma, **detail,
+    tree = {"split": kind, "variables": [str(v) for v in variables], "sigma": sigma, "noise": _num(noise), **detail,
             "children": children}
     return Decomposition(expr, raw, tree, sur.error, template, parts)
+
+
+def _num(v: float | None) -> float | None:
+    return None if v is None else float(v)
