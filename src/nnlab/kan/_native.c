@@ -187,8 +187,10 @@ FEATURES(kan_features_f64, double, DBL_MIN, nk_i64x8, 8, NK_LOAD_S8, exp_f64)
             if (silu) { /* gF[b, K] silu'(x) (+ base_term) in its own vector loop, into the */ \
                 T *ds = (T *)w.xd + r * I; /* x-in-double scratch, free after the spans */     \
                 const T *xr = xb + r * I, *gk = gb + K * I;                                    \
-                for (long i = 0; i < I; i++)                                                   \
-                    ds[i] = (bt ? bt[i] : (T)0) + gk[i] * DSILU_F(T, EXPF, xr[i]);             \
+                if (bt) /* two loops: a masked load of a NULL bt costs a microcode assist */ \
+                    for (long i = 0; i < I; i++) ds[i] = bt[i] + gk[i] * DSILU_F(T, EXPF, xr[i]); \
+                else                                                                           \
+                    for (long i = 0; i < I; i++) ds[i] = gk[i] * DSILU_F(T, EXPF, xr[i]);      \
                 bt = ds;                                                                       \
             }                                                                                  \
             const int *sr = w.s + r * I;                                                       \
