@@ -284,16 +284,32 @@ int kan_native_version(void) { return 7; }
 /* The layer's input check in one pass over x (B, I), no host round trip through torch:
  * bit 0 of the result: some value is NaN or +-inf (x - x is then NaN, not 0);
  * bit 1 (only if `range`): some finite x[b, i] lies outside [lo[i], hi[i]] (the grid range
- * with its slack, as double: comparing the promoted value is exact, like torch's comparison). */
+ * with its slack, as double: comparing the promoted value is exact, like torch's comparison).
+ * Columns in chunks of CHECK_COLS: per column the least and greatest finite value and a
+ * non-finite flag, updated by selects (one vector loop over the columns of each row, no
+ * reduction across lanes), compared with lo/hi once at the end. */
+#define CHECK_COLS 256
 #define CHECK_INPUT(NAME, T)                                                                   \
 int NAME(const T *x, long B, long I, const double *lo, const double *hi, int range) {          \
     int bad = 0, out = 0;                                                                      \
-    for (long b = 0; b < B; b++) {                                                             \
-        const T *xr = x + b * I;                                                               \
-        for (long i = 0; i < I; i++) {                                                         \
-            T v = xr[i];                                                                       \
-            bad |= (v - v) != (T)0;                                                            \
-            out |= ((double)v < lo[i]) | ((double)v > hi[i]);                                  \
+    for (long c0 = 0; c0 < I; c0 += CHECK_COLS) {                                              \
+        const long nc = I - c0 < CHECK_COLS ? I - c0 : CHECK_COLS;                             \
+        T mn[CHECK_COLS], mx[CHECK_COLS];                                                      \
+        int nf[CHECK_COLS];                                                                    \
+        for (long i = 0; i < nc; i++) { mn[i] = INFINITY; mx[i] = -INFINITY; nf[i] = 0; }      \
+        for (long b = 0; b < B; b++) {                                                         \
+            const T *xr = x + b * I + c0;                                                      \
+            for (long i = 0; i < nc; i++) {                                                    \
+                T v = xr[i];                                                                   \
+                int fin = (v - v) == (T)0;                                                     \
+                nf[i] |= !fin;                                                                 \
+                mn[i] = (fin && v < mn[i]) ? v : mn[i];                                        \
+                mx[i] = (fin && v > mx[i]) ? v : mx[i];                                        \
+            }                                                                                  \
+        }                                                                                      \
+        for (long i = 0; i < nc; i++) {                                                        \
+            bad |= nf[i];                                                                      \
+            out |= ((double)mn[i] < lo[c0 + i]) | ((double)mx[i] > hi[c0 + i]);                \
         }                                                                                      \
     }                                                                                          \
     return bad | ((range ? out : 0) << 1);                                                     \
