@@ -142,7 +142,8 @@ static void scratch_free(Scratch *w) { free(w->t0); free(w->s); free(w->vt); }
             else if (base_mode == 2) {                                                         \
                 const T *xr = xb + r * I;                                                      \
                 T *Fk = Fb + K * I;                                                            \
-                for (long i = 0; i < I; i++) Fk[i] = SILU_F(T, EXPF, xr[i]);                    \
+                if (sizeof(T) == sizeof(float)) silu_row_f32((const float *)xr, (float *)Fk, I); \
+                else for (long i = 0; i < I; i++) Fk[i] = SILU_F(T, EXPF, xr[i]);              \
             }                                                                                  \
         }                                                                                      \
     } while (0)
@@ -213,7 +214,10 @@ FEATURES(kan_features_f64, double, DBL_MIN, nk_i64x8, 8, NK_LOAD_S8, exp_f64)
             if (silu) { /* gF[b, K] silu'(x) (+ base_term) in its own vector loop, into the */ \
                 T *ds = (T *)w.xd + r * I; /* x-in-double scratch, free after the spans */     \
                 const T *xr = xb + r * I, *gk = gb + K * I;                                    \
-                if (bt) /* two loops: a masked load of a NULL bt costs a microcode assist */ \
+                if (sizeof(T) == sizeof(float))                                                \
+                    dsilu_row_f32((const float *)xr, (const float *)gk, (const float *)bt,     \
+                                  (float *)ds, I);                                             \
+                else if (bt) /* two loops: a masked load of a NULL bt costs a microcode assist */ \
                     for (long i = 0; i < I; i++) ds[i] = bt[i] + gk[i] * DSILU_F(T, EXPF, xr[i]); \
                 else                                                                           \
                     for (long i = 0; i < I; i++) ds[i] = gk[i] * DSILU_F(T, EXPF, xr[i]);      \
