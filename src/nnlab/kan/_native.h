@@ -116,6 +116,31 @@ dsilu_row_f32(const float *restrict x, const float *restrict g, const float *add
     else for (; i < n; i++) out[i] = g[i] * DSILU_F(float, exp_f32, x[i]);
 }
 
+/* bs[i] = silu(x[i]) and, if db is not NULL, db[i] = silu'(x[i]) */
+static inline __attribute__((always_inline)) void
+silu_both_row_f32(const float *restrict x, float *restrict bs, float *restrict db, long n) {
+    long i = 0;
+#if defined(__AVX512F__)
+    const __m512 one = _mm512_set1_ps(1.0f);
+    if (db)
+        for (; i + 16 <= n; i += 16) {
+            __m512 xv = _mm512_loadu_ps(x + i), sg = nk_sigmoid16(xv);
+            _mm512_storeu_ps(bs + i, _mm512_mul_ps(xv, sg));
+            _mm512_storeu_ps(db + i, _mm512_mul_ps(sg, _mm512_fmadd_ps(xv, _mm512_sub_ps(one, sg), one)));
+        }
+    else
+        for (; i + 16 <= n; i += 16) {
+            __m512 xv = _mm512_loadu_ps(x + i);
+            _mm512_storeu_ps(bs + i, _mm512_mul_ps(xv, nk_sigmoid16(xv)));
+        }
+#endif
+    for (; i < n; i++) {
+        float xe = x[i], sg = 1.0f / (1.0f + exp_f32(-xe));
+        bs[i] = xe * sg;
+        if (db) db[i] = sg * (1.0f + xe * (1.0f - sg));
+    }
+}
+
 /* _native.c: the input check (bit 0 NaN/inf, bit 1 outside [lo, hi]), see there */
 int kan_check_input_f32(const float *x, long B, long I, const double *lo, const double *hi, int range);
 int kan_check_input_f64(const double *x, long B, long I, const double *lo, const double *hi, int range);

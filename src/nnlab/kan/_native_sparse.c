@@ -78,14 +78,16 @@ SP_LOCAL(double)
 #define SP_BASE(T, EXPF)                                                                       \
 static inline __attribute__((always_inline)) void                                             \
 sp_base_##T(const T *x, long n, int base, T *bs, T *restrict db) {           \
-    if (base == 1) {                                                                           \
+    if (base == 1 && sizeof(T) == sizeof(float)) /* vectorised; db NULL: forward only */      \
+        silu_both_row_f32((const float *)x, (float *)bs, (float *)db, n);                      \
+    else if (base == 1) {                                                                      \
         for (long e = 0; e < n; e++) {                                                         \
             T xe = x[e], sg = (T)1 / ((T)1 + EXPF(-xe));                                       \
             bs[e] = xe * sg;                                                                   \
-            db[e] = sg * ((T)1 + xe * ((T)1 - sg));                                            \
+            if (db) db[e] = sg * ((T)1 + xe * ((T)1 - sg));                                    \
         }                                                                                      \
     } else {                                                                                   \
-        for (long e = 0; e < n; e++) { bs[e] = 0; db[e] = 0; }                                 \
+        for (long e = 0; e < n; e++) { bs[e] = 0; if (db) db[e] = 0; }                         \
     }                                                                                          \
 }
 SP_BASE(float, exp_f32)
@@ -144,7 +146,7 @@ static long sp_rows(long I, long O) {
             sp_local_##T(w.s, w.f, M, (KK) + 1, n, ns, KK, K, tmin, NULL, w.jc, (T *)w.v);         \
         if (want_dv)                                                                           \
             sp_local_##T(w.s, w.f, dM, KK, n, ns, KK, K, 0.0, w.ih, w.jc, (T *)w.dv);              \
-        sp_base_##T(xt, n, base, (T *)w.bs, (T *)w.db);                                        \
+        sp_base_##T(xt, n, base, (T *)w.bs, (want_dv) ? (T *)w.db : NULL);                     \
     } while (0)
 
 #define LDV(VT, p) ({ VT _v; memcpy(&_v, (p), sizeof(VT)); _v; })
