@@ -166,10 +166,12 @@ def test_no_stale_weight_after_any_parameter_edit(native_on, calls):
 
 
 ROUTE_RULE = [  # (rows, in, out, grid, k, train, sparse?): the cost rule of kernel.sparse_preferred
-    (1024, 64, 64, 5, 3, True, False),  # coarse grid, training: three GEMMs beat 3 gathered passes
+    (1024, 64, 64, 5, 3, True, True),  # training beside other layers: F would be cold by backward
     (1024, 64, 64, 5, 3, False, True),  # the same layer forward only: the sparse pass
     (1024, 64, 64, 20, 3, True, True),  # fine grid: (k+2)/(K+1) = 5/24 of the GEMM's work
-    (4096, 256, 256, 5, 3, True, False),
+    (4096, 256, 256, 2, 3, True, False),  # coarsest grid, large: three GEMMs beat 3 gathered passes
+    (1200, 32, 32, 2, 3, True, False),
+    (1200, 32, 32, 2, 3, False, True),  # the same layer forward only: the sparse pass
     (256, 2, 5, 5, 3, True, True),  # tiny: the GEMM route's fixed cost dominates
     (16, 64, 64, 5, 3, True, True),  # few rows: likewise
     (1024, 64, 64, 5, 1, True, True),  # k = 1: 3 of 7 values per input, sparse wins again
@@ -190,7 +192,7 @@ def test_training_on_the_gemm_route_inference_on_the_sparse_route(native_on, cal
                                                                      dtype, tol):
     """A layer where the rule picks features + GEMM with backward and the sparse pass without:
     both equal the eager code, and the sparse forward equals the GEMM route's forward."""
-    B, I, O, G, k = 400, 32, 32, 3, 3
+    B, I, O, G, k = 1200, 32, 32, 2, 3
     assert not kernel.sparse_preferred(B, I, O, G + k, k, True)
     assert kernel.sparse_preferred(B, I, O, G + k, k, False)
     torch.manual_seed(0)

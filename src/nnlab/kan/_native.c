@@ -27,21 +27,33 @@
  */
 #include "_native.h"
 
-/* v[r*I + i] = sum_p C[p*(k+1) + r] f[i]^p (Horner, double), |v| < tmin -> 0 (no denormals). */
-static inline __attribute__((always_inline)) void
-horner_d(const double *restrict C, long P, long k, const double *restrict f, long I, double tmin,
-         double *restrict v) {
-    for (long r = 0; r <= k; r++) {
-        double c[MAXK + 1];
-        for (long p = 0; p < P; p++) c[p] = C[p * (k + 1) + r];
-        double *restrict vr = v + r * I;
-        for (long i = 0; i < I; i++) {
-            double fi = f[i], a = c[P - 1];
-            for (long p = P - 2; p >= 0; p--) a = a * fi + c[p];
-            vr[i] = fabs(a) < tmin ? 0.0 : a;
-        }
-    }
+/* v[r*I + i] = sum_p C[p*(k+1) + r] f[i]^p (Horner in T), |v| < tmin -> 0 (no denormals).
+ * float32 layers evaluate it in float (16 lanes, no conversion pass of the k+1 values):
+ * |error| <= 1e-7 on the basis (values in [0, 1], f rounded from double once), an order below
+ * the 1e-6 the kernels promise; float64 layers in double. */
+#define HORNER_FN(T)                                                                           \
+static inline __attribute__((always_inline)) void                                             \
+horner_##T(const T *restrict C, long P, long k, const T *restrict f, long I, T tmin,           \
+           T *restrict v) {                                                                    \
+    for (long r = 0; r <= k; r++) {                                                            \
+        T c[MAXK + 1];                                                                         \
+        for (long p = 0; p < P; p++) c[p] = C[p * (k + 1) + r];                                \
+        T *restrict vr = v + r * I;                                                            \
+        for (long i = 0; i < I; i++) {                                                         \
+            T fi = f[i], a = c[P - 1];                                                         \
+            for (long p = P - 2; p >= 0; p--) a = a * fi + c[p];                               \
+            vr[i] = (a < tmin && a > -tmin) ? (T)0 : a;                                        \
+        }                                                                                      \
+    }                                                                                          \
 }
+HORNER_FN(float)
+HORNER_FN(double)
+#define HORNER_(T) horner_##T
+#define HORNER(T) HORNER_(T)
+
+/* f of the block (double, from the spans) in T, into the x-in-double scratch (free after the
+ * spans; n doubles hold n values of T) */
+#define F_IN_T(T) ({ T *ft_ = (T *)w.xd; for (long e = 0; e < n; e++) ft_[e] = (T)w.f[e]; ft_; })
 
 /* elements (rows x inputs) per block: spans and Horner run over a whole block of rows as one
  * flat vector loop (short rows, e.g. 2 inputs, would otherwise pay loop overheads per row) */
@@ -74,14 +86,24 @@ static void scratch_free(Scratch *w) { free(w->t0); free(w->s); free(w->vt); }
     for (long e = 0; e < n; e++) w.xd[e] = (double)xb[e];                                      \
     spans_i(w.xd, n, w.t0, w.ih, hi, w.s, w.f);
 
+/* The masks of the slot loops: e[q] = (s == j + k - q) for slot j, all ones where slot j is
+ * local basis q of the input. Slot j+1's masks are slot j's shifted by one, so each slot costs
+ * one new comparison (e[0]) instead of k+1 (and no broadcast per q). */
+#define SLOT_MASKS_INIT(VI, KK, si, e)                                                         \
+    for (long q_ = 0; q_ <= (KK); q_++) (e)[q_] = (si) == (VI){0} + (int)((KK) - q_)
+#define SLOT_MASKS_NEXT(VI, KK, si, e, j)                                                      \
+    do {                                                                                       \
+        for (long q_ = (KK); q_ > 0; q_--) (e)[q_] = (e)[q_ - 1];                              \
+        (e)[0] = (si) == (VI){0} + (int)((j) + 1 + (KK));                                      \
+    } while (0)
+
 /* F rows b0..b0+R-1: slot j, input i holds v[r][e] with r = j - s[e] + k when 0 <= r <= k.
  * Wide rows: one vector loop over the inputs per slot. Short rows: slots inner, per element. */
 #define BLOCK_FEATURES(T, KK, VI, VL, SLOAD, EXPF)                                                                  \
     do {                                                                                       \
         BLOCK_SPANS(T)                                                                         \
-        horner_d(M, (KK) + 1, KK, w.f, n, tmin, w.v);                                         \
         T *vt = (T *)w.vt;                                                                     \
-        for (long e = 0; e < ((KK) + 1) * n; e++) vt[e] = (T)w.v[e];                           \
+        HORNER(T)(MT, (KK) + 1, KK, F_IN_T(T), n, (T)tmin, vt);                                \
         for (long r = 0; r < R; r++) {                                                         \
             T *Fb = F + (b0 + r) * (K + 1) * I;                                                \
             const int *sr = w.s + r * I;                                                       \
@@ -90,13 +112,14 @@ static void scratch_free(Scratch *w) { free(w->t0); free(w->s); free(w->vt); }
                 long i0 = 0; /* VL inputs at a time: the k+1 values in registers, each slot's */ \
                 for (; i0 + (VL) <= I; i0 += (VL)) { /* VL entries selected bitwise (exact) */ \
                     const VI si = SLOAD(sr + i0);                                              \
-                    VI vq[(KK) + 1];                                                           \
+                    VI vq[(KK) + 1], e[(KK) + 1];                                              \
                     for (long q = 0; q <= (KK); q++) vq[q] = LOADVI(VI, vr + q * n + i0);       \
+                    SLOT_MASKS_INIT(VI, KK, si, e);                                            \
                     for (long j = 0; j < K; j++) {                                             \
                         VI a = (VI){0};                                                        \
-                        for (long q = 0; q <= (KK); q++)                                       \
-                            a |= vq[q] & (si == (VI){0} + (int)(j + (KK) - q));                \
+                        for (long q = 0; q <= (KK); q++) a |= vq[q] & e[q];                    \
                         memcpy(Fb + j * I + i0, &a, sizeof(VI));                               \
+                        SLOT_MASKS_NEXT(VI, KK, si, e, j);                                     \
                     }                                                                          \
                 }                                                                              \
                 for (; i0 < I; i0++) {                                                         \
@@ -119,7 +142,8 @@ static void scratch_free(Scratch *w) { free(w->t0); free(w->s); free(w->vt); }
             else if (base_mode == 2) {                                                         \
                 const T *xr = xb + r * I;                                                      \
                 T *Fk = Fb + K * I;                                                            \
-                for (long i = 0; i < I; i++) Fk[i] = SILU_F(T, EXPF, xr[i]);                    \
+                if (sizeof(T) == sizeof(float)) silu_row_f32((const float *)xr, (float *)Fk, I); \
+                else for (long i = 0; i < I; i++) Fk[i] = SILU_F(T, EXPF, xr[i]);              \
             }                                                                                  \
         }                                                                                      \
     } while (0)
@@ -130,6 +154,8 @@ static void scratch_free(Scratch *w) { free(w->t0); free(w->s); free(w->vt); }
 int NAME(const T *x, long B, long I, const double *t0, const double *inv_h, long k, long K,    \
          const double *M, int base_mode, T *F, int nthreads) {                                 \
     const double hi = (double)(K + k + 1), tmin = (TMIN);                                      \
+    T MT[(MAXK + 1) * (MAXK + 1)]; /* M in T */                                                \
+    for (long e = 0; e < (k + 1) * (k + 1); e++) MT[e] = (T)M[e];                              \
     const long RB = ROWS_PER_BLOCK(I), nblk = (B + RB - 1) / RB;                               \
     int failed = 0;                                                                            \
     int par = nthreads > 1 && nblk > 1 && B * I * (K + 1) >= PAR_MIN;                          \
@@ -179,7 +205,8 @@ FEATURES(kan_features_f64, double, DBL_MIN, nk_i64x8, 8, NK_LOAD_S8, exp_f64)
 #define BLOCK_BACKWARD(T, KK, VI, VL, SLOAD, EXPF)                                                                  \
     do {                                                                                       \
         BLOCK_SPANS(T)                                                                         \
-        horner_d(dM, KK, KK, w.f, n, 0.0, w.v);                                                \
+        T *dv = (T *)w.v; /* dB_q at dv[q*n + e], in T */                                      \
+        HORNER(T)(dMT, KK, KK, F_IN_T(T), n, (T)0, dv);                                        \
         for (long r = 0; r < R; r++) {                                                         \
             const long b = b0 + r;                                                             \
             const T *gb = gF + b * (K + 1) * I;                                                \
@@ -187,26 +214,30 @@ FEATURES(kan_features_f64, double, DBL_MIN, nk_i64x8, 8, NK_LOAD_S8, exp_f64)
             if (silu) { /* gF[b, K] silu'(x) (+ base_term) in its own vector loop, into the */ \
                 T *ds = (T *)w.xd + r * I; /* x-in-double scratch, free after the spans */     \
                 const T *xr = xb + r * I, *gk = gb + K * I;                                    \
-                for (long i = 0; i < I; i++)                                                   \
-                    ds[i] = (bt ? bt[i] : (T)0) + gk[i] * DSILU_F(T, EXPF, xr[i]);             \
+                if (sizeof(T) == sizeof(float))                                                \
+                    dsilu_row_f32((const float *)xr, (const float *)gk, (const float *)bt,     \
+                                  (float *)ds, I);                                             \
+                else if (bt) /* two loops: a masked load of a NULL bt costs a microcode assist */ \
+                    for (long i = 0; i < I; i++) ds[i] = bt[i] + gk[i] * DSILU_F(T, EXPF, xr[i]); \
+                else                                                                           \
+                    for (long i = 0; i < I; i++) ds[i] = gk[i] * DSILU_F(T, EXPF, xr[i]);      \
                 bt = ds;                                                                       \
             }                                                                                  \
             const int *sr = w.s + r * I;                                                       \
-            const double *dr = w.v + r * I;                                                    \
+            const T *dr = dv + r * I;                                                          \
             T *gxb = gx + b * I;                                                               \
             if (I >= 16) {                                                                     \
                 T *gs = (T *)w.vt + r * I; /* g_q at gs[q*n + i] (vt is unused in backward) */ \
                 long i0 = 0;                                                                   \
                 for (; i0 + (VL) <= I; i0 += (VL)) {                                           \
                     const VI si = SLOAD(sr + i0);                                              \
-                    VI gq[(KK) + 1];                                                           \
+                    VI gq[(KK) + 1], e[(KK) + 1];                                              \
                     for (long q = 0; q <= (KK); q++) gq[q] = (VI){0};                          \
-                    for (long j = 0; j < K; j++) {                                             \
+                    SLOT_MASKS_INIT(VI, KK, si, e);                                            \
+                    for (long j = 0; j < K; j++) { /* slot j is local q where s = j+k-q */     \
                         const VI v = LOADVI(VI, gb + j * I + i0);                              \
-                        for (long q = 0; q <= (KK); q++) { /* slot j is local q where s = j+k-q */ \
-                            VI m = si == (VI){0} + (int)(j + (KK) - q);                             \
-                            gq[q] = (v & m) | (gq[q] & ~m);                                    \
-                        }                                                                      \
+                        for (long q = 0; q <= (KK); q++) gq[q] |= v & e[q];                    \
+                        SLOT_MASKS_NEXT(VI, KK, si, e, j);                                     \
                     }                                                                          \
                     for (long q = 0; q <= (KK); q++) memcpy(gs + q * n + i0, &gq[q], sizeof(VI)); \
                 }                                                                              \
@@ -216,10 +247,9 @@ FEATURES(kan_features_f64, double, DBL_MIN, nk_i64x8, 8, NK_LOAD_S8, exp_f64)
                         gs[q * n + i0] = (j >= 0 && j < (int)K) ? gb[j * I + i0] : (T)0;       \
                     }                                                                          \
                 for (long i = 0; i < I; i++) {                                                 \
-                    double a = 0.0;                                                            \
-                    for (long q = 0; q <= (KK); q++)                                           \
-                        a += (double)gs[q * n + i] * dr[q * n + i];                            \
-                    a *= inv_h[i];                                                             \
+                    T s_ = 0;                                                                  \
+                    for (long q = 0; q <= (KK); q++) s_ += gs[q * n + i] * dr[q * n + i];      \
+                    double a = (double)s_ * inv_h[i];                                          \
                     if (bt) a += (double)bt[i];                                                \
                     gxb[i] = (T)a;                                                             \
                 }                                                                              \
@@ -227,15 +257,15 @@ FEATURES(kan_features_f64, double, DBL_MIN, nk_i64x8, 8, NK_LOAD_S8, exp_f64)
             }                                                                                  \
             for (long i = 0; i < I; i++) {                                                     \
                 int first = sr[i] - (KK);                                                      \
-                double a = 0.0;                                                                \
+                T s_ = 0;                                                                      \
                 for (long q = 0; q <= (KK); q++) {                                             \
                     int j = first + (int)q;                                                    \
                     int ok = j >= 0 && j < (int)K;                                             \
                     int jc = ok ? j : 0;                                                       \
-                    double wq = ok ? dr[q * n + i] : 0.0;                                      \
-                    a += (double)gb[jc * I + i] * wq;                                          \
+                    T wq = ok ? dr[q * n + i] : (T)0;                                          \
+                    s_ += gb[jc * I + i] * wq;                                                 \
                 }                                                                              \
-                a *= inv_h[i];                                                                 \
+                double a = (double)s_ * inv_h[i];                                              \
                 if (bt) a += (double)bt[i];                                                    \
                 gxb[i] = (T)a;                                                                 \
             }                                                                                  \
@@ -248,6 +278,8 @@ int NAME(const T *gF, const T *x, long B, long I, const double *t0, const double
          int nthreads) {          \
     const double hi = (double)(K + k + 1);                                                     \
     const long RB = ROWS_PER_BLOCK(I), nblk = (B + RB - 1) / RB;                               \
+    T dMT[MAXK * (MAXK + 1)]; /* dM in T */                                                    \
+    for (long e = 0; e < k * (k + 1); e++) dMT[e] = (T)dM[e];                                  \
     int failed = 0;                                                                            \
     int par = nthreads > 1 && nblk > 1 && B * I * (k + 1) >= PAR_MIN / 4;                      \
     _Pragma("omp parallel num_threads(nthreads) if(par) reduction(|:failed)")                 \
@@ -282,16 +314,32 @@ int kan_native_version(void) { return 7; }
 /* The layer's input check in one pass over x (B, I), no host round trip through torch:
  * bit 0 of the result: some value is NaN or +-inf (x - x is then NaN, not 0);
  * bit 1 (only if `range`): some finite x[b, i] lies outside [lo[i], hi[i]] (the grid range
- * with its slack, as double: comparing the promoted value is exact, like torch's comparison). */
+ * with its slack, as double: comparing the promoted value is exact, like torch's comparison).
+ * Columns in chunks of CHECK_COLS: per column the least and greatest finite value and a
+ * non-finite flag, updated by selects (one vector loop over the columns of each row, no
+ * reduction across lanes), compared with lo/hi once at the end. */
+#define CHECK_COLS 256
 #define CHECK_INPUT(NAME, T)                                                                   \
 int NAME(const T *x, long B, long I, const double *lo, const double *hi, int range) {          \
     int bad = 0, out = 0;                                                                      \
-    for (long b = 0; b < B; b++) {                                                             \
-        const T *xr = x + b * I;                                                               \
-        for (long i = 0; i < I; i++) {                                                         \
-            T v = xr[i];                                                                       \
-            bad |= (v - v) != (T)0;                                                            \
-            out |= ((double)v < lo[i]) | ((double)v > hi[i]);                                  \
+    for (long c0 = 0; c0 < I; c0 += CHECK_COLS) {                                              \
+        const long nc = I - c0 < CHECK_COLS ? I - c0 : CHECK_COLS;                             \
+        T mn[CHECK_COLS], mx[CHECK_COLS];                                                      \
+        int nf[CHECK_COLS];                                                                    \
+        for (long i = 0; i < nc; i++) { mn[i] = INFINITY; mx[i] = -INFINITY; nf[i] = 0; }      \
+        for (long b = 0; b < B; b++) {                                                         \
+            const T *xr = x + b * I + c0;                                                      \
+            for (long i = 0; i < nc; i++) {                                                    \
+                T v = xr[i];                                                                   \
+                int fin = (v - v) == (T)0;                                                     \
+                nf[i] |= !fin;                                                                 \
+                mn[i] = (fin && v < mn[i]) ? v : mn[i];                                        \
+                mx[i] = (fin && v > mx[i]) ? v : mx[i];                                        \
+            }                                                                                  \
+        }                                                                                      \
+        for (long i = 0; i < nc; i++) {                                                        \
+            bad |= nf[i];                                                                      \
+            out |= ((double)mn[i] < lo[c0 + i]) | ((double)mx[i] > hi[c0 + i]);                \
         }                                                                                      \
     }                                                                                          \
     return bad | ((range ? out : 0) << 1);                                                     \

@@ -78,14 +78,16 @@ SP_LOCAL(double)
 #define SP_BASE(T, EXPF)                                                                       \
 static inline __attribute__((always_inline)) void                                             \
 sp_base_##T(const T *x, long n, int base, T *bs, T *restrict db) {           \
-    if (base == 1) {                                                                           \
+    if (base == 1 && sizeof(T) == sizeof(float)) /* vectorised; db NULL: forward only */      \
+        silu_both_row_f32((const float *)x, (float *)bs, (float *)db, n);                      \
+    else if (base == 1) {                                                                      \
         for (long e = 0; e < n; e++) {                                                         \
             T xe = x[e], sg = (T)1 / ((T)1 + EXPF(-xe));                                       \
             bs[e] = xe * sg;                                                                   \
-            db[e] = sg * ((T)1 + xe * ((T)1 - sg));                                            \
+            if (db) db[e] = sg * ((T)1 + xe * ((T)1 - sg));                                    \
         }                                                                                      \
     } else {                                                                                   \
-        for (long e = 0; e < n; e++) { bs[e] = 0; db[e] = 0; }                                 \
+        for (long e = 0; e < n; e++) { bs[e] = 0; if (db) db[e] = 0; }                         \
     }                                                                                          \
 }
 SP_BASE(float, exp_f32)
@@ -144,7 +146,7 @@ static long sp_rows(long I, long O) {
             sp_local_##T(w.s, w.f, M, (KK) + 1, n, ns, KK, K, tmin, NULL, w.jc, (T *)w.v);         \
         if (want_dv)                                                                           \
             sp_local_##T(w.s, w.f, dM, KK, n, ns, KK, K, 0.0, w.ih, w.jc, (T *)w.dv);              \
-        sp_base_##T(xt, n, base, (T *)w.bs, (T *)w.db);                                        \
+        sp_base_##T(xt, n, base, (T *)w.bs, (want_dv) ? (T *)w.db : NULL);                     \
     } while (0)
 
 #define LDV(VT, p) ({ VT _v; memcpy(&_v, (p), sizeof(VT)); _v; })
@@ -315,33 +317,25 @@ SP_FORWARD(kan_sparse_forward_f64, double, vec_f64, 8, DBL_MIN)
                     gx[(b0 + r) * I + i] = a;                                                  \
                 }                                                                              \
             }                                                                                  \
-            if (Gi) { /* rows bucketed by slot: each slot row of gWt summed in registers */    \
-                for (long j = 0; j < K; j++) cnt[j] = 0;                                       \
-                for (long q = 0; q <= (KK); q++)                                               \
-                    for (long r = 0; r < R; r++) {                                             \
-                        const long e = i * R + r;                                              \
-                        T s_ = v[q * ns + e];                                                  \
-                        if (s_ != (T)0) {                                                      \
-                            long j = w.jc[q * ns + e], c_ = cnt[j]++;                          \
-                            bkr[j * RB + c_] = (int)r; bkv[j * RB + c_] = s_;                  \
-                        }                                                                      \
-                    }                                                                          \
+            if (Gi) { /* rows bucketed by span s (one pass): a row's k+1 values go to slots */ \
+                /* s-k..s, so slot j sums the buckets s = j..j+k with weights v_{j-s+k} */     \
+                const int *si_ = w.s + i * R;                                                  \
+                for (long t = 0; t < NB; t++) cnt[t] = 0;                                      \
+                for (long r = 0; r < R; r++) {                                                 \
+                    const long sb = si_[r] + 1; /* s in [-1, K+k+1] */                         \
+                    bkr[sb * RB + cnt[sb]++] = (int)r;                                         \
+                }                                                                              \
                 for (long j = 0; j <= K; j++) {                                                \
                     if (j == K && !base) break;                                                \
-                    const long nj = j < K ? cnt[j] : R;                                        \
-                    if (nj == 0) continue;                                                     \
-                    const int *rj = bkr + j * RB;                                              \
-                    const T *vj = j < K ? bkv + j * RB : bs + i * R;                           \
                     T *Gr = Gi + j * O;                                                        \
                     long o0 = 0;                                                               \
                     for (; o0 + 4 * (VL) <= O; o0 += 4 * (VL)) {                              \
                         VT a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                             \
-                        for (long t = 0; t < nj; t++) {                                        \
-                            const T *gr_ = g + (b0 + (j < K ? rj[t] : t)) * O + o0;            \
-                            T s_ = vj[t];                                                      \
+                        SP_SLOT_ROWS(T, KK, j, {                                               \
+                            const T *gr_ = g + (b0 + r_) * O + o0;                             \
                             a0 += LDV(VT, gr_) * s_; a1 += LDV(VT, gr_ + (VL)) * s_;           \
                             a2 += LDV(VT, gr_ + 2 * (VL)) * s_; a3 += LDV(VT, gr_ + 3 * (VL)) * s_; \
-                        }                                                                      \
+                        });                                                                    \
                         STV(VT, Gr + o0, LDV(VT, Gr + o0) + a0);                               \
                         STV(VT, Gr + o0 + (VL), LDV(VT, Gr + o0 + (VL)) + a1);                 \
                         STV(VT, Gr + o0 + 2 * (VL), LDV(VT, Gr + o0 + 2 * (VL)) + a2);         \
@@ -349,17 +343,38 @@ SP_FORWARD(kan_sparse_forward_f64, double, vec_f64, 8, DBL_MIN)
                     }                                                                          \
                     for (; o0 + (VL) <= O; o0 += (VL)) {                                       \
                         VT a0 = {0};                                                           \
-                        for (long t = 0; t < nj; t++)                                          \
-                            a0 += LDV(VT, g + (b0 + (j < K ? rj[t] : t)) * O + o0) * vj[t];    \
+                        SP_SLOT_ROWS(T, KK, j, { a0 += LDV(VT, g + (b0 + r_) * O + o0) * s_; }); \
                         STV(VT, Gr + o0, LDV(VT, Gr + o0) + a0);                               \
                     }                                                                          \
                     for (; o0 < O; o0++) {                                                     \
                         T a = 0;                                                               \
-                        for (long t = 0; t < nj; t++)                                          \
-                            a += g[(b0 + (j < K ? rj[t] : t)) * O + o0] * vj[t];               \
+                        SP_SLOT_ROWS(T, KK, j, { a += g[(b0 + r_) * O + o0] * s_; });          \
                         Gr[o0] += a;                                                           \
                     }                                                                          \
                 }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
+
+/* BODY for every row r_ of the block that slot j of input i has, with its value s_: slot K (the
+ * base) has every row with b(x); slot j < K the rows of span buckets s = j..j+k with the value
+ * of local basis q = j - s + k (zero values included: they add nothing). */
+#define SP_SLOT_ROWS(T, KK, j, BODY)                                                           \
+    do {                                                                                       \
+        if ((j) < K) {                                                                         \
+            for (long sp_ = (j); sp_ <= (j) + (KK); sp_++) {                                   \
+                const int *rb_ = bkr + (sp_ + 1) * RB;                                         \
+                const T *vq_ = v + ((j) - sp_ + (KK)) * ns + i * R;                            \
+                for (long t_ = 0, nb_ = cnt[sp_ + 1]; t_ < nb_; t_++) {                        \
+                    const long r_ = rb_[t_];                                                   \
+                    const T s_ = vq_[r_];                                                      \
+                    BODY                                                                       \
+                }                                                                              \
+            }                                                                                  \
+        } else {                                                                               \
+            for (long r_ = 0; r_ < R; r_++) {                                                  \
+                const T s_ = bs[i * R + r_];                                                   \
+                BODY                                                                           \
             }                                                                                  \
         }                                                                                      \
     } while (0)
@@ -398,11 +413,11 @@ int NAME(const T *g, const T *x, long B, long I, long O, const double *t0, const
     {                                                                                          \
         T *mine = gWt ? tot + (size_t)SP_TID() * (size_t)WS : NULL;                            \
         T *gW = mine;                                                                          \
-        int *cnt = malloc(sizeof(int) * (size_t)(K + 1) * (size_t)(RB + 1));                   \
-        int *bkr = cnt ? cnt + K + 1 : NULL;                                                   \
-        T *bkv = malloc(sizeof(T) * (size_t)(K + 1) * (size_t)RB);                             \
+        const long NB = K + k + 3; /* span buckets: s + 1 in [0, K+k+2] */                   \
+        int *cnt = malloc(sizeof(int) * (size_t)NB * (size_t)(RB + 1));                        \
+        int *bkr = cnt ? cnt + NB : NULL;                                                      \
         SpScratch w;                                                                           \
-        int bad = sp_alloc(&w, RB, I, k, sizeof(T), t0, inv_h) || (gWt && !gW) || !cnt || !bkv; \
+        int bad = sp_alloc(&w, RB, I, k, sizeof(T), t0, inv_h) || (gWt && !gW) || !cnt;        \
         if (bad) failed = 1;                                                                   \
         _Pragma("omp for schedule(static)")                                                    \
         for (long blk = 0; blk < nblk; blk++) {                                                \
@@ -411,7 +426,7 @@ int NAME(const T *g, const T *x, long B, long I, long O, const double *t0, const
             const long ns = SP_STRIDE(RB * I);                                                 \
             SP_SWITCH(SP_BWD_BODY, T, VT, VL)                                                  \
         }                                                                                      \
-        free(cnt); free(bkv);                                                                  \
+        free(cnt);                                                                             \
         sp_free(&w);                                                                           \
     }                                                                                          \
     if (gWt) {                                                                                 \
