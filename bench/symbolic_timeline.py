@@ -12,8 +12,10 @@ merges) inside it. ``--jobs`` lists every job.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,22 +26,21 @@ sys.path.insert(0, str(ROOT / "bench"))
 from feynman import PUBLIC, load_equations, sample  # noqa: E402
 
 
-def traced_call(pos, j, job):  # runs in the worker (pickled by value from __main__)
+TRACE = os.path.join(tempfile.gettempdir(), f"nnlab-timeline-{os.getpid()}.txt")
+
+
+def traced_call(pos, j, job, trace=TRACE):  # runs in the worker (pickled by value from __main__)
     import os as _os
     import time as _time
 
     t, c = _time.time(), _time.process_time()
     r = job()
-    r.note = r.note + f"|trace {_os.getpid()} {t:.4f} {_time.time():.4f} {_time.process_time() - c:.4f}"
+    name = job.candidate.name + (f"/{job.candidate.seed}" if job.candidate.seed else "") + \
+        ("" if job.shard is None else f"[{job.shard[0]}]") + ("+join" if getattr(r, "joined", False) else "") + \
+        ("+helper" if job.helper else "")
+    with open(trace, "a") as f:
+        f.write(f"{name} {_os.getpid()} {t:.4f} {_time.time():.4f} {_time.process_time() - c:.4f}\n")
     return pos, j, r
-
-
-def _traces(name, note):
-    out = []
-    for part in note.split("|trace ")[1:]:
-        pid, a, b, c = part.split()[:4]
-        out.append(("job", name, int(pid), float(a), float(b), float(c)))
-    return out
 
 
 def main() -> None:
@@ -58,15 +59,21 @@ def main() -> None:
     ap.add_argument("--ids", default="I.15.3t,I.30.3,I.13.4")
     ap.add_argument("--jobs", action="store_true", help="list every job")
     ap.add_argument("--no-serial", action="store_true", help="skip the n_jobs=1 fit")
+    ap.add_argument("--dask", action="store_true", help="n_jobs=2 through a 2-worker Dask LocalCluster")
     args = ap.parse_args()
+    backend = contextlib.nullcontext
+    if args.dask:
+        import joblib
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)  # noqa: F841
+        backend = lambda: joblib.parallel_config(backend="dask")  # noqa: E731
     eqs = {e["id"]: e for e in load_equations(Path(args.csv))}
     events: list[tuple] = []
-    shard_rows: list[tuple] = []
     merge0, here0, jobs0, call0 = parallel.CandidateJob.merge, parallel._run_here, regressor.run_jobs, parallel._call
 
     def merge(self, parts):
-        for k, p in enumerate(parts):
-            shard_rows.extend(_traces(f"{self.candidate.name}[{k}]", p.note))
         t, c = time.time(), time.process_time()
         r = merge0(self, parts)
         events.append(("merge", self.candidate.name, os.getpid(), t, time.time(), time.process_time() - c))
@@ -91,7 +98,8 @@ def main() -> None:
     from nnlab.symbolic.search import run_candidate  # noqa: F401  (warm imports)
 
     Xw, yw = sample(next(iter(eqs.values())), 100, 0)
-    SymbolicRegressor(time_limit=5, n_jobs=2, search=["rational", "raw", "decompose"], steps=20).fit(Xw, yw)
+    with backend():
+        SymbolicRegressor(time_limit=5, n_jobs=2, search=["rational", "raw", "decompose"], steps=20).fit(Xw, yw)
     for i in args.ids.split(","):
         eq = eqs[i]
         X, y = sample(eq, 500, 0)
@@ -101,14 +109,17 @@ def main() -> None:
             e1 = SymbolicRegressor(time_limit=3600, variables=eq["variables"], n_jobs=1).fit(X, y)
             w1 = time.perf_counter() - t
         events.clear()
-        shard_rows.clear()
+        open(TRACE, "w").close()
         t0 = time.time()
-        e2 = SymbolicRegressor(time_limit=3600, variables=eq["variables"], n_jobs=2).fit(X, y)
+        with backend():
+            e2 = SymbolicRegressor(time_limit=3600, variables=eq["variables"], n_jobs=2).fit(X, y)
         t1 = time.time()
         rj = next(e for e in events if e[0] == "run_jobs")
-        rows = list(shard_rows)
-        for r in e2.candidates_:
-            rows += _traces(r.candidate.name + (f"/{r.candidate.seed}" if r.candidate.seed else ""), r.note)
+        rows = []
+        with open(TRACE) as f:
+            for ln in f:
+                name, pid, a, b, c = ln.split()
+                rows.append(("job", name, int(pid), float(a), float(b), float(c)))
         busy: dict[int, float] = {}
         main_pid = os.getpid()
         for e in rows:
