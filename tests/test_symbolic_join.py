@@ -75,6 +75,19 @@ def test_decomposition_shards_join_on_the_last_worker_into_the_law_of_one_proces
     _last_shard_joins(_decompose_job(), tmp_path)
 
 
+def test_decomposition_shards_share_the_leaves_by_who_reaches_them_first(tmp_path):
+    """With a shared folder a shard fits the leaves no other shard has claimed yet: run one after
+    the other, the first fits every leaf and the second none (by index each would fit half)."""
+    job = _decompose_job()
+    alone = job()
+    one, zero = dataclasses.replace(job, cancel=str(tmp_path / "enough")).shards()[::-1]
+    p1 = one()
+    fits = p1.partial["decomposition"].parts
+    assert len(fits) >= 2 and all(f is not None for f in fits.values())  # every leaf, not every other one
+    joined = zero()
+    assert joined.joined and _key(joined) == _key(alone)
+
+
 def test_shards_without_a_shared_folder_leave_the_join_to_the_search():
     job = dataclasses.replace(_composite_job(), cancel="/nonexistent/nnlab/enough")
     parts = [s() for s in job.shards()]

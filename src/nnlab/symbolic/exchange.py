@@ -149,6 +149,12 @@ class Exchange:
         except (OSError, EOFError, pickle.UnpicklingError):
             return None
 
+    def first(self, name: str) -> bool | None:
+        """Whether this job claimed ``name`` before any other (a decomposition's shard takes the leaf it
+        reaches first: the shards share the leaves by who is free, not by index); None where nothing
+        is shared (the shards then share them by index)."""
+        return self._claim(name)
+
     def claim(self, name: str) -> bool:
         """Whether this job is the first (and only) one to claim ``name`` in a shared folder."""
         return self._claim(name) is True
