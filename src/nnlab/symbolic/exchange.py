@@ -18,9 +18,11 @@ the pickled value (written whole, then renamed); ``failed`` says that job ended 
 The shards of one candidate also meet here at their end (:meth:`post`, :meth:`peek`, :meth:`claim`):
 each publishes its share of the work; the one that finds every other share published claims the
 join and joins them itself (see :class:`~nnlab.symbolic.parallel.CandidateJob`), so the join runs on
-a worker beside the other jobs rather than in the search's own process.
+a worker beside the other jobs rather than in the search's own process. A decomposition's shard
+also claims each leaf it reaches (:meth:`first`): the first to claim a leaf fits it.
+
 Where the folder is not shared (a cluster without a common file system) no job sees another: each
-computes what it needs itself.
+computes what it needs itself, shards share the leaves by index and the search joins the shards.
 """
 from __future__ import annotations
 
