@@ -8,6 +8,9 @@ the whole job's.
 
 On two workers the shards run at once: shard 0 makes the first surrogate fit while shard 1 makes
 the raw-input one, so the chain is about ``max(shard 0 + first fit, shard 1 - first fit) + merge``.
+Since the shards share the leaves by who reaches them first (an exclusive claim in the exchange)
+and the last shard to end joins the shards itself, shard 1, run first here, fits every leaf, and
+shard 0's figure includes the join (the "merge" column is then the search's own, next to nothing).
 
     python bench/symbolic_chain.py --ids I.13.4,I.15.3t,III.10.19,I.6.2b,I.26.2,I.50.26,I.29.16
 """

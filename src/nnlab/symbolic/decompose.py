@@ -92,6 +92,7 @@ class _Decomposer(LeafFits):
                  shard: tuple[int, int] | None = None) -> None:
         self.lib, self.deadline, self.z_max, self.max_depth = lib, deadline, z_max, max_depth
         self.shard = shard  # (j, K): fit only the leaves k with k mod K = j, the others are deferred
+        self.claim: Any = None  # with a shared exchange: name -> whether this shard claimed it first (else None)
         self.rng = np.random.default_rng(seed)
         self.seed = seed
         self.count = 0
@@ -101,7 +102,8 @@ class _Decomposer(LeafFits):
     def defer(self, info: dict[str, Any]) -> tuple[sympy.Expr, dict[str, Any]] | None:
         """A leaf another shard fits: its placeholder (no fits yet) and a deferred tree node."""
         k = len(self.leaves)
-        if self.shard is None or k % self.shard[1] == self.shard[0]:
+        first = None if self.claim is None else self.claim(f"leaf{k}")  # the first shard to reach it fits it
+        if self.shard is None or (k % self.shard[1] == self.shard[0] if first is None else first):
             return None
         return self.placeholder(None), {**info, "split": "leaf", "deferred": k}
 
@@ -467,6 +469,7 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
     if exchange is not None:
         exchange.decline()  # no more fits needed: a helper still fitting stops
     dec = _Decomposer(LIBRARY if lib is None else lib, deadline, z_max, seed, shard=shard)
+    dec.claim = None if shard is None or exchange is None else exchange.first
     if sur.error > max_surrogate_error:  # the tests would judge noise: no decision is better than a wrong one
         return Decomposition(None, None, {"split": "none", "variables": [str(v) for v in variables],
                                           "sigma": sur.sigma, "note": f"surrogate error {sur.error:.1e} is "

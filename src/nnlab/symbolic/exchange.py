@@ -14,8 +14,15 @@ The jobs meet through files ``<key>.<name>.*`` in a folder of the search (the on
 cancel file): ``claim`` is created exclusively (``O_EXCL``) by the job that computes; ``value`` is
 the pickled value (written whole, then renamed); ``failed`` says that job ended without one;
 ``<key>.declined`` says the owner needs nothing more (a running helper job watches it and stops).
+
+The shards of one candidate also meet here at their end (:meth:`post`, :meth:`peek`, :meth:`claim`):
+each publishes its share of the work; the one that finds every other share published claims the
+join and joins them itself (see :class:`~nnlab.symbolic.parallel.CandidateJob`), so the join runs on
+a worker beside the other jobs rather than in the search's own process. A decomposition's shard
+also claims each leaf it reaches (:meth:`first`): the first to claim a leaf fits it.
+
 Where the folder is not shared (a cluster without a common file system) no job sees another: each
-computes what it needs itself.
+computes what it needs itself, shards share the leaves by index and the search joins the shards.
 """
 from __future__ import annotations
 
@@ -26,6 +33,16 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 __all__ = ["Exchange"]
+
+
+def _pickler() -> Any:
+    """cloudpickle where it is installed (joblib's loky pickles with it: a shard's share may hold a
+    lambda, as loky's own results do), else pickle; ``pickle.load`` reads both."""
+    try:
+        import cloudpickle
+    except ImportError:  # pragma: no cover - joblib without cloudpickle
+        return pickle
+    return cloudpickle
 
 
 @dataclass(frozen=True)
@@ -82,10 +99,10 @@ class Exchange:
             tmp = self.path(name, f"value.{os.getpid()}.tmp")
             try:
                 with open(tmp, "wb") as f:
-                    pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+                    _pickler().dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(tmp, self.path(name, "value"))
                 done = True
-            except OSError:
+            except (OSError, pickle.PicklingError, AttributeError, TypeError):  # (what cannot be pickled stays here)
                 pass
             return value
         finally:
@@ -117,6 +134,32 @@ class Exchange:
                 break
             time.sleep(0.005)
         return compute()
+
+    def post(self, name: str, value: Any) -> bool:
+        """Publish a value this job already has (a shard's share of the work) under ``name``;
+        False where nothing is shared."""
+        if self._claim(name) is not True:
+            return False
+        self._publish(name, lambda: value)
+        return os.path.exists(self.path(name, "value"))
+
+    def peek(self, name: str) -> Any:
+        """The value ``name`` if another job has published it, else None (no waiting)."""
+        try:
+            with open(self.path(name, "value"), "rb") as f:
+                return pickle.load(f)
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return None
+
+    def first(self, name: str) -> bool | None:
+        """Whether this job claimed ``name`` before any other (a decomposition's shard takes the leaf it
+        reaches first: the shards share the leaves by who is free, not by index); None where nothing
+        is shared (the shards then share them by index)."""
+        return self._claim(name)
+
+    def claim(self, name: str) -> bool:
+        """Whether this job is the first (and only) one to claim ``name`` in a shared folder."""
+        return self._claim(name) is True
 
     def decline(self) -> None:
         """The owner needs nothing more: a helper not started yet returns at once, a running one

@@ -21,7 +21,11 @@ Shards: a candidate listed in :data:`~nnlab.symbolic.search.SHARDS` goes out as 
 with ``shard=(j, K)`` (the composite's library fits, the decomposition's leaves), handed out one
 after the other where the candidate would go; once all K are back, :meth:`CandidateJob.merge`
 joins them here, with a job's arithmetic (one thread), in shard order, into the result the unsplit
-candidate gives (``n_jobs=1`` runs it unsplit). A job that no longer matters is not merged.
+candidate gives (``n_jobs=1`` runs it unsplit). A job that no longer matters is not merged. Where
+the shards share a folder (local processes, a LocalCluster), the last shard to end joins them
+itself on its worker (:meth:`CandidateJob._join`: the same arithmetic), so a long join (the final
+snap of a decomposition's law, the composite's exact fits) runs beside the other jobs instead of
+competing with both workers from this process.
 
 Exchange: the jobs of a candidate listed in :data:`~nnlab.symbolic.search.HELPERS` (its shards,
 or, unsharded, the candidate and a helper job handed out right after it, ``helper=True``) share
@@ -100,18 +104,42 @@ class CandidateJob:
         try:
             with _one_thread(), _Watch(*watch):
                 Xtr, ytr, Xva, yva = self.data
-                return run_candidate(self.candidate, Xtr, ytr, Xva, yva, list(self.variables), self.library,
-                                     deadline=self._mono(), shard=self.shard, **extra,
-                                     **dict(self.options))  # type: ignore[arg-type]
+                r = run_candidate(self.candidate, Xtr, ytr, Xva, yva, list(self.variables), self.library,
+                                  deadline=self._mono(), shard=self.shard, **extra,
+                                  **dict(self.options))  # type: ignore[arg-type]
+                return self._join(r, exchange)
         except _Cancelled:
             return CandidateResult(self.candidate, note="cancelled: not needed")
 
     def exchange(self) -> Exchange | None:
         """Where the jobs of this candidate (its shards, or it and its helper) share values (parallel
-        runs of :data:`HELPERS` only): files next to the cancel file, named after the job's index."""
-        if self.cancel is None or self.candidate.name not in HELPERS:
+        runs of :data:`HELPERS` and of shards only): files next to the cancel file, named after the
+        job's index."""
+        if self.cancel is None or (self.candidate.name not in HELPERS and self.shard is None):
             return None
         return Exchange(os.path.dirname(self.cancel), f"job{self.index}")
+
+    def _join(self, mine: CandidateResult, exchange: Exchange | None) -> CandidateResult:
+        """A shard's end: publish its share; the shard that finds every other share already published
+        (the last to end) joins them itself, here on its worker (:meth:`merge`, the arithmetic of the
+        search's own process), and returns the candidate's result marked ``joined``. The others, and
+        every shard where nothing is shared, return their share for the search to join."""
+        if self.shard is None or exchange is None or mine.partial is None:
+            return mine
+        j, K = self.shard
+        if not exchange.post(f"part{j}", mine):
+            return mine
+        parts = {j: mine}
+        for k in range(K):
+            if k != j:
+                parts[k] = exchange.peek(f"part{k}")
+                if parts[k] is None:
+                    return mine  # a later shard joins
+        if not exchange.claim("join"):
+            return mine  # two shards ended at once: the other one joins
+        out = self.merge([parts[k] for k in range(K)])
+        out.joined = True
+        return out
 
     def _mono(self) -> float:
         return time.monotonic() + (self.deadline - time.time())  # a float: candidates add to it
@@ -315,19 +343,20 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     # joblib's generator would kill its worker processes (the next search would restart them).
     try:
         for i, j, r in par(tasks()):
-            if getattr(shards[i][j], "helper", False):
+            if getattr(shards[i][j], "helper", False) or i in done:  # (a shard already joined the candidate)
                 continue
             got = parts.setdefault(i, {})
             got[j] = r
-            if len(got) < needed[i]:
+            joined = getattr(r, "joined", False)  # the last shard to end joined every shard on its worker
+            if len(got) < needed[i] and not joined:
                 continue
             if end is not None:  # not needed any more: not worth a merge
                 done[i] = CandidateResult(jobs[i].candidate, note="cancelled: not needed")
                 continue
-            done[i] = r if len(got) == 1 else jobs[i].merge([got[k] for k in range(len(got))])
+            done[i] = r if joined or len(got) == 1 else jobs[i].merge([got[k] for k in range(len(got))])
             if end is None:
                 if on_end:
-                    on_end(jobs[i], r)
+                    on_end(jobs[i], done[i])
                 end = _prefix_end(done, len(jobs), stop)
                 if end is not None:
                     enough.set()

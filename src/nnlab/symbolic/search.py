@@ -71,6 +71,7 @@ class CandidateResult:
     model_error: float = float("inf")  # held-out error of the KAN with its spline edges (incomplete only)
     tree: dict[str, Any] | None = None  # the decomposition's decisions (candidate "decompose")
     partial: Any = None  # one shard's share of the work (see SHARDS), until merge_shards joins them
+    joined: bool = False  # a shard's job that found every other shard done and joined them itself
 
     def summary(self) -> dict[str, Any]:
         c = self.candidate
