@@ -30,7 +30,7 @@ def _composite_job():
 def _decompose_job():
     rng = np.random.default_rng(1)
     X = rng.uniform(1, 5, (160, 3))
-    y = np.sin(X[:, 0] - X[:, 1]) * X[:, 2]
+    y = np.sin(X[:, 0]) * X[:, 2] + X[:, 1] ** 2  # a sum, then a product: three leaves, none of exact rows
     data = (X[:120], y[:120], X[120:], y[120:])
     return CandidateJob(3, Candidate("decompose"), data, tuple(sympy.symbols("a b c")), LIBRARY, OPTS,
                         time.time() + 3600)
