@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import nnlab.symbolic as S
 from nnlab.cli import app
 from nnlab.symbolic.dependence import relevant_columns, residual_structure
-from nnlab.symbolic.finish import finish
+from nnlab.symbolic.finish import finish, gather_numbers
 from nnlab.symbolic.length import description_length
 from nnlab.symbolic.polish import evaluate, relative_rmse
 from nnlab.symbolic.scale import Scale, decade
@@ -207,6 +207,20 @@ def test_a_constant_known_exactly_snaps_to_a_larger_denominator_and_a_noisy_one_
     expr, _ = finish(sympy.Float(0.0463) * q ** 2 / (eps * d), [q, eps, d], X,
                        0.0463 * X[:, 0] ** 2 / (X[:, 1] * X[:, 2]), snap_tol=1e-6)
     assert expr.atoms(sympy.Float)
+
+
+def test_a_coefficient_split_by_the_y_scale_is_gathered_and_snapped():
+    # undoing y's scale leaves 10⁴·(−6.4e-4·m1 − 6.4e-4·m2): gathered, it is −6.4·(m1 + m2) = −32/5·(m1 + m2)
+    m1, m2, r = sympy.symbols("m1 m2 r")
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 5, (200, 3))
+    y = -6.4 * X[:, 0] ** 2 * X[:, 1] ** 2 * (X[:, 0] + X[:, 1]) / X[:, 2] ** 5
+    split = 10000 * m1 ** 2 * m2 ** 2 * (sympy.Float(-0.00064) * m1 + sympy.Float(-0.00064) * m2) / r ** 5
+    gathered = gather_numbers(split)
+    assert len(gathered.atoms(sympy.Float)) == 1 and abs(float(relative_rmse(
+        evaluate(gathered, [m1, m2, r], X), y))) < 1e-12
+    res = snap_coefficients(gathered, X, y, tol=1e-6, variables=[m1, m2, r])
+    assert sympy.simplify(res.expr + sympy.Rational(32, 5) * m1 ** 2 * m2 ** 2 * (m1 + m2) / r ** 5) == 0
 
 
 def test_whole_coefficients_are_resnapped():

@@ -18,7 +18,7 @@ from .dependence import NOISE_STRUCTURE, residual_structure
 from .polish import evaluate, polish, relative_rmse
 from .snap import reference_test, snap, snap_coefficients
 
-__all__ = ["SNAP_MAX_ERROR", "NUMERIC_ERRORS", "complexity", "merge_numbers", "tidy", "simplify", "finish",
+__all__ = ["SNAP_MAX_ERROR", "NUMERIC_ERRORS", "complexity", "gather_numbers", "merge_numbers", "tidy", "simplify", "finish",
            "fill_result"]
 
 SNAP_MAX_ERROR = 0.05
@@ -45,6 +45,16 @@ def merge_numbers(expr: sympy.Expr) -> sympy.Expr:
             if abs(val.imag) < 1e-300:
                 return expr.func(sympy.Float(val.real), *rest)
     return expr.func(*args) if args != list(expr.args) else expr
+
+
+def gather_numbers(expr: sympy.Expr) -> sympy.Expr:
+    """Pull the common numeric factor out of every sum, then fold the numbers of each product:
+    ``10⁴·(−6.4e-4·m1 − 6.4e-4·m2) → −6.4·(m1 + m2)`` (what undoing a scale of y leaves), so the
+    coefficient can be snapped as a whole (``−32/5``). The same function of x; ``expr`` if it fails."""
+    try:
+        return merge_numbers(sympy.factor_terms(expr))
+    except NUMERIC_ERRORS:
+        return expr
 
 
 def tidy(expr: sympy.Expr) -> sympy.Expr:

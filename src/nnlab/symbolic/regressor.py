@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d,
 
 from .dependence import Relevance, relevant_columns
 from .export import NumpyFormula, TorchFormula, to_code
-from .finish import merge_numbers
+from .finish import gather_numbers, merge_numbers
 from .front import build_front, pick_row
 from .library import LIBRARY, Library
 from .parallel import CandidateJob, check_n_jobs, run_jobs
@@ -339,8 +339,8 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
         if not self._scale.identity and self.formula_.atoms(sympy.Float):  # snap in the user's units
             user_X = X[:, self._keep]
             with np.errstate(all="ignore"):
-                snapped = snap_coefficients(self.formula_, user_X, y, tol=float(self.snap_tol) + 0.01 * verdict.error,
-                                            variables=variables)
+                snapped = snap_coefficients(gather_numbers(self.formula_), user_X, y,
+                                            tol=float(self.snap_tol) + 0.01 * verdict.error, variables=variables)
             if math.isfinite(snapped.error) and snapped.expr != self.formula_:
                 self.formula_ = snapped.expr
                 self._scaled_formula = self._scale.rescale(snapped.expr, every)
