@@ -46,7 +46,7 @@ def test_exchange_post_peek_claim(tmp_path):
     assert a.post("part0", {"x": [1, 2]}) and b.peek("part0") == {"x": [1, 2]}
     assert a.post("f", lambda v: v + 1) and b.peek("f")(1) == 2  # a lambda travels (cloudpickle)
     assert a.claim("join") and not b.claim("join")  # exactly one side joins
-    nowhere = Exchange(str(tmp_path / "missing"), "job1")
+    nowhere = Exchange(str(tmp_path / "no-folder"), "job1")
     assert not nowhere.post("part0", 1) and nowhere.peek("part0") is None and not nowhere.claim("join")
 
 
@@ -88,8 +88,9 @@ def test_decomposition_shards_share_the_leaves_by_who_reaches_them_first(tmp_pat
     assert joined.joined and _key(joined) == _key(alone)
 
 
-def test_shards_without_a_shared_folder_leave_the_join_to_the_search():
-    job = dataclasses.replace(_composite_job(), cancel="/nonexistent/nnlab/enough")
+def test_shards_without_a_shared_folder_leave_the_join_to_the_search(tmp_path):
+    # the cancel file's folder does not exist, so the shards share nothing through it
+    job = dataclasses.replace(_composite_job(), cancel=str(tmp_path / "no-folder" / "enough"))
     parts = [s() for s in job.shards()]
     assert all(p.partial is not None and not p.joined for p in parts)
     assert _key(job.merge(parts)) == _key(_composite_job()())
