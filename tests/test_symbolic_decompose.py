@@ -296,3 +296,50 @@ def test_a_derived_oracle_without_structure_is_refit_on_the_nodes_rows():
         _, tree = dec.solve(node)
     assert tree["oracle"] == "refit on the node's rows"
     assert tree["split"] == "multiplicative" and len(tree["modules"]) == 3
+
+
+# ------------------------------------------------------------------ one index, log-space surrogate
+def test_index_direction_finds_the_monomial_and_only_one():
+    X = _box([(1, 3)] * 3, 300)
+    rng = RNG(0)
+
+    def f(Z):
+        return np.sqrt(1 + Z[:, 0] ** 2 * Z[:, 1] / Z[:, 2] ** 4)
+    assert sep.index_direction(f, X, rng).tolist() == [2, 1, -4]
+    assert sep.index_direction(lambda Z: -f(-Z), -X, rng).tolist() == [2, 1, -4]  # fixed negative signs
+    assert sep.index_direction(lambda Z: Z[:, 0] + Z[:, 1] * Z[:, 2], X, rng) is None  # two directions
+    Xs = X.copy()
+    Xs[:, 0] -= 2  # a column of both signs has no log
+    assert sep.index_direction(f, Xs, rng) is None
+
+
+def test_index_residual_tells_a_function_of_t_from_one_of_more():
+    X = _box([(1, 3)] * 3, 300)
+    t = X[:, 0] ** 2 / X[:, 1]
+    assert sep.index_residual(t, np.sqrt(1 + t), RNG(0)) < 1e-8
+    assert sep.index_residual(t, np.sqrt(1 + t) * X[:, 2], RNG(0)) > 0.1
+
+
+def test_decompose_reduces_a_function_of_one_monomial_to_one_variable():
+    """Five variables that enter only through t = a²·b·e/(c·d²): the first split makes t the one
+    variable of a part whose rows are still exact, and √(1 + 2t) is a one-variable leaf."""
+    a, b, c, d, e = syms = sympy.symbols("a b c d e")
+    truth = sympy.sqrt(1 + 2 * a ** 2 * b * e / (c * d ** 2))
+    X = _box([(1, 3)] * 5, 375)
+    res = decompose(X, evaluate(truth, list(syms), X), list(syms), deadline=time.monotonic() + 600)
+    assert res.tree["split"] == "index" and res.tree["children"][0]["exact_rows"]
+    assert sympy.simplify(res.expr - truth) == 0, res.expr
+
+
+def test_log_target_surrogate_fits_a_product_of_powers_over_orders_of_magnitude():
+    from nnlab.symbolic.surrogate import fit_surrogate
+    X = _box([(1, 2)] * 5 + [(1, 3)], 375)
+    y = np.prod(X[:, :5] ** 3, axis=1) / np.sin(X[:, 5] / 2) ** 4  # spans ~6 orders of magnitude
+    plain = fit_surrogate(X, y, steps=300)
+    logged = fit_surrogate(X, y, steps=300, log_target=True)
+    assert logged.y_sign == 1 and logged.error < plain.error / 5, (logged.error, plain.error)
+    assert np.all(logged(X) > 0)
+    neg = fit_surrogate(X, -y, steps=300, log_target=True)
+    assert neg.y_sign == -1 and np.all(neg(X) < 0) and neg.error == pytest.approx(logged.error, rel=1e-6)
+    signed = fit_surrogate(X, y * np.cos(X[:, 5] * 2), steps=100, log_target=True)
+    assert signed.y_sign == 0  # y of both signs has no log: the plain fit

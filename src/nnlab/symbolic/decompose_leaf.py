@@ -125,8 +125,9 @@ class LeafFits:
         fits += fit_dictionary_transformed(X, y, node.symbols, tol=EXACT_LEAF / 3, max_terms=6)
         if not fits:
             fits = fit_trig_rational(X, y, node.symbols, tol=EXACT_LEAF / 3, deadline=self.deadline)[:3]
-        scored = sorted((formula_error(e, node.symbols, X, y), i, e) for i, e in enumerate(fits))
-        fits = [e for err, _, e in scored if err <= EXACT_LEAF]
+        scored = [(formula_error(e, node.symbols, X, y), i, e) for i, e in enumerate(fits)]
+        # every fit within EXACT_LEAF is exact: the simplest first (P/Q before the √ of its square)
+        fits = [e for *_, e in sorted((sympy.count_ops(e), err, i, e) for err, i, e in scored if err <= EXACT_LEAF)]
         if not fits:
             return None
         deferred = self.defer(info)

@@ -13,6 +13,10 @@ modularity, Liu et al. 2024):
   ``x_i/x_j`` (``λx_i, λx_j``);
 * **linearity** in ``x_k``: ``f = a(R) + b(R)·x_k`` (second divided difference zero);
 * **relevance**: ``f`` does not change when ``x_k`` alone does;
+* **one index**: ``f = g(t)``, ``t = Π |x_k|^{β_k}`` (small integer ``β``) over every variable: the
+  gradients of ``f`` in ``log|x|`` are all parallel to ``β`` (:func:`index_direction`), and the
+  rows themselves are one smooth function of ``log t`` (:func:`index_residual`); ``√(1 +
+  2ε²EL²/(m Z₁²Z₂²q⁴))``, seven variables, is one variable then;
 * **homogeneity** of degree ``p`` in a group ``G``: ``f(λ·x_G, x_R) = λ^p·f(x_G, x_R)`` (the
   ``x_i/x_j`` symmetry is ``p = 0`` for a pair); then ``f = x_k^p·g(x_G/x_k, x_R)``, one variable
   fewer: AI Feynman's dimensionless groups such as ``u/c, v/c`` or ``(θ−θ₁)/σ``, found from the data.
@@ -29,7 +33,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["Oracle", "additive_z", "multiplicative_z", "symmetry_z", "linear_z", "relevance_z", "modules",
-           "homogeneity_z", "SYMMETRIES"]
+           "homogeneity_z", "index_direction", "index_residual", "SYMMETRIES"]
 
 Oracle = Callable[[np.ndarray], np.ndarray]
 SYMMETRIES = ("minus", "plus", "times", "divide")
@@ -226,3 +230,62 @@ def homogeneity_z(f: Oracle, X: np.ndarray, group: list[int], sigma: float, rng:
         R[:, c] = P[:, c] * lam
         power = min(power, float(np.sqrt(np.mean((f(R) - lam ** p * f0) ** 2)) / np.sqrt(np.mean(noise ** 2))))
     return z, power, float(p)
+
+
+def index_direction(f: Oracle, X: np.ndarray, rng: np.random.Generator, m: int = 256, max_power: int = 6,
+                    max_ratio: float = 0.05) -> np.ndarray | None:
+    """Integer exponents ``β`` (no common factor, first non-zero entry positive) when ``f`` looks like
+    a function of the one monomial ``t = Π |x_k|^{β_k}``, else None. Every column must have a fixed
+    sign. ``f = g(t)`` makes ``∂f/∂log|x_k| = g'(t)·t·β_k`` at every point: the gradients, by central
+    differences in ``log|x|``, form a rank-one matrix (second singular value at most ``max_ratio`` of
+    the first, rows normalised); its direction is snapped to small integers (entries at most
+    ``max_power``, each within 3 % of the estimate's largest). A zero entry is refused (the variable
+    would not matter; :func:`relevance_z` drops those first)."""
+    signs = np.sign(X[0])
+    if X.shape[1] < 2 or np.any(signs == 0) or np.any(np.sign(X) != signs):
+        return None
+    P = X[rng.integers(0, len(X), m)]
+    h = 1e-3
+    G = np.empty(P.shape)
+    for k in range(X.shape[1]):
+        up, down = P.copy(), P.copy()
+        up[:, k] *= math.exp(h)
+        down[:, k] *= math.exp(-h)
+        G[:, k] = (f(up) - f(down)) / (2 * h)
+    norms = np.linalg.norm(G, axis=1)
+    keep = np.isfinite(norms) & (norms > 1e-3 * np.median(norms[np.isfinite(norms)]))
+    if keep.sum() < m // 4:
+        return None
+    _, sv, Vt = np.linalg.svd(G[keep] / norms[keep, None], full_matrices=False)
+    if not sv[1] <= max_ratio * sv[0]:
+        return None
+    v = Vt[0] / np.max(np.abs(Vt[0]))
+    best = None
+    for pivot in np.flatnonzero(np.abs(v) > 1.0 / max_power):
+        for scale in range(1, max_power + 1):
+            w = v / abs(v[pivot]) * scale
+            r = np.round(w)
+            if np.any(r == 0) or np.max(np.abs(r)) > max_power or np.max(np.abs(w - r)) > 0.03 * np.max(np.abs(w)):
+                continue
+            r = r / np.gcd.reduce(r.astype(int))
+            r = r if r[np.flatnonzero(r)[0]] > 0 else -r
+            if best is None or np.abs(r).sum() < np.abs(best).sum():
+                best = r
+    return best
+
+
+def index_residual(t: np.ndarray, y: np.ndarray, rng: np.random.Generator, degree: int = 14) -> float:
+    """Held-out RMS residual of the rows ``y`` as one smooth function of ``log t`` (a Chebyshev
+    polynomial of ``degree`` fitted on three quarters of the rows, judged on the rest): zero when
+    ``y = g(t)`` with ``g`` smooth, about ``y``'s spread when ``t`` is not what ``y`` depends on."""
+    s = np.log(t)
+    lo, hi = float(s.min()), float(s.max())
+    if not hi > lo:
+        return float("inf")
+    u = 2 * (s - lo) / (hi - lo) - 1
+    perm = rng.permutation(len(y))
+    va, tr = perm[: len(y) // 4], perm[len(y) // 4:]
+    if len(tr) <= 2 * degree:
+        return float("inf")
+    coef = np.polynomial.chebyshev.chebfit(u[tr], y[tr], degree)
+    return float(np.sqrt(np.mean((np.polynomial.chebyshev.chebval(u[va], coef) - y[va]) ** 2)))
