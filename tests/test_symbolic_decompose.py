@@ -3,6 +3,7 @@
 The structure tests are checked first with the true law as an exact oracle (sympy-free, fast),
 then the whole decomposition on synthetic laws whose structure is known: sign-changing factors
 (where log-space candidates are blind) and sums inside products or functions."""
+import math
 import time
 
 import numpy as np
@@ -343,3 +344,31 @@ def test_log_target_surrogate_fits_a_product_of_powers_over_orders_of_magnitude(
     assert neg.y_sign == -1 and np.all(neg(X) < 0) and neg.error == pytest.approx(logged.error, rel=1e-6)
     signed = fit_surrogate(X, y * np.cos(X[:, 5] * 2), steps=100, log_target=True)
     assert signed.y_sign == 0  # y of both signs has no log: the plain fit
+
+
+def test_power_factors_are_read_from_the_rows_when_the_surrogate_is_rough():
+    """y = a²·b/c³ · g(w, β): a partly linear fit of log|y| (an MLP of w, β plus one slope per
+    other variable) gives the exponents; the rows divided by the power law are g's exact values."""
+    from nnlab.symbolic.decompose import _Decomposer, _power_factors, best_surrogate
+    from nnlab.symbolic.library import LIBRARY
+    from nnlab.symbolic.power_factor import far_slopes, fit_power_factors, snap_exponents
+    a, b, c, w, beta = syms = sympy.symbols("a b c w beta")
+    g = (w ** 3 + w - w ** 2 * sympy.sin(beta) ** 2) / (4 * sympy.pi)
+    truth = a ** 2 * b / c ** 3 * g
+    X = _box([(1, 5)] * 4 + [(0.1, 6)], 375)
+    y = evaluate(truth, list(syms), X)
+    p, err = fit_power_factors(X, y, [3, 4])
+    assert [str(f) for f in snap_exponents(p)] == ["2", "1", "-3"] and err < 0.05, (p, err)
+    _, wrong = fit_power_factors(X, y, [0, 1])
+    assert wrong > 5 * err
+    assert far_slopes([0, 1, 2], np.array([2.01, 0.05, 1.3])) == [1, 2]
+    sur = best_surrogate(X, y, 0)
+    sur.error = max(sur.error, 0.2)  # as rough as a 7-variable law's: the tests are not trusted
+    dec = _Decomposer(LIBRARY, math.inf, 4.0, 0)
+    kind, detail, build = _power_factors(dec, X, y, list(syms), sur, 0)
+    assert kind == "power factors" and detail["factors"] == str(a ** 2 * b / c ** 3)
+    expr, children = build(0)
+    assert children[0]["exact_rows"] and children[0]["variables"] == ["w", "beta"]
+    got = dec.resolve(expr).xreplace({L: alts[0] for L, alts in dec.leaves.items()})
+    Xf = _box([(1, 5)] * 4 + [(0.1, 6)], 200, seed=3)
+    assert np.allclose(evaluate(got, list(syms), Xf), evaluate(truth, list(syms), Xf), rtol=1e-6)
