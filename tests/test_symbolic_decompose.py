@@ -247,6 +247,13 @@ def test_docs_decomposition_example_runs(capsys):
     assert sympy.simplify(ns["d"].expr - r * F * sympy.sin(theta)) == 0
     out = capsys.readouterr().out
     assert "symmetry" in out and "exact closed form" in out
+    # the second example (one index) runs in the same namespace, after the first
+    code = text.split("### Decomposition", 1)[1].split("```python\n")[2].split("```", 1)[0]
+    exec(compile(code, "docs/symbolic.md[one index]", "exec"), ns)
+    a, b, c, d, e = sympy.symbols("a b c d e")
+    assert sympy.simplify(ns["d"].expr - sympy.sqrt(1 + 2 * a ** 2 * b * e / (c * d ** 2))) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("sqrt(") and "index: ['a', 'b', 'c', 'd', 'e'] one index" in out
 
 
 def test_decomposition_shards_fit_each_leaf_once_and_merge_into_the_unsharded_law():
