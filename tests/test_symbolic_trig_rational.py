@@ -70,3 +70,22 @@ def test_too_many_variables_or_bad_values_give_nothing():
     X2 = X[:, :2].copy()
     X2[0, 0] = np.nan
     assert fit_trig_rational(X2, X2[:, 1], [w, t]) == []
+
+
+@pytest.mark.parametrize("truth, names, ranges", [
+    ("sin(x/2)**2/(x/2)**2", "x", [(0.5, 6)]),  # sinc²: 2(1 − cos x)/x², x beside cos x
+    ("sin(n*theta/2)**2/sin(theta/2)**2", "n theta", [(1, 4), (1, 3)]),  # n slits: (1 − cos nθ)/(1 − cos θ)
+    ("t*sin(u*t/2)**2/(u*t/2)**2", "t u", [(1, 3), (-2, 2)]),  # a sinc² of a product
+])
+def test_joint_features_find_sinc_and_slit_laws(truth, names, ranges):
+    syms = sympy.symbols(names, seq=True)
+    t = sympy.sympify(truth, locals={s.name: s for s in syms})
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.uniform(a, b, 300) for a, b in ranges])
+    y = np.asarray(sympy.lambdify(syms, t, "numpy")(*X.T), dtype=float)
+    fits = fit_trig_rational(X, y, list(syms), tol=1e-7)
+    assert fits, truth
+    f = sympy.lambdify(syms, fits[0], "numpy")
+    Xf = np.column_stack([rng.uniform(a, b, 200) for a, b in ranges])
+    want = np.asarray(sympy.lambdify(syms, t, "numpy")(*Xf.T), dtype=float)
+    assert np.allclose(f(*Xf.T), want, rtol=1e-8), fits[0]

@@ -566,25 +566,30 @@ def _power_factors(dec: _Decomposer, X: np.ndarray, y: np.ndarray, variables: li
     order = shaping_order(sur, X, cols, dec.rng)
     others = [k for k in range(m) if k not in cols]  # of both signs: never a power factor
     # first guess: a plain power-law fit of log|y|; a slope far from any simple exponent (or none)
-    # belongs to a shaping variable; then the partly linear fits, each taking in the slopes still far
+    # belongs to a shaping variable; then the partly linear fits, each taking in the slopes still far.
+    # When that finds nothing (zeros of y make the plain slopes noisy), R is the 1, 2, 3 variables
+    # whose log-slope varies most through the surrogate.
     A = np.column_stack([np.log(np.abs(X[:, cols])), np.ones(len(y))])
     slopes = np.linalg.lstsq(A, np.log(np.abs(y)), rcond=None)[0][:-1]
-    rest = sorted(others + far_slopes(cols, slopes))
-    while len(rest) <= 3 and len(rest) < m:
-        if not rest:
-            rest = order[:1]
-            continue
+    rest, tried, found = sorted(others + far_slopes(cols, slopes)), [], None
+    fallback = [sorted(others + order[:j]) for j in range(0 if others else 1, 4)]
+    while found is None and not dec.late():
+        if not rest or len(rest) > 3 or len(rest) >= m or rest in tried:
+            rest = next((r for r in fallback if r not in tried and 0 < len(r) <= 3 and len(r) < m), None)
+            if rest is None:
+                return None
+        tried.append(rest)
         p, err = fit_power_factors(X, y, rest, seed=seed)
         # held: a fit 4 times closer than the surrogate, or closer with exponents within 0.01 of simple
         # ones (a shaping part too rough for 375 rows, ω⁴/ω³… over β, still names the power law)
-        powers = snap_exponents(p) if err <= min(1e-2, 0.25 * sur.error) else \
-            snap_exponents(p, tol=0.01) if err < 0.8 * sur.error else None
-        if powers is not None:
-            break
-        far = far_slopes([k for k in range(m) if k not in rest], p)
-        rest = sorted(rest + (far or [k for k in order if k not in rest][:1]))
-    else:
+        found = snap_exponents(p) if err <= min(1e-2, 0.25 * sur.error) else \
+            snap_exponents(p, tol=0.01) if err < sur.error else None
+        if found is None:
+            far = far_slopes([k for k in range(m) if k not in rest], p)
+            rest = sorted(rest + far) if far else []
+    if found is None:
         return None
+    powers = found
     lin = [k for k in range(m) if k not in rest]
     signs = [int(fixed_sign(X[:, k])) for k in lin]
     scale = np.prod([(s * X[:, k]) ** float(q) for s, k, q in zip(signs, lin, powers)], axis=0)

@@ -168,6 +168,11 @@ class LeafFits:
             err = formula_error(expr, [sym], node.X, y)
             if math.isfinite(err):
                 options.append((err, 3 + len(expr.atoms(sympy.Float)), expr, "dictionary"))
+        # rationals in (x, cos x) or (x, sin x): sin²(x/2)/(x/2)² = 2(1 − cos x)/x²
+        for expr in fit_trig_rational(node.X, y, [sym], tol=3 * floor + 1e-9, deadline=self.deadline)[:2]:
+            err = formula_error(expr, [sym], node.X, y)
+            if math.isfinite(err):
+                options.append((err, 4 + len(expr.atoms(sympy.Float)), expr, "rational"))
         if not options:
             mean = self.placeholder([sympy.Float(float(np.mean(y)))])
             return mean, {**info, "split": "leaf", "note": "no function fits"}

@@ -253,7 +253,10 @@ def index_direction(f: Oracle, X: np.ndarray, rng: np.random.Generator, m: int =
         down[:, k] *= math.exp(-h)
         G[:, k] = (f(up) - f(down)) / (2 * h)
     norms = np.linalg.norm(G, axis=1)
-    keep = np.isfinite(norms) & (norms > 1e-3 * np.median(norms[np.isfinite(norms)]))
+    finite = np.isfinite(norms)
+    if finite.sum() < m // 4:
+        return None
+    keep = finite & (norms > 1e-3 * np.median(norms[finite]))
     if keep.sum() < m // 4:
         return None
     _, sv, Vt = np.linalg.svd(G[keep] / norms[keep, None], full_matrices=False)

@@ -102,7 +102,50 @@ def fit_trig_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol
             if err <= 2 * tol * amp + 1e-12:
                 found.append((_terms(e), err, expr))
                 level = k
+    if not found and n <= 2:  # x beside cos x (a sinc²), or the angle a product (n slits)
+        found = _joint_features(X, y, forms, variables, degree, tol, max_terms, loose, deadline)
     return [e for *_, e in sorted(found, key=lambda p: p[:2])]
+
+
+def _joint_features(X: np.ndarray, y: np.ndarray, forms: list, variables: list[sympy.Symbol], degree: int,
+                    tol: float, max_terms: int, loose: bool, deadline: float | None) -> list[tuple[int, float, sympy.Expr]]:
+    """Rationals in features that mix what :func:`fit_trig_rational` keeps apart. One variable:
+    ``(x, cos x)`` or ``(x, sin x)``, where ``sin²(x/2)/(x/2)² = 2(1 − cos x)/x²``. Two variables
+    ``a, b``: ``(φ(a), φ(b), cos(a·b))`` with ``φ ∈ {x, cos}``, where the interference of ``n`` slits is
+    ``(1 − cos nθ)/(1 − cos θ)`` and a ``sinc²`` of a product ``2(1 − cos(ut))/(u²t)``."""
+    found = []
+    a = variables[0]
+    if X.shape[1] == 1:
+        x = X[:, 0]
+        sets = [([x, np.cos(x)], [a, sympy.cos(a)]), ([x, np.sin(x)], [a, sympy.sin(a)])]
+    else:
+        b, prod = variables[1], X[:, 0] * X[:, 1]
+        sets = [([_FEATURES[i][1](X[:, 0]), _FEATURES[j][1](X[:, 1]), np.cos(prod)],
+                 [_FEATURES[i][2](a), _FEATURES[j][2](b), sympy.cos(a * b)]) for i in range(2) for j in range(2)]
+    deg = min(degree, 3)
+    for cols, exprs in sets:
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        F = np.column_stack(cols)
+        if any(np.ptp(F[:, j]) <= 1e-9 * (np.max(np.abs(F[:, j])) or 1.0) for j in range(F.shape[1])):
+            continue
+        feats = [sympy.Symbol(f"_phi{j}") for j in range(F.shape[1])]
+        back = dict(zip(feats, exprs))
+        for _, t, amp, inv in forms:
+            if not _may_fit(F, t, deg, 10 * tol * amp):
+                continue
+            try:
+                e = fit_rational(F, t, feats, max_degree=deg, tol=tol * amp, deadline=deadline,
+                                 polynomial=True, max_support=max_terms, sparsest=loose)
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError, sympy.PolynomialError):
+                continue
+            if e is None:
+                continue
+            expr = inv(e.xreplace(back))
+            err = formula_error(expr, variables, X, y)
+            if err <= 2 * tol * amp + 1e-12:
+                found.append((_terms(e), err, expr))
+    return found
 
 
 def _may_fit(F: np.ndarray, t: np.ndarray, degree: int, bound: float) -> bool:
