@@ -356,7 +356,8 @@ def test_log_target_surrogate_fits_a_product_of_powers_over_orders_of_magnitude(
 def test_power_factors_are_read_from_the_rows_when_the_surrogate_is_rough():
     """y = a²·b/c³ · g(w, β): a partly linear fit of log|y| (an MLP of w, β plus one slope per
     other variable) gives the exponents; the rows divided by the power law are g's exact values."""
-    from nnlab.symbolic.decompose import _Decomposer, _power_factors, best_surrogate
+    from nnlab.symbolic.decompose import _Decomposer, _power_factors
+    from nnlab.symbolic.surrogate import best_surrogate
     from nnlab.symbolic.library import LIBRARY
     from nnlab.symbolic.power_factor import far_slopes, fit_power_factors, snap_exponents
     a, b, c, w, beta = syms = sympy.symbols("a b c w beta")

@@ -45,10 +45,10 @@ from .compose import choose_parts, finish
 from .decompose_leaf import TARGET_TRANSFORMS, LeafFits, rms as _rms
 from .library import LIBRARY, Library
 from .noise import noise_level, oracle_sigma
-from .power_factor import far_slopes, fit_power_factors, shaping_order, snap_exponents
+from .power_factor import find_power_factors, shaping_order
 from .separability import (SYMMETRIES, homogeneity_z, index_direction, index_residual, linear_z, modules,
                            relevance_z, symmetry_z)
-from .surrogate import fit_surrogate
+from .surrogate import best_surrogate, fit_surrogate
 from .transforms import fixed_sign
 
 __all__ = ["Decomposition", "decompose", "choose_parts", "finish"]
@@ -83,6 +83,7 @@ class Decomposition:
     surrogate_error: float
     template: sympy.Expr | None = None  # the composition with one symbol _L{k} per leaf
     parts: dict[sympy.Symbol, list[sympy.Expr]] | None = None  # each leaf's fits, best first
+    oracle_seconds: float = 0.0  # a poor oracle's extra work, added to the deadline of the tests and the finish
 
 
 def _embed(part: np.ndarray, cols: list[int], ref: np.ndarray) -> np.ndarray:
@@ -463,25 +464,6 @@ class _Decomposer(LeafFits):
             return "transform", {"test": f"modules of {name}", "inner": split[0], "z_max": self.z_max}, build
         return None
 
-def best_surrogate(X: np.ndarray, y: np.ndarray, seed: int, exchange: Any = None):
-    """The oracle of a problem: the log-input fit, and when it is poor (above 1 %) other tries, the
-    best held-out error kept. Differences (x_i − x_j) are smoother in raw x; L-BFGS from one start
-    can stall far from the fit another start reaches (0.12 against 0.005); last, a target of one sign
-    in log space, where a product of powers is a plane (0.3 → 1.3e-3 for a 7-variable law over 5
-    orders of magnitude; last, since a log fit's error grows with |y| and loosens the tests where y
-    is small: near a pole ω⁴/(ω² − ω₀²)² it passes false splits)."""
-    sur = fit_surrogate(X, y, seed=seed, steps=1500, exchange=exchange)
-    for log_inputs, start, log_target in ((False, seed, False), (True, seed + 1, False), (True, seed, True)):
-        if sur.error <= 1e-2:
-            break
-        if (log_target and not fixed_sign(y)) or (not log_inputs and not np.any(sur.signs)):
-            continue  # y changes sign / no fixed-sign column: raw inputs are the inputs already fitted
-        other = fit_surrogate(X, y, seed=start, steps=1500, log_inputs=log_inputs, exchange=exchange,
-                              log_target=log_target)
-        sur = other if other.error < sur.error else sur
-    return sur
-
-
 def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str], lib: Library | None = None, *,
               refit: bool = True, snap_tol: float = 1e-6, deadline: float | None = None, z_max: float = 4.0,
               max_surrogate_error: float = 0.05, seed: int = 0,
@@ -516,16 +498,22 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
         raise ValueError("a shard of the decomposition cannot refit: merge the shards first (refit=False)")
     deadline = math.inf if deadline is None else deadline
     # the oracle is trained in full whatever the clock says: a half-trained one would make every test wrong
+    start = time.monotonic()
     sur = best_surrogate(X, y, seed, exchange)
     if exchange is not None:
         exchange.decline()  # no more fits needed: a helper still fitting stops
     dec = _Decomposer(LIBRARY if lib is None else lib, deadline, z_max, seed, shard=shard)
     dec.claim = None if shard is None or exchange is None else exchange.first
-    peel = _power_factors(dec, X, y, variables, sur, seed) if sur.error > 1e-2 else None
+    peel, extra = None, 0.0
+    if sur.error > 1e-2:  # a poor oracle took other tries, and its power factors are read from the rows:
+        peel = _power_factors(dec, X, y, variables, sur, seed)  # the budget of the tests counts from here
+        extra = time.monotonic() - start
+        dec.deadline = deadline + extra
     if peel is None and sur.error > max_surrogate_error:  # the tests would judge noise: no decision is better
         return Decomposition(None, None, {"split": "none", "variables": [str(v) for v in variables],
                                           "sigma": sur.sigma, "note": f"surrogate error {sur.error:.1e} is "
-                                          f"above {max_surrogate_error:g}: no test is trusted"}, sur.error)
+                                          f"above {max_surrogate_error:g}: no test is trusted"}, sur.error,
+                             oracle_seconds=extra)
     # under noise the tests are judged against the oracle's own error, not the noise (see noise.py)
     noise = noise_level(X, y)
     sigma = oracle_sigma(sur.sigma, noise)
@@ -535,7 +523,8 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
         split = peel or (None if X.shape[1] == 1 else dec.first_split(root))
         if split is None:
             return Decomposition(None, None, {"split": "none", "variables": [str(v) for v in variables],
-                                              "sigma": sigma, "noise": _num(noise)}, sur.error)
+                                              "sigma": sigma, "noise": _num(noise)}, sur.error,
+                                 oracle_seconds=extra)
         kind, detail, build = split
         template, children = build(0)
         parts = {L: None if alts is None else [dec.resolve(a) for a in alts] for L, alts in dec.leaves.items()}
@@ -548,48 +537,25 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
             expr = raw
     tree = {"split": kind, "variables": [str(v) for v in variables], "sigma": sigma, "noise": _num(noise), **detail,
             "children": children}
-    return Decomposition(expr, raw, tree, sur.error, template, parts)
+    return Decomposition(expr, raw, tree, sur.error, template, parts, extra)
 
 
 def _power_factors(dec: _Decomposer, X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], sur: Any,
                    seed: int):
     """``y = Π_{k∉R} x_k^{p_k}·g(x_R)`` read from the rows when the surrogate is too rough to test
-    anything (:mod:`~nnlab.symbolic.power_factor`): ``R`` starts from the variable whose log-slope varies
-    most and takes in every variable whose fitted exponent is far from a simple one (at most 3 of
-    them, at least one power factor left); the hypothesis holds when a partly linear fit of
-    ``log|y|`` is 4 times closer than the surrogate (and within 1 %) with exponents that snap, or
-    closer with exponents within 0.01 of simple ones. The part ``g`` gets the rows ``y / Π x^p`` (still exact) and a surrogate of ``R`` alone."""
+    anything (:func:`~nnlab.symbolic.power_factor.find_power_factors`). The part ``g`` gets the rows
+    ``y / Π x^p`` (still the law's exact values) and a surrogate of ``R`` alone; unless the partly
+    linear fit was 4 times closer than the root's surrogate, that one must fit them about as well
+    (within 1.5 times its error), or they are no function of ``R`` alone."""
     m = X.shape[1]
     cols = [k for k in range(m) if fixed_sign(X[:, k])]
-    if m < 3 or not fixed_sign(y) or len(cols) < 2 or dec.late():
+    if m < 3 or not fixed_sign(y) or len(cols) < 2:
         return None
     order = shaping_order(sur, X, cols, dec.rng)
-    others = [k for k in range(m) if k not in cols]  # of both signs: never a power factor
-    # first guess: a plain power-law fit of log|y|; a slope far from any simple exponent (or none)
-    # belongs to a shaping variable; then the partly linear fits, each taking in the slopes still far.
-    # When that finds nothing (zeros of y make the plain slopes noisy), R is the 1, 2, 3 variables
-    # whose log-slope varies most through the surrogate.
-    A = np.column_stack([np.log(np.abs(X[:, cols])), np.ones(len(y))])
-    slopes = np.linalg.lstsq(A, np.log(np.abs(y)), rcond=None)[0][:-1]
-    rest, tried, found = sorted(others + far_slopes(cols, slopes)), [], None
-    fallback = [sorted(others + order[:j]) for j in range(0 if others else 1, 4)]
-    while found is None and not dec.late():
-        if not rest or len(rest) > 3 or len(rest) >= m or rest in tried:
-            rest = next((r for r in fallback if r not in tried and 0 < len(r) <= 3 and len(r) < m), None)
-            if rest is None:
-                return None
-        tried.append(rest)
-        p, err = fit_power_factors(X, y, rest, seed=seed)
-        # held: a fit 4 times closer than the surrogate, or closer with exponents within 0.01 of simple
-        # ones (a shaping part too rough for 375 rows, ω⁴/ω³… over β, still names the power law)
-        found = snap_exponents(p) if err <= min(1e-2, 0.25 * sur.error) else \
-            snap_exponents(p, tol=0.01) if err < sur.error else None
-        if found is None:
-            far = far_slopes([k for k in range(m) if k not in rest], p)
-            rest = sorted(rest + far) if far else []
+    found = find_power_factors(X, y, cols, order, sur.error, seed)
     if found is None:
         return None
-    powers = found
+    rest, powers, err = found
     lin = [k for k in range(m) if k not in rest]
     signs = [int(fixed_sign(X[:, k])) for k in lin]
     scale = np.prod([(s * X[:, k]) ** float(q) for s, k, q in zip(signs, lin, powers)], axis=0)
@@ -597,6 +563,8 @@ def _power_factors(dec: _Decomposer, X: np.ndarray, y: np.ndarray, variables: li
                        for s, k, q in zip(signs, lin, powers)])
     y_rest = y / scale
     sub = best_surrogate(X[:, rest], y_rest, seed)
+    if err > min(1e-2, 0.25 * sur.error) and not sub.error <= 1.5 * sur.error:
+        return None  # y / Π x^p is no function of R alone: a surrogate of R cannot fit it
     sigma = oracle_sigma(sub.sigma, noise_level(X[:, rest], y_rest))
     child = _Node([variables[k] for k in rest], X[:, rest], y_rest, sub, sigma, True)
 
