@@ -175,16 +175,21 @@ def main() -> None:
 
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
-    # warm-up: start the loky pool and the Dask workers, import nnlab in them (candidates that go to
-    # the workers: a monomial would run in this process and start no worker)
-    w = eqs[0]
-    Xw, yw = sample(w, 100, 0)
-    warm = dict(search=["rational", "raw", "decompose"], steps=20)
-    if "n_jobs=2" in modes:
-        fit(w, Xw, yw, 5, 2, **warm)
-    if client is not None:
-        with joblib.parallel_config(backend="dask"):
-            fit(w, Xw, yw, 5, 2, **warm)
+    # warm-up: start the loky pool and the Dask workers and run every candidate kind once in each
+    # process (this one included): a kind's first run imports modules (torch.optim's first step
+    # imports torch._dynamo, ~1 s) that would otherwise be timed, once per process, in the first
+    # equation that reaches it. The target (positive, noisy, no closed form) lets every kind run.
+    w = next(e for e in load_equations(Path(args.csv)) if len(e["variables"]) >= 3)
+    Xw, _ = sample(w, 100, 0)
+    yw = np.random.default_rng(0).uniform(4.0, 5.0, len(Xw)) + np.sin(3 * Xw[:, 0]) * Xw[:, 1] + np.exp(-Xw[:, 2] ** 2)
+    warm = dict(steps=10)
+    fit(w, Xw, yw, 60, 1, **warm)
+    for _ in range(2):  # twice: each worker gets most kinds at least once
+        if "n_jobs=2" in modes:
+            fit(w, Xw, yw, 60, 2, **warm)
+        if client is not None:
+            with joblib.parallel_config(backend="dask"):
+                fit(w, Xw, yw, 60, 2, **warm)
     times = {(e["id"], m): [] for e in eqs for m in modes}
     fronts = {(e["id"], m): set() for e in eqs for m in modes}
     formulas = {}
@@ -235,7 +240,7 @@ def main() -> None:
         "`joblib.Parallel(n_jobs=2, return_as='generator_unordered', pre_dispatch='n_jobs')` (loky processes), "
         "cheap candidates first, then the expensive ones longest first (`parallel.dispatch_order`); the Dask row "
         "runs the same call inside `joblib.parallel_config(backend='dask')` with a `dask.distributed.LocalCluster("
-        "n_workers=2, threads_per_worker=1, processes=True)`. Pools started and warmed before timing. "
+        "n_workers=2, threads_per_worker=1, processes=True)`. Pools started and warmed before timing (every candidate kind once in every process). "
         "\"Identical\" compares every row of the front (candidate, formula, validation error) bit for bit.", "",
         "## Wall time (median of repeats, seconds)", "",
         "| equation | " + " | ".join(modes) + " | formula (n_jobs=1) |", "|---|" + "---|" * len(modes) + "---|"]
