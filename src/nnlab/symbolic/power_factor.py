@@ -7,12 +7,15 @@ structure test can be trusted through it. Such a law is still simple in log spac
     ``log|y| = Σ_{k∈P} p_k·log|x_k| + h(x_R)``,
 
 a partially linear model: a small MLP ``h`` of the few shaping variables ``R`` plus one free
-coefficient per scaling variable, fitted jointly (L-BFGS, like the surrogate) on three quarters of
-the rows. If the hypothesis holds, the fit is as good as a surrogate of ``|R|`` variables, far
-better than one of all of them, and the coefficients are the exponents; the rows divided by the
-snapped power law are then the exact values of ``g`` on ``R`` alone. Which variables shape the law
-is read from the rough surrogate: ``∂log|f̂|/∂log|x_k|`` varies over the data unless ``x_k`` is a
-power factor (:func:`shaping_order`); ``R`` grows from the most varying one.
+coefficient per scaling variable, fitted jointly (L-BFGS, like the surrogate) on four fifths of the
+rows, each row weighted by ``min(1, |y|/median|y|)`` (near a zero of ``y``, ``log|y| → −∞`` would pull
+the fit; its error is judged in ``y``'s units on the rest). If the hypothesis holds, the fit is as
+good as a surrogate of ``|R|`` variables, far better than one of all of them, and the coefficients
+are the exponents; the rows divided by the snapped power law are then the exact values of ``g`` on
+``R`` alone. ``R`` starts from the variables whose plain power-law slope is no simple exponent
+(:func:`far_slopes`), takes in those still far after each fit, and otherwise comes from the rough
+surrogate: ``∂log|f̂|/∂log|x_k|`` varies over the data unless ``x_k`` is a power factor
+(:func:`shaping_order`). :func:`find_power_factors` runs that search.
 """
 from __future__ import annotations
 
