@@ -4,16 +4,17 @@ Steps and where they live: library of simple functions (``library``), affine fit
 (``affine``), matching of every edge (``matching``), symbolic edges inside a KAN layer
 (``edges``), formula composition (``formula``), least-squares polish (``polish``), number snap
 (``snap``), the whole search as a scikit-learn estimator (``regressor``), reports (``report``);
-splitting a law with a fitted surrogate as oracle (``decompose``, tests in ``separability``, its
-leaves in ``decompose_leaf``: sparse rationals ``rational``, rationals in cos/sin features
-``trig_rational``, atom sums ``dictionary``);
+splitting a law with a fitted surrogate as oracle (``decompose``, the oracle in ``surrogate``, tests
+in ``separability``, power factors read from the rows when the oracle is rough in
+``power_factor``, its leaves in ``decompose_leaf``: sparse rationals ``rational``, rationals in
+cos/sin features ``trig_rational``, atom sums ``dictionary``);
 at scale: the front of formulas (``front``), exports (``export``), parallel candidate jobs
 (``parallel``), progress (``progress``), several targets (``multi``), warm start (``warm``);
 dimensional analysis before the search (``units``).
 """
 from __future__ import annotations
 
-from . import decompose, units
+from . import decompose, power_factor, surrogate, units
 from .affine import AffineFit, canonical, fit_affine
 from .edges import SymbolicEdges
 from .export import NumpyFormula, TorchFormula
