@@ -380,3 +380,17 @@ def test_power_factors_are_read_from_the_rows_when_the_surrogate_is_rough():
     got = dec.resolve(expr).xreplace({L: alts[0] for L, alts in dec.leaves.items()})
     Xf = _box([(1, 5)] * 4 + [(0.1, 6)], 200, seed=3)
     assert np.allclose(evaluate(got, list(syms), Xf), evaluate(truth, list(syms), Xf), rtol=1e-6)
+
+
+def test_looks_noisy_tells_the_noise_from_a_fooled_estimate():
+    from nnlab.symbolic.noise import noise_level
+    from nnlab.symbolic.surrogate import fit_surrogate, looks_noisy
+    X = _box([(1, 3)] * 3, 375)
+    y = X[:, 0] * X[:, 1] / X[:, 2]
+    noisy = y + RNG(2).normal(0, 0.01 * np.sqrt(np.mean(y ** 2)), len(y))
+    sur = fit_surrogate(X, noisy, steps=300)
+    level = noise_level(X, noisy)
+    assert level is not None and looks_noisy(level, sur)
+    exact = fit_surrogate(X, y, steps=300)
+    assert not looks_noisy(noise_level(X, y), exact)
+    assert not looks_noisy(100 * exact.sigma, exact)  # an estimate no fit could beat: the estimator was fooled

@@ -48,7 +48,7 @@ from .noise import noise_level, oracle_sigma
 from .power_factor import find_power_factors, shaping_order
 from .separability import (SYMMETRIES, homogeneity_z, index_direction, index_residual, linear_z, modules,
                            relevance_z, symmetry_z)
-from .surrogate import best_surrogate, fit_surrogate
+from .surrogate import best_surrogate, fit_surrogate, looks_noisy
 from .transforms import fixed_sign
 
 __all__ = ["Decomposition", "decompose", "choose_parts", "finish"]
@@ -499,13 +499,15 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
     deadline = math.inf if deadline is None else deadline
     # the oracle is trained in full whatever the clock says: a half-trained one would make every test wrong
     start = time.monotonic()
-    sur = best_surrogate(X, y, seed, exchange)
+    noise = noise_level(X, y)
+    sur = best_surrogate(X, y, seed, exchange, noise)
     if exchange is not None:
         exchange.decline()  # no more fits needed: a helper still fitting stops
     dec = _Decomposer(LIBRARY if lib is None else lib, deadline, z_max, seed, shard=shard)
     dec.claim = None if shard is None or exchange is None else exchange.first
     peel, extra = None, 0.0
-    if sur.error > 1e-2:  # a poor oracle took other tries, and its power factors are read from the rows:
+    if sur.error > 1e-2 and not looks_noisy(noise, sur):  # a poor oracle (not the noise's) took other tries,
+        # and its power factors are read from the rows:
         peel = _power_factors(dec, X, y, variables, sur, seed)  # the budget of the tests counts from here
         extra = time.monotonic() - start
         dec.deadline = deadline + extra
@@ -515,7 +517,6 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
                                           f"above {max_surrogate_error:g}: no test is trusted"}, sur.error,
                              oracle_seconds=extra)
     # under noise the tests are judged against the oracle's own error, not the noise (see noise.py)
-    noise = noise_level(X, y)
     sigma = oracle_sigma(sur.sigma, noise)
     root = _Node(list(variables), X, y, sur, sigma, True)
     with warnings.catch_warnings():

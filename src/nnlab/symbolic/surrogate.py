@@ -30,7 +30,7 @@ from torch import nn
 from .train import train_lbfgs
 from .transforms import fixed_sign
 
-__all__ = ["Surrogate", "fit_surrogate", "best_surrogate", "surrogate_name", "help_decompose"]
+__all__ = ["Surrogate", "fit_surrogate", "best_surrogate", "looks_noisy", "surrogate_name", "help_decompose"]
 
 
 @dataclass
@@ -131,16 +131,19 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, hidden: int = 32, steps: int = 6
     return sur
 
 
-def best_surrogate(X: np.ndarray, y: np.ndarray, seed: int, exchange: Any = None) -> Surrogate:
+def best_surrogate(X: np.ndarray, y: np.ndarray, seed: int, exchange: Any = None,
+                   noise: float | None = None) -> Surrogate:
     """The oracle of a problem: the log-input fit, and when it is poor (above 1 %) other tries, the
     best held-out error kept. Differences (x_i − x_j) are smoother in raw x; L-BFGS from one start
     can stall far from the fit another start reaches (0.12 against 0.005); last, a target of one sign
     in log space, where a product of powers is a plane (0.3 → 1.3e-3 for a 7-variable law over 5
     orders of magnitude; last, since a log fit's error grows with |y| and loosens the tests where y
-    is small: near a pole ω⁴/(ω² − ω₀²)² it passes false splits)."""
+    is small: near a pole ω⁴/(ω² − ω₀²)² it passes false splits). The log fit is not tried when the
+    data are noisy (``noise``, the noise level's estimate, within 1.5 times the fit's error): the
+    error is then the noise's, which no other fit removes."""
     sur = fit_surrogate(X, y, seed=seed, steps=1500, exchange=exchange)
     for log_inputs, start, log_target in ((False, seed, False), (True, seed + 1, False), (True, seed, True)):
-        if sur.error <= 1e-2:
+        if sur.error <= 1e-2 or (log_target and looks_noisy(noise, sur)):
             break
         if (log_target and not fixed_sign(y)) or (not log_inputs and not np.any(sur.signs)):
             continue  # y changes sign / no fixed-sign column: raw inputs are the inputs already fitted
@@ -148,6 +151,14 @@ def best_surrogate(X: np.ndarray, y: np.ndarray, seed: int, exchange: Any = None
                               log_target=log_target)
         sur = other if other.error < sur.error else sur
     return sur
+
+
+def looks_noisy(noise: float | None, sur: Surrogate) -> bool:
+    """Whether a surrogate's error is mostly the data's noise: an estimate of the noise level
+    (:func:`~nnlab.symbolic.noise.noise_level`) at most 1.5 times its held-out error. An estimate far
+    above the error is the estimator fooled by a hard exact law (an interference pattern), not noise:
+    no fit can be closer to noisy rows than the noise."""
+    return noise is not None and noise <= 1.5 * sur.sigma
 
 
 def surrogate_name(X: np.ndarray, y: np.ndarray, **args: Any) -> str:
