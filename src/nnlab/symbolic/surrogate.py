@@ -182,5 +182,5 @@ def help_decompose(X: np.ndarray, y: np.ndarray, exchange: Any, seed: int = 0, s
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if not np.any((X.min(axis=0) > 0) | (X.max(axis=0) < 0)):
         return False
-    args = dict(hidden=32, steps=steps, holdout=0.2, seed=seed, log_inputs=False)
+    args = dict(hidden=32, steps=steps, holdout=0.2, seed=seed, log_inputs=False, log_target=False)
     return exchange.give(surrogate_name(X, y, **args), lambda: fit_surrogate(X, y, **args))
