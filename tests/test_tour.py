@@ -1,24 +1,17 @@
 """The tour: every section runs, states the lecture's claim correctly and writes its PNG."""
-import importlib.util
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
-import nnlab as nl
 from nnlab import tour
 from nnlab.cli import app
 
 torch.set_num_threads(1)
 
-HAVE_BLOCKS = all(importlib.util.find_spec(f"nnlab.{m}") for m in ("logic", "activations", "diagnostics")) \
-    and hasattr(nl, "MLP")
-needs_blocks = pytest.mark.skipif(not HAVE_BLOCKS, reason="needs the blocks branch (nl.logic, nl.MLP, ...)")
-
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@needs_blocks
 def test_tour_runs_and_checks_the_claims(tmp_path):
     lines = []
     s = tour.run(tmp_path, fast=True, echo=lines.append)

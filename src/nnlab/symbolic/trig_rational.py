@@ -70,7 +70,6 @@ def fit_trig_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol
     forms = target_transforms(y)
     choices = sorted((c for c in itertools.product(range(len(_FEATURES)), repeat=n) if any(c)),
                      key=lambda c: (sum(k > 0 for k in c), c))
-    feats = [sympy.Symbol(f"_phi{j}") for j in range(n)]
     # exact values: degrees up to 4 (a Doppler factor squared), the first fitting pair; a
     # surrogate's values (tol well above rounding): degree 2, the sparsest fit of all pairs
     loose = tol > 1e-5
@@ -84,24 +83,11 @@ def fit_trig_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol
         if deadline is not None and time.monotonic() > deadline:
             break
         F = np.column_stack([_FEATURES[c][1](X[:, j]) for j, c in enumerate(combo)])
-        if any(np.ptp(F[:, j]) <= 1e-9 * (np.max(np.abs(F[:, j])) or 1.0) for j in range(n)):
-            continue  # a feature constant on the data carries nothing
-        back = {f: _FEATURES[c][2](v) for f, c, v in zip(feats, combo, variables)}
-        for _, t, amp, inv in forms:
-            if not _may_fit(F, t, degree, 10 * tol * amp):
-                continue
-            try:  # at most max_terms terms: a dense P/Q of degree 4 can mimic any smooth function
-                e = fit_rational(F, t, feats, max_degree=degree, tol=tol * amp,
-                                 deadline=deadline, polynomial=True, max_support=max_terms, sparsest=loose)
-            except (ValueError, ArithmeticError, np.linalg.LinAlgError, sympy.PolynomialError):
-                continue
-            if e is None:
-                continue
-            expr = inv(e.xreplace(back))
-            err = formula_error(expr, variables, X, y)
-            if err <= 2 * tol * amp + 1e-12:
-                found.append((_terms(e), err, expr))
-                level = k
+        fits = _fit_forms(F, [_FEATURES[c][2](v) for c, v in zip(combo, variables)], X, y, forms, variables,
+                          degree, tol, max_terms, loose, deadline)
+        if fits:
+            found += fits
+            level = k
     if not found and n <= 2:  # x beside cos x (a sinc²), or the angle a product (n slits)
         found = _joint_features(X, y, forms, variables, degree, tol, max_terms, loose, deadline)
     return [e for *_, e in sorted(found, key=lambda p: p[:2])]
@@ -122,29 +108,38 @@ def _joint_features(X: np.ndarray, y: np.ndarray, forms: list, variables: list[s
         b, prod = variables[1], X[:, 0] * X[:, 1]
         sets = [([_FEATURES[i][1](X[:, 0]), _FEATURES[j][1](X[:, 1]), np.cos(prod)],
                  [_FEATURES[i][2](a), _FEATURES[j][2](b), sympy.cos(a * b)]) for i in range(2) for j in range(2)]
-    deg = min(degree, 3)
     for cols, exprs in sets:
         if deadline is not None and time.monotonic() > deadline:
             break
-        F = np.column_stack(cols)
-        if any(np.ptp(F[:, j]) <= 1e-9 * (np.max(np.abs(F[:, j])) or 1.0) for j in range(F.shape[1])):
+        found += _fit_forms(np.column_stack(cols), exprs, X, y, forms, variables, min(degree, 3), tol, max_terms,
+                            loose, deadline)
+    return found
+
+
+def _fit_forms(F: np.ndarray, exprs: list[sympy.Expr], X: np.ndarray, y: np.ndarray, forms: list,
+               variables: list[sympy.Symbol], degree: int, tol: float, max_terms: int, loose: bool,
+               deadline: float | None) -> list[tuple[int, float, sympy.Expr]]:
+    """Sparse ``P/Q`` in the feature columns ``F`` (``exprs``: each column in sympy) for every target
+    transform that fits within ``tol`` times its amplification: (terms of P and Q, error, formula)."""
+    if any(np.ptp(F[:, j]) <= 1e-9 * (np.max(np.abs(F[:, j])) or 1.0) for j in range(F.shape[1])):
+        return []  # a feature constant on the data carries nothing
+    feats = [sympy.Symbol(f"_phi{j}") for j in range(F.shape[1])]
+    back = dict(zip(feats, exprs))
+    found = []
+    for _, t, amp, inv in forms:
+        if not _may_fit(F, t, degree, 10 * tol * amp):
             continue
-        feats = [sympy.Symbol(f"_phi{j}") for j in range(F.shape[1])]
-        back = dict(zip(feats, exprs))
-        for _, t, amp, inv in forms:
-            if not _may_fit(F, t, deg, 10 * tol * amp):
-                continue
-            try:
-                e = fit_rational(F, t, feats, max_degree=deg, tol=tol * amp, deadline=deadline,
-                                 polynomial=True, max_support=max_terms, sparsest=loose)
-            except (ValueError, ArithmeticError, np.linalg.LinAlgError, sympy.PolynomialError):
-                continue
-            if e is None:
-                continue
-            expr = inv(e.xreplace(back))
-            err = formula_error(expr, variables, X, y)
-            if err <= 2 * tol * amp + 1e-12:
-                found.append((_terms(e), err, expr))
+        try:  # at most max_terms terms: a dense P/Q of degree 4 can mimic any smooth function
+            e = fit_rational(F, t, feats, max_degree=degree, tol=tol * amp,
+                             deadline=deadline, polynomial=True, max_support=max_terms, sparsest=loose)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError, sympy.PolynomialError):
+            continue
+        if e is None:
+            continue
+        expr = inv(e.xreplace(back))
+        err = formula_error(expr, variables, X, y)
+        if err <= 2 * tol * amp + 1e-12:
+            found.append((_terms(e), err, expr))
     return found
 
 
