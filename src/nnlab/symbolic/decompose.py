@@ -35,7 +35,7 @@ import itertools
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -43,6 +43,7 @@ import sympy
 
 from .compose import choose_parts, finish
 from .decompose_leaf import TARGET_TRANSFORMS, LeafFits, rms as _rms
+from .exact_parts import SplitPart, SplitRecord, complete_splits, expand
 from .library import LIBRARY, Library
 from .noise import noise_level, oracle_sigma
 from .power_factor import find_power_factors, shaping_order
@@ -84,6 +85,17 @@ class Decomposition:
     template: sympy.Expr | None = None  # the composition with one symbol _L{k} per leaf
     parts: dict[sympy.Symbol, list[sympy.Expr]] | None = None  # each leaf's fits, best first
     oracle_seconds: float = 0.0  # a poor oracle's extra work, added to the deadline of the tests and the finish
+    splits: dict[sympy.Symbol, SplitRecord] = field(default_factory=dict)  # template's _N{k}: splits with exact rows
+    subs: list[tuple[sympy.Symbol, sympy.Expr]] = field(default_factory=list)  # the new variables _u{k}
+
+    def completed(self, X: np.ndarray, variables: list[sympy.Symbol], deadline: float | None = None
+                  ) -> tuple[sympy.Expr, dict[sympy.Symbol, list[sympy.Expr]]]:
+        """The composition with every split that its exact rows complete (:mod:`~nnlab.symbolic.exact_parts`)
+        replaced by that law, and the fits of the leaves still in it; notes the completed splits in the tree."""
+        template, done = complete_splits(self.template, self.parts, self.splits, self.subs, X, variables, deadline)
+        if done:
+            self.tree["completed by exact rows"] = [str(e) for e in done.values()]
+        return template, {L: a for L, a in self.parts.items() if L in template.free_symbols}
 
 
 def _embed(part: np.ndarray, cols: list[int], ref: np.ndarray) -> np.ndarray:
@@ -103,6 +115,7 @@ class _Decomposer(LeafFits):
         self.count = 0
         self.leaves: dict[sympy.Symbol, list[sympy.Expr]] = {}  # placeholder -> alternative fits, best first
         self.subs: list[tuple[sympy.Symbol, sympy.Expr]] = []  # new variables u, in order of creation
+        self.splits: dict[sympy.Symbol, SplitRecord] = {}  # splits of nodes with exact rows (exact_parts)
 
     def defer(self, info: dict[str, Any]) -> tuple[sympy.Expr, dict[str, Any]] | None:
         """A leaf another shard fits: its placeholder (no fits yet) and a deferred tree node."""
@@ -127,6 +140,17 @@ class _Decomposer(LeafFits):
 
     def late(self) -> bool:
         return time.monotonic() > self.deadline
+
+    def exact_split(self, node: _Node, kind: str, exprs: list[sympy.Expr], composition: sympy.Expr,
+                    children: list[_Node], factor: sympy.Expr | None = None) -> sympy.Expr:
+        """A split of a node with exact rows enters the composition as a symbol ``_N{k}``: once its
+        parts are fitted, the rows may give the last part exactly (:mod:`~nnlab.symbolic.exact_parts`)."""
+        if not node.exact:
+            return composition
+        N = sympy.Symbol(f"_N{len(self.splits)}")
+        self.splits[N] = SplitRecord(kind, node.y, [SplitPart(e, c.symbols, c.X, c.y, c.sigma / (_rms(c.y) or 1.0))
+                                                    for e, c in zip(exprs, children)], composition, factor)
+        return N
 
     # -------------------------------------------------------------- the recursion
     def solve(self, node: _Node, depth: int = 0) -> tuple[sympy.Expr, dict[str, Any]]:
@@ -320,7 +344,7 @@ class _Decomposer(LeafFits):
         f_ref = float(f(ref[None, :])[0])
 
         def build(depth):
-            exprs, trees = [], []
+            exprs, trees, kids = [], [], []
             for mod in mods:
                 fm = (lambda Z, mod=mod: f(_embed(Z, mod, ref)))
                 Xm = node.X[:, mod]
@@ -328,10 +352,14 @@ class _Decomposer(LeafFits):
                 e, t = self.solve(child, depth + 1)
                 exprs.append(e)
                 trees.append(t)
+                kids.append(child)
             K = len(mods)
             if kind == "additive":
-                return sympy.Add(*exprs) - (K - 1) * sympy.Float(f_ref), trees
-            return sympy.Mul(*exprs) / sympy.Float(f_ref) ** (K - 1), trees
+                comp = sympy.Add(*exprs) - (K - 1) * sympy.Float(f_ref)
+            else:
+                comp = sympy.Mul(*exprs) / sympy.Float(f_ref) ** (K - 1)
+            exact = f is node.f  # the node's own function (not a transform of it) splits
+            return (self.exact_split(node, kind, exprs, comp, kids) if exact else comp), trees
         return build
 
     def linear(self, node: _Node):
@@ -371,7 +399,8 @@ class _Decomposer(LeafFits):
         def build(depth):
             ea, ta = self.solve(a, depth + 1)
             eb, tb = self.solve(b, depth + 1)
-            return ea + eb * node.symbols[k], [ta, tb]
+            xk = node.symbols[k]
+            return self.exact_split(node, "linear", [ea, eb], ea + eb * xk, [a, b], factor=xk), [ta, tb]
         return build
 
     def homogeneous(self, node: _Node):
@@ -529,16 +558,20 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
         kind, detail, build = split
         template, children = build(0)
         parts = {L: None if alts is None else [dec.resolve(a) for a in alts] for L, alts in dec.leaves.items()}
-        template = dec.resolve(template)
+        template = dec.resolve(template)  # (a split symbol _N{k} stays: its composition is in dec.splits)
+        tree = {"split": kind, "variables": [str(v) for v in variables], "sigma": sigma, "noise": _num(noise),
+                **detail, "children": children}
+        d = Decomposition(None, None, tree, sur.error, template, parts, extra, dec.splits, dec.subs)
         if refit:
-            raw = choose_parts(template, parts, variables, X, y, deadline=None)
-            expr = finish(raw, variables, X, y, snap_tol)
+            full, fits = d.completed(X, variables)
+            raw = choose_parts(full, fits, variables, X, y, deadline=None)
+            d.expr = finish(raw, variables, X, y, snap_tol)
         else:
-            raw = template.xreplace({L: alts[0] for L, alts in parts.items() if alts is not None})
-            expr = raw
-    tree = {"split": kind, "variables": [str(v) for v in variables], "sigma": sigma, "noise": _num(noise), **detail,
-            "children": children}
-    return Decomposition(expr, raw, tree, sur.error, template, parts, extra)
+            raw = dec.resolve(expand(template, dec.splits))
+            raw = raw.xreplace({L: alts[0] for L, alts in parts.items() if alts is not None})
+            d.expr = raw
+        d.raw = raw
+    return d
 
 
 def _power_factors(dec: _Decomposer, X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], sur: Any,

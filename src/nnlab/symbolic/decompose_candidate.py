@@ -14,6 +14,7 @@ import sympy
 
 from .compose import choose_parts, finish
 from .decompose import Decomposition, decompose
+from .exact_parts import expand
 from .exchange import Exchange
 from .finish import fill_result
 from .library import Library
@@ -83,8 +84,12 @@ def merge_shards(res: Any, parts: list[dict], Xtr: np.ndarray, ytr: np.ndarray, 
             if len(owners) != 1:
                 raise ShardsDisagree(f"leaf {L} of the decomposition was fitted by {len(owners)} shards, not 1")
             fits[L] = owners[0]
-        raw = d.template.xreplace({L: alts[0] for L, alts in fits.items()})
-        d = Decomposition(raw, raw, _merge_trees([e.tree for e in ds]), d.surrogate_error, d.template, fits)
+        raw = expand(d.template, d.splits)
+        for u, e in reversed(d.subs):
+            raw = raw.xreplace({u: e})
+        raw = raw.xreplace({L: alts[0] for L, alts in fits.items()})
+        d = Decomposition(raw, raw, _merge_trees([e.tree for e in ds]), d.surrogate_error, d.template, fits,
+                          d.oracle_seconds, d.splits, d.subs)
     end = time.monotonic() + (parts[0]["end"] - time.time())
     _finish(res, d, Xtr, ytr, Xva, yva, variables, snap_tol, end, parts[0]["budget"])
 
@@ -106,7 +111,8 @@ def _finish(res: Any, d: Decomposition, Xtr: np.ndarray, ytr: np.ndarray, Xva: n
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        raw = choose_parts(d.template, d.parts, variables, Xtr, ytr, deadline=end + 0.15 * budget)
+        template, fits = d.completed(Xtr, variables, deadline=end + 0.1 * budget)
+        raw = choose_parts(template, fits, variables, Xtr, ytr, deadline=end + 0.15 * budget)
         expr = finish(raw, variables, Xtr, ytr, snap_tol, time.monotonic() > end + 0.25 * budget)
     fill_result(res, expr, variables, Xtr, ytr, Xva, yva,
                 f"decompose: {d.tree['split']} (surrogate error {d.surrogate_error:.1e})",

@@ -28,13 +28,36 @@ from .trig_rational import fit_trig_rational
 if TYPE_CHECKING:
     from .decompose import _Node
 
-__all__ = ["EXACT_LEAF", "LeafFits", "TARGET_TRANSFORMS", "rms"]
+__all__ = ["EXACT_LEAF", "LeafFits", "TARGET_TRANSFORMS", "exact_forms", "rms"]
 
 EXACT_LEAF = 1e-6  # relative error of a closed form that reproduces a part's exact rows
 
 
 def rms(v: np.ndarray) -> float:
     return float(np.sqrt(np.mean(v ** 2)))
+
+
+def exact_forms(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol], deadline: float = math.inf,
+                tol: float = EXACT_LEAF) -> list[sympy.Expr]:
+    """The closed forms that reproduce exact rows ``y`` of ``X`` within relative error ``tol``, simplest
+    first (``sympy.count_ops``): a sparse ``P/Q`` or ``√(P/Q)`` (degrees up to 4 with at most three
+    variables: ``u²x²/(c⁴ − c²u²)``; exact rows leave no room for a spurious dense fit), a sparse sum
+    of atom products in ``y``, ``y²``, ``1/y``, ``1/y²`` (up to 6 terms), else a rational in cos/sin
+    features. Deterministic."""
+    fits = []
+    degree = 4 if X.shape[1] <= 3 else 3
+    rat = _rational(X, y, symbols, tol / 3, deadline, degree)
+    fits += [rat] if rat is not None else []
+    s = fixed_sign(y)
+    if s != 0:
+        sq = _rational(X, y ** 2, symbols, 2 * tol / 3, deadline, degree)
+        fits += [s * sympy.sqrt(sq)] if sq is not None else []
+    fits += fit_dictionary_transformed(X, y, symbols, tol=tol / 3, max_terms=6)
+    if not fits:
+        fits = fit_trig_rational(X, y, symbols, tol=tol / 3, deadline=deadline)[:3]
+    scored = [(formula_error(e, symbols, X, y), i, e) for i, e in enumerate(fits)]
+    # every fit within tol is exact: the simplest first (P/Q before the √ of its square)
+    return [e for *_, e in sorted((sympy.count_ops(e), err, i, e) for err, i, e in scored if err <= tol)]
 
 
 class LeafFits:
@@ -109,25 +132,12 @@ class LeafFits:
                                         "alternatives": len(alts) - 1}
 
     def exact_leaf(self, node: _Node, info: dict[str, Any]) -> tuple[sympy.Expr, dict[str, Any]] | None:
-        """A part whose rows are still the law's exact values and that a closed form reproduces (sparse
-        ``P/Q`` or ``√(P/Q)``, an atom sum, a rational in cos/sin features, relative error ≤ 1e-6)
-        needs no split: its leaf, or None. The derived oracle of a part can pass a test that its rows
-        do not (``d·(1 − α²)/(1 + α·cos u)`` looks separable in α and u through a surrogate 0.2% off,
-        while its rows name the law exactly). Every shard decides it alike (no random draw)."""
-        X, y = node.X, node.y
-        fits = []
-        rat = _rational(X, y, node.symbols, EXACT_LEAF / 3, self.deadline)
-        fits += [rat] if rat is not None else []
-        s = fixed_sign(y)
-        if s != 0:
-            sq = _rational(X, y ** 2, node.symbols, 2 * EXACT_LEAF / 3, self.deadline)
-            fits += [s * sympy.sqrt(sq)] if sq is not None else []
-        fits += fit_dictionary_transformed(X, y, node.symbols, tol=EXACT_LEAF / 3, max_terms=6)
-        if not fits:
-            fits = fit_trig_rational(X, y, node.symbols, tol=EXACT_LEAF / 3, deadline=self.deadline)[:3]
-        scored = [(formula_error(e, node.symbols, X, y), i, e) for i, e in enumerate(fits)]
-        # every fit within EXACT_LEAF is exact: the simplest first (P/Q before the √ of its square)
-        fits = [e for *_, e in sorted((sympy.count_ops(e), err, i, e) for err, i, e in scored if err <= EXACT_LEAF)]
+        """A part whose rows are still the law's exact values and that a closed form reproduces
+        (:func:`exact_forms`) needs no split: its leaf, or None. The derived oracle of a part can pass
+        a test that its rows do not (``d·(1 − α²)/(1 + α·cos u)`` looks separable in α and u through a
+        surrogate 0.2% off, while its rows name the law exactly). Every shard decides it alike (no
+        random draw)."""
+        fits = exact_forms(node.X, node.y, node.symbols, self.deadline)
         if not fits:
             return None
         deferred = self.defer(info)
@@ -183,14 +193,21 @@ class LeafFits:
         for o in good[1:3] + sorted(options, key=lambda o: o[0])[:3]:
             if len(alts) < 4 and all(o[2] != a for a in alts):
                 alts.append(o[2])
+        # last, two-term sums that fit the oracle's values only loosely (a derived oracle 0.2 % off
+        # misses 1/√(1 − 1/w²) = two terms in 1/y² at 3 times its error, and a more flexible
+        # function fits it closer): a split's exact rows can still confirm them (compose.complete)
+        loose = fit_dictionary_transformed(node.X, y, [sym], tol=max(30 * floor, 1e-2), max_terms=2)
+        loose = sorted((e for e in loose if all(e != a for a in alts)), key=lambda e: formula_error(e, [sym], node.X, y))
+        alts += loose[:2]
         return self.placeholder(alts), {**info, "split": "leaf", "candidate": label, "error": err,
                                         "formula": str(expr), "alternatives": len(alts) - 1}
 
 
 def _rational(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol], tol: float,
-              deadline: float) -> sympy.Expr | None:
+              deadline: float, degree: int | None = None) -> sympy.Expr | None:
     try:
-        return fit_rational(X, y, symbols, max_degree=3 if X.shape[1] <= 3 else 2, tol=tol,
+        degree = degree if degree is not None else 3 if X.shape[1] <= 3 else 2
+        return fit_rational(X, y, symbols, max_degree=degree, tol=tol,
                             deadline=None if math.isinf(deadline) else deadline, polynomial=True)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError, sympy.PolynomialError):
         return None

@@ -1,0 +1,213 @@
+"""Exact rows for the parts of a split, once the other parts are known.
+
+A split of a node whose rows are still the law's exact values (the root, or a part reached through
+power factors or a homogeneity) hands its parts only the oracle: ``y = a(R) + b(R)·x_k`` says nothing
+about ``a`` or ``b`` row by row. Each part is then fitted on the surrogate's values and is as good as
+the surrogate (0.1–1 % off with four variables), which is often not good enough to name it. Once
+every part but one has a closed form, though, the rows give the last one exactly (AI Feynman
+subtracts a solved part from the data):
+
+- linear, ``y = a + b·x_k``: ``a = y − b·x_k``, or ``b = (y − a)/x_k``;
+- additive, ``y = Σ_j f_j(x_{M_j})``: ``f_i = y − Σ_{j≠i} f_j`` (up to a constant);
+- multiplicative, ``y = Π_j f_j(x_{M_j})``: ``f_i = y / Π_{j≠i} f_j``.
+
+:func:`complete_splits` tries that for every such split of a decomposition, innermost first: the
+known parts are each one's fits (its leaves' alternatives, one swapped at a time) with their
+constants snapped on the oracle's values of that part (a fit from a surrogate is a few tenths of a
+percent off even when its form is right); the last part must then be reproduced by a closed form
+(:func:`~nnlab.symbolic.decompose_leaf.exact_forms`) within 1e-6, which also confirms the known
+parts: a wrong one leaves rows that depend on its variables, which no closed form of the last
+part's variables reproduces. The first combination that passes replaces the split's composition.
+
+Everything is computed from the merged decomposition (every shard's leaves), with no random draw,
+so ``n_jobs`` does not change the result.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy
+
+from .decompose_leaf import EXACT_LEAF, exact_forms
+from .polish import evaluate, formula_error
+from .snap import snap
+
+__all__ = ["SplitPart", "SplitRecord", "complete_splits", "expand"]
+
+
+@dataclass
+class SplitPart:
+    """One part of a split: ``expr`` its composition (leaf placeholders ``_L*``, new variables ``_u*``
+    unresolved), ``symbols`` and ``X`` its variables and rows, ``y`` the oracle's values on them,
+    ``error`` their relative error."""
+
+    expr: sympy.Expr
+    symbols: list[sympy.Symbol]
+    X: np.ndarray
+    y: np.ndarray
+    error: float
+
+
+@dataclass
+class SplitRecord:
+    """A split of a node with exact rows ``y`` (the node's rows are the root's, in the same order):
+    ``kind`` is ``"linear"`` (``parts = [a, b]``, ``y = a + b·factor``), ``"additive"`` or
+    ``"multiplicative"``; ``factor`` is the linear split's variable (a node symbol)."""
+
+    kind: str
+    y: np.ndarray
+    parts: list[SplitPart]
+    composition: sympy.Expr  # the split's law from its parts' fits (what stays when it is not completed)
+    factor: sympy.Expr | None = None
+
+
+def expand(expr: sympy.Expr, splits: dict[sympy.Symbol, SplitRecord], done: dict[sympy.Symbol, sympy.Expr]
+           | None = None) -> sympy.Expr:
+    """``expr`` with every split symbol ``_N*`` replaced by its law (``done``) or its composition."""
+    done = done or {}
+    for _ in range(len(splits) + 1):
+        hit = [N for N in expr.free_symbols if N in splits]
+        if not hit:
+            return expr
+        expr = expr.xreplace({N: done[N] if N in done else splits[N].composition for N in hit})
+    return expr
+
+
+def _combine(kind: str, exprs: list[sympy.Expr], factor: sympy.Expr | None) -> sympy.Expr:
+    if kind == "linear":
+        return exprs[0] + exprs[1] * factor
+    if kind == "additive":
+        return sympy.Add(*exprs)
+    return sympy.Mul(*exprs)
+
+
+def complete_splits(template: sympy.Expr, parts: dict[sympy.Symbol, list[sympy.Expr] | None],
+                    splits: dict[sympy.Symbol, SplitRecord], subs: list[tuple[sympy.Symbol, sympy.Expr]],
+                    X: np.ndarray, variables: list[sympy.Symbol], deadline: float | None = None,
+                    max_variants: int = 4, max_constants: int = 6) -> tuple[sympy.Expr, dict[sympy.Symbol, sympy.Expr]]:
+    """The decomposition's composition (``template``, resolved except its split symbols) with each
+    split that its exact rows complete replaced by that law; returns (the composition without split
+    symbols, {split symbol: its exact law} for the completed ones). ``parts``: each leaf's fits
+    (resolved into ``variables``); ``subs``: the new variables ``_u*`` in order of creation; ``X``:
+    the root's rows; ``deadline``: ``time.monotonic()`` after which no split is tried."""
+    done: dict[sympy.Symbol, sympy.Expr] = {}
+
+    def resolve(e: sympy.Expr) -> sympy.Expr:
+        for u, d in reversed(subs):
+            e = e.xreplace({u: d})
+        return e
+
+    for N, rec in splits.items():  # in order of creation: the inner splits first
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        law = _complete(rec, parts, splits, done, resolve, X, variables, deadline, max_variants, max_constants)
+        if law is not None:
+            done[N] = law
+    return resolve(expand(template, splits, done)), done
+
+
+def _complete(rec: SplitRecord, parts: dict[sympy.Symbol, list[sympy.Expr] | None],
+              splits: dict[sympy.Symbol, SplitRecord], done: dict[sympy.Symbol, sympy.Expr], resolve: Any,
+              X: np.ndarray, variables: list[sympy.Symbol], deadline: float | None,
+              max_variants: int, max_constants: int) -> sympy.Expr | None:
+    if not np.all(np.isfinite(rec.y)) or any(v is None for v in parts.values()):
+        return None
+    factor = None if rec.factor is None else resolve(rec.factor)
+    fvals = None if factor is None else _values(factor, variables, X)
+    if factor is not None and fvals is None:
+        return None
+    order = sorted(range(len(rec.parts)), key=lambda i: -len(rec.parts[i].symbols))  # the hardest first
+    known: dict[int, list[tuple[sympy.Expr, np.ndarray]]] = {}
+    for i in order:
+        if deadline is not None and time.monotonic() > deadline:
+            return None
+        if rec.kind == "linear" and i == 1 and np.min(np.abs(fvals)) <= 1e-9 * (np.max(np.abs(fvals)) or 1.0):
+            continue  # b = (y − a)/x_k needs x_k away from zero
+        others = [j for j in range(len(rec.parts)) if j != i]
+        for j in others:
+            if j not in known:
+                known[j] = _variants(rec.parts[j], parts, splits, done, resolve, X, variables, max_variants,
+                                     max_constants)
+        if any(not known[j] for j in others):
+            continue
+        target = rec.parts[i]
+        for combo in itertools.islice(itertools.product(*(known[j] for j in others)), 6):
+            rows = _rows(rec.kind, i, rec.y, [v for _, v in combo], fvals)
+            if rows is None:
+                continue
+            fits = exact_forms(target.X, rows, target.symbols, math.inf if deadline is None else deadline)
+            if not fits:
+                continue
+            exprs = [None] * len(rec.parts)
+            for j, (e, _) in zip(others, combo):
+                exprs[j] = e
+            exprs[i] = resolve(fits[0])
+            law = _combine(rec.kind, exprs, factor)
+            if formula_error(law, variables, X, rec.y) <= 10 * EXACT_LEAF:
+                return law
+    return None
+
+
+def _values(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray) -> np.ndarray | None:
+    try:
+        with np.errstate(all="ignore"):
+            v = np.asarray(evaluate(expr, variables, X), dtype=np.float64).reshape(-1)
+    except (ValueError, TypeError, ArithmeticError, KeyError, NameError, RecursionError):
+        return None
+    if v.shape[0] != X.shape[0]:
+        v = np.broadcast_to(v, (X.shape[0],)).copy()
+    return v if np.all(np.isfinite(v)) else None
+
+
+def _variants(part: SplitPart, parts: dict[sympy.Symbol, list[sympy.Expr]], splits: dict[sympy.Symbol, SplitRecord],
+              done: dict[sympy.Symbol, sympy.Expr], resolve: Any, X: np.ndarray, variables: list[sympy.Symbol],
+              max_variants: int, max_constants: int) -> list[tuple[sympy.Expr, np.ndarray]]:
+    """A known part's candidate laws in ``variables`` with their values on ``X``: its composition with
+    every leaf's first fit, then one leaf's other fits at a time; each with its constants snapped on
+    the oracle's values of the part (within twice their error); those left with the fewest fitted
+    constants first (stable: the first fits before the others)."""
+    expr = resolve(expand(part.expr, splits, done))
+    leaves = [L for L in sorted(expr.free_symbols, key=str) if L in parts]
+    base = {L: parts[L][0] for L in leaves}
+    choices = [base] + [{**base, L: alt} for L in leaves for alt in parts[L][1:]]
+    out: list[tuple[sympy.Expr, np.ndarray]] = []
+    seen: set[str] = set()
+    tol = max(2 * part.error, 1e-6)
+    for ch in choices[:3 * max_variants]:
+        e = expr.xreplace(ch)
+        if e.free_symbols - set(variables) or len(e.atoms(sympy.Float)) > max_constants:
+            continue  # (a part of many fitted constants will not snap to an exact law: not worth the time)
+        try:
+            e = snap(e, X, part.y, tol=tol, variables=variables, max_constants=max_constants).expr
+        except (ValueError, TypeError, ArithmeticError, RecursionError):
+            pass
+        key = sympy.srepr(e)
+        if key in seen:
+            continue
+        seen.add(key)
+        v = _values(e, variables, X)
+        if v is not None:
+            out.append((e, v))
+    # the ones whose constants all snapped first: a fitted constant left over makes no row exact
+    out.sort(key=lambda ev: len(ev[0].atoms(sympy.Float)))
+    return out[:max_variants]
+
+
+def _rows(kind: str, i: int, y: np.ndarray, others: list[np.ndarray], fvals: np.ndarray | None) -> np.ndarray | None:
+    """The exact rows of part ``i`` given the other parts' values."""
+    with np.errstate(all="ignore"):
+        if kind == "linear":
+            rows = y - others[0] * fvals if i == 0 else (y - others[0]) / fvals
+        elif kind == "additive":
+            rows = y - np.sum(others, axis=0)
+        else:
+            den = np.prod(others, axis=0)
+            if np.min(np.abs(den)) <= 1e-12 * (np.max(np.abs(den)) or 1.0):
+                return None
+            rows = y / den
+    return rows if np.all(np.isfinite(rows)) else None
