@@ -196,7 +196,9 @@ class LeafFits:
         # last, two-term sums that fit the oracle's values only loosely (a derived oracle 0.2 % off
         # misses 1/√(1 − 1/w²) = two terms in 1/y² at 3 times its error, and a more flexible
         # function fits it closer): a split's exact rows can still confirm them (compose.complete)
-        loose = fit_dictionary_transformed(node.X, y, [sym], tol=max(30 * floor, 1e-2), max_terms=2)
+        spread = rms(y - y.mean()) / (rms(y) or 1.0)  # (a constant is this far off: never loose enough)
+        loose = fit_dictionary_transformed(node.X, y, [sym], tol=min(max(30 * floor, 1e-2), 0.2 * spread),
+                                           max_terms=2)
         loose = sorted((e for e in loose if all(e != a for a in alts)), key=lambda e: formula_error(e, [sym], node.X, y))
         alts += loose[:2]
         return self.placeholder(alts), {**info, "split": "leaf", "candidate": label, "error": err,

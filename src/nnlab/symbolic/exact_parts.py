@@ -25,6 +25,7 @@ so ``n_jobs`` does not change the result.
 from __future__ import annotations
 
 import itertools
+from fractions import Fraction
 import math
 import time
 from dataclasses import dataclass
@@ -89,7 +90,7 @@ def _combine(kind: str, exprs: list[sympy.Expr], factor: sympy.Expr | None) -> s
 def complete_splits(template: sympy.Expr, parts: dict[sympy.Symbol, list[sympy.Expr] | None],
                     splits: dict[sympy.Symbol, SplitRecord], subs: list[tuple[sympy.Symbol, sympy.Expr]],
                     X: np.ndarray, variables: list[sympy.Symbol], deadline: float | None = None,
-                    max_variants: int = 4, max_constants: int = 6) -> tuple[sympy.Expr, dict[sympy.Symbol, sympy.Expr]]:
+                    max_variants: int = 6, max_constants: int = 6) -> tuple[sympy.Expr, dict[sympy.Symbol, sympy.Expr]]:
     """The decomposition's composition (``template``, resolved except its split symbols) with each
     split that its exact rows complete replaced by that law; returns (the composition without split
     symbols, {split symbol: its exact law} for the completed ones). ``parts``: each leaf's fits
@@ -169,33 +170,51 @@ def _variants(part: SplitPart, parts: dict[sympy.Symbol, list[sympy.Expr]], spli
               max_variants: int, max_constants: int) -> list[tuple[sympy.Expr, np.ndarray]]:
     """A known part's candidate laws in ``variables`` with their values on ``X``: its composition with
     every leaf's first fit, then one leaf's other fits at a time; each with its constants snapped on
-    the oracle's values of the part (within twice their error); those left with the fewest fitted
-    constants first (stable: the first fits before the others)."""
+    the oracle's values of the part (within twice their error), and with every constant rounded to a
+    simple rational (:func:`_rounded`); those left with the fewest fitted constants first."""
     expr = resolve(expand(part.expr, splits, done))
     leaves = [L for L in sorted(expr.free_symbols, key=str) if L in parts]
     base = {L: parts[L][0] for L in leaves}
     choices = [base] + [{**base, L: alt} for L in leaves for alt in parts[L][1:]]
-    out: list[tuple[sympy.Expr, np.ndarray]] = []
+    out: list[tuple[int, int, sympy.Expr, np.ndarray]] = []
     seen: set[str] = set()
-    tol = max(2 * part.error, 1e-6)
     for ch in choices[:3 * max_variants]:
-        e = expr.xreplace(ch)
-        if e.free_symbols - set(variables) or len(e.atoms(sympy.Float)) > max_constants:
+        fitted = expr.xreplace(ch)
+        if fitted.free_symbols - set(variables) or len(fitted.atoms(sympy.Float)) > max_constants:
             continue  # (a part of many fitted constants will not snap to an exact law: not worth the time)
-        try:
-            e = snap(e, X, part.y, tol=tol, variables=variables, max_constants=max_constants).expr
-        except (ValueError, TypeError, ArithmeticError, RecursionError):
-            pass
-        key = sympy.srepr(e)
-        if key in seen:
-            continue
-        seen.add(key)
-        v = _values(e, variables, X)
-        if v is not None:
-            out.append((e, v))
+        # the oracle's values of a part can be biased by a few times their error (0.994 for a 1), so
+        # every constant rounded to a simple rational within 1 % is tried too; a wrong snap or rounding
+        # leaves the last part's rows inexact, and is dropped there
+        for how in range(2):
+            try:
+                e = snap(fitted, X, part.y, tol=max(2 * part.error, 1e-6), variables=variables,
+                         max_constants=max_constants).expr if how == 0 else _rounded(fitted)
+            except (ValueError, TypeError, ArithmeticError, RecursionError):
+                continue
+            if e is None:
+                continue
+            key = sympy.srepr(e)
+            if key in seen:
+                continue
+            seen.add(key)
+            v = _values(e, variables, X)
+            if v is not None:
+                out.append((len(e.atoms(sympy.Float)), how, e, v))
     # the ones whose constants all snapped first: a fitted constant left over makes no row exact
-    out.sort(key=lambda ev: len(ev[0].atoms(sympy.Float)))
-    return out[:max_variants]
+    out.sort(key=lambda r: r[:2])
+    return [(e, v) for *_, e, v in out[:max_variants]]
+
+
+def _rounded(expr: sympy.Expr, max_den: int = 4, rel: float = 0.01) -> sympy.Expr | None:
+    """``expr`` with every Float replaced by the nearest rational of denominator ≤ ``max_den`` when that
+    is within ``rel`` of it; None unless every one is."""
+    rep = {}
+    for f in expr.atoms(sympy.Float):
+        q = Fraction(float(f)).limit_denominator(max_den)
+        if abs(float(q) - float(f)) > rel * abs(float(f)):
+            return None
+        rep[f] = sympy.Rational(q.numerator, q.denominator)
+    return expr.xreplace(rep) if rep else None
 
 
 def _rows(kind: str, i: int, y: np.ndarray, others: list[np.ndarray], fvals: np.ndarray | None) -> np.ndarray | None:
