@@ -55,13 +55,16 @@ def train_lbfgs(model: Any, x: torch.Tensor, y: torch.Tensor, steps: int = 100, 
         try:
             opt.step(closure)
             ok = all(bool(torch.isfinite(p).all()) for p in params)
-        except IndexError:  # torch's strong-Wolfe search can fail on a non-finite bracket: stop there
-            ok = False
+        except (IndexError, ValueError):  # torch's strong-Wolfe search can fail on a non-finite bracket, and a
+            ok = False  # deep KAN's trial step can overflow its hidden layer (its next layer refuses inf): stop there
         done += chunk
         if ok:
-            with torch.no_grad():
-                loss = torch.mean((model(x) - y) ** 2)
-            ok = bool(torch.isfinite(loss))
+            try:
+                with torch.no_grad():
+                    loss = torch.mean((model(x) - y) ** 2)
+                ok = bool(torch.isfinite(loss))
+            except ValueError:
+                ok = False
         if not ok:
             with torch.no_grad():
                 for p, v in zip(params, last):
