@@ -69,3 +69,17 @@ def test_multiplicative_split_and_new_variables():
     law, done = complete_splits(N0, parts, {N0: rec}, [(u, w * t)], X, V)
     assert N0 in done
     assert _close(law, x * w / (1 + t ** 2 * w ** 2))
+
+
+def test_a_factor_is_known_up_to_its_scale():
+    # a product's parts carry arbitrary scales (the split's reference value): 0.79·x is x
+    X = _rows()
+    g = X[:, 1] / (1 + (X[:, 1] * X[:, 2]) ** 2)
+    y = X[:, 0] * g
+    rec = SplitRecord("multiplicative", y, [SplitPart(L0, [x], X[:, :1], 0.7926 * X[:, 0], 1e-3),
+                                            SplitPart(L1, [w, t], X[:, 1:], 1.3 * g, 1e-3)],
+                      composition=L0 * L1, factor=None)
+    parts = {L0: [0.79258 * x + 0.00031], L1: [1.2 * w / (1 + 0.8 * w * t)]}
+    law, done = complete_splits(N0, parts, {N0: rec}, [], X, V)
+    assert N0 in done
+    assert _close(law, x * w / (1 + t ** 2 * w ** 2))

@@ -132,8 +132,8 @@ def _complete(rec: SplitRecord, parts: dict[sympy.Symbol, list[sympy.Expr] | Non
         others = [j for j in range(len(rec.parts)) if j != i]
         for j in others:
             if j not in known:
-                known[j] = _variants(rec.parts[j], parts, splits, done, resolve, X, variables, max_variants,
-                                     max_constants)
+                known[j] = _variants(rec.parts[j], rec.kind, parts, splits, done, resolve, X, variables,
+                                     max_variants, max_constants)
         if any(not known[j] for j in others):
             continue
         target = rec.parts[i]
@@ -144,14 +144,19 @@ def _complete(rec: SplitRecord, parts: dict[sympy.Symbol, list[sympy.Expr] | Non
             fits = exact_forms(target.X, rows, target.symbols, math.inf if deadline is None else deadline)
             if not fits:
                 continue
-            exprs = [None] * len(rec.parts)
-            for j, (e, _) in zip(others, combo):
-                exprs[j] = e
-            exprs[i] = resolve(fits[0])
-            law = _combine(rec.kind, exprs, factor)
+            law = _law(rec, i, others, combo, resolve(fits[0]), factor)
             if formula_error(law, variables, X, rec.y) <= 10 * EXACT_LEAF:
                 return law
     return None
+
+
+def _law(rec: SplitRecord, i: int, others: list[int], combo: tuple, last: sympy.Expr,
+         factor: sympy.Expr | None) -> sympy.Expr:
+    exprs: list[sympy.Expr] = [sympy.Integer(0)] * len(rec.parts)
+    for j, (e, _) in zip(others, combo):
+        exprs[j] = e
+    exprs[i] = last
+    return _combine(rec.kind, exprs, factor)
 
 
 def _values(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray) -> np.ndarray | None:
@@ -165,13 +170,16 @@ def _values(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray) -> n
     return v if np.all(np.isfinite(v)) else None
 
 
-def _variants(part: SplitPart, parts: dict[sympy.Symbol, list[sympy.Expr]], splits: dict[sympy.Symbol, SplitRecord],
-              done: dict[sympy.Symbol, sympy.Expr], resolve: Any, X: np.ndarray, variables: list[sympy.Symbol],
-              max_variants: int, max_constants: int) -> list[tuple[sympy.Expr, np.ndarray]]:
+def _variants(part: SplitPart, kind: str, parts: dict[sympy.Symbol, list[sympy.Expr]],
+              splits: dict[sympy.Symbol, SplitRecord], done: dict[sympy.Symbol, sympy.Expr], resolve: Any,
+              X: np.ndarray, variables: list[sympy.Symbol], max_variants: int,
+              max_constants: int) -> list[tuple[sympy.Expr, np.ndarray]]:
     """A known part's candidate laws in ``variables`` with their values on ``X``: its composition with
     every leaf's first fit, then one leaf's other fits at a time; each with its constants snapped on
     the oracle's values of the part (within twice their error), and with every constant rounded to a
-    simple rational (:func:`_rounded`); those left with the fewest fitted constants first."""
+    simple rational (:func:`_rounded`); those left with the fewest fitted constants first. The part of
+    a product (a sum) is known only up to a factor (a constant) that the last part takes: it is
+    snapped without it (:func:`_free`), ``0.79·ω + 0.0035`` as ``ω + 0.0044``."""
     expr = resolve(expand(part.expr, splits, done))
     leaves = [L for L in sorted(expr.free_symbols, key=str) if L in parts]
     base = {L: parts[L][0] for L in leaves}
@@ -182,13 +190,14 @@ def _variants(part: SplitPart, parts: dict[sympy.Symbol, list[sympy.Expr]], spli
         fitted = expr.xreplace(ch)
         if fitted.free_symbols - set(variables) or len(fitted.atoms(sympy.Float)) > max_constants:
             continue  # (a part of many fitted constants will not snap to an exact law: not worth the time)
+        fitted, target = _free(fitted, kind, part.y, X, variables)
         # the oracle's values of a part can be biased by a few times their error (0.994 for a 1), so
         # every constant rounded to a simple rational within 1 % is tried too; a wrong snap or rounding
         # leaves the last part's rows inexact, and is dropped there
         for how in range(2):
             try:
-                e = snap(fitted, X, part.y, tol=max(2 * part.error, 1e-6), variables=variables,
-                         max_constants=max_constants).expr if how == 0 else _rounded(fitted)
+                e = snap(fitted, X, target, tol=max(2 * part.error, 1e-6), variables=variables,
+                         max_constants=max_constants).expr if how == 0 else _rounded(fitted, X, variables)
             except (ValueError, TypeError, ArithmeticError, RecursionError):
                 continue
             if e is None:
@@ -205,15 +214,51 @@ def _variants(part: SplitPart, parts: dict[sympy.Symbol, list[sympy.Expr]], spli
     return [(e, v) for *_, e, v in out[:max_variants]]
 
 
-def _rounded(expr: sympy.Expr, max_den: int = 4, rel: float = 0.01) -> sympy.Expr | None:
+def _free(expr: sympy.Expr, kind: str, y: np.ndarray, X: np.ndarray, variables: list[sympy.Symbol]
+          ) -> tuple[sympy.Expr, np.ndarray]:
+    """A part of a sum without its constant term, a part of a product without its scale (each factor
+    that is a sum, or a power of one, divided by its first term's coefficient), and the oracle's
+    values ``y`` shifted or scaled alike."""
+    if kind == "additive":
+        c0, rest = expr.as_coeff_Add()
+        return rest, y - float(c0)
+    if kind != "multiplicative":
+        return expr, y
+    factors = []
+    for f in sympy.Mul.make_args(expr):
+        if f.is_Number:
+            continue
+        base, power = f.as_base_exp()
+        if base.is_Add:
+            k = next((t.as_coeff_Mul()[0] for t in base.as_ordered_terms() if not t.is_Number), None)
+            if k is not None and k != 0:
+                f = sympy.Pow(base / k, power)
+        factors.append(f)
+    free = sympy.Mul(*factors)
+    old, new = _values(expr, variables, X), _values(free, variables, X)
+    if old is None or new is None or np.any(old == 0):
+        return expr, y
+    return free, y * float(np.median(new / old))
+
+
+def _rounded(expr: sympy.Expr, X: np.ndarray, variables: list[sympy.Symbol], max_den: int = 4,
+             rel: float = 0.01) -> sympy.Expr | None:
     """``expr`` with every Float replaced by the nearest rational of denominator ≤ ``max_den`` when that
-    is within ``rel`` of it; None unless every one is."""
+    is within ``rel`` of it or moves ``expr``'s values on ``X`` by at most ``rel``/10 (an offset
+    0.0004 of a fit ``0.79·x + 0.0004`` becomes 0); None unless every one is."""
+    base = _values(expr, variables, X)
+    if base is None:
+        return None
+    scale = float(np.sqrt(np.mean(base ** 2))) or 1.0
     rep = {}
     for f in expr.atoms(sympy.Float):
         q = Fraction(float(f)).limit_denominator(max_den)
+        r = sympy.Rational(q.numerator, q.denominator)
         if abs(float(q) - float(f)) > rel * abs(float(f)):
-            return None
-        rep[f] = sympy.Rational(q.numerator, q.denominator)
+            moved = _values(expr.xreplace({f: r}), variables, X)
+            if moved is None or float(np.sqrt(np.mean((moved - base) ** 2))) > 0.1 * rel * scale:
+                return None
+        rep[f] = r
     return expr.xreplace(rep) if rep else None
 
 
