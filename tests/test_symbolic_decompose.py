@@ -247,8 +247,15 @@ def test_docs_decomposition_example_runs(capsys):
     assert sympy.simplify(ns["d"].expr - r * F * sympy.sin(theta)) == 0
     out = capsys.readouterr().out
     assert "symmetry" in out and "exact closed form" in out
-    # the second example (one index) runs in the same namespace, after the first
+    # the second example (exact rows for a split's last part) runs in the same namespace
     code = text.split("### Decomposition", 1)[1].split("```python\n")[2].split("```", 1)[0]
+    exec(compile(code, "docs/symbolic.md[exact parts]", "exec"), ns)
+    x, w, t = sympy.symbols("x w t")
+    law = sympy.nsimplify(ns["law"], rational=True)
+    assert ns["done"] and sympy.simplify(law - (x ** 2 * w + (1 + w ** 2) * t)) == 0
+    capsys.readouterr()
+    # the third (one index), after them
+    code = text.split("### Decomposition", 1)[1].split("```python\n")[3].split("```", 1)[0]
     exec(compile(code, "docs/symbolic.md[one index]", "exec"), ns)
     a, b, c, d, e = sympy.symbols("a b c d e")
     assert sympy.simplify(ns["d"].expr - sympy.sqrt(1 + 2 * a ** 2 * b * e / (c * d ** 2))) == 0
