@@ -7,14 +7,15 @@ Steps and where they live: library of simple functions (``library``), affine fit
 splitting a law with a fitted surrogate as oracle (``decompose``, the oracle in ``surrogate``, tests
 in ``separability``, power factors read from the rows when the oracle is rough in
 ``power_factor``, its leaves in ``decompose_leaf``: sparse rationals ``rational``, rationals in
-cos/sin features ``trig_rational``, atom sums ``dictionary``);
+cos/sin features ``trig_rational``, atom sums ``dictionary``; the last part of a split named by the
+exact rows once the others are known in ``exact_parts``);
 at scale: the front of formulas (``front``), exports (``export``), parallel candidate jobs
 (``parallel``), progress (``progress``), several targets (``multi``), warm start (``warm``);
 dimensional analysis before the search (``units``).
 """
 from __future__ import annotations
 
-from . import decompose, power_factor, surrogate, units
+from . import decompose, exact_parts, power_factor, surrogate, units
 from .affine import AffineFit, canonical, fit_affine
 from .edges import SymbolicEdges
 from .export import NumpyFormula, TorchFormula

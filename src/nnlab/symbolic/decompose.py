@@ -87,11 +87,14 @@ class Decomposition:
     oracle_seconds: float = 0.0  # a poor oracle's extra work, added to the deadline of the tests and the finish
     splits: dict[sympy.Symbol, SplitRecord] = field(default_factory=dict)  # template's _N{k}: splits with exact rows
     subs: list[tuple[sympy.Symbol, sympy.Expr]] = field(default_factory=list)  # the new variables _u{k}
+    noisy: bool = False  # the surrogate's error is the data's noise (surrogate.looks_noisy): no row is exact
 
     def completed(self, X: np.ndarray, variables: list[sympy.Symbol], deadline: float | None = None
                   ) -> tuple[sympy.Expr, dict[sympy.Symbol, list[sympy.Expr]]]:
         """The composition with every split that its exact rows complete (:mod:`~nnlab.symbolic.exact_parts`)
         replaced by that law, and the fits of the leaves still in it; notes the completed splits in the tree."""
+        if self.noisy:  # noisy rows are no law's exact values: nothing to complete
+            deadline = time.monotonic() - 1.0
         template, done = complete_splits(self.template, self.parts, self.splits, self.subs, X, variables, deadline)
         if done:
             self.tree["completed by exact rows"] = [str(e) for e in done.values()]
@@ -561,7 +564,8 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
         template = dec.resolve(template)  # (a split symbol _N{k} stays: its composition is in dec.splits)
         tree = {"split": kind, "variables": [str(v) for v in variables], "sigma": sigma, "noise": _num(noise),
                 **detail, "children": children}
-        d = Decomposition(None, None, tree, sur.error, template, parts, extra, dec.splits, dec.subs)
+        d = Decomposition(None, None, tree, sur.error, template, parts, extra, dec.splits, dec.subs,
+                          looks_noisy(noise, sur))
         if refit:
             full, fits = d.completed(X, variables)
             raw = choose_parts(full, fits, variables, X, y, deadline=None)

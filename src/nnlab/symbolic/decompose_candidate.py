@@ -89,7 +89,7 @@ def merge_shards(res: Any, parts: list[dict], Xtr: np.ndarray, ytr: np.ndarray, 
             raw = raw.xreplace({u: e})
         raw = raw.xreplace({L: alts[0] for L, alts in fits.items()})
         d = Decomposition(raw, raw, _merge_trees([e.tree for e in ds]), d.surrogate_error, d.template, fits,
-                          d.oracle_seconds, d.splits, d.subs)
+                          d.oracle_seconds, d.splits, d.subs, d.noisy)
     end = time.monotonic() + (parts[0]["end"] - time.time())
     _finish(res, d, Xtr, ytr, Xva, yva, variables, snap_tol, end, parts[0]["budget"])
 
