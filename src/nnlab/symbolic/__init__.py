@@ -5,10 +5,10 @@ Steps and where they live: library of simple functions (``library``), affine fit
 (``edges``), formula composition (``formula``), least-squares polish (``polish``), number snap
 (``snap``), the whole search as a scikit-learn estimator (``regressor``), reports (``report``);
 splitting a law with a fitted surrogate as oracle (``decompose``, the oracle in ``surrogate``, tests
-in ``separability``, power factors read from the rows when the oracle is rough in
-``power_factor``, its leaves in ``decompose_leaf``: sparse rationals ``rational``, rationals in
-cos/sin features ``trig_rational``, atom sums ``dictionary``; the last part of a split named by the
-exact rows once the others are known in ``exact_parts``);
+in ``separability`` and the splits they make in ``decompose_splits``, power factors read from the
+rows when the oracle is rough in ``power_factor``, its leaves in ``decompose_leaf``: sparse rationals
+``rational``, rationals in cos/sin features ``trig_rational``, atom sums ``dictionary``; the last part
+of a split named by the exact rows once the others are known in ``exact_parts``);
 at scale: the front of formulas (``front``), exports (``export``), parallel candidate jobs
 (``parallel``), progress (``progress``), several targets (``multi``), warm start (``warm``);
 dimensional analysis before the search (``units``).

@@ -14,7 +14,7 @@ import sympy
 
 from .compose import choose_parts, finish
 from .decompose import Decomposition, decompose
-from .exact_parts import expand
+from .exact_parts import expand, resolve_variables
 from .exchange import Exchange
 from .finish import fill_result
 from .library import Library
@@ -84,9 +84,7 @@ def merge_shards(res: Any, parts: list[dict], Xtr: np.ndarray, ytr: np.ndarray, 
             if len(owners) != 1:
                 raise ShardsDisagree(f"leaf {L} of the decomposition was fitted by {len(owners)} shards, not 1")
             fits[L] = owners[0]
-        raw = expand(d.template, d.splits)
-        for u, e in reversed(d.subs):
-            raw = raw.xreplace({u: e})
+        raw = resolve_variables(expand(d.template, d.splits), d.subs)
         raw = raw.xreplace({L: alts[0] for L, alts in fits.items()})
         d = Decomposition(raw, raw, _merge_trees([e.tree for e in ds]), d.surrogate_error, d.template, fits,
                           d.oracle_seconds, d.splits, d.subs, d.noisy)

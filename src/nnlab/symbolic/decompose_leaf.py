@@ -26,7 +26,7 @@ from .transforms import fixed_sign
 from .trig_rational import fit_trig_rational
 
 if TYPE_CHECKING:
-    from .decompose import _Node
+    from .decompose_splits import _Node
 
 __all__ = ["EXACT_LEAF", "LeafFits", "TARGET_TRANSFORMS", "exact_forms", "rms"]
 

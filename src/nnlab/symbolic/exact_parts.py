@@ -38,7 +38,7 @@ from .decompose_leaf import EXACT_LEAF, exact_forms
 from .polish import evaluate, formula_error
 from .snap import snap
 
-__all__ = ["SplitPart", "SplitRecord", "complete_splits", "expand"]
+__all__ = ["SplitPart", "SplitRecord", "complete_splits", "expand", "resolve_variables"]
 
 
 @dataclass
@@ -65,6 +65,14 @@ class SplitRecord:
     parts: list[SplitPart]
     composition: sympy.Expr  # the split's law from its parts' fits (what stays when it is not completed)
     factor: sympy.Expr | None = None
+
+
+def resolve_variables(expr: sympy.Expr, subs: list[tuple[sympy.Symbol, sympy.Expr]]) -> sympy.Expr:
+    """``expr`` in the original variables: each new variable ``_u*`` of ``subs`` (in order of creation,
+    a later one defined through earlier ones) replaced by its definition, the latest first."""
+    for u, e in reversed(subs):
+        expr = expr.xreplace({u: e})
+    return expr
 
 
 def expand(expr: sympy.Expr, splits: dict[sympy.Symbol, SplitRecord], done: dict[sympy.Symbol, sympy.Expr]
@@ -99,9 +107,7 @@ def complete_splits(template: sympy.Expr, parts: dict[sympy.Symbol, list[sympy.E
     done: dict[sympy.Symbol, sympy.Expr] = {}
 
     def resolve(e: sympy.Expr) -> sympy.Expr:
-        for u, d in reversed(subs):
-            e = e.xreplace({u: d})
-        return e
+        return resolve_variables(e, subs)
 
     for N, rec in splits.items():  # in order of creation: the inner splits first
         if deadline is not None and time.monotonic() > deadline:
