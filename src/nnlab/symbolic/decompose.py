@@ -240,7 +240,7 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
     peel, extra = None, 0.0
     if sur.error > 1e-2 and not looks_noisy(noise, sur):  # a poor oracle (not the noise's) took other tries,
         # and its power factors are read from the rows:
-        peel = _power_factors(dec, X, y, variables, sur, seed)  # the budget of the tests counts from here
+        peel = _power_factors(dec, X, y, variables, sur, seed, exchange)  # the budget of the tests counts from here
         extra = time.monotonic() - start
         dec.deadline = deadline + extra
     if peel is None and sur.error > max_surrogate_error:  # the tests would judge noise: no decision is better
@@ -279,18 +279,19 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
 
 
 def _power_factors(dec: _Decomposer, X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], sur: Any,
-                   seed: int):
+                   seed: int, exchange: Any = None):
     """``y = Π_{k∉R} x_k^{p_k}·g(x_R)`` read from the rows when the surrogate is too rough to test
     anything (:func:`~nnlab.symbolic.power_factor.find_power_factors`). The part ``g`` gets the rows
     ``y / Π x^p`` (still the law's exact values) and a surrogate of ``R`` alone; unless the partly
     linear fit was 4 times closer than the root's surrogate, that one must fit them about as well
-    (within 1.5 times its error), or they are no function of ``R`` alone."""
+    (within 1.5 times its error), or they are no function of ``R`` alone. ``exchange``: the fits are
+    shared with the other jobs of a parallel search and made ahead of need (:mod:`~nnlab.symbolic.exchange`)."""
     m = X.shape[1]
     cols = [k for k in range(m) if fixed_sign(X[:, k])]
     if m < 3 or not fixed_sign(y) or len(cols) < 2:
         return None
     order = shaping_order(sur, X, cols, dec.rng)
-    found = find_power_factors(X, y, cols, order, sur.error, seed)
+    found = find_power_factors(X, y, cols, order, sur.error, seed, exchange=exchange)
     if found is None:
         return None
     rest, powers, err = found
@@ -300,7 +301,7 @@ def _power_factors(dec: _Decomposer, X: np.ndarray, y: np.ndarray, variables: li
     mono = sympy.Mul(*[(s * variables[k]) ** sympy.Rational(q.numerator, q.denominator)
                        for s, k, q in zip(signs, lin, powers)])
     y_rest = y / scale
-    sub = best_surrogate(X[:, rest], y_rest, seed)
+    sub = best_surrogate(X[:, rest], y_rest, seed, exchange)
     if err > min(1e-2, 0.25 * sur.error) and not sub.error <= 1.5 * sur.error:
         return None  # y / Π x^p is no function of R alone: a surrogate of R cannot fit it
     sigma = oracle_sigma(sub.sigma, noise_level(X[:, rest], y_rest))

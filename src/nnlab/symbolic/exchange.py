@@ -10,10 +10,17 @@ a pure function of its inputs (one thread, seeded) and its name says which input
 (:func:`~nnlab.symbolic.surrogate.surrogate_name`), so every job's result is bit for bit the one of
 ``n_jobs=1``.
 
+A decision chain (the surrogate tries, the power factors' hypotheses: each fit decides whether the
+next is needed) runs ahead of need: a job that asks for a value another job is computing computes
+meanwhile the next one the chain may ask for (``take(..., meanwhile=...)``, :meth:`speculate`)
+instead of waiting; once the chain knows what it will not ask for, it drops those values
+(:meth:`drop`) and a job still computing one stops (its fit's ``stop`` test). Two fits of the chain
+run at once, and each is still a pure function of its name.
+
 The jobs meet through files ``<key>.<name>.*`` in a folder of the search (the one that holds its
 cancel file): ``claim`` is created exclusively (``O_EXCL``) by the job that computes; ``value`` is
 the pickled value (written whole, then renamed); ``failed`` says that job ended without one;
-``<key>.declined`` says the owner needs nothing more (a running helper job watches it and stops).
+``dropped`` says the value will not be asked for; ``<key>.declined`` says the owner needs nothing more (a running helper job watches it and stops).
 
 The shards of one candidate also meet here at their end (:meth:`post`, :meth:`peek`, :meth:`claim`):
 each publishes its share of the work; the one that finds every other share published claims the
@@ -26,13 +33,28 @@ computes what it needs itself, shards share the leaves by index and the search j
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Sequence
 
-__all__ = ["Exchange"]
+import numpy as np
+
+__all__ = ["Exchange", "value_name"]
+
+
+def value_name(kind: str, *arrays: np.ndarray, **args: Any) -> str:
+    """The name of a value in an :class:`Exchange`: ``kind`` and a digest of the arrays and the
+    arguments it is a pure function of (two values with the same name are the same value)."""
+    h = hashlib.sha1()
+    for a in arrays:
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        h.update(repr(a.shape).encode())
+        h.update(a.tobytes())
+    h.update(repr(sorted(args.items())).encode())
+    return f"{kind}-{h.hexdigest()[:20]}"
 
 
 def _pickler() -> Any:
@@ -109,16 +131,25 @@ class Exchange:
             if not done:
                 self._touch(self.path(name, "failed"))
 
-    def take(self, name: str, compute: Callable[[], Any], patience: float | None = None) -> Any:
+    def take(self, name: str, compute: Callable[[], Any], patience: float | None = None,
+             meanwhile: Sequence[tuple[str, Callable[[Callable[[], bool]], Any]]] = ()) -> Any:
         """A job's side: the value ``name``, computed here (and published) when this side claims it
         first (computed here only when nothing is shared), else the one another job computes; after
         ``patience`` seconds without it (default: see ``started``) or when that job failed, it is
-        computed here. Either way the same value."""
+        computed here. Either way the same value.
+
+        ``meanwhile``: ``(name, compute(stop))`` of values the caller may ask for next, in order; while
+        another job computes ``name``, this one computes the first of them that nobody claimed and
+        nobody dropped (:meth:`speculate`), and the next while the value is still not there, then waits."""
         claim = self._claim(name)
         if claim is None:
             return compute()
         if claim:
             return self._publish(name, compute)
+        for other, make in meanwhile:
+            if os.path.exists(self.path(name, "value")) or os.path.exists(self.path(name, "failed")):
+                break
+            self.speculate(other, make)
         if patience is None:
             patience = max(self.min_patience, 5 * (time.monotonic() - self.started))
         end = time.monotonic() + patience
@@ -134,6 +165,25 @@ class Exchange:
                 break
             time.sleep(0.005)
         return compute()
+
+    def speculate(self, name: str, compute: Callable[[Callable[[], bool]], Any]) -> bool:
+        """Compute the value ``name`` ahead of need and publish it, unless another job claimed it or it
+        was dropped. ``compute`` gets a ``stop`` test (true once the value is dropped: it then raises,
+        see :class:`~nnlab.symbolic.train.Interrupted`, and nothing is published). Returns whether
+        it was published."""
+        dropped = self.path(name, "dropped")
+        if os.path.exists(dropped) or self._claim(name) is not True:
+            return False
+        try:
+            self._publish(name, lambda: compute(lambda: os.path.exists(dropped)))
+        except Exception:  # stopped or failed: the others are told (failed) and compute it if they need it
+            return False
+        return os.path.exists(self.path(name, "value"))
+
+    def drop(self, names: Iterable[str]) -> None:
+        """The values ``names`` will not be asked for: nobody starts them, a job computing one stops."""
+        for name in names:
+            self._touch(self.path(name, "dropped"))
 
     def post(self, name: str, value: Any) -> bool:
         """Publish a value this job already has (a shard's share of the work) under ``name``;

@@ -20,12 +20,13 @@ surrogate: ``∂log|f̂|/∂log|x_k|`` varies over the data unless ``x_k`` is a 
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from .exchange import value_name
 from .train import train_lbfgs
 
 __all__ = ["shaping_order", "far_slopes", "fit_power_factors", "snap_exponents", "find_power_factors"]
@@ -64,10 +65,11 @@ class _PartlyLinear(nn.Module):
 
 
 def fit_power_factors(X: np.ndarray, y: np.ndarray, rest: list[int], seed: int = 0, steps: int = 1500,
-                      hidden: int = 32, holdout: float = 0.2) -> tuple[np.ndarray, float]:
+                      hidden: int = 32, holdout: float = 0.2, stop: Callable[[], bool] | None = None
+                      ) -> tuple[np.ndarray, float]:
     """Fit ``log|y| = Σ_{k∉R} p_k·log|x_k| + h(x_R)`` (every column outside ``rest`` of fixed sign,
     ``y`` of one sign). Returns (the exponents ``p`` of the columns outside ``rest``, in order; the
-    held-out relative RMS error of ``y``)."""
+    held-out relative RMS error of ``y``). ``stop``: see :func:`~nnlab.symbolic.train.train_lbfgs`."""
     n = X.shape[1]
     lin = [k for k in range(n) if k not in rest]
     with np.errstate(all="ignore"):
@@ -88,7 +90,7 @@ def fit_power_factors(X: np.ndarray, y: np.ndarray, rest: list[int], seed: int =
     U = torch.from_numpy(np.column_stack([Ur, L - Lc, root_w]))
     T = torch.from_numpy(root_w * (target - mean) / std)[:, None]
     model = _PartlyLinear(len(rest), len(lin), hidden, seed)
-    train_lbfgs(model, U[tr], T[tr], steps=steps)
+    train_lbfgs(model, U[tr], T[tr], steps=steps, stop=stop)
     with torch.no_grad():
         pred = model(torch.from_numpy(np.column_stack([Ur, L - Lc, np.ones(len(y))]))).numpy()[:, 0] * std + mean
     sign = np.sign(y[0])
@@ -117,7 +119,7 @@ def far_slopes(cols: list[int], slopes: np.ndarray, zero: float = 0.25, off: flo
 
 
 def find_power_factors(X: np.ndarray, y: np.ndarray, cols: list[int], order: list[int], surrogate_error: float,
-                       seed: int = 0, late: Callable[[], bool] = lambda: False
+                       seed: int = 0, late: Callable[[], bool] = lambda: False, exchange: Any = None
                        ) -> tuple[list[int], list[Fraction], float] | None:
     """The split ``y = Π_{k∉R} x_k^{p_k}·g(x_R)`` (``cols``: the fixed-sign columns; ``order``: them by
     :func:`shaping_order`): (``R``, the exponents of the other columns, the partly linear fit's error),
@@ -128,7 +130,11 @@ def find_power_factors(X: np.ndarray, y: np.ndarray, cols: list[int], order: lis
     than the surrogate (and within 1 %) with exponents that snap, or at most twice as far with
     exponents within 0.01 of simple ones (a shaping part too rough for a few hundred rows, an
     interference pattern over R, still names the power law; the caller then checks that the rows
-    divided by it are a function of ``R`` alone)."""
+    divided by it are a function of ``R`` alone).
+
+    ``exchange`` (parallel searches, :mod:`~nnlab.symbolic.exchange`): the fits are shared, and the
+    fallback's hypotheses are fitted ahead of need by a job that would otherwise wait; those never
+    asked for are dropped at the end. The same result either way."""
     m = X.shape[1]
     others = [k for k in range(m) if k not in cols]  # of both signs: never a power factor
     # zeros of y make the plain slopes noisy (a sinc²): then only the fallback finds R
@@ -136,16 +142,37 @@ def find_power_factors(X: np.ndarray, y: np.ndarray, cols: list[int], order: lis
     slopes = np.linalg.lstsq(A, np.log(np.abs(y)), rcond=None)[0][:-1]
     rest, tried, found = sorted(others + far_slopes(cols, slopes)), [], None
     fallback = [sorted(others + order[:j]) for j in range(0 if others else 1, 4)]
-    while found is None and not late():
-        if not rest or len(rest) > 3 or len(rest) >= m or rest in tried:
-            rest = next((r for r in fallback if r not in tried and 0 < len(r) <= 3 and len(r) < m), None)
-            if rest is None:
-                return None
-        tried.append(rest)
-        p, err = fit_power_factors(X, y, rest, seed=seed)
-        found = snap_exponents(p) if err <= min(1e-2, 0.25 * surrogate_error) else \
-            snap_exponents(p, tol=0.01) if err < 2 * surrogate_error else None
-        if found is None:
-            far = far_slopes([k for k in range(m) if k not in rest], p)
-            rest = sorted(rest + far) if far else []
+
+    def usable(r: list[int]) -> bool:
+        return 0 < len(r) <= 3 and len(r) < m
+
+    try:
+        while found is None and not late():
+            if not usable(rest) or rest in tried:
+                rest = next((r for r in fallback if r not in tried and usable(r)), None)
+                if rest is None:
+                    return None
+            tried.append(rest)
+            p, err = _fit(X, y, rest, seed, exchange, [r for r in fallback if r not in tried and usable(r)])
+            found = snap_exponents(p) if err <= min(1e-2, 0.25 * surrogate_error) else \
+                snap_exponents(p, tol=0.01) if err < 2 * surrogate_error else None
+            if found is None:
+                far = far_slopes([k for k in range(m) if k not in rest], p)
+                rest = sorted(rest + far) if far else []
+    finally:
+        if exchange is not None:
+            exchange.drop(_name(X, y, r, seed) for r in fallback if r not in tried)
     return None if found is None else (rest, found, err)
+
+
+def _name(X: np.ndarray, y: np.ndarray, rest: list[int], seed: int) -> str:
+    return value_name("power-factors", X, y, rest=rest, seed=seed)
+
+
+def _fit(X: np.ndarray, y: np.ndarray, rest: list[int], seed: int, exchange: Any, ahead: list[list[int]]
+         ) -> tuple[np.ndarray, float]:
+    """:func:`fit_power_factors`, shared through ``exchange`` (when given) with ``ahead`` made meanwhile."""
+    if exchange is None:
+        return fit_power_factors(X, y, rest, seed=seed)
+    later = [(_name(X, y, r, seed), lambda stop, r=r: fit_power_factors(X, y, r, seed=seed, stop=stop)) for r in ahead]
+    return exchange.take(_name(X, y, rest, seed), lambda: fit_power_factors(X, y, rest, seed=seed), meanwhile=later)

@@ -18,19 +18,21 @@ grows with ``|y|``, so the decomposition takes it only when the plain fit is poo
 """
 from __future__ import annotations
 
-import hashlib
 import math
+import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from .exchange import value_name
 from .train import train_lbfgs
 from .transforms import fixed_sign
 
-__all__ = ["Surrogate", "fit_surrogate", "best_surrogate", "looks_noisy", "surrogate_name", "help_decompose"]
+__all__ = ["Surrogate", "fit_surrogate", "best_surrogate", "looks_noisy", "surrogate_name", "help_decompose",
+           "surrogate_tries"]
 
 
 @dataclass
@@ -75,7 +77,8 @@ def _mlp(n: int, hidden: int, seed: int) -> nn.Module:
 
 def fit_surrogate(X: np.ndarray, y: np.ndarray, hidden: int = 32, steps: int = 600, holdout: float = 0.2,
                   seed: int = 0, log_inputs: bool = True, deadline: float | None = None,
-                  exchange: Any = None, log_target: bool = False) -> Surrogate:
+                  exchange: Any = None, log_target: bool = False, ahead: Sequence[dict[str, Any]] = (),
+                  stop: Callable[[], bool] | None = None) -> Surrogate:
     """Fit ``f̂`` to (X (N, n), y (N,)); ``holdout`` of the rows measure its error ``σ``.
 
     ``log_inputs``: feed fixed-sign columns as ``log|x|``. ``log_target``: fit ``log|y|`` (a power law
@@ -84,14 +87,18 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, hidden: int = 32, steps: int = 6
 
     ``exchange`` (an :class:`~nnlab.symbolic.exchange.Exchange`, parallel searches only): the fit may
     come from a helper job that made the same fit (same data and arguments, :func:`surrogate_name`)
-    in another process meanwhile; the value is the same, only the wall time changes.
+    in another process meanwhile; the value is the same, only the wall time changes. ``ahead``: the
+    arguments of fits that may be asked for next; while another job makes this one, this job makes
+    those (:meth:`~nnlab.symbolic.exchange.Exchange.take`'s ``meanwhile``). ``stop``: see
+    :func:`~nnlab.symbolic.train.train_lbfgs`.
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if exchange is not None and deadline is None:  # a fit cut short by a clock is no pure function
         args = dict(hidden=hidden, steps=steps, holdout=holdout, seed=seed, log_inputs=log_inputs,
                     log_target=log_target)
-        return exchange.take(surrogate_name(X, y, **args), lambda: fit_surrogate(X, y, **args))
+        later = [(surrogate_name(X, y, **a), lambda stop, a=a: fit_surrogate(X, y, **a, stop=stop)) for a in ahead]
+        return exchange.take(surrogate_name(X, y, **args), lambda: fit_surrogate(X, y, **args), meanwhile=later)
     signs = np.where(X.min(axis=0) > 0, 1.0, np.where(X.max(axis=0) < 0, -1.0, 0.0)) * float(log_inputs)
     with np.errstate(all="ignore"):
         V = np.where(signs != 0, np.log(np.abs(X)), X)  # products of powers are smoother in log|x|
@@ -117,7 +124,7 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, hidden: int = 32, steps: int = 6
     U = torch.from_numpy(Un)
     T = torch.from_numpy((target - y_mean) / y_std)[:, None]
     net = _mlp(X.shape[1], hidden, seed)
-    train_lbfgs(net, U[tr], T[tr], steps=steps, deadline=deadline)
+    train_lbfgs(net, U[tr], T[tr], steps=steps, deadline=deadline, stop=stop)
     sur = Surrogate(net, lo, hi, y_mean, y_std, 0.0, 0.0, signs, y_sign, plane)
     rms = float(np.sqrt(np.mean((y / big) ** 2))) * big
     if n_val:
@@ -126,9 +133,21 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, hidden: int = 32, steps: int = 6
         sigma = float(np.sqrt(np.mean((sur(X) - y) ** 2)))
     if not math.isfinite(sigma):
         sigma = rms
-    train_lbfgs(net, U, T, steps=max(steps // 6, 10), deadline=deadline)
+    train_lbfgs(net, U, T, steps=max(steps // 6, 10), deadline=deadline, stop=stop)
     sur.sigma, sur.error = max(sigma, 1e-15 * rms), sigma / (rms or 1.0)
     return sur
+
+
+def surrogate_tries(X: np.ndarray, y: np.ndarray, seed: int) -> list[dict[str, Any]]:
+    """The fits :func:`best_surrogate` may make, in order (arguments of :func:`fit_surrogate`): log
+    inputs; raw inputs (when some column has a fixed sign, else that is the first fit); log inputs from
+    another start; log target (when y has one sign)."""
+    some_sign = bool(np.any((X.min(axis=0) > 0) | (X.max(axis=0) < 0)))
+    tries = [(True, seed, False)] + [(log_inputs, start, log_target) for log_inputs, start, log_target in
+                                     ((False, seed, False), (True, seed + 1, False), (True, seed, True))
+                                     if (log_inputs or some_sign) and (not log_target or fixed_sign(y))]
+    return [dict(hidden=32, steps=1500, holdout=0.2, seed=start, log_inputs=log_inputs, log_target=log_target)
+            for log_inputs, start, log_target in tries]
 
 
 def best_surrogate(X: np.ndarray, y: np.ndarray, seed: int, exchange: Any = None,
@@ -140,16 +159,23 @@ def best_surrogate(X: np.ndarray, y: np.ndarray, seed: int, exchange: Any = None
     orders of magnitude; last, since a log fit's error grows with |y| and loosens the tests where y
     is small: near a pole ω⁴/(ω² − ω₀²)² it passes false splits). The log fit is not tried when the
     data are noisy (``noise``, the noise level's estimate, within 1.5 times the fit's error): the
-    error is then the noise's, which no other fit removes."""
-    sur = fit_surrogate(X, y, seed=seed, steps=1500, exchange=exchange)
-    for log_inputs, start, log_target in ((False, seed, False), (True, seed + 1, False), (True, seed, True)):
-        if sur.error <= 1e-2 or (log_target and looks_noisy(noise, sur)):
+    error is then the noise's, which no other fit removes.
+
+    ``exchange`` (parallel searches): the tries are shared, and run ahead of need (a job waiting for
+    one makes the next); those the chain will not ask for are dropped at the end."""
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    tries = surrogate_tries(X, y, seed)
+    sur, k = None, 0
+    for k, args in enumerate(tries):
+        if sur is not None and (sur.error <= 1e-2 or (args["log_target"] and looks_noisy(noise, sur))):
             break
-        if (log_target and not fixed_sign(y)) or (not log_inputs and not np.any(sur.signs)):
-            continue  # y changes sign / no fixed-sign column: raw inputs are the inputs already fitted
-        other = fit_surrogate(X, y, seed=start, steps=1500, log_inputs=log_inputs, exchange=exchange,
-                              log_target=log_target)
-        sur = other if other.error < sur.error else sur
+        other = fit_surrogate(X, y, exchange=exchange, ahead=tries[k + 1:], **args)
+        sur = other if sur is None or other.error < sur.error else sur
+    else:
+        k = len(tries)
+    if exchange is not None:
+        exchange.drop(surrogate_name(X, y, **a) for a in tries[k:])
     return sur
 
 
@@ -164,23 +190,20 @@ def looks_noisy(noise: float | None, sur: Surrogate) -> bool:
 def surrogate_name(X: np.ndarray, y: np.ndarray, **args: Any) -> str:
     """The name of a surrogate fit in an :class:`~nnlab.symbolic.exchange.Exchange`: a digest of the
     data and every argument of :func:`fit_surrogate` (two fits with the same name are the same fit)."""
-    h = hashlib.sha1()
-    for a in (X, y):
-        a = np.ascontiguousarray(a, dtype=np.float64)
-        h.update(repr(a.shape).encode())
-        h.update(a.tobytes())
-    h.update(repr(sorted(args.items())).encode())
-    return "surrogate-" + h.hexdigest()[:20]
+    return value_name("surrogate", X, y, **args)
 
 
 def help_decompose(X: np.ndarray, y: np.ndarray, exchange: Any, seed: int = 0, steps: int = 1500) -> bool:
     """The decomposition's helper job: the fit it needs second when its first surrogate (log inputs) is
     not accurate enough, the one on raw inputs, made meanwhile and handed over through ``exchange``.
     Nothing to do without a fixed-sign column (the raw-input fit would be the first one). Returns
-    whether it was handed over (not when the owner took it on itself or declined it first)."""
+    whether it was handed over (not when the owner took it on itself, declined it or dropped it first:
+    the fit stops when its first surrogate turns out accurate enough)."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if not np.any((X.min(axis=0) > 0) | (X.max(axis=0) < 0)):
         return False
     args = dict(hidden=32, steps=steps, holdout=0.2, seed=seed, log_inputs=False, log_target=False)
-    return exchange.give(surrogate_name(X, y, **args), lambda: fit_surrogate(X, y, **args))
+    if os.path.exists(exchange.declined_path):
+        return False
+    return exchange.speculate(surrogate_name(X, y, **args), lambda stop: fit_surrogate(X, y, **args, stop=stop))

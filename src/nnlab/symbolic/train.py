@@ -9,19 +9,26 @@ edges (step 4), since they are ordinary parameters of ``layer.symbolic``.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
-__all__ = ["train_lbfgs"]
+__all__ = ["train_lbfgs", "Interrupted"]
+
+
+class Interrupted(Exception):
+    """A fit stopped by its ``stop`` test: no longer wanted, so it has no result."""
 
 
 def train_lbfgs(model: Any, x: torch.Tensor, y: torch.Tensor, steps: int = 100, lamb: float = 0.0,
-                update_grid_every: int = 0, deadline: float | None = None, lr: float = 1.0) -> float:
+                update_grid_every: int = 0, deadline: float | None = None, lr: float = 1.0,
+                stop: Callable[[], bool] | None = None) -> float:
     """Train ``model`` on (x (batch, in), y (batch, out)) for ``steps`` L-BFGS iterations.
 
     Stops early at ``deadline`` (a ``time.monotonic()`` value) or when the loss stops being finite
     (parameters are then restored to their last finite state). Returns the final MSE.
+    ``stop``: asked every 10 iterations; when it says yes the fit is no longer wanted (a parallel
+    search's fit made ahead of need, :mod:`~nnlab.symbolic.exchange`) and :class:`Interrupted` is raised.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     if not params or steps <= 0:
@@ -73,5 +80,7 @@ def train_lbfgs(model: Any, x: torch.Tensor, y: torch.Tensor, steps: int = 100, 
         last = [p.detach().clone() for p in params]
         if deadline is not None and time.monotonic() > deadline:
             break
+        if stop is not None and stop():
+            raise Interrupted("the fit is no longer wanted")
     with torch.no_grad():
         return float(torch.mean((model(x) - y) ** 2))
