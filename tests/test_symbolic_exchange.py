@@ -215,3 +215,88 @@ def test_run_jobs_with_two_processes_gives_the_decomposition_of_one_process():
     par = run_jobs(jobs, 2)
     assert [(r.candidate, sympy.srepr(r.expr), r.val_error, r.note, r.tree) for r in par] == \
         [(r.candidate, sympy.srepr(r.expr), r.val_error, r.note, r.tree) for r in seq]
+
+
+def test_a_job_waiting_for_a_value_computes_the_next_one_meanwhile(tmp_path):
+    """A decision chain run ahead of need: while another job computes ``v``, this one computes ``w``
+    (the chain may ask for it next) instead of waiting, then takes ``v``; it starts nothing more once
+    ``v`` is there."""
+    ex, other = Exchange(str(tmp_path), "job3"), Exchange(str(tmp_path), "job3")
+    assert other.claim("v")  # the other job is computing v
+
+    def make_w(stop):
+        assert not stop()
+        other._publish("v", lambda: "v of the other job")  # it ends while this job computes w
+        return "w"
+
+    got = ex.take("v", _no_call, patience=60, meanwhile=[("w", make_w), ("x", lambda stop: _no_call())])
+    assert got == "v of the other job"
+    assert other.take("w", _no_call) == "w"  # the chain's next value is there when asked for
+    assert not (tmp_path / "job3.x.claim").exists()
+
+
+def test_a_dropped_value_is_not_started_and_a_running_one_stops(tmp_path):
+    from nnlab.symbolic.train import Interrupted
+
+    ex = Exchange(str(tmp_path), "job3")
+    ex.drop(["w"])
+    assert ex.speculate("w", lambda stop: _no_call()) is False
+
+    def make_x(stop):
+        ex.drop(["x"])  # the chain decided (in another job) that it will not ask for x
+        if stop():
+            raise Interrupted("no longer wanted")
+        return "x"
+
+    assert ex.speculate("x", make_x) is False
+    t0 = time.monotonic()
+    assert ex.take("x", lambda: "computed when asked after all", patience=60) == "computed when asked after all"
+    assert time.monotonic() - t0 < 5  # the stopped fit said so (failed): no waiting
+
+
+def test_a_surrogate_fit_stops_when_told():
+    from nnlab.symbolic.train import Interrupted
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 3, (120, 2))
+    asked = []
+    with pytest.raises(Interrupted):
+        fit_surrogate(X, X[:, 0] / X[:, 1], steps=200, stop=lambda: asked.append(1) or len(asked) > 2)
+    assert len(asked) == 3  # asked every 10 iterations, stopped at the first yes
+
+
+def test_best_surrogate_through_an_exchange_is_the_same_and_drops_the_tries_it_did_not_need(tmp_path):
+    from nnlab.symbolic.surrogate import best_surrogate, surrogate_name, surrogate_tries
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 3, (150, 2))
+    y = X[:, 0] ** 2 / X[:, 1]  # a product of powers: the first (log-input) fit is enough
+    ex = Exchange(str(tmp_path), "job5")
+    shared, alone = best_surrogate(X, y, 0, ex), best_surrogate(X, y, 0)
+    assert _same(shared, alone) and alone.error <= 1e-2
+    tries = surrogate_tries(X, y, 0)
+    assert [t["log_inputs"] for t in tries] == [True, False, True, True] and tries[3]["log_target"]
+    names = [surrogate_name(X, y, **t) for t in tries]
+    assert (tmp_path / f"job5.{names[0]}.value").exists()
+    assert all((tmp_path / f"job5.{n}.dropped").exists() for n in names[1:])
+
+
+def test_power_factors_through_an_exchange_are_the_same_and_made_once(tmp_path, monkeypatch):
+    """The power factors' hypotheses through an exchange: the same split; a second job asking for the
+    same chain takes every fit (none of its own); the fallback's hypotheses never asked for are dropped."""
+    import nnlab.symbolic.power_factor as pf
+
+    rng = np.random.default_rng(2)
+    X = rng.uniform(1, 3, (120, 3))
+    y = X[:, 0] ** 2 * np.sqrt(X[:, 1]) * (2 + np.sin(3 * X[:, 2]))
+    args = (X, y, [0, 1, 2], [2, 1, 0], 0.05)
+    alone = pf.find_power_factors(*args)
+    assert alone is not None and alone[0] == [2]
+    ex = Exchange(str(tmp_path), "job9")
+    assert pf.find_power_factors(*args, exchange=ex) == alone
+    calls = []
+    fit = pf.fit_power_factors
+    monkeypatch.setattr(pf, "fit_power_factors", lambda *a, **k: calls.append(a) or fit(*a, **k))
+    assert pf.find_power_factors(*args, exchange=Exchange(str(tmp_path), "job9")) == alone
+    assert calls == []
+    assert sorted(p.name for p in tmp_path.glob("job9.power-factors-*.dropped")) != []

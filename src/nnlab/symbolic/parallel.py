@@ -15,9 +15,13 @@ candidate order and stops after the first job whose ``stop`` test passes (an exa
 Dispatch order (parallel only; it changes when a job runs, never what it returns): the cheap
 candidates first, in candidate order (they are the ones likely to end the search early), then the
 expensive ones longest first (LPT), so that no long job starts last and leaves the other workers
-idle. The cost model (:func:`expected_cost`) counts KAN edges; it only orders jobs.
+idle. The cost model (:func:`expected_cost`) counts KAN edges; it only orders jobs. (Measured and
+dropped: the decomposition's first shard before the cheap candidates, so that its first surrogate
+fit starts at once; the cheap candidates then run one after the other on the other worker, and the
+composite's shards wait for them: 6 equations 32.1 → 37.9 s.)
 
-Shards: a candidate listed in :data:`~nnlab.symbolic.search.SHARDS` goes out as K jobs, each
+Shards: a candidate listed in :data:`~nnlab.symbolic.search.SHARDS` goes out as K jobs (no more
+than the workers that run at once), each
 with ``shard=(j, K)`` (the composite's library fits, the decomposition's leaves), handed out one
 after the other where the candidate would go; once all K are back, :meth:`CandidateJob.merge`
 joins them here, with a job's arithmetic (one thread), in shard order, into the result the unsplit
@@ -144,10 +148,15 @@ class CandidateJob:
     def _mono(self) -> float:
         return time.monotonic() + (self.deadline - time.time())  # a float: candidates add to it
 
-    def shards(self) -> list["CandidateJob"]:
+    def shards(self, workers: int | None = None) -> list["CandidateJob"]:
         """The jobs that share this candidate's work (:data:`~nnlab.symbolic.search.SHARDS`), or itself
-        and its helper (an unsharded candidate of :data:`~nnlab.symbolic.search.HELPERS`); [self] for most."""
+        and its helper (an unsharded candidate of :data:`~nnlab.symbolic.search.HELPERS`); [self] for most.
+        ``workers``: how many jobs run at once; a candidate is split into no more shards than that (at
+        least 2): each shard repeats the candidate's setup, so a shard waiting for a worker costs that
+        setup again and gains nothing."""
         K = SHARDS.get(self.candidate.name, 1)
+        if K > 1 and workers is not None:
+            K = max(2, min(K, workers))
         out = [self] if K <= 1 else [replace(self, shard=(j, K)) for j in range(K)]
         if K <= 1 and self.candidate.name in HELPERS and not self.helper:  # (a later shard helps instead)
             out.append(replace(self, helper=True))
@@ -323,7 +332,10 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     # a candidate whose work splits (search.SHARDS) goes out as its shards, one after the other, and
     # is merged here once all have come back (with a job's arithmetic: the same result as unsplit);
     # a helper job (search.HELPERS) goes out right after its candidate, and its result is dropped
-    shards = [getattr(job, "shards", lambda job=job: [job])() for job in jobs]
+    from joblib import effective_n_jobs
+
+    workers = effective_n_jobs(n_jobs)
+    shards = [job.shards(workers) if hasattr(job, "shards") else [job] for job in jobs]
     needed = [sum(not getattr(p, "helper", False) for p in s) for s in shards]
     parts: dict[int, dict[int, CandidateResult]] = {}
 
