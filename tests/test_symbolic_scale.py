@@ -463,8 +463,8 @@ def test_composite_shards_merge_into_the_unsharded_result():
 
 
 def test_run_jobs_runs_a_sharded_candidate_as_its_shards_and_merges_them():
-    """Through run_jobs with 2 workers the composite goes out as SHARDS jobs (seen by the workers) and
-    comes back as one result equal to the sequential run's."""
+    """Through run_jobs with 2 workers the composite goes out as 2 shards (SHARDS, at most one per
+    worker; seen by the workers) and comes back as one result equal to the sequential run's."""
     import joblib
 
     from nnlab.symbolic import parallel as par
@@ -491,8 +491,10 @@ def test_run_jobs_runs_a_sharded_candidate_as_its_shards_and_merges_them():
             got = par.run_jobs(jobs, 2)
     finally:
         par._call = call
-    K = SHARDS["composite"]
+    K = min(SHARDS["composite"], 2)
     assert sorted(s for p, _, s in seen if p == 1) == [(j, K) for j in range(K)]
+    assert [j.shard for j in jobs[1].shards(8)] == [(j, SHARDS["composite"]) for j in range(SHARDS["composite"])]
+    assert [j.shard for j in jobs[1].shards()] == [(j, SHARDS["composite"]) for j in range(SHARDS["composite"])]
     assert [(r.candidate, str(r.expr), r.val_error) for r in got] == [(r.candidate, str(r.expr), r.val_error)
                                                                      for r in seq]
     assert got[1].complete and got[1].partial is None
