@@ -18,7 +18,8 @@ expensive ones longest first (LPT), so that no long job starts last and leaves t
 idle. The cost model (:func:`expected_cost`) counts KAN edges; it only orders jobs. (Measured and
 dropped: the decomposition's first shard before the cheap candidates, so that its first surrogate
 fit starts at once; the cheap candidates then run one after the other on the other worker, and the
-composite's shards wait for them: 6 equations 32.1 → 37.9 s.)
+composite's shards wait for them: the equations the composite wins ended 1.7–2.5 s later;
+bench/results/symbolic_scale.md, session 10.)
 
 Shards: a candidate listed in :data:`~nnlab.symbolic.search.SHARDS` goes out as K jobs (no more
 than the workers that run at once), each

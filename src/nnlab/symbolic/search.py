@@ -33,14 +33,16 @@ __all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHA
            "merge_numbers", "make_kan", "complexity"]
 
 # candidates whose work splits into independent shards (run as separate jobs, joined by merge_shards):
-# the composite's library fits, one per (structure, inner function) unit, dealt round-robin to 4 shards;
-# the decomposition's leaves, dealt round-robin to 2 shards (decompose_candidate.run_decompose(shard=...):
-# each shard takes the same decisions; the surrogate fits are shared through an exchange, see HELPERS).
+# the composite's library fits, one per (structure, inner function) unit, dealt round-robin to up to 4
+# shards (no more than the workers that run at once: CandidateJob.shards); the decomposition's leaves,
+# dealt to 2 shards (decompose_candidate.run_decompose(shard=...): each shard takes the same decisions;
+# the surrogate and power-factor fits are shared through an exchange, see HELPERS).
 SHARDS = {"composite": 4, "decompose": 2}
 # candidates whose parallel jobs share values through an exchange (exchange.py): the decomposition's
-# surrogate fits, each made once by whichever job claims it first. While one job fits the log-input
-# surrogate, another fits the raw-input one, needed when the first is not accurate enough: the second
-# shard (or, for an unsharded candidate, a helper job handed out right after it)
+# surrogate and power-factor fits, each made once by whichever job claims it first; a job waiting for
+# a fit makes the next one the decision chain may ask for (the raw-input surrogate while the log-input
+# one is made, ...): the second shard (or, for an unsharded candidate, a helper job handed out right
+# after it)
 HELPERS = {"decompose"}
 
 _NUMERIC_ERRORS = NUMERIC_ERRORS
