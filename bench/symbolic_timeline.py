@@ -31,8 +31,9 @@ def show(path: str, min_seconds: float) -> None:
     spans = [r for r in rows if "label" in r]
     for begin, end in zip(marks[::2], marks[1::2]):
         inside = [s for s in spans if begin["t"] <= s["t0"] <= end["t"]]
-        pids = sorted({s["pid"] for s in inside}, key=lambda p: (p != begin["pid"], p))
-        print(f"=== {begin['mark']}: {end['t'] - begin['t']:.2f} s  (process 0 is the search's own)")
+        pids = sorted({s["pid"] for s in inside} | {begin["pid"]}, key=lambda p: (p != begin["pid"], p))
+        print(f"=== {begin['mark']}: {end['t'] - begin['t']:.2f} s  ([0]: the search's own process, "
+              f"[1], [2]: workers)")
         for s in sorted(inside, key=lambda s: s["t0"]):
             if s["t1"] - s["t0"] < min_seconds or s.get("made here") is False:
                 continue
@@ -76,10 +77,14 @@ def main() -> None:
 
         client = Client(LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None))
     backend = joblib.parallel_config(backend="dask") if args.dask else joblib.parallel_config()
-    w = eqs[0]
-    Xw, yw = sample(w, 100, 0)
-    with backend:  # warm the pool: start-up is not timed
-        fit(w, Xw, np.abs(yw) + 1.0, 60, 2, steps=10)
+    # warm-up as bench/symbolic_scale.py: every candidate kind once in every process (first runs import)
+    w = next(e for e in load_equations(Path(DEFAULT_CSV)) if len(e["variables"]) >= 3)
+    Xw, _ = sample(w, 100, 0)
+    yw = np.random.default_rng(0).uniform(4.0, 5.0, len(Xw)) + np.sin(3 * Xw[:, 0]) * Xw[:, 1] + np.exp(-Xw[:, 2] ** 2)
+    fit(w, Xw, yw, 60, 1, steps=10)
+    for _ in range(2):
+        with backend:
+            fit(w, Xw, yw, 60, 2, steps=10)
     parallel = "dask 2 workers" if args.dask else "n_jobs=2"
     for eq in eqs:
         X, y = sample(eq, 500, 0)
