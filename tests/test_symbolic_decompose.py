@@ -117,6 +117,20 @@ def test_fit_dictionary_recovers_sparse_sums_of_atom_products(truth, names):
     assert sympy.simplify(sympy.nsimplify(expr, rational=True, tolerance=1e-8) - t) == 0, expr
 
 
+def test_small_supports_do_not_depend_on_how_many_pairs_are_scored_at_once():
+    """The third columns are scored a chunk of pairs at a time, each pair on its own row: the supports
+    (and their order) are the same whatever the chunk."""
+    from nnlab.symbolic.dictionary import _small_supports, columns
+
+    syms = list(sympy.symbols("a b t", positive=True))
+    X = _box([(1, 5)] * 3, 300)
+    D, _, _ = columns(X, syms)
+    y = X[:, 0] + 2 * np.sqrt(X[:, 0] * X[:, 1]) * np.cos(X[:, 2]) + X[:, 1]
+    y = y / np.linalg.norm(y)
+    ref = _small_supports(D, y, 1e-6, chunk=10 ** 6)
+    assert ref and all(_small_supports(D, y, 1e-6, chunk=c) == ref for c in (7, 64, 2000))
+
+
 def test_fit_dictionary_says_none_outside_the_dictionary():
     X = _box([(0.5, 3)] * 2, 200)
     assert fit_dictionary(X, np.exp(X[:, 0]) * X[:, 1], list(sympy.symbols("a b"))) is None
