@@ -1,7 +1,7 @@
 """Timed spans of a symbolic search, one JSON line each (process id, label, start, end, details),
-appended to the file NNLAB_TIMELINE names: the candidates, the decomposition's surrogate and
+appended to the file NNLAB_SPANS names: the candidates, the decomposition's surrogate and
 power-factor fits, its leaves and joins, and the exchange's waits. Wraps functions in place; for
-``bench/symbolic_timeline.py`` only (never imported by nnlab)."""
+``bench/symbolic_spans.py`` only (never imported by nnlab)."""
 from __future__ import annotations
 
 import functools
@@ -13,7 +13,7 @@ import time
 
 
 def _log(record: dict) -> None:
-    with open(os.environ["NNLAB_TIMELINE"], "a") as f:
+    with open(os.environ["NNLAB_SPANS"], "a") as f:
         f.write(json.dumps(record, default=str) + "\n")
 
 
