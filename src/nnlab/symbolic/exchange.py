@@ -20,7 +20,8 @@ run at once, and each is still a pure function of its name.
 The jobs meet through files ``<key>.<name>.*`` in a folder of the search (the one that holds its
 cancel file): ``claim`` is created exclusively (``O_EXCL``) by the job that computes; ``value`` is
 the pickled value (written whole, then renamed); ``failed`` says that job ended without one;
-``dropped`` says the value will not be asked for; ``<key>.declined`` says the owner needs nothing more (a running helper job watches it and stops).
+``dropped`` says the value will not be asked for; ``<key>.declined`` says the owner needs nothing
+more (a running helper job watches it and stops).
 
 The shards of one candidate also meet here at their end (:meth:`post`, :meth:`peek`, :meth:`claim`):
 each publishes its share of the work; the one that finds every other share published claims the
@@ -103,14 +104,6 @@ class Exchange:
             open(path, "w").close()
         except OSError:
             pass
-
-    def give(self, name: str, compute: Callable[[], Any]) -> bool:
-        """The helper's side: compute the value ``name`` and publish it, unless another job claimed it
-        first or the owner declined. Returns whether it was published."""
-        if os.path.exists(self.declined_path) or self._claim(name) is not True:
-            return False
-        self._publish(name, compute)
-        return True
 
     def _publish(self, name: str, compute: Callable[[], Any]) -> Any:
         """Compute the value this side claimed and publish it for the others. Whatever ends the

@@ -319,7 +319,7 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     first = _run_here(jobs, inline, stop, on_start, on_end)
     if len(first) < inline or (first and stop(first[-1])) or inline == len(jobs):
         return first
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, effective_n_jobs
 
     done: dict[int, CandidateResult] = dict(enumerate(first))
     if on_start:
@@ -333,8 +333,6 @@ def run_jobs(jobs: Sequence[CandidateJob], n_jobs: int | None = 1,
     # a candidate whose work splits (search.SHARDS) goes out as its shards, one after the other, and
     # is merged here once all have come back (with a job's arithmetic: the same result as unsplit);
     # a helper job (search.HELPERS) goes out right after its candidate, and its result is dropped
-    from joblib import effective_n_jobs
-
     workers = effective_n_jobs(n_jobs)
     shards = [job.shards(workers) if hasattr(job, "shards") else [job] for job in jobs]
     needed = [sum(not getattr(p, "helper", False) for p in s) for s in shards]

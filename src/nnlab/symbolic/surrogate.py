@@ -201,9 +201,7 @@ def help_decompose(X: np.ndarray, y: np.ndarray, exchange: Any, seed: int = 0, s
     the fit stops when its first surrogate turns out accurate enough)."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
-    if not np.any((X.min(axis=0) > 0) | (X.max(axis=0) < 0)):
+    raw = next((dict(a, steps=steps) for a in surrogate_tries(X, y, seed) if not a["log_inputs"]), None)
+    if raw is None or os.path.exists(exchange.declined_path):
         return False
-    args = dict(hidden=32, steps=steps, holdout=0.2, seed=seed, log_inputs=False, log_target=False)
-    if os.path.exists(exchange.declined_path):
-        return False
-    return exchange.speculate(surrogate_name(X, y, **args), lambda stop: fit_surrogate(X, y, **args, stop=stop))
+    return exchange.speculate(surrogate_name(X, y, **raw), lambda stop: fit_surrogate(X, y, **raw, stop=stop))
