@@ -35,6 +35,7 @@ import numpy as np
 import sympy
 
 from .decompose_leaf import EXACT_LEAF, exact_forms
+from .finish import complexity
 from .polish import evaluate, formula_error
 from .snap import snap
 
@@ -214,9 +215,10 @@ def _variants(part: SplitPart, kind: str, parts: dict[sympy.Symbol, list[sympy.E
             seen.add(key)
             v = _values(e, variables, X)
             if v is not None:
-                out.append((len(e.atoms(sympy.Float)), how, e, v))
-    # the ones whose constants all snapped first: a fitted constant left over makes no row exact
-    out.sort(key=lambda r: r[:2])
+                out.append((len(e.atoms(sympy.Float)), complexity(e), how, e, v))
+    # the ones whose constants all snapped first (a fitted constant left over makes no row exact), then
+    # the simplest (a leaf's alternatives can snap to ``√(m²)`` where its first fit snaps to ``m``)
+    out.sort(key=lambda r: r[:3])
     return [(e, v) for *_, e, v in out[:max_variants]]
 
 

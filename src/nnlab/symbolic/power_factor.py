@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .exchange import value_name
-from .train import train_lbfgs
+from .tanh_mlp import fit_tanh_mlp
 
 __all__ = ["shaping_order", "far_slopes", "fit_power_factors", "snap_exponents", "find_power_factors"]
 
@@ -87,10 +87,9 @@ def fit_power_factors(X: np.ndarray, y: np.ndarray, rest: list[int], seed: int =
     # a row near a zero of y (sin²(nθ/2)) has log|y| → −∞: weighted by |y| relative to the median, it
     # cannot pull the fit, whose error is judged in y's units anyway
     root_w = np.minimum(1.0, np.abs(y) / np.median(np.abs(y)))
-    U = torch.from_numpy(np.column_stack([Ur, L - Lc, root_w]))
-    T = torch.from_numpy(root_w * (target - mean) / std)[:, None]
+    T = (root_w * (target - mean) / std)[:, None]
     model = _PartlyLinear(len(rest), len(lin), hidden, seed)
-    train_lbfgs(model, U[tr], T[tr], steps=steps, stop=stop)
+    fit_tanh_mlp(model.net, Ur[tr], T[tr], steps, linear=model.lin, L=(L - Lc)[tr], w=root_w[tr], stop=stop)
     with torch.no_grad():
         pred = model(torch.from_numpy(np.column_stack([Ur, L - Lc, np.ones(len(y))]))).numpy()[:, 0] * std + mean
     sign = np.sign(y[0])

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .exchange import value_name
-from .train import train_lbfgs
+from .tanh_mlp import fit_tanh_mlp
 from .transforms import fixed_sign
 
 __all__ = ["Surrogate", "fit_surrogate", "best_surrogate", "looks_noisy", "surrogate_name", "help_decompose",
@@ -121,10 +121,9 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, hidden: int = 32, steps: int = 6
         ys = y / big
         y_mean, y_std = float(ys.mean()) * big, (float(ys.std()) or 1.0) * big
         target = y
-    U = torch.from_numpy(Un)
-    T = torch.from_numpy((target - y_mean) / y_std)[:, None]
+    T = ((target - y_mean) / y_std)[:, None]
     net = _mlp(X.shape[1], hidden, seed)
-    train_lbfgs(net, U[tr], T[tr], steps=steps, deadline=deadline, stop=stop)
+    fit_tanh_mlp(net, Un[tr], T[tr], steps, deadline=deadline, stop=stop)
     sur = Surrogate(net, lo, hi, y_mean, y_std, 0.0, 0.0, signs, y_sign, plane)
     rms = float(np.sqrt(np.mean((y / big) ** 2))) * big
     if n_val:
@@ -133,7 +132,7 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, hidden: int = 32, steps: int = 6
         sigma = float(np.sqrt(np.mean((sur(X) - y) ** 2)))
     if not math.isfinite(sigma):
         sigma = rms
-    train_lbfgs(net, U, T, steps=max(steps // 6, 10), deadline=deadline, stop=stop)
+    fit_tanh_mlp(net, Un, T, max(steps // 6, 10), deadline=deadline, stop=stop)
     sur.sigma, sur.error = max(sigma, 1e-15 * rms), sigma / (rms or 1.0)
     return sur
 
