@@ -42,7 +42,7 @@ import torch
 
 from .affine import canonical, fit_affine
 from .edges import SymbolicEdges
-from .finish import complexity, finish
+from .finish import EXACT_HELD_OUT, complexity, finish
 from .library import Library
 from .polish import evaluate, relative_rmse
 from .univariate import fit_univariate
@@ -399,6 +399,8 @@ def merge_composite(res: Any, parts: list[dict], Xtr: np.ndarray, ytr: np.ndarra
             res.train_error = relative_rmse(evaluate(expr, variables, Xtr), ytr)
             res.model = None if chain is None else _chain_kan(*chain, lib, grid, k)
             res.note = f"y = M1(x)·g(M2(x)), M2 = {t_sym}, g = {label} (1 - r2 = {loss:.1e})"
+        if best_err < EXACT_HELD_OUT:  # the search's own rule: the simpler fits came first (each later
+            break  # one is a costlier form, a rational of the atom whose snap alone took 1.5–3.6 s)
 
 
 def _affine_g(fname: str, fit: Any, lib: Library, inner: Any) -> Any:

@@ -18,10 +18,13 @@ from .dependence import NOISE_STRUCTURE, residual_structure
 from .polish import evaluate, polish, relative_rmse
 from .snap import reference_test, snap, snap_coefficients
 
-__all__ = ["SNAP_MAX_ERROR", "NUMERIC_ERRORS", "complexity", "gather_numbers", "merge_numbers", "tidy", "simplify", "finish",
+__all__ = ["SNAP_MAX_ERROR", "EXACT_HELD_OUT", "NUMERIC_ERRORS", "complexity", "gather_numbers", "merge_numbers", "tidy", "simplify", "finish",
            "fill_result"]
 
 SNAP_MAX_ERROR = 0.05
+# a closed formula whose held-out relative RMSE is below this is the law: the search stops at the first
+# candidate that gives one (the simpler ones come first), and so does a candidate's own list of forms
+EXACT_HELD_OUT = 1e-10
 NUMERIC_ERRORS = (ValueError, ArithmeticError, RuntimeError, TypeError, LookupError, np.linalg.LinAlgError,
                   RecursionError)
 

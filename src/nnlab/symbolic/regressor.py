@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d,
 
 from .dependence import Relevance, relevant_columns
 from .export import NumpyFormula, TorchFormula, to_code
-from .finish import gather_numbers, merge_numbers
+from .finish import EXACT_HELD_OUT, gather_numbers, merge_numbers
 from .front import build_front, pick_row
 from .library import LIBRARY, Library
 from .parallel import CandidateJob, check_n_jobs, run_jobs
@@ -475,7 +475,7 @@ class SymbolicRegressor(RegressorMixin, BaseEstimator):
 
 def _exact(r: CandidateResult) -> bool:
     """Stop rule of the search: a closed formula exact on the held-out rows (simpler ones came first)."""
-    return r.complete and r.val_error < 1e-10
+    return r.complete and r.val_error < EXACT_HELD_OUT
 
 
 def _check_distinct(names: list[str], what: str) -> None:
