@@ -462,6 +462,52 @@ def test_composite_shards_merge_into_the_unsharded_result():
         merge_shards([parts[j] for j in range(K - 1)], *args[1:], **opts)
 
 
+def test_composite_stops_at_the_first_exact_form_of_its_pool(monkeypatch):
+    """The composite finishes (polish and snap) its best forms in order of cost and, like the search,
+    stops at the first exact one: a·sin(b/c) is not snapped again as a·cos(b/c − π/2)."""
+    from nnlab.symbolic import composite
+    from nnlab.symbolic.search import Candidate, run_candidate
+
+    X, y = _composite_case()
+    a, b, c = sympy.symbols("a b c")
+    args = (Candidate("composite", True, True), X[:150], y[:150], X[150:], y[150:], [a, b, c], S.LIBRARY)
+    opts = dict(grid=5, k=3, steps=10, lamb=0.0, r2_threshold=0.99, snap_tol=1e-6, deadline=None)
+    finished = []
+    finish = composite.finish
+    monkeypatch.setattr(composite, "finish", lambda e, *a, **k: finished.append(e) or finish(e, *a, **k))
+    first = run_candidate(*args, **opts)
+    assert len(finished) == 1 and first.val_error < composite.EXACT_HELD_OUT
+    monkeypatch.setattr(composite, "EXACT_HELD_OUT", 0.0)  # no early stop: every form of the pool
+    finished.clear()
+    every = run_candidate(*args, **opts)
+    assert len(finished) > 1 and sympy.srepr(every.expr) == sympy.srepr(first.expr)
+
+
+def test_composite_shards_make_their_common_setup_once_through_an_exchange(tmp_path, monkeypatch):
+    """Steps 1-2 of the composite (signs, directions, structures) are the same for every shard: through
+    an exchange the first shard makes them and the others take them; the merge is still the unsharded
+    result bit for bit."""
+    from nnlab.symbolic import composite
+    from nnlab.symbolic.exchange import Exchange
+    from nnlab.symbolic.search import SHARDS, Candidate, merge_shards, run_candidate
+
+    X, y = _composite_case()
+    a, b, c = sympy.symbols("a b c")
+    args = (Candidate("composite", True, True), X[:150], y[:150], X[150:], y[150:], [a, b, c],
+            S.LIBRARY.subset(["x", "sin", "exp"]))
+    opts = dict(grid=5, k=3, steps=10, lamb=0.0, r2_threshold=0.99, snap_tol=1e-6, deadline=None)
+    whole = run_candidate(*args, **opts)
+    made = []
+    setup = composite._setup
+    monkeypatch.setattr(composite, "_setup", lambda *a: made.append(1) or setup(*a))
+    K = SHARDS["composite"]
+    ex = Exchange(str(tmp_path), "job4")
+    parts = [run_candidate(*args, **opts, shard=(j, K), exchange=ex) for j in range(K)]
+    assert len(made) == 1
+    merged = merge_shards(parts, *args[1:], **opts)
+    assert sympy.srepr(merged.expr) == sympy.srepr(whole.expr) and merged.val_error == whole.val_error
+
+
 def test_run_jobs_runs_a_sharded_candidate_as_its_shards_and_merges_them():
     """Through run_jobs with 2 workers the composite goes out as 2 shards (SHARDS, at most one per
     worker; seen by the workers) and comes back as one result equal to the sequential run's."""

@@ -34,7 +34,8 @@ __all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHA
 
 # candidates whose work splits into independent shards (run as separate jobs, joined by merge_shards):
 # the composite's library fits, one per (structure, inner function) unit, dealt round-robin to up to 4
-# shards (no more than the workers that run at once: CandidateJob.shards); the decomposition's leaves,
+# shards (no more than the workers that run at once: CandidateJob.shards; its steps 1-2, the same for
+# every shard, are made once and shared through an exchange); the decomposition's leaves,
 # dealt to 2 shards (decompose_candidate.run_decompose(shard=...): each shard takes the same decisions;
 # the surrogate and power-factor fits are shared through an exchange, see HELPERS).
 SHARDS = {"composite": 4, "decompose": 2}
@@ -104,8 +105,9 @@ def run_candidate(cand: Candidate, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.nda
 
     ``shard=(j, K)`` (candidates in :data:`SHARDS`): only the j-th of K shares of the work, left in
     ``partial``; :func:`merge_shards` joins the K results into the unsharded one.
-    ``exchange`` (candidates in :data:`HELPERS`, an :class:`~nnlab.symbolic.exchange.Exchange`): where
-    the candidate's helper job hands over its work; ``helper=True`` runs that helper (no formula)."""
+    ``exchange`` (shards, and candidates in :data:`HELPERS`: an :class:`~nnlab.symbolic.exchange.Exchange`):
+    where the jobs of one candidate share the values they all need; ``helper=True`` runs a helper job
+    (no formula)."""
     t0 = time.monotonic()
     res = CandidateResult(cand)
     with warnings.catch_warnings():
@@ -134,7 +136,7 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
             from .composite import run_composite
 
             run_composite(res, Xtr, ytr, Xva, yva, variables, lib, grid=grid, k=k, snap_tol=snap_tol,
-                          deadline=deadline, shard=shard)
+                          deadline=deadline, shard=shard, exchange=exchange)
             return
         if cand.name == "rational":  # y = P(x)/Q(x) by linear algebra (see rational.py)
             from .rational import run_rational
