@@ -439,16 +439,22 @@ def _composite_case():
     return X, y
 
 
+def _composite_run(lib=None):
+    """run_candidate's arguments and options for the composite on :func:`_composite_case`."""
+    from nnlab.symbolic.search import Candidate
+
+    X, y = _composite_case()
+    args = (Candidate("composite", True, True), X[:150], y[:150], X[150:], y[150:], list(sympy.symbols("a b c")),
+            S.LIBRARY.subset(["x", "sin", "exp"]) if lib is None else lib)
+    return args, dict(grid=5, k=3, steps=10, lamb=0.0, r2_threshold=0.99, snap_tol=1e-6, deadline=None)
+
+
 def test_composite_shards_merge_into_the_unsharded_result():
     """Each shard computes its round-robin share of the (structure, inner) units and no formula; the
     merge of the shards, computed in any order, is the unsharded result bit for bit."""
-    from nnlab.symbolic.search import SHARDS, Candidate, merge_shards, run_candidate
+    from nnlab.symbolic.search import SHARDS, merge_shards, run_candidate
 
-    X, y = _composite_case()
-    a, b, c = sympy.symbols("a b c")
-    args = (Candidate("composite", True, True), X[:150], y[:150], X[150:], y[150:], [a, b, c],
-            S.LIBRARY.subset(["x", "sin", "exp"]))
-    opts = dict(grid=5, k=3, steps=10, lamb=0.0, r2_threshold=0.99, snap_tol=1e-6, deadline=None)
+    args, opts = _composite_run()
     whole = run_candidate(*args, **opts)
     K = SHARDS["composite"]
     parts = {j: run_candidate(*args, **opts, shard=(j, K)) for j in reversed(range(K))}
@@ -466,12 +472,9 @@ def test_composite_stops_at_the_first_exact_form_of_its_pool(monkeypatch):
     """The composite finishes (polish and snap) its best forms in order of cost and, like the search,
     stops at the first exact one: a·sin(b/c) is not snapped again as a·cos(b/c − π/2)."""
     from nnlab.symbolic import composite
-    from nnlab.symbolic.search import Candidate, run_candidate
+    from nnlab.symbolic.search import run_candidate
 
-    X, y = _composite_case()
-    a, b, c = sympy.symbols("a b c")
-    args = (Candidate("composite", True, True), X[:150], y[:150], X[150:], y[150:], [a, b, c], S.LIBRARY)
-    opts = dict(grid=5, k=3, steps=10, lamb=0.0, r2_threshold=0.99, snap_tol=1e-6, deadline=None)
+    args, opts = _composite_run(S.LIBRARY)
     finished = []
     finish = composite.finish
     monkeypatch.setattr(composite, "finish", lambda e, *a, **k: finished.append(e) or finish(e, *a, **k))
@@ -489,13 +492,9 @@ def test_composite_shards_make_their_common_setup_once_through_an_exchange(tmp_p
     result bit for bit."""
     from nnlab.symbolic import composite
     from nnlab.symbolic.exchange import Exchange
-    from nnlab.symbolic.search import SHARDS, Candidate, merge_shards, run_candidate
+    from nnlab.symbolic.search import SHARDS, merge_shards, run_candidate
 
-    X, y = _composite_case()
-    a, b, c = sympy.symbols("a b c")
-    args = (Candidate("composite", True, True), X[:150], y[:150], X[150:], y[150:], [a, b, c],
-            S.LIBRARY.subset(["x", "sin", "exp"]))
-    opts = dict(grid=5, k=3, steps=10, lamb=0.0, r2_threshold=0.99, snap_tol=1e-6, deadline=None)
+    args, opts = _composite_run()
     whole = run_candidate(*args, **opts)
     made = []
     setup = composite._setup
