@@ -597,3 +597,29 @@ def test_a_closed_form_that_ends_the_search_needs_no_worker(monkeypatch):
         got = S.SymbolicRegressor(steps=30, n_jobs=2, time_limit=3600, search=["monomial", "rational", "raw"]).fit(X, y)
     assert "monomial" not in handed and handed
     assert _keys(got) == _keys(seq) and _front(got) == _front(seq)
+
+
+def test_jobs_undo_a_dask_nannys_tight_malloc_settings_while_they_run(monkeypatch):
+    """A Dask worker starts with MALLOC_TRIM_THRESHOLD_=65536 (glibc then maps every array above 128 KiB
+    anew): a job runs with glibc's usual room and gives the process its settings back afterwards; a
+    process without the variable is left alone."""
+    from nnlab.symbolic import parallel as par
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(par, "_glibc", lambda: FakeLibc())
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with par._roomy_malloc():
+        pass
+    assert calls == []
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    with pytest.raises(KeyError):  # restored even when the job raises
+        with par._roomy_malloc():
+            assert sorted(calls) == [(-3, 32 * 2 ** 20), (-1, 128 * 2 ** 20)]
+            raise KeyError("job failed")
+    assert calls[2:] == [(-1, 65536), (-3, 128 * 1024)]
