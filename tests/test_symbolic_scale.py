@@ -486,10 +486,11 @@ def test_composite_stops_at_the_first_exact_form_of_its_pool(monkeypatch):
     assert len(finished) > 1 and sympy.srepr(every.expr) == sympy.srepr(first.expr)
 
 
-def test_composite_shards_make_their_common_setup_once_through_an_exchange(tmp_path, monkeypatch):
+def test_composite_shards_share_their_setup_and_claim_units_through_an_exchange(tmp_path, monkeypatch):
     """Steps 1-2 of the composite (signs, directions, structures) are the same for every shard: through
-    an exchange the first shard makes them and the others take them; the merge is still the unsharded
-    result bit for bit."""
+    an exchange the first shard makes them and the others take them, and each shard fits the units
+    nobody claimed yet (a shard that starts late takes fewer); the merge is still the unsharded result
+    bit for bit."""
     from nnlab.symbolic import composite
     from nnlab.symbolic.exchange import Exchange
     from nnlab.symbolic.search import SHARDS, merge_shards, run_candidate
@@ -503,6 +504,9 @@ def test_composite_shards_make_their_common_setup_once_through_an_exchange(tmp_p
     ex = Exchange(str(tmp_path), "job4")
     parts = [run_candidate(*args, **opts, shard=(j, K), exchange=ex) for j in range(K)]
     assert len(made) == 1
+    # one after the other here: the first shard claimed every unit, the others found none left
+    n = 4 * len(parts[0].partial["structures"])
+    assert sorted(parts[0].partial["units"]) == list(range(n)) and not any(p.partial["units"] for p in parts[1:])
     merged = merge_shards(parts, *args[1:], **opts)
     assert sympy.srepr(merged.expr) == sympy.srepr(whole.expr) and merged.val_error == whole.val_error
 

@@ -34,7 +34,7 @@ import math
 import time
 import warnings
 from fractions import Fraction
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import sympy
@@ -242,17 +242,18 @@ def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
     """Fill ``res`` (a :class:`~nnlab.symbolic.search.CandidateResult`) with the best composite law.
 
     The fits of step 3 are independent per (structure, inner φ) unit. ``shard=(j, K)`` computes only
-    the units ``u`` with ``u mod K = j`` and leaves them in ``res.partial`` (no formula);
+    its share of the units (``u mod K = j``, or as claimed below) and leaves them in ``res.partial`` (no formula);
     :func:`merge_composite` then joins the K shards in unit order, so the law is the one this
     function finds unsharded (the same fits in the same order), on one core or on K.
 
     ``exchange`` (the shards of a parallel search, :class:`~nnlab.symbolic.exchange.Exchange`): steps
     1–2 (a pure function of the rows, 0.4–0.6 s with 5–6 variables) are made once, by the first shard,
-    and taken by the others, which usually start later (the workers free one after the other)."""
+    and taken by the others, which usually start later (the workers free one after the other); and
+    each shard fits the next unit no shard has claimed yet (:func:`_shard_units`) instead of every
+    K-th, so a shard that starts a job later takes fewer units and the shards end together."""
     setup = _setup(Xtr, ytr) if exchange is None else exchange.take("composite-setup", lambda: _setup(Xtr, ytr))
     if shard is not None:
-        j, K = shard
-        units = [] if setup is None else [u for u in range(4 * len(setup[-1])) if u % K == j]
+        units = [] if setup is None else _shard_units(4 * len(setup[-1]), shard, exchange)
         res.partial = {"structures": None if setup is None else setup[-1],
                        "units": {} if setup is None else _fit_units(setup, units, lib, max_samples, deadline)}
         return
@@ -266,6 +267,17 @@ def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
 
 
 _NO_STRUCTURE = "no direction beta makes y a monomial times a function of one monomial"
+
+
+def _shard_units(n: int, shard: tuple[int, int], exchange: Any) -> Iterator[int]:
+    """The units shard ``(j, K)`` fits, claimed one by one as it reaches them: through ``exchange``
+    the first shard to claim a unit fits it; where nothing is shared, every K-th unit from j. Each
+    unit's fits are a pure function of the unit, so who fits it never changes the merged law."""
+    j, K = shard
+    for u in range(n):
+        first = None if exchange is None else exchange.first(f"composite-unit{u}")
+        if (u % K == j) if first is None else first:
+            yield u
 
 
 def _setup(Xtr: np.ndarray, ytr: np.ndarray) -> tuple | None:

@@ -33,9 +33,10 @@ __all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHA
            "merge_numbers", "make_kan", "complexity"]
 
 # candidates whose work splits into independent shards (run as separate jobs, joined by merge_shards):
-# the composite's library fits, one per (structure, inner function) unit, dealt round-robin to up to 4
-# shards (no more than the workers that run at once: CandidateJob.shards; its steps 1-2, the same for
-# every shard, are made once and shared through an exchange); the decomposition's leaves,
+# the composite's library fits, one per (structure, inner function) unit, over up to 4 shards (no
+# more than the workers that run at once: CandidateJob.shards); through an exchange its steps 1-2,
+# the same for every shard, are made once and each shard claims the next free unit (round-robin
+# where nothing is shared); the decomposition's leaves,
 # dealt to 2 shards (decompose_candidate.run_decompose(shard=...): each shard takes the same decisions;
 # the surrogate and power-factor fits are shared through an exchange, see HELPERS).
 SHARDS = {"composite": 4, "decompose": 2}
