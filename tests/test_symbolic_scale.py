@@ -509,6 +509,12 @@ def test_composite_shards_share_their_setup_and_claim_units_through_an_exchange(
     assert sorted(parts[0].partial["units"]) == list(range(n)) and not any(p.partial["units"] for p in parts[1:])
     merged = merge_shards(parts, *args[1:], **opts)
     assert sympy.srepr(merged.expr) == sympy.srepr(whole.expr) and merged.val_error == whole.val_error
+    # a shard that cannot reach the folder (another machine) fits every K-th unit: some twice, same law
+    ex2 = Exchange(str(tmp_path), "job5")
+    mixed = [run_candidate(*args, **opts, shard=(0, K), exchange=ex2)] + \
+        [run_candidate(*args, **opts, shard=(j, K)) for j in range(1, K)]
+    merged = merge_shards(mixed, *args[1:], **opts)
+    assert sympy.srepr(merged.expr) == sympy.srepr(whole.expr) and merged.val_error == whole.val_error
 
 
 def test_run_jobs_runs_a_sharded_candidate_as_its_shards_and_merges_them():
