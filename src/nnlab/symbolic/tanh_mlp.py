@@ -14,9 +14,10 @@ column sums of ``∂L/∂S``, ``∂L/∂X = ∂L/∂S·Aᵀ``; it is checked aga
 The minimiser is SciPy's L-BFGS-B (no bounds, 20 correction pairs as the torch fit had, no tolerance
 stop: it runs its ``steps`` iterations unless the line search can no longer descend). On a few hundred
 rows and 32 units every evaluation is a few dozen small kernels: with ``torch.optim.LBFGS`` and
-autograd their dispatch and the optimizer's Python loop were the cost, 2.4–3.3 s per surrogate fit of
-1500 + 250 iterations against 0.7–0.8 s here (``bench/tanh_mlp_fit.py``), and that fit is on the
-critical path of every decomposition.
+autograd their dispatch and the optimizer's Python loop were the cost: a surrogate fit of 1500 + 250
+iterations took 2.3–2.8 s there and 0.9–1.1 s here, 2.5× faster (median of 12 Feynman surrogates, the
+same start and held-out errors of the same size: ``python bench/tanh_mlp_fit.py``), and that fit is on
+the critical path of every decomposition.
 
 Everything runs in float64 on one BLAS thread (the search's jobs limit it), so a fit is a pure
 function of its inputs: the same in this process and in any worker.
