@@ -127,8 +127,22 @@ def test_small_supports_do_not_depend_on_how_many_pairs_are_scored_at_once():
     D, _, _ = columns(X, syms)
     y = X[:, 0] + 2 * np.sqrt(X[:, 0] * X[:, 1]) * np.cos(X[:, 2]) + X[:, 1]
     y = y / np.linalg.norm(y)
-    ref = _small_supports(D, y, 1e-6, chunk=10 ** 6)
-    assert ref and all(_small_supports(D, y, 1e-6, chunk=c) == ref for c in (7, 64, 2000))
+    ref = list(_small_supports(D, y, 1e-6, chunk=10 ** 6))
+    assert ref and all(list(_small_supports(D, y, 1e-6, chunk=c)) == ref for c in (7, 64, 2000))
+
+
+def test_small_supports_score_third_columns_only_when_no_single_or_pair_confirms(monkeypatch):
+    """The third columns (every column for thousands of pairs) are scored only when the fit has tried
+    every single column and pair: a two-term law never pays for them, a three-term one does."""
+    from nnlab.symbolic import dictionary
+
+    syms = list(sympy.symbols("a b t", positive=True))
+    X = _box([(1, 5)] * 3, 300)
+    scored = []
+    third = dictionary._third_columns
+    monkeypatch.setattr(dictionary, "_third_columns", lambda *a: scored.append(1) or third(*a))
+    assert fit_dictionary(X, X[:, 0] * X[:, 1] + 3 * X[:, 2], syms) is not None and scored == []
+    assert fit_dictionary(X, X[:, 0] + 2 * X[:, 1] + X[:, 2] ** 2, syms) is not None and scored == [1]
 
 
 def test_fit_dictionary_says_none_outside_the_dictionary():

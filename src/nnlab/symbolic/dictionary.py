@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Iterator
 
 import numpy as np
 import sympy
@@ -124,15 +125,14 @@ def _fit_columns(dictionary: tuple[np.ndarray, np.ndarray, list[sympy.Expr]], y:
 
 
 def _small_supports(D: np.ndarray, y: np.ndarray, rss_ok: float, max_pairs: int = 12000,
-                    chunk: int = 64) -> list[list[int]]:
+                    chunk: int = 64, most: int = 20) -> Iterator[list[int]]:
     """Supports of one, two or three columns of D (unit norm) whose least-squares residual is
-    within ``rss_ok``, best first, estimated from the Gram matrix ``G = DᵀD`` alone: for a pair
-    S = {i, j}, ``RSS = yᵀy − c_Sᵀ G_SS⁻¹ c_S`` (``c = Dᵀy``), and the best third column k
-    adds the gain ``q_k² / p_k`` with ``q_k = c_k − G_kSᵀ G_SS⁻¹ c_S``, ``p_k = 1 − G_kSᵀ G_SS⁻¹ G_kS``.
-    Every pair is scored; the third column completes the ``max_pairs`` best pairs. The estimates
-    only screen: each support is confirmed by a least-squares fit on the rows. The third columns are
-    scored ``chunk`` pairs at a time (each pair's row on its own, so the result does not depend on it):
-    64 pairs × 512 columns stay in the cache, 2000 did not (1.6× faster on the decomposition's joins)."""
+    within ``rss_ok``, the fewest terms first and then the best, at most ``most``, estimated from the
+    Gram matrix ``G = DᵀD`` alone: for a pair S = {i, j}, ``RSS = yᵀy − c_Sᵀ G_SS⁻¹ c_S`` (``c = Dᵀy``),
+    and the best third column k adds the gain ``q_k² / p_k`` (:func:`_third_columns`). The estimates
+    only screen: each support is confirmed by a least-squares fit on the rows, so they are yielded one
+    by one and the third columns, the costly part (every column for ``max_pairs`` pairs), are scored
+    only once every single and pair was yielded and none confirmed."""
     G, c, yy = D.T @ D, D.T @ y, float(y @ y)
     K = len(c)
     margin = rss_ok + 1e-9 * yy  # the Gram identities lose digits: confirm generously
@@ -144,6 +144,22 @@ def _small_supports(D: np.ndarray, y: np.ndarray, rss_ok: float, max_pairs: int 
     with np.errstate(all="ignore"):
         pair = np.where(den > 1e-10, yy - (c[I] ** 2 + c[J] ** 2 - 2 * g * c[I] * c[J]) / den, np.inf)
     found += [(float(pair[p]), [int(I[p]), int(J[p])]) for p in np.flatnonzero(pair <= margin)]
+    found.sort(key=lambda t: (len(t[1]), t[0]))  # the fewest terms first
+    yield from (cols for _, cols in found[:most])
+    if len(found) >= most:
+        return
+    triples = _third_columns(G, c, pair, I, J, g, den, margin, max_pairs, chunk)
+    triples.sort(key=lambda t: t[0])
+    yield from (cols for _, cols in triples[:most - len(found)])
+
+
+def _third_columns(G: np.ndarray, c: np.ndarray, pair: np.ndarray, I: np.ndarray, J: np.ndarray, g: np.ndarray,
+                   den: np.ndarray, margin: float, max_pairs: int, chunk: int) -> list[tuple[float, list[int]]]:
+    """The best third column k of each of the ``max_pairs`` best pairs S = {i, j}, kept when the
+    estimated RSS is within ``margin``: the gain of k is ``q_k² / p_k`` with ``q_k = c_k − G_kSᵀ G_SS⁻¹ c_S``,
+    ``p_k = 1 − G_kSᵀ G_SS⁻¹ G_kS``. Scored ``chunk`` pairs at a time (each pair's row on its own, so
+    the result does not depend on it): 64 pairs × 512 columns stay in the cache, 2000 did not."""
+    out: list[tuple[float, list[int]]] = []
     best = np.argsort(pair)[:max_pairs]
     for s in range(0, len(best), chunk):
         idx = best[s:s + chunk]
@@ -158,9 +174,8 @@ def _small_supports(D: np.ndarray, y: np.ndarray, rss_ok: float, max_pairs: int 
         gain[rows, i] = gain[rows, j] = 0.0
         k = np.argmax(gain, axis=1)
         rss = pair[idx] - gain[rows, k]
-        found += [(float(rss[m]), [int(i[m]), int(j[m]), int(k[m])]) for m in np.flatnonzero(rss <= margin)]
-    found.sort(key=lambda t: (len(t[1]), t[0]))  # the fewest terms first
-    return [cols for _, cols in found[:20]]
+        out += [(float(rss[m]), [int(i[m]), int(j[m]), int(k[m])]) for m in np.flatnonzero(rss <= margin)]
+    return out
 
 
 def _pursuit(D: np.ndarray, y: np.ndarray, max_terms: int, tol: float) -> list[int] | None:
