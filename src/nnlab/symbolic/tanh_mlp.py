@@ -146,13 +146,17 @@ def fit_tanh_mlp(net: nn.Sequential, U: np.ndarray, T: np.ndarray, steps: int, *
         try:
             r = minimize(fg, p0, jac=True, method="L-BFGS-B", callback=callback,
                          options=dict(maxiter=int(steps), maxcor=20, ftol=0.0, gtol=0.0, maxfun=20 * int(steps)))
-            p = r.x if np.isfinite(fg(r.x)[0]) else best[0]
+            p = r.x
         except _Stop:
             p = best[0]
     else:
         p = p0
+    loss = fg(p)[0]
+    if not np.isfinite(loss):  # (never an accepted iterate: the last one the callback saw)
+        p = best[0]
+        loss = fg(p)[0]
     _write(net, linear, p, shapes)
-    return float(fg(p)[0])
+    return float(loss)
 
 
 def _write(net: nn.Sequential, linear: nn.Linear | None, p: np.ndarray, shapes: list[tuple[int, ...]]) -> None:
