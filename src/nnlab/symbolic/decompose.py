@@ -47,6 +47,7 @@ from .compose import choose_parts, finish
 from .decompose_leaf import LeafFits, rms as _rms
 from .decompose_splits import SplitTests, _Node
 from .exact_parts import SplitPart, SplitRecord, complete_splits, expand, resolve_variables
+from .exchange import Task
 from .library import LIBRARY, Library
 from .noise import noise_level, oracle_sigma
 from .power_factor import find_power_factors, shaping_order
@@ -92,6 +93,8 @@ class _Decomposer(LeafFits, SplitTests):
         self.lib, self.deadline, self.z_max, self.max_depth = lib, deadline, z_max, max_depth
         self.shard = shard  # (j, K): fit only the leaves k with k mod K = j, the others are deferred
         self.claim: Any = None  # with a shared exchange: name -> whether this shard claimed it first (else None)
+        self.exchange: Any = None  # a shard's exchange: the tasks of a leaf are split with the other shards
+        self.deferred: list[list[Task]] = []  # the tasks of each leaf another shard fits (see help_deferred)
         self.rng = np.random.default_rng(seed)
         self.seed = seed
         self.count = 0
@@ -99,13 +102,23 @@ class _Decomposer(LeafFits, SplitTests):
         self.subs: list[tuple[sympy.Symbol, sympy.Expr]] = []  # new variables u, in order of creation
         self.splits: dict[sympy.Symbol, SplitRecord] = {}  # splits of nodes with exact rows (exact_parts)
 
-    def defer(self, info: dict[str, Any]) -> tuple[sympy.Expr, dict[str, Any]] | None:
-        """A leaf another shard fits: its placeholder (no fits yet) and a deferred tree node."""
+    def defer(self, info: dict[str, Any], tasks: list[Task] = ()) -> tuple[sympy.Expr, dict[str, Any]] | None:
+        """A leaf another shard fits: its placeholder (no fits yet) and a deferred tree node; its
+        ``tasks`` are kept for :meth:`help_deferred`."""
         k = len(self.leaves)
         first = None if self.claim is None else self.claim(f"leaf{k}")  # the first shard to reach it fits it
         if self.shard is None or (k % self.shard[1] == self.shard[0] if first is None else first):
             return None
+        self.deferred.append(list(tasks))
         return self.placeholder(None), {**info, "split": "leaf", "deferred": k}
+
+    def help_deferred(self) -> None:
+        """A shard at the end of its own leaves computes, last first, the tasks of the leaves other
+        shards are still fitting that nobody has claimed (:meth:`~nnlab.symbolic.exchange.Exchange.help`);
+        their owners take them. Nothing without a shared exchange."""
+        if self.exchange is not None:
+            for tasks in self.deferred:
+                self.exchange.help(tasks)
 
     def placeholder(self, alternatives: list[sympy.Expr] | None) -> sympy.Symbol:
         """A leaf's formula enters the composition as a symbol ``_L{k}``; its alternatives are
@@ -236,7 +249,8 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
     if exchange is not None:
         exchange.decline()  # no more fits needed: a helper still fitting stops
     dec = _Decomposer(LIBRARY if lib is None else lib, deadline, z_max, seed, shard=shard)
-    dec.claim = None if shard is None or exchange is None else exchange.first
+    if shard is not None and exchange is not None:
+        dec.claim, dec.exchange = exchange.first, exchange
     peel, extra = None, 0.0
     if sur.error > 1e-2 and not looks_noisy(noise, sur):  # a poor oracle (not the noise's) took other tries,
         # and its power factors are read from the rows:
@@ -260,6 +274,7 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
                                  oracle_seconds=extra)
         kind, detail, build = split
         template, children = build(0)
+        dec.help_deferred()
         parts = {L: None if alts is None else [dec.resolve(a) for a in alts] for L, alts in dec.leaves.items()}
         template = dec.resolve(template)  # (a split symbol _N{k} stays: its composition is in dec.splits)
         tree = {"split": kind, "variables": [str(v) for v in variables], "sigma": sigma, "noise": _num(noise),

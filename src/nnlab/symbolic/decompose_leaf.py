@@ -9,14 +9,16 @@ the atom sums. Every leaf keeps a few alternative fits; the original rows choose
 """
 from __future__ import annotations
 
+import functools
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import sympy
 
 from .affine import canonical
-from .dictionary import fit_dictionary_transformed
+from .dictionary import dictionary_tasks
+from .exchange import Task, share, value_name
 from .library import Library
 from .matching import suggest
 from .polish import evaluate, formula_error, relative_rmse
@@ -38,26 +40,40 @@ def rms(v: np.ndarray) -> float:
 
 
 def exact_forms(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol], deadline: float = math.inf,
-                tol: float = EXACT_LEAF) -> list[sympy.Expr]:
+                tol: float = EXACT_LEAF, exchange: Any = None) -> list[sympy.Expr]:
     """The closed forms that reproduce exact rows ``y`` of ``X`` within relative error ``tol``, simplest
     first (``sympy.count_ops``): a sparse ``P/Q`` or ``√(P/Q)`` (degrees up to 4 with at most three
     variables: ``u²x²/(c⁴ − c²u²)``; exact rows leave no room for a spurious dense fit), a sparse sum
     of atom products in ``y``, ``y²``, ``1/y``, ``1/y²`` (up to 6 terms), else a rational in cos/sin
-    features. Deterministic."""
-    fits = []
+    features. Deterministic. ``exchange``: the shards of a decomposition that test the same rows split
+    the fits (:func:`~nnlab.symbolic.exchange.share`); the same forms."""
     degree = 4 if X.shape[1] <= 3 else 3
-    rat = _rational(X, y, symbols, tol / 3, deadline, degree)
-    fits += [rat] if rat is not None else []
-    s = fixed_sign(y)
-    if s != 0:
-        sq = _rational(X, y ** 2, symbols, 2 * tol / 3, deadline, degree)
-        fits += [s * sympy.sqrt(sq)] if sq is not None else []
-    fits += fit_dictionary_transformed(X, y, symbols, tol=tol / 3, max_terms=6)
+    tasks = closed_form_tasks(X, y, symbols, tol / 3, degree, deadline, max_terms=6)
+    fits = [e for found in share(exchange, tasks) for e in found]
     if not fits:
         fits = fit_trig_rational(X, y, symbols, tol=tol / 3, deadline=deadline)[:3]
     scored = [(formula_error(e, symbols, X, y), i, e) for i, e in enumerate(fits)]
     # every fit within tol is exact: the simplest first (P/Q before the √ of its square)
     return [e for *_, e in sorted((sympy.count_ops(e), err, i, e) for err, i, e in scored if err <= tol)]
+
+
+def closed_form_tasks(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol], tol: float, degree: int | None,
+                      deadline: float, max_terms: int) -> list[Task]:
+    """The closed-form fits of a part as independent tasks (:data:`~nnlab.symbolic.exchange.Task`), each
+    giving a list of formulas for y: a sparse ``P/Q`` within ``tol``; when y keeps one sign, ``√(P/Q)``
+    of y² (within ``2·tol``: the relative error of y² is twice y's); the sparse atom sums of y and its
+    transforms within ``tol`` (:func:`~nnlab.symbolic.dictionary.dictionary_tasks`)."""
+    s = fixed_sign(y)
+
+    def rational(t: np.ndarray, tol: float, wrap: Callable[[sympy.Expr], sympy.Expr]) -> list[sympy.Expr]:
+        e = _rational(X, t, symbols, tol, deadline, degree)
+        return [] if e is None else [wrap(e)]
+    name = functools.partial(value_name, "rational", X, degree=degree, variables=str(symbols))
+    tasks: list[Task] = [(name(y, tol=tol), functools.partial(rational, y, tol, lambda e: e))]
+    if s != 0:
+        tasks.append((name(y ** 2, tol=2 * tol, root=s),
+                      functools.partial(rational, y ** 2, 2 * tol, lambda e: s * sympy.sqrt(e))))
+    return tasks + dictionary_tasks(X, y, symbols, tol=tol, max_terms=max_terms)
 
 
 class LeafFits:
@@ -72,7 +88,9 @@ class LeafFits:
         X, y = node.X, node.y
         n = len(y)
         perm = self.rng.permutation(n)  # drawn by every shard: the tests after this leaf see the same stream
-        deferred = self.defer(info)
+        floor = 1e-7 if node.exact else max(node.sigma / (rms(y) or 1.0), 1e-7)
+        tasks = closed_form_tasks(X, y, node.symbols, 3 * floor, None, self.deadline, 6 if node.exact else 4)
+        deferred = self.defer(info, tasks)
         if deferred is not None:
             return deferred
         xpos = all(fixed_sign(X[:, j]) != 0 for j in range(X.shape[1]))
@@ -81,18 +99,11 @@ class LeafFits:
         cands += [Candidate("logy", log_y=True)] if ypos else []
         cands += [Candidate("raw")] + ([Candidate("composite", True, True)] if xpos and ypos else [])
         va, tr = perm[: n // 4], perm[n // 4:]
-        floor = 1e-7 if node.exact else max(node.sigma / (rms(y) or 1.0), 1e-7)
-        rats = []  # sparse P/Q and √(P/Q) (distances, norms) within the oracle's error
-        rat = _rational(X, y, node.symbols, 3 * floor, self.deadline)
-        if rat is not None:
-            rats.append(rat)
-        s = fixed_sign(y)
-        if s != 0:  # the relative error of y² is twice y's; a P/Q of y can only approximate a root
-            sq = _rational(X, y ** 2, node.symbols, 6 * floor, self.deadline)
-            if sq is not None:
-                rats.append(s * sympy.sqrt(sq))
-        # sparse sums of atom products in y, y², 1/y, 1/y² (√(1 + u² − 2u·cos θ) of the law of cosines)
-        sums = fit_dictionary_transformed(X, y, node.symbols, tol=3 * floor, max_terms=6 if node.exact else 4)
+        # sparse P/Q and √(P/Q) (distances, norms) within the oracle's error, and sparse sums of atom
+        # products in y, y², 1/y, 1/y² (√(1 + u² − 2u·cos θ) of the law of cosines)
+        closed = share(self.exchange, tasks)
+        k = 2 if fixed_sign(y) != 0 else 1  # the rational tasks come first
+        rats, sums = [e for f in closed[:k] for e in f], [e for f in closed[k:] for e in f]
         # angles enter through cos θ, often rationally; the original rows refit the constants of a
         # form found on the oracle's values, so a looser fit still names the right form (beside a
         # dense P/Q that merely fits those values as closely)
@@ -137,7 +148,7 @@ class LeafFits:
         a test that its rows do not (``d·(1 − α²)/(1 + α·cos u)`` looks separable in α and u through a
         surrogate 0.2% off, while its rows name the law exactly). Every shard decides it alike (no
         random draw)."""
-        fits = exact_forms(node.X, node.y, node.symbols, self.deadline)
+        fits = exact_forms(node.X, node.y, node.symbols, self.deadline, exchange=self.exchange)
         if not fits:
             return None
         deferred = self.defer(info)
@@ -147,45 +158,19 @@ class LeafFits:
                                         "formula": str(fits[0]), "alternatives": len(fits) - 1}
 
     def leaf1(self, node: _Node, info: dict[str, Any]) -> tuple[sympy.Expr, dict[str, Any]]:
-        """One variable: ``c·f(a·x + b) + d`` for every library function, on y, 1/y and y²."""
-        deferred = self.defer(info)
+        """One variable: ``c·f(a·x + b) + d`` for every library function, on y, 1/y and y²; sparse atom
+        sums and rationals in (x, cos x); last, loosely fitting two-term sums (see :meth:`leaf1_tasks`)."""
+        scored, loose = self.leaf1_tasks(node)
+        deferred = self.defer(info, scored + loose)
         if deferred is not None:
             return deferred
-        x, y = node.X[:, 0], node.y
-        sym = node.symbols[0]
-        floor = node.sigma / (rms(y) or 1.0)
-        s = fixed_sign(y)
-        options = []  # (relative error, cost, expr, label)
-        for tname, T, _, inv, ok in (("y", lambda v: v, None, lambda e, s: e, lambda v, s: True),) + TARGET_TRANSFORMS[:2]:
-            if not ok(y, s):
-                continue
-            t = T(y)
-            for fname, fit in suggest(x, t, self.lib, refine_top=6):
-                if fname in ("abs", "sgn") or not math.isfinite(fit.r2):
-                    continue
-                fit = canonical(fname, fit)
-                pred = _affine_expr(fname, fit, sym, self.lib)
-                try:
-                    err = relative_rmse(inv(evaluate(pred, [sym], node.X), s), y)
-                except (ValueError, TypeError, ArithmeticError):
-                    continue
-                if math.isfinite(err):
-                    cost = self.lib[fname].complexity + (0 if tname == "y" else 2)
-                    options.append((err, cost, inv(pred, s), f"{fname} on {tname}"))
-        # sparse atom sums of y, y², 1/y, 1/y²: 1/√(1 − w²) is two terms in 1/y²; a sum costs more
-        # than one library function, so a single function that fits as well is preferred
-        for expr in fit_dictionary_transformed(node.X, y, [sym], tol=3 * floor + 1e-9, max_terms=3):
-            err = formula_error(expr, [sym], node.X, y)
-            if math.isfinite(err):
-                options.append((err, 3 + len(expr.atoms(sympy.Float)), expr, "dictionary"))
-        # rationals in (x, cos x) or (x, sin x): sin²(x/2)/(x/2)² = 2(1 − cos x)/x²
-        for expr in fit_trig_rational(node.X, y, [sym], tol=3 * floor + 1e-9, deadline=self.deadline)[:2]:
-            err = formula_error(expr, [sym], node.X, y)
-            if math.isfinite(err):
-                options.append((err, 4 + len(expr.atoms(sympy.Float)), expr, "rational"))
+        sym, y = node.symbols[0], node.y
+        found = share(self.exchange, scored + loose)
+        options = [o for f in found[:len(scored)] for o in f]  # (relative error, cost, expr, label)
         if not options:
             mean = self.placeholder([sympy.Float(float(np.mean(y)))])
             return mean, {**info, "split": "leaf", "note": "no function fits"}
+        floor = node.sigma / (rms(y) or 1.0)
         best_err = min(o[0] for o in options)
         good = sorted((o for o in options if o[0] <= max(2 * best_err, 3 * floor) + 1e-12), key=lambda o: (o[1], o[0]))
         err, _, expr, label = good[0]
@@ -193,16 +178,60 @@ class LeafFits:
         for o in good[1:3] + sorted(options, key=lambda o: o[0])[:3]:
             if len(alts) < 4 and all(o[2] != a for a in alts):
                 alts.append(o[2])
-        # last, two-term sums that fit the oracle's values only loosely (a derived oracle 0.2 % off
-        # misses 1/√(1 − 1/w²) = two terms in 1/y² at 3 times its error, and a more flexible
-        # function fits it closer): a split's exact rows can still confirm them (compose.complete)
-        spread = rms(y - y.mean()) / (rms(y) or 1.0)  # (a constant is this far off: never loose enough)
-        loose = fit_dictionary_transformed(node.X, y, [sym], tol=min(max(30 * floor, 1e-2), 0.2 * spread),
-                                           max_terms=2)
-        loose = sorted((e for e in loose if all(e != a for a in alts)), key=lambda e: formula_error(e, [sym], node.X, y))
-        alts += loose[:2]
+        sums = [e for f in found[len(scored):] for e in f if all(e != a for a in alts)]
+        alts += sorted(sums, key=lambda e: formula_error(e, [sym], node.X, y))[:2]
         return self.placeholder(alts), {**info, "split": "leaf", "candidate": label, "error": err,
                                         "formula": str(expr), "alternatives": len(alts) - 1}
+
+    def leaf1_tasks(self, node: _Node) -> tuple[list[Task], list[Task]]:
+        """The independent fits of a one-variable leaf (:data:`~nnlab.symbolic.exchange.Task`\\ s, which
+        the shards of a decomposition split): the scored ones, each giving options ``(relative error,
+        cost, expr, label)`` (every library function on y, 1/y and y²; sparse atom sums of y, y², 1/y,
+        1/y², which cost more than one library function, so a single function that fits as well is
+        preferred; rationals in (x, cos x) or (x, sin x): sin²(x/2)/(x/2)² = 2(1 − cos x)/x²), and the
+        loose ones, each giving formulas: two-term sums that fit the oracle's values only loosely (a
+        derived oracle 0.2 % off misses 1/√(1 − 1/w²) = two terms in 1/y² at 3 times its error, and a
+        more flexible function fits it closer): a split's exact rows can still confirm them
+        (:func:`~nnlab.symbolic.exact_parts.complete_splits`)."""
+        X, y, sym = node.X, node.y, node.symbols[0]
+        floor = node.sigma / (rms(y) or 1.0)
+        s = fixed_sign(y)
+        scored: list[Task] = [(value_name("leaf1-functions", X, y, transform=t[0]),
+                               functools.partial(self._function_options, node, t))
+                              for t in LEAF1_TRANSFORMS if t[4](y, s)]
+
+        def options(found: list[sympy.Expr], cost: int, label: str) -> list[tuple[float, int, sympy.Expr, str]]:
+            errs = [(formula_error(e, [sym], X, y), e) for e in found]
+            return [(err, cost + len(e.atoms(sympy.Float)), e, label) for err, e in errs if math.isfinite(err)]
+        for name, fit in dictionary_tasks(X, y, [sym], tol=3 * floor + 1e-9, max_terms=3):
+            scored.append((f"{name}-scored", lambda fit=fit: options(fit(), 3, "dictionary")))
+        trig = value_name("leaf1-trig", X, y, tol=3 * floor + 1e-9)
+        scored.append((trig, lambda: options(fit_trig_rational(X, y, [sym], tol=3 * floor + 1e-9,
+                                                                deadline=self.deadline)[:2], 4, "rational")))
+        spread = rms(y - y.mean()) / (rms(y) or 1.0)  # (a constant is this far off: never loose enough)
+        loose = dictionary_tasks(X, y, [sym], tol=min(max(30 * floor, 1e-2), 0.2 * spread), max_terms=2)
+        return scored, loose
+
+    def _function_options(self, node: _Node, transform: tuple) -> list[tuple[float, int, sympy.Expr, str]]:
+        """Every library function ``c·f(a·x + b) + d`` fitted to ``T(y)`` (``transform``, one of
+        :data:`LEAF1_TRANSFORMS`): (relative error on y, cost, expr for y, label)."""
+        tname, T, _, inv, _ = transform
+        x, y, sym = node.X[:, 0], node.y, node.symbols[0]
+        s = fixed_sign(y)
+        out = []
+        for fname, fit in suggest(x, T(y), self.lib, refine_top=6):
+            if fname in ("abs", "sgn") or not math.isfinite(fit.r2):
+                continue
+            fit = canonical(fname, fit)
+            pred = _affine_expr(fname, fit, sym, self.lib)
+            try:
+                err = relative_rmse(inv(evaluate(pred, [sym], node.X), s), y)
+            except (ValueError, TypeError, ArithmeticError):
+                continue
+            if math.isfinite(err):
+                cost = self.lib[fname].complexity + (0 if tname == "y" else 2)
+                out.append((err, cost, inv(pred, s), f"{fname} on {tname}"))
+        return out
 
 
 def _rational(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol], tol: float,
@@ -230,3 +259,6 @@ TARGET_TRANSFORMS: tuple = (
     ("y^2", lambda v: v ** 2, lambda v: 2 * v, _inv_sq, lambda v, s: s != 0),
     ("sin(y)", np.sin, np.cos, lambda e, s: sympy.asin(e), lambda v, s: bool(np.all(np.abs(v) < 1.5))),
 )
+
+#: the targets a one-variable leaf fits every library function to: y itself, then 1/y and y²
+LEAF1_TRANSFORMS: tuple = (("y", lambda v: v, None, lambda e, s: e, lambda v, s: True),) + TARGET_TRANSFORMS[:2]

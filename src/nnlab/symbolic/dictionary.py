@@ -10,16 +10,19 @@ separability test splits them.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import sympy
 
+from .exchange import Task, value_name
 from .transforms import fixed_sign
 
-__all__ = ["LAW_ALPHA", "atoms", "columns", "fit_dictionary", "fit_dictionary_transformed", "run_dictionary"]
+__all__ = ["LAW_ALPHA", "atoms", "columns", "fit_dictionary", "dictionary_tasks", "fit_dictionary_transformed",
+           "run_dictionary"]
 
 #: level of the one test of a noisy law's snapped coefficients against its free fit
 LAW_ALPHA = 0.01
@@ -217,26 +220,35 @@ def fit_dictionary_transformed(X: np.ndarray, y: np.ndarray, variables: list[sym
     one sign), composed back into formulas for y: the law of cosines ``√(a² + b² − 2ab·cos γ)`` is
     three terms of the dictionary in ``y²``, a Coulomb-like ``1/√(...)`` in ``1/y²``. ``tol`` is the
     relative error allowed on y (twice that on the squared transforms, whose relative error doubles)."""
+    tasks = dictionary_tasks(X, y, variables, tol=tol, max_terms=max_terms, max_vars=max_vars)
+    return [e for _, fit in tasks for e in fit()]
+
+
+def dictionary_tasks(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], *, tol: float = 1e-7,
+                     max_terms: int = 6, max_vars: int = 3) -> list[Task]:
+    """:func:`fit_dictionary_transformed` as one task per target transform (:data:`~nnlab.symbolic.
+    exchange.Task`: its name, and a function giving the formulas for y of that transform, [] or one):
+    the shards of a decomposition split them. The tasks of one call build the dictionary once."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if not _applies(X, max_vars):
         return []
     s = fixed_sign(y)
-    forms = [(y, 1.0, lambda e: e)]
+    forms = [("y", lambda v: v, 1.0, lambda e: e)]
     if s != 0:
-        forms += [(y ** 2, 2.0, lambda e: s * sympy.sqrt(e)), (1 / y, 1.0, lambda e: 1 / e),
-                  (1 / y ** 2, 2.0, lambda e: s / sympy.sqrt(e))]
-    dictionary = None  # built once, for the first transform that is finite
-    out: list[sympy.Expr] = []
-    for t, factor, inv in forms:
+        forms += [("y^2", lambda v: v ** 2, 2.0, lambda e: s * sympy.sqrt(e)), ("1/y", lambda v: 1 / v, 1.0, lambda e: 1 / e),
+                  ("1/y^2", lambda v: 1 / v ** 2, 2.0, lambda e: s / sympy.sqrt(e))]
+    dictionary = functools.cache(lambda: columns(X, variables))  # built once, for the first transform that is finite
+
+    def fit(T: Any, factor: float, inv: Any) -> list[sympy.Expr]:
         with np.errstate(all="ignore"):
+            t = T(y)
             if not np.all(np.isfinite(t)):
-                continue
-            dictionary = dictionary or columns(X, variables)
-            e = _fit_columns(dictionary, t, factor * tol, max_terms)
-        if e is not None:
-            out.append(inv(e))
-    return out
+                return []
+            e = _fit_columns(dictionary(), t, factor * tol, max_terms)
+        return [] if e is None else [inv(e)]
+    return [(value_name("dictionary", X, y, transform=name, tol=tol, max_terms=max_terms, variables=str(variables)),
+             functools.partial(fit, T, factor, inv)) for name, T, factor, inv in forms]
 
 
 def _law(D: np.ndarray, y: np.ndarray, chosen: list[int], norms: np.ndarray, forms: list[sympy.Expr]) -> sympy.Expr:

@@ -29,6 +29,11 @@ join and joins them itself (see :class:`~nnlab.symbolic.parallel.CandidateJob`),
 a worker beside the other jobs rather than in the search's own process. A decomposition's shard
 also claims each leaf it reaches (:meth:`first`): the first to claim a leaf fits it.
 
+Within a leaf or an exact-rows test, the independent pieces of work (a fit per target transform,
+the rationals, the dictionary of each transform) are :data:`Task`\ s: shards that reach the same
+tasks at once split them (:func:`share`), and a shard whose own leaves are done computes, last first,
+the tasks of the leaves another shard is fitting (:meth:`help`).
+
 Where the folder is not shared (a cluster without a common file system) no job sees another: each
 computes what it needs itself, shards share the leaves by index and the search joins the shards.
 """
@@ -43,7 +48,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["Exchange", "value_name"]
+__all__ = ["Exchange", "Task", "share", "value_name"]
+
+#: an independent piece of work of a decomposition's shard: (its :func:`value_name`, compute())
+Task = tuple[str, Callable[[], Any]]
 
 
 def value_name(kind: str, *arrays: np.ndarray, **args: Any) -> str:
@@ -204,7 +212,28 @@ class Exchange:
         """Whether this job is the first (and only) one to claim ``name`` in a shared folder."""
         return self._claim(name) is True
 
+    def help(self, tasks: Sequence[Task]) -> int:
+        """Compute, last first, the ``tasks`` no job has claimed yet (a shard with nothing left to do
+        helps the one that fits a leaf it deferred; that one takes them through :func:`share`).
+        Returns how many were computed here."""
+        return sum(self.speculate(name, lambda stop, f=f: f()) for name, f in reversed(tasks))
+
     def decline(self) -> None:
         """The owner needs nothing more: a helper not started yet returns at once, a running one
         stops (it watches :attr:`declined_path`)."""
         self._touch(self.declined_path)
+
+
+def share(exchange: Exchange | None, tasks: Sequence[Task]) -> list[Any]:
+    """The values of independent ``tasks``, in their order. Without an exchange each is computed here;
+    with one, each is computed once, by whichever job claims it first: while another job computes a
+    task this one needs, this one computes the next tasks nobody claimed (:meth:`Exchange.take`'s
+    ``meanwhile``), so two jobs that reach the same tasks at once split them. The values are those
+    of computing every task here (each is a pure function of its name)."""
+    if exchange is None:
+        return [f() for _, f in tasks]
+    out = []
+    for i, (name, f) in enumerate(tasks):
+        later = [(n, lambda stop, g=g: g()) for n, g in tasks[i + 1:]]
+        out.append(exchange.take(name, f, meanwhile=later))
+    return out
