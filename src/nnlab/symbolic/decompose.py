@@ -75,13 +75,15 @@ class Decomposition:
     subs: list[tuple[sympy.Symbol, sympy.Expr]] = field(default_factory=list)  # the new variables _u{k}
     noisy: bool = False  # the surrogate's error is the data's noise (surrogate.looks_noisy): no row is exact
 
-    def completed(self, X: np.ndarray, variables: list[sympy.Symbol], deadline: float | None = None
-                  ) -> tuple[sympy.Expr, dict[sympy.Symbol, list[sympy.Expr]]]:
+    def completed(self, X: np.ndarray, variables: list[sympy.Symbol], deadline: float | None = None,
+                  exchange: Any = None) -> tuple[sympy.Expr, dict[sympy.Symbol, list[sympy.Expr]]]:
         """The composition with every split that its exact rows complete (:mod:`~nnlab.symbolic.exact_parts`)
-        replaced by that law, and the fits of the leaves still in it; notes the completed splits in the tree."""
+        replaced by that law, and the fits of the leaves still in it; notes the completed splits in the tree.
+        ``exchange``: the shards that join at once split the fits (the same result)."""
         if self.noisy:  # noisy rows are no law's exact values: nothing to complete
             deadline = time.monotonic() - 1.0
-        template, done = complete_splits(self.template, self.parts, self.splits, self.subs, X, variables, deadline)
+        template, done = complete_splits(self.template, self.parts, self.splits, self.subs, X, variables, deadline,
+                                         exchange=exchange)
         if done:
             self.tree["completed by exact rows"] = [str(e) for e in done.values()]
         return template, {L: a for L, a in self.parts.items() if L in template.free_symbols}

@@ -67,10 +67,15 @@ def run_decompose(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
 
 
 def merge_shards(res: Any, parts: list[dict], Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
-                 variables: list[sympy.Symbol], snap_tol: float) -> None:
+                 variables: list[sympy.Symbol], snap_tol: float, exchange: Exchange | None = None,
+                 helping: bool = False) -> None:
     """Join the shards of :func:`run_decompose` (``res.partial`` of each, in shard order): every shard
     took the same decisions (same oracle, same random stream), so the template is shared; each leaf's
-    fits come from the one shard that fitted it. Then the tail of the unsharded run."""
+    fits come from the one shard that fitted it. Then the tail of the unsharded run.
+
+    ``exchange``: the shards that join at once (each calls this) split the completion's fits
+    (:meth:`Decomposition.completed`); ``helping``: this one only helps, up to that step (``res`` is
+    left as it was), the other finishes."""
     ds = [p["decomposition"] for p in parts]
     d = ds[0]
     shape = [(None if e.template is None else sympy.srepr(e.template), None if e.parts is None else list(e.parts))
@@ -89,7 +94,7 @@ def merge_shards(res: Any, parts: list[dict], Xtr: np.ndarray, ytr: np.ndarray, 
         d = Decomposition(raw, raw, _merge_trees([e.tree for e in ds]), d.surrogate_error, d.template, fits,
                           d.oracle_seconds, d.splits, d.subs, d.noisy)
     end = time.monotonic() + (parts[0]["end"] - time.time())
-    _finish(res, d, Xtr, ytr, Xva, yva, variables, snap_tol, end, parts[0]["budget"])
+    _finish(res, d, Xtr, ytr, Xva, yva, variables, snap_tol, end, parts[0]["budget"], exchange, helping)
 
 
 def _merge_trees(trees: list[dict[str, Any]]) -> dict[str, Any]:
@@ -102,14 +107,21 @@ def _merge_trees(trees: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _finish(res: Any, d: Decomposition, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, yva: np.ndarray,
-            variables: list[sympy.Symbol], snap_tol: float, end: float, budget: float) -> None:
+            variables: list[sympy.Symbol], snap_tol: float, end: float, budget: float,
+            exchange: Exchange | None = None, helping: bool = False) -> None:
+    if helping:  # only the completion's fits, shared with the shard that finishes
+        if d.raw is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                d.completed(Xtr, variables, deadline=end + 0.1 * budget, exchange=exchange)
+        return
     res.tree = d.tree
     if d.raw is None:
         res.note = f"decompose: no split found (surrogate error {d.surrogate_error:.1e})"
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        template, fits = d.completed(Xtr, variables, deadline=end + 0.1 * budget)
+        template, fits = d.completed(Xtr, variables, deadline=end + 0.1 * budget, exchange=exchange)
         raw = choose_parts(template, fits, variables, Xtr, ytr, deadline=end + 0.15 * budget)
         expr = finish(raw, variables, Xtr, ytr, snap_tol, time.monotonic() > end + 0.25 * budget)
     fill_result(res, expr, variables, Xtr, ytr, Xva, yva,

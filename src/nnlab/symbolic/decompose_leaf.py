@@ -184,7 +184,7 @@ class LeafFits:
                                         "formula": str(expr), "alternatives": len(alts) - 1}
 
     def leaf1_tasks(self, node: _Node) -> tuple[list[Task], list[Task]]:
-        """The independent fits of a one-variable leaf (:data:`~nnlab.symbolic.exchange.Task`\\ s, which
+        """The independent fits of a one-variable leaf (:data:`~nnlab.symbolic.exchange.Task` s, which
         the shards of a decomposition split): the scored ones, each giving options ``(relative error,
         cost, expr, label)`` (every library function on y, 1/y and y²; sparse atom sums of y, y², 1/y,
         1/y², which cost more than one library function, so a single function that fits as well is

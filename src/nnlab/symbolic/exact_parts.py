@@ -20,10 +20,13 @@ parts: a wrong one leaves rows that depend on its variables, which no closed for
 part's variables reproduces. The first combination that passes replaces the split's composition.
 
 Everything is computed from the merged decomposition (every shard's leaves), with no random draw,
-so ``n_jobs`` does not change the result.
+so ``n_jobs`` does not change the result. With an exchange (the shards of a parallel search join
+together), the snaps of the known parts' fits and the last part's closed-form fits are tasks that the
+shards split (:func:`~nnlab.symbolic.exchange.share`).
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from fractions import Fraction
 import math
@@ -35,6 +38,7 @@ import numpy as np
 import sympy
 
 from .decompose_leaf import EXACT_LEAF, exact_forms
+from .exchange import Task, share, value_name
 from .finish import complexity
 from .polish import evaluate, formula_error
 from .snap import snap
@@ -99,12 +103,14 @@ def _combine(kind: str, exprs: list[sympy.Expr], factor: sympy.Expr | None) -> s
 def complete_splits(template: sympy.Expr, parts: dict[sympy.Symbol, list[sympy.Expr] | None],
                     splits: dict[sympy.Symbol, SplitRecord], subs: list[tuple[sympy.Symbol, sympy.Expr]],
                     X: np.ndarray, variables: list[sympy.Symbol], deadline: float | None = None,
-                    max_variants: int = 6, max_constants: int = 6) -> tuple[sympy.Expr, dict[sympy.Symbol, sympy.Expr]]:
+                    max_variants: int = 6, max_constants: int = 6, exchange: Any = None
+                    ) -> tuple[sympy.Expr, dict[sympy.Symbol, sympy.Expr]]:
     """The decomposition's composition (``template``, resolved except its split symbols) with each
     split that its exact rows complete replaced by that law; returns (the composition without split
     symbols, {split symbol: its exact law} for the completed ones). ``parts``: each leaf's fits
     (resolved into ``variables``); ``subs``: the new variables ``_u*`` in order of creation; ``X``:
-    the root's rows; ``deadline``: ``time.monotonic()`` after which no split is tried."""
+    the root's rows; ``deadline``: ``time.monotonic()`` after which no split is tried; ``exchange``: the
+    shards of a parallel search that join at once split the fits (the same result)."""
     done: dict[sympy.Symbol, sympy.Expr] = {}
 
     def resolve(e: sympy.Expr) -> sympy.Expr:
@@ -113,7 +119,8 @@ def complete_splits(template: sympy.Expr, parts: dict[sympy.Symbol, list[sympy.E
     for N, rec in splits.items():  # in order of creation: the inner splits first
         if deadline is not None and time.monotonic() > deadline:
             break
-        law = _complete(rec, parts, splits, done, resolve, X, variables, deadline, max_variants, max_constants)
+        law = _complete(rec, parts, splits, done, resolve, X, variables, deadline, max_variants, max_constants,
+                        exchange)
         if law is not None:
             done[N] = law
     return resolve(expand(template, splits, done)), done
@@ -122,7 +129,7 @@ def complete_splits(template: sympy.Expr, parts: dict[sympy.Symbol, list[sympy.E
 def _complete(rec: SplitRecord, parts: dict[sympy.Symbol, list[sympy.Expr] | None],
               splits: dict[sympy.Symbol, SplitRecord], done: dict[sympy.Symbol, sympy.Expr], resolve: Any,
               X: np.ndarray, variables: list[sympy.Symbol], deadline: float | None,
-              max_variants: int, max_constants: int) -> sympy.Expr | None:
+              max_variants: int, max_constants: int, exchange: Any = None) -> sympy.Expr | None:
     if not np.all(np.isfinite(rec.y)) or any(v is None for v in parts.values()):
         return None
     factor = None if rec.factor is None else resolve(rec.factor)
@@ -137,10 +144,12 @@ def _complete(rec: SplitRecord, parts: dict[sympy.Symbol, list[sympy.Expr] | Non
         if rec.kind == "linear" and i == 1 and np.min(np.abs(fvals)) <= 1e-9 * (np.max(np.abs(fvals)) or 1.0):
             continue  # b = (y − a)/x_k needs x_k away from zero
         others = [j for j in range(len(rec.parts)) if j != i]
-        for j in others:
-            if j not in known:
-                known[j] = _variants(rec.parts[j], rec.kind, parts, splits, done, resolve, X, variables,
-                                     max_variants, max_constants)
+        new = [j for j in others if j not in known]
+        tasks = [_variant_tasks(rec.parts[j], rec.kind, parts, splits, done, resolve, X, variables, max_variants,
+                                max_constants) for j in new]
+        found = share(exchange, [t for ts in tasks for t in ts])
+        for j, ts in zip(new, tasks):
+            known[j], found = _variants(found[:len(ts)], X, variables, max_variants), found[len(ts):]
         if any(not known[j] for j in others):
             continue
         target = rec.parts[i]
@@ -148,7 +157,8 @@ def _complete(rec: SplitRecord, parts: dict[sympy.Symbol, list[sympy.Expr] | Non
             rows = _rows(rec.kind, i, rec.y, [v for _, v in combo], fvals)
             if rows is None:
                 continue
-            fits = exact_forms(target.X, rows, target.symbols, math.inf if deadline is None else deadline)
+            fits = exact_forms(target.X, rows, target.symbols, math.inf if deadline is None else deadline,
+                               exchange=exchange)
             if not fits:
                 continue
             law = _law(rec, i, others, combo, resolve(fits[0]), factor)
@@ -177,36 +187,55 @@ def _values(expr: sympy.Expr, variables: list[sympy.Symbol], X: np.ndarray) -> n
     return v if np.all(np.isfinite(v)) else None
 
 
-def _variants(part: SplitPart, kind: str, parts: dict[sympy.Symbol, list[sympy.Expr]],
-              splits: dict[sympy.Symbol, SplitRecord], done: dict[sympy.Symbol, sympy.Expr], resolve: Any,
-              X: np.ndarray, variables: list[sympy.Symbol], max_variants: int,
-              max_constants: int) -> list[tuple[sympy.Expr, np.ndarray]]:
-    """A known part's candidate laws in ``variables`` with their values on ``X``: its composition with
-    every leaf's first fit, then one leaf's other fits at a time; each with its constants snapped on
-    the oracle's values of the part (within twice their error), and with every constant rounded to a
-    simple rational (:func:`_rounded`); those left with the fewest fitted constants first. The part of
-    a product (a sum) is known only up to a factor (a constant) that the last part takes: it is
-    snapped without it (:func:`_free`), ``0.79·ω + 0.0035`` as ``ω + 0.0044``."""
+def _variant_tasks(part: SplitPart, kind: str, parts: dict[sympy.Symbol, list[sympy.Expr]],
+                   splits: dict[sympy.Symbol, SplitRecord], done: dict[sympy.Symbol, sympy.Expr], resolve: Any,
+                   X: np.ndarray, variables: list[sympy.Symbol], max_variants: int, max_constants: int) -> list[Task]:
+    """A known part's candidate laws in ``variables``, one task per fit of the part (see :func:`_variants`):
+    its composition with every leaf's first fit, then one leaf's other fits at a time; each task gives
+    the fit with its constants snapped on the oracle's values of the part (within twice their error)
+    and with every constant rounded to a simple rational (:func:`_rounded`), None where that fails.
+    The part of a product (a sum) is known only up to a factor (a constant) that the last part takes:
+    it is snapped without it (:func:`_free`), ``0.79·ω + 0.0035`` as ``ω + 0.0044``."""
     expr = resolve(expand(part.expr, splits, done))
     leaves = [L for L in sorted(expr.free_symbols, key=str) if L in parts]
     base = {L: parts[L][0] for L in leaves}
     choices = [base] + [{**base, L: alt} for L in leaves for alt in parts[L][1:]]
-    out: list[tuple[int, int, sympy.Expr, np.ndarray]] = []
-    seen: set[str] = set()
+    tasks = []
     for ch in choices[:3 * max_variants]:
         fitted = expr.xreplace(ch)
         if fitted.free_symbols - set(variables) or len(fitted.atoms(sympy.Float)) > max_constants:
             continue  # (a part of many fitted constants will not snap to an exact law: not worth the time)
-        fitted, target = _free(fitted, kind, part.y, X, variables)
-        # the oracle's values of a part can be biased by a few times their error (0.994 for a 1), so
-        # every constant rounded to a simple rational within 1 % is tried too; a wrong snap or rounding
-        # leaves the last part's rows inexact, and is dropped there
-        for how in range(2):
-            try:
-                e = snap(fitted, X, target, tol=max(2 * part.error, 1e-6), variables=variables,
-                         max_constants=max_constants).expr if how == 0 else _rounded(fitted, X, variables)
-            except (ValueError, TypeError, ArithmeticError, RecursionError):
-                continue
+        name = value_name("variant", X, part.y, split=kind, expr=sympy.srepr(fitted), error=part.error,
+                          max_constants=max_constants, variables=str(variables))
+        tasks.append((name, functools.partial(_snapped, fitted, kind, part, X, variables, max_constants)))
+    return tasks
+
+
+def _snapped(fitted: sympy.Expr, kind: str, part: SplitPart, X: np.ndarray, variables: list[sympy.Symbol],
+             max_constants: int) -> list[sympy.Expr | None]:
+    fitted, target = _free(fitted, kind, part.y, X, variables)
+    # the oracle's values of a part can be biased by a few times their error (0.994 for a 1), so
+    # every constant rounded to a simple rational within 1 % is tried too; a wrong snap or rounding
+    # leaves the last part's rows inexact, and is dropped there
+    out: list[sympy.Expr | None] = []
+    for how in range(2):
+        try:
+            out.append(snap(fitted, X, target, tol=max(2 * part.error, 1e-6), variables=variables,
+                            max_constants=max_constants).expr if how == 0 else _rounded(fitted, X, variables))
+        except (ValueError, TypeError, ArithmeticError, RecursionError):
+            out.append(None)
+    return out
+
+
+def _variants(snapped: list[list[sympy.Expr | None]], X: np.ndarray, variables: list[sympy.Symbol],
+              max_variants: int) -> list[tuple[sympy.Expr, np.ndarray]]:
+    """The distinct values of the :func:`_variant_tasks` of a part, with their values on ``X``, those
+    left with the fewest fitted constants first (a fitted constant left over makes no row exact), then
+    the simplest (a leaf's alternatives can snap to ``√(m²)`` where its first fit snaps to ``m``)."""
+    out: list[tuple[int, int, int, sympy.Expr, np.ndarray]] = []
+    seen: set[str] = set()
+    for pair in snapped:
+        for how, e in enumerate(pair):
             if e is None:
                 continue
             key = sympy.srepr(e)
@@ -216,8 +245,6 @@ def _variants(part: SplitPart, kind: str, parts: dict[sympy.Symbol, list[sympy.E
             v = _values(e, variables, X)
             if v is not None:
                 out.append((len(e.atoms(sympy.Float)), complexity(e), how, e, v))
-    # the ones whose constants all snapped first (a fitted constant left over makes no row exact), then
-    # the simplest (a leaf's alternatives can snap to ``√(m²)`` where its first fit snaps to ``m``)
     out.sort(key=lambda r: r[:3])
     return [(e, v) for *_, e, v in out[:max_variants]]
 

@@ -30,7 +30,7 @@ a worker beside the other jobs rather than in the search's own process. A decomp
 also claims each leaf it reaches (:meth:`first`): the first to claim a leaf fits it.
 
 Within a leaf or an exact-rows test, the independent pieces of work (a fit per target transform,
-the rationals, the dictionary of each transform) are :data:`Task`\ s: shards that reach the same
+the rationals, the dictionary of each transform) are :data:`Task` s: shards that reach the same
 tasks at once split them (:func:`share`), and a shard whose own leaves are done computes, last first,
 the tasks of the leaves another shard is fitting (:meth:`help`).
 

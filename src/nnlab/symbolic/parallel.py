@@ -62,7 +62,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from .exchange import Exchange
-from .search import HELPERS, SHARDS, Candidate, CandidateResult, merge_shards, run_candidate
+from .search import HELPERS, JOINED_TOGETHER, SHARDS, Candidate, CandidateResult, merge_shards, run_candidate
 
 __all__ = ["CandidateJob", "run_jobs", "check_n_jobs", "dask_client", "expected_cost", "dispatch_order"]
 
@@ -126,24 +126,28 @@ class CandidateJob:
         return Exchange(os.path.dirname(self.cancel), f"job{self.index}")
 
     def _join(self, mine: CandidateResult, exchange: Exchange | None) -> CandidateResult:
-        """A shard's end: publish its share; the shard that finds every other share already published
-        (the last to end) joins them itself, here on its worker (:meth:`merge`, the arithmetic of the
-        search's own process), and returns the candidate's result marked ``joined``. The others, and
-        every shard where nothing is shared, return their share for the search to join."""
+        """A shard's end: publish its share; the shard that finds every other share published claims the
+        join and joins them itself, here on its worker (:meth:`merge`, the arithmetic of the search's own
+        process), and returns the candidate's result marked ``joined``. The others, and every shard where
+        nothing is shared, return their share for the search to join. A candidate of
+        :data:`~nnlab.symbolic.search.JOINED_TOGETHER` splits its join between the shards: a shard that
+        ends first waits up to :data:`JOIN_WAIT` of its own run time (at most :data:`JOIN_WAIT_MAX` seconds) for the other shares, and, when they
+        come, helps the one that joins (the same result, sooner) before it returns its share."""
         if self.shard is None or exchange is None or mine.partial is None:
             return mine
         j, K = self.shard
         if not exchange.post(f"part{j}", mine):
             return mine
-        parts = {j: mine}
-        for k in range(K):
-            if k != j:
-                parts[k] = exchange.peek(f"part{k}")
-                if parts[k] is None:
-                    return mine  # a later shard joins
-        if not exchange.claim("join"):
-            return mine  # two shards ended at once: the other one joins
-        out = self.merge([parts[k] for k in range(K)])
+        together = self.candidate.name in JOINED_TOGETHER
+        wait = min(JOIN_WAIT * (time.monotonic() - exchange.started), JOIN_WAIT_MAX) if together else 0.0
+        parts = _shares(exchange, j, K, mine, wait)
+        if parts is None:
+            return mine  # a later shard joins
+        if not exchange.claim("join"):  # the other shard joins (two ended at once, or this one waited)
+            if together:
+                self.merge(parts, exchange, helping=True)
+            return mine
+        out = self.merge(parts, exchange if together else None)
         out.joined = True
         return out
 
@@ -164,14 +168,38 @@ class CandidateJob:
             out.append(replace(self, helper=True))
         return out
 
-    def merge(self, parts: Sequence[CandidateResult]) -> CandidateResult:
-        """Join the results of :meth:`shards` (in their order) with the arithmetic of a job."""
+    def merge(self, parts: Sequence[CandidateResult], exchange: Exchange | None = None,
+              helping: bool = False) -> CandidateResult:
+        """Join the results of :meth:`shards` (in their order) with the arithmetic of a job; ``exchange``,
+        ``helping``: shards that join at once (see :meth:`_join`)."""
         if len(parts) == 1 and parts[0].partial is None:
             return parts[0]
         with _one_thread():
             Xtr, ytr, Xva, yva = self.data
             return merge_shards(list(parts), Xtr, ytr, Xva, yva, list(self.variables), self.library,
-                                deadline=self._mono(), **dict(self.options))
+                                deadline=self._mono(), exchange=exchange, helping=helping, **dict(self.options))
+
+
+# how long a shard that ends first waits for the other shares of a join it can help with: this share
+# of its own run time, at most JOIN_WAIT_MAX seconds (the next job on its worker starts that much later)
+JOIN_WAIT, JOIN_WAIT_MAX = 0.5, 2.0
+
+
+def _shares(exchange: Exchange, j: int, K: int, mine: CandidateResult, wait: float) -> list[CandidateResult] | None:
+    """Every shard's share once all are published (waiting up to ``wait`` seconds), else None."""
+    end = time.monotonic() + wait
+    parts: dict[int, CandidateResult] = {j: mine}
+    while True:
+        for k in range(K):
+            if k not in parts:
+                got = exchange.peek(f"part{k}")
+                if got is not None:
+                    parts[k] = got
+        if len(parts) == K:
+            return [parts[k] for k in range(K)]
+        if time.monotonic() >= end:
+            return None
+        time.sleep(0.005)
 
 
 @contextlib.contextmanager

@@ -46,6 +46,9 @@ SHARDS = {"composite": 4, "decompose": 2}
 # one is made, ...): the second shard (or, for an unsharded candidate, a helper job handed out right
 # after it)
 HELPERS = {"decompose"}
+# sharded candidates whose join splits its work between the shards (the decomposition's completion by
+# exact rows: exact_parts.py): a shard that ends first waits a little for the others' shares and helps
+JOINED_TOGETHER = {"decompose"}
 
 _NUMERIC_ERRORS = NUMERIC_ERRORS
 
@@ -200,9 +203,12 @@ def _run(cand: Candidate, res: CandidateResult, Xtr: np.ndarray, ytr: np.ndarray
 
 def merge_shards(parts: list[CandidateResult], Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray,
                  yva: np.ndarray, variables: list[sympy.Symbol], lib: Library, *, grid: int, k: int,
-                 snap_tol: float, deadline: float | None, **_: Any) -> CandidateResult:
+                 snap_tol: float, deadline: float | None, exchange: Any = None, helping: bool = False,
+                 **_: Any) -> CandidateResult:
     """Join the K shards of one candidate (``parts[j]`` ran with ``shard=(j, K)``) into the result the
-    unsharded :func:`run_candidate` gives. A shard that failed, was skipped or cancelled is the result."""
+    unsharded :func:`run_candidate` gives. A shard that failed, was skipped or cancelled is the result.
+    ``exchange`` / ``helping`` (:data:`JOINED_TOGETHER`): shards that join at once split the join's work;
+    a helping one stops at the end of its share (its result is not used)."""
     cand = parts[0].candidate
     for p in parts:
         if p.partial is None:
@@ -210,6 +216,8 @@ def merge_shards(parts: list[CandidateResult], Xtr: np.ndarray, ytr: np.ndarray,
     from .composite import check_shards, merge_composite
     from .decompose_candidate import ShardsDisagree, run_decompose, merge_shards as merge_decompose
 
+    if helping and cand.name not in JOINED_TOGETHER:
+        return CandidateResult(cand, note="helper: no shared work in this join")
     if cand.name == "composite":
         check_shards([p.partial for p in parts])
     t0 = time.monotonic()
@@ -222,8 +230,11 @@ def merge_shards(parts: list[CandidateResult], Xtr: np.ndarray, ytr: np.ndarray,
                                 k=k, snap_tol=snap_tol, deadline=deadline)
             else:
                 try:
-                    merge_decompose(res, [p.partial for p in parts], Xtr, ytr, Xva, yva, variables, snap_tol)
+                    merge_decompose(res, [p.partial for p in parts], Xtr, ytr, Xva, yva, variables, snap_tol,
+                                    exchange, helping)
                 except ShardsDisagree:  # a clock made the shards decide apart (a binding time limit): redo it whole
+                    if helping:
+                        return res
                     res = CandidateResult(cand)
                     run_decompose(res, Xtr, ytr, Xva, yva, variables, lib, snap_tol=snap_tol, deadline=deadline)
         except _NUMERIC_ERRORS as e:
