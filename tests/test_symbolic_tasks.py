@@ -1,7 +1,6 @@
 """The decomposition's shards split the independent fits of a leaf (issue 12): tasks shared through the
 exchange (exchange.share, Exchange.help), each computed once; the result is the one of one process."""
 import dataclasses
-import os
 import time
 
 import numpy as np
@@ -90,15 +89,67 @@ def test_a_shard_helps_with_the_leaf_another_shard_fits_and_the_merge_is_the_law
     claim = tmp_path / "job3.leaf0.claim"
     claim.touch()  # shard 0 is fitting the first leaf
     fits = []
-    suggest = leaf.suggest
-    monkeypatch.setattr(leaf, "suggest", lambda *a, **k: fits.append(os.getpid()) or suggest(*a, **k))
+    for fn in ("coarse_fits", "refined_fit"):  # the library fits of a one-variable leaf
+        monkeypatch.setattr(leaf, fn, lambda *a, f=getattr(leaf, fn), **k: fits.append(f.__name__) or f(*a, **k))
     p2 = second()
     helped = len(fits)
     assert p2.partial["decomposition"].tree["children"][0].get("deferred") == 0
-    assert helped >= 2  # its own leaf's library fits and the other leaf's
+    assert fits.count("coarse_fits") == 6  # its own leaf's and the other leaf's, for y, 1/y and y²
     claim.unlink()  # (so that shard 0, run here after it, takes the first leaf as it did)
     p1 = first()
     assert len(fits) == helped  # every fit of the first leaf was taken from shard 1
     merged = p1 if getattr(p1, "joined", False) else job.merge([p1, p2])
     assert sympy.srepr(merged.expr) == sympy.srepr(alone.expr)
     assert (merged.val_error, merged.note, merged.tree) == (alone.val_error, alone.note, alone.tree)
+
+
+def test_shards_that_join_together_split_the_completion_and_give_the_law_of_one_process(tmp_path, monkeypatch):
+    """A join helped: the helping shard, run first here, makes every fit of the completion by exact rows
+    (the known part's snaps, the last part's closed forms); the joining shard makes none of them itself
+    and gives the law of n_jobs=1 bit for bit."""
+    import nnlab.symbolic.dictionary as dictionary
+    import nnlab.symbolic.exact_parts as exact_parts
+    from nnlab.symbolic.library import LIBRARY
+    from nnlab.symbolic.parallel import CandidateJob
+    from nnlab.symbolic.search import Candidate
+
+    rng = np.random.default_rng(3)
+    X = rng.uniform(1, 3, (160, 3))
+    y = X[:, 0] * (X[:, 1] ** 2 + X[:, 2] ** 2) / 2
+    data = (X[:120], y[:120], X[120:], y[120:])
+    opts = tuple(dict(grid=5, k=3, steps=20, lamb=0.0, r2_threshold=0.99, snap_tol=1e-6).items())
+    job = CandidateJob(3, Candidate("decompose"), data, tuple(sympy.symbols("a b c")), LIBRARY, opts,
+                       time.time() + 3600)
+    alone = job()
+    assert alone.tree.get("completed by exact rows")  # the split's last part named by its rows
+    parts = [shard() for shard in job.shards(2)]  # (no exchange: the shards deal the leaves by index)
+    ex = Exchange(str(tmp_path), "job3")
+    helped = job.merge(parts, ex, helping=True)
+    assert helped.expr is None  # a helper's own result is not used
+    made = []
+    snap, fit_columns = exact_parts.snap, dictionary._fit_columns
+    monkeypatch.setattr(exact_parts, "snap", lambda *a, **k: made.append("snap") or snap(*a, **k))
+    monkeypatch.setattr(dictionary, "_fit_columns", lambda *a, **k: made.append("dictionary") or fit_columns(*a, **k))
+    merged = job.merge(parts, ex)
+    assert made == []
+    assert sympy.srepr(merged.expr) == sympy.srepr(alone.expr)
+    assert (merged.val_error, merged.note, merged.tree) == (alone.val_error, alone.note, alone.tree)
+
+
+def test_a_shard_waits_for_the_other_shares_only_so_long(tmp_path):
+    import threading
+
+    from nnlab.symbolic.parallel import _shares
+    from nnlab.symbolic.search import Candidate, CandidateResult
+
+    ex = Exchange(str(tmp_path), "job3")
+    mine = CandidateResult(Candidate("decompose"), partial={"share": 0})
+    t0 = time.monotonic()
+    assert _shares(ex, 0, 2, mine, wait=0.1) is None  # the other shard is not done: it joins
+    assert time.monotonic() - t0 < 2
+    other = CandidateResult(Candidate("decompose"), partial={"share": 1})
+    late = threading.Timer(0.05, lambda: Exchange(str(tmp_path), "job3").post("part1", other))
+    late.start()
+    got = _shares(ex, 0, 2, mine, wait=30)
+    late.join()
+    assert [g.partial for g in got] == [{"share": 0}, {"share": 1}]

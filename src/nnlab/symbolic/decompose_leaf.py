@@ -20,7 +20,7 @@ from .affine import canonical
 from .dictionary import dictionary_tasks
 from .exchange import Task, share, value_name
 from .library import Library
-from .matching import suggest
+from .matching import coarse_fits, refined_fit, to_refine
 from .polish import evaluate, formula_error, relative_rmse
 from .rational import fit_rational
 from .search import Candidate, run_candidate
@@ -160,13 +160,19 @@ class LeafFits:
     def leaf1(self, node: _Node, info: dict[str, Any]) -> tuple[sympy.Expr, dict[str, Any]]:
         """One variable: ``c·f(a·x + b) + d`` for every library function, on y, 1/y and y²; sparse atom
         sums and rationals in (x, cos x); last, loosely fitting two-term sums (see :meth:`leaf1_tasks`)."""
-        scored, loose = self.leaf1_tasks(node)
-        deferred = self.defer(info, scored + loose)
+        functions, closed, loose = self.leaf1_tasks(node)
+        tasks = [t for group in functions for t in group] + closed + loose
+        deferred = self.defer(info, tasks)
         if deferred is not None:
             return deferred
         sym, y = node.symbols[0], node.y
-        found = share(self.exchange, scored + loose)
-        options = [o for f in found[:len(scored)] for o in f]  # (relative error, cost, expr, label)
+        found = share(self.exchange, tasks)
+        options = []  # (relative error, cost, expr, label)
+        for group in functions:  # each transform's functions in the order of suggest: by r², then by rank
+            fits, found = sorted(f for part in found[:len(group)] for f in part), found[len(group):]
+            fits.sort(key=lambda f: -(f[2].r2 if math.isfinite(f[2].r2) else -1e300))
+            options += [f[3] for f in fits if f[3] is not None]
+        options += [o for f in found[:len(closed)] for o in f]
         if not options:
             mean = self.placeholder([sympy.Float(float(np.mean(y)))])
             return mean, {**info, "split": "leaf", "note": "no function fits"}
@@ -178,60 +184,84 @@ class LeafFits:
         for o in good[1:3] + sorted(options, key=lambda o: o[0])[:3]:
             if len(alts) < 4 and all(o[2] != a for a in alts):
                 alts.append(o[2])
-        sums = [e for f in found[len(scored):] for e in f if all(e != a for a in alts)]
+        sums = [e for f in found[len(closed):] for e in f if all(e != a for a in alts)]
         alts += sorted(sums, key=lambda e: formula_error(e, [sym], node.X, y))[:2]
         return self.placeholder(alts), {**info, "split": "leaf", "candidate": label, "error": err,
                                         "formula": str(expr), "alternatives": len(alts) - 1}
 
-    def leaf1_tasks(self, node: _Node) -> tuple[list[Task], list[Task]]:
+    def leaf1_tasks(self, node: _Node) -> tuple[list[list[Task]], list[Task], list[Task]]:
         """The independent fits of a one-variable leaf (:data:`~nnlab.symbolic.exchange.Task` s, which
-        the shards of a decomposition split): the scored ones, each giving options ``(relative error,
-        cost, expr, label)`` (every library function on y, 1/y and y²; sparse atom sums of y, y², 1/y,
-        1/y², which cost more than one library function, so a single function that fits as well is
-        preferred; rationals in (x, cos x) or (x, sin x): sin²(x/2)/(x/2)² = 2(1 − cos x)/x²), and the
-        loose ones, each giving formulas: two-term sums that fit the oracle's values only loosely (a
-        derived oracle 0.2 % off misses 1/√(1 − 1/w²) = two terms in 1/y² at 3 times its error, and a
-        more flexible function fits it closer): a split's exact rows can still confirm them
-        (:func:`~nnlab.symbolic.exact_parts.complete_splits`)."""
+        the shards of a decomposition split), in three kinds:
+
+        - every library function ``c·f(a·x + b) + d`` fitted to y, 1/y and y² (a group of tasks per
+          target, see :meth:`_function_tasks`), each giving ``(rank, name, fit, option)`` where an option
+          is ``(relative error on y, cost, expr, label)`` or None;
+        - sparse atom sums of y, y², 1/y, 1/y² (they cost more than one library function, so a single
+          function that fits as well is preferred) and rationals in (x, cos x) or (x, sin x):
+          sin²(x/2)/(x/2)² = 2(1 − cos x)/x²; each gives options;
+        - loose two-term sums, each giving formulas: they fit the oracle's values only loosely (a
+          derived oracle 0.2 % off misses 1/√(1 − 1/w²) = two terms in 1/y² at 3 times its error, and a
+          more flexible function fits it closer), but a split's exact rows can still confirm them
+          (:func:`~nnlab.symbolic.exact_parts.complete_splits`)."""
         X, y, sym = node.X, node.y, node.symbols[0]
         floor = node.sigma / (rms(y) or 1.0)
         s = fixed_sign(y)
-        scored: list[Task] = [(value_name("leaf1-functions", X, y, transform=t[0]),
-                               functools.partial(self._function_options, node, t))
-                              for t in LEAF1_TRANSFORMS if t[4](y, s)]
+        functions = [self._function_tasks(node, t) for t in LEAF1_TRANSFORMS if t[4](y, s)]
 
         def options(found: list[sympy.Expr], cost: int, label: str) -> list[tuple[float, int, sympy.Expr, str]]:
             errs = [(formula_error(e, [sym], X, y), e) for e in found]
             return [(err, cost + len(e.atoms(sympy.Float)), e, label) for err, e in errs if math.isfinite(err)]
-        for name, fit in dictionary_tasks(X, y, [sym], tol=3 * floor + 1e-9, max_terms=3):
-            scored.append((f"{name}-scored", lambda fit=fit: options(fit(), 3, "dictionary")))
+        closed = [(f"{name}-scored", lambda fit=fit: options(fit(), 3, "dictionary"))
+                  for name, fit in dictionary_tasks(X, y, [sym], tol=3 * floor + 1e-9, max_terms=3)]
         trig = value_name("leaf1-trig", X, y, tol=3 * floor + 1e-9)
-        scored.append((trig, lambda: options(fit_trig_rational(X, y, [sym], tol=3 * floor + 1e-9,
+        closed.append((trig, lambda: options(fit_trig_rational(X, y, [sym], tol=3 * floor + 1e-9,
                                                                 deadline=self.deadline)[:2], 4, "rational")))
         spread = rms(y - y.mean()) / (rms(y) or 1.0)  # (a constant is this far off: never loose enough)
         loose = dictionary_tasks(X, y, [sym], tol=min(max(30 * floor, 1e-2), 0.2 * spread), max_terms=2)
-        return scored, loose
+        return functions, closed, loose
 
-    def _function_options(self, node: _Node, transform: tuple) -> list[tuple[float, int, sympy.Expr, str]]:
-        """Every library function ``c·f(a·x + b) + d`` fitted to ``T(y)`` (``transform``, one of
-        :data:`LEAF1_TRANSFORMS`): (relative error on y, cost, expr for y, label)."""
+    def _function_tasks(self, node: _Node, transform: tuple, refine_top: int = 6) -> list[Task]:
+        """Every library function fitted to ``T(y)`` (``transform``, one of :data:`LEAF1_TRANSFORMS`) as
+        :func:`~nnlab.symbolic.matching.suggest` fits them: a task per function it refits (the coarse
+        rank ``r < refine_top``), then one for the others; they share the coarse ranking (made once,
+        by the first task that needs it)."""
         tname, T, _, inv, _ = transform
         x, y, sym = node.X[:, 0], node.y, node.symbols[0]
         s = fixed_sign(y)
-        out = []
-        for fname, fit in suggest(x, T(y), self.lib, refine_top=6):
+        def name(kind: str, **args: Any) -> str:
+            return value_name(kind, node.X, y, transform=tname, refine_top=refine_top, **args)
+        ranked = (name("leaf1-ranking"), lambda: coarse_fits(x, T(y), self.lib))
+        ranking = functools.cache(lambda: share(self.exchange, [ranked])[0])
+
+        def option(fname: str, fit: Any) -> tuple[float, int, sympy.Expr, str] | None:
             if fname in ("abs", "sgn") or not math.isfinite(fit.r2):
-                continue
+                return None
             fit = canonical(fname, fit)
             pred = _affine_expr(fname, fit, sym, self.lib)
             try:
                 err = relative_rmse(inv(evaluate(pred, [sym], node.X), s), y)
             except (ValueError, TypeError, ArithmeticError):
-                continue
-            if math.isfinite(err):
-                cost = self.lib[fname].complexity + (0 if tname == "y" else 2)
-                out.append((err, cost, inv(pred, s), f"{fname} on {tname}"))
-        return out
+                return None
+            cost = self.lib[fname].complexity + (0 if tname == "y" else 2)
+            return (err, cost, inv(pred, s), f"{fname} on {tname}") if math.isfinite(err) else None
+
+        def fits(ranks: list[int], refine: bool) -> list[tuple[int, str, Any, Any]]:
+            coarse = ranking()
+            out = []
+            for r in ranks:
+                n, fit = coarse[r]
+                fit = canonical(n, refined_fit(x, T(y), n, self.lib) if refine else fit)
+                out.append((r, n, fit, option(n, fit)))
+            return out
+
+        def refine(r: int) -> list[tuple[int, str, Any, Any]]:
+            return fits([r], True) if r in to_refine(ranking(), refine_top) else []
+
+        def rest() -> list[tuple[int, str, Any, Any]]:
+            todo = set(to_refine(ranking(), refine_top))
+            return fits([r for r in range(len(ranking())) if r not in todo], False)
+        return [(name("leaf1-refined", rank=r), functools.partial(refine, r)) for r in range(refine_top)] + \
+            [(name("leaf1-unrefined"), rest)]
 
 
 def _rational(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol], tol: float,

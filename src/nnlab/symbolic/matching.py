@@ -21,7 +21,8 @@ from .edges import SymbolicEdges
 from .formula import layer_dims
 from .library import LIBRARY, Library
 
-__all__ = ["EdgeMatch", "suggest", "choose", "auto_symbolic", "install_closest", "layer_inputs"]
+__all__ = ["EdgeMatch", "suggest", "coarse_fits", "to_refine", "refined_fit", "choose", "auto_symbolic",
+           "install_closest", "layer_inputs"]
 
 
 @dataclass
@@ -50,8 +51,19 @@ def suggest(x: Any, y: Any, lib: Library | None = None, names: Iterable[str] | N
             refine_top: int = 5) -> list[tuple[str, AffineFit]]:
     """Fit every library function (or ``names``) to ``y ≈ c·f(a·x + b) + d``; sorted by r².
 
-    All functions get a coarse grid fit; the ``refine_top`` best are refit with zoom and
-    least-squares refinement (the others cannot overtake them by much)."""
+    All functions get a coarse grid fit (:func:`coarse_fits`); the ``refine_top`` best are refit with
+    zoom and least-squares refinement (:func:`refined_fit`; the others cannot overtake them by much)."""
+    lib = LIBRARY if lib is None else lib
+    coarse = coarse_fits(x, y, lib, names)
+    todo = set(to_refine(coarse, refine_top))
+    fits = [(n, canonical(n, refined_fit(x, y, n, lib) if rank in todo else fit)) for rank, (n, fit) in enumerate(coarse)]
+    fits.sort(key=lambda t: -(t[1].r2 if math.isfinite(t[1].r2) else -1e300))
+    return fits
+
+
+def coarse_fits(x: Any, y: Any, lib: Library | None = None, names: Iterable[str] | None = None
+                ) -> list[tuple[str, AffineFit]]:
+    """:func:`suggest`'s ranking: every function's grid fit on a thinned sample, best r² first."""
     lib = LIBRARY if lib is None else lib
     names = list(lib) if names is None else list(names)
     xt, yt = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
@@ -59,13 +71,18 @@ def suggest(x: Any, y: Any, lib: Library | None = None, names: Iterable[str] | N
     coarse = [(n, fit_affine(xt[::step], yt[::step], n, lib, refine=False, iterations=1, grid_number=31))
               for n in names]
     coarse.sort(key=lambda t: -(t[1].r2 if math.isfinite(t[1].r2) else -1e300))
-    fits = []
-    for rank, (n, fit) in enumerate(coarse):
-        if rank < refine_top and n not in ("0", "x") and math.isfinite(fit.r2):
-            fit = fit_affine(x, y, n, lib, grid_number=25, iterations=3)
-        fits.append((n, canonical(n, fit)))
-    fits.sort(key=lambda t: -(t[1].r2 if math.isfinite(t[1].r2) else -1e300))
-    return fits
+    return coarse
+
+
+def to_refine(coarse: Sequence[tuple[str, AffineFit]], refine_top: int) -> list[int]:
+    """The ranks of :func:`coarse_fits` that :func:`suggest` refits: the ``refine_top`` best, but
+    not the constant and the identity (their fits are exact already) nor a function undefined on x."""
+    return [r for r, (n, fit) in enumerate(coarse[:refine_top]) if n not in ("0", "x") and math.isfinite(fit.r2)]
+
+
+def refined_fit(x: Any, y: Any, name: str, lib: Library | None = None) -> AffineFit:
+    """:func:`suggest`'s refit of one function on every sample: a finer zoom and least squares."""
+    return fit_affine(x, y, name, lib, grid_number=25, iterations=3)
 
 
 def choose(fits: Sequence[tuple[str, AffineFit]], lib: Library | None = None, r2_threshold: float = 0.99,

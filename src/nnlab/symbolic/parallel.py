@@ -272,7 +272,7 @@ class _Watch:
     fires inside an ``import`` (the module would stay half-initialised in ``sys.modules``: once,
     ``triton.language`` without ``core``, and every later job of that worker failed)."""
 
-    def __init__(self, *cancel: str | None, every: float = 0.02) -> None:
+    def __init__(self, *cancel: str | None, every: float = 0.005) -> None:
         self.files = [c for c in cancel if c is not None]  # any of them ends the job
         self.cancel = self.files or None
         self.every = every
