@@ -30,7 +30,9 @@ candidate gives (``n_jobs=1`` runs it unsplit). A job that no longer matters is 
 the shards share a folder (local processes, a LocalCluster), the last shard to end joins them
 itself on its worker (:meth:`CandidateJob._join`: the same arithmetic), so a long join (the final
 snap of a decomposition's law, the composite's exact fits) runs beside the other jobs instead of
-competing with both workers from this process.
+competing with both workers from this process. The decomposition's shards join together
+(:data:`~nnlab.symbolic.search.JOINED_TOGETHER`): one that ends first waits a little for the other
+shares (:data:`JOIN_WAIT`) and then splits the join's fits with the shard that joins.
 
 Exchange: the jobs of a candidate listed in :data:`~nnlab.symbolic.search.HELPERS` (its shards,
 or, unsharded, the candidate and a helper job handed out right after it, ``helper=True``) share
@@ -40,6 +42,8 @@ taken by the others; a job that starts while another computes the first value co
 one that may be needed later (the raw-input surrogate). A value is a pure function of its name, so
 the result is the one of ``n_jobs=1`` either way; a helper's own result is dropped. Where the folder
 is not shared (a cluster without a common file system) every job computes what it needs itself.
+The decomposition's shards also split the independent fits of each leaf and exact-rows test
+(:func:`~nnlab.symbolic.exchange.share`, :meth:`~nnlab.symbolic.exchange.Exchange.help`).
 
 Cheap jobs first: the leading jobs cheaper than a worker's round trip (:data:`INLINE_COST`) run in
 this process before any job goes to a worker; a law they end starts no worker at all.
@@ -272,7 +276,7 @@ class _Watch:
     fires inside an ``import`` (the module would stay half-initialised in ``sys.modules``: once,
     ``triton.language`` without ``core``, and every later job of that worker failed)."""
 
-    def __init__(self, *cancel: str | None, every: float = 0.005) -> None:
+    def __init__(self, *cancel: str | None, every: float = 0.02) -> None:
         self.files = [c for c in cancel if c is not None]  # any of them ends the job
         self.cancel = self.files or None
         self.every = every
