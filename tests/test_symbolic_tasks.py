@@ -153,3 +153,23 @@ def test_a_shard_waits_for_the_other_shares_only_so_long(tmp_path):
     got = _shares(ex, 0, 2, mine, wait=30)
     late.join()
     assert [g.partial for g in got] == [{"share": 0}, {"share": 1}]
+
+
+def test_trigonometric_rationals_through_an_exchange_are_the_same_and_made_once(tmp_path, monkeypatch):
+    """The feature choices of each number of cosines are tasks: through an exchange the fits are the ones
+    made without it, and a second job asking for them computes none."""
+    import nnlab.symbolic.trig_rational as trig
+
+    rng = np.random.default_rng(4)
+    X = rng.uniform(0.2, 0.8, (60, 2))
+    y = (1 - X[:, 0] ** 2) / (1 + X[:, 0] * np.cos(X[:, 1]))  # a conic: one cosine
+    a, b = sympy.symbols("a b")
+    alone = trig.fit_trig_rational(X, y, [a, b], tol=1e-9)
+    assert alone
+    shared = trig.fit_trig_rational(X, y, [a, b], tol=1e-9, exchange=Exchange(str(tmp_path), "job3"))
+    assert [sympy.srepr(e) for e in shared] == [sympy.srepr(e) for e in alone]
+    fits = []
+    fit_forms = trig._fit_forms
+    monkeypatch.setattr(trig, "_fit_forms", lambda *a, **k: fits.append(1) or fit_forms(*a, **k))
+    again = trig.fit_trig_rational(X, y, [a, b], tol=1e-9, exchange=Exchange(str(tmp_path), "job3"))
+    assert fits == [] and [sympy.srepr(e) for e in again] == [sympy.srepr(e) for e in alone]

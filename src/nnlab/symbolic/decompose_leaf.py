@@ -51,7 +51,7 @@ def exact_forms(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol], deadl
     tasks = closed_form_tasks(X, y, symbols, tol / 3, degree, deadline, max_terms=6)
     fits = [e for found in share(exchange, tasks) for e in found]
     if not fits:
-        fits = fit_trig_rational(X, y, symbols, tol=tol / 3, deadline=deadline)[:3]
+        fits = fit_trig_rational(X, y, symbols, tol=tol / 3, deadline=deadline, exchange=exchange)[:3]
     scored = [(formula_error(e, symbols, X, y), i, e) for i, e in enumerate(fits)]
     # every fit within tol is exact: the simplest first (P/Q before the √ of its square)
     return [e for *_, e in sorted((sympy.count_ops(e), err, i, e) for err, i, e in scored if err <= tol)]
@@ -108,7 +108,8 @@ class LeafFits:
         # form found on the oracle's values, so a looser fit still names the right form (beside a
         # dense P/Q that merely fits those values as closely)
         wanted = not (rats or sums) if node.exact else 3 * floor <= 1e-2
-        trig = fit_trig_rational(X, y, node.symbols, tol=3 * floor, deadline=self.deadline)[:3] if wanted else []
+        trig = fit_trig_rational(X, y, node.symbols, tol=3 * floor, deadline=self.deadline,
+                                 exchange=self.exchange)[:3] if wanted else []
         if node.exact or rats or sums:  # the trigonometric fits join the other closed forms
             rats, trig = rats + trig, []
         if rats or sums:  # the more accurate first; the parts' rows decide among them later

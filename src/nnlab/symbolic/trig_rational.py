@@ -12,14 +12,16 @@ transforms, each a linear-algebra fit.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import sympy
 
+from .exchange import share, value_name
 from .polish import formula_error
 from .rational import _design, _null, fit_rational, monomials, scaled_rows
 from .transforms import fixed_sign
@@ -53,7 +55,8 @@ def target_transforms(y: np.ndarray) -> list[tuple[str, np.ndarray, float, Calla
 
 
 def fit_trig_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol], *, tol: float = 1e-7,
-                      max_vars: int = 3, max_terms: int = 8, deadline: float | None = None) -> list[sympy.Expr]:
+                      max_vars: int = 3, max_terms: int = 8, deadline: float | None = None,
+                      exchange: Any = None) -> list[sympy.Expr]:
     """Formulas ``y = T⁻¹(P(φ(x))/Q(φ(x)))`` with at least one ``φ_j`` a cosine or sine, each
     fitting (X (N, n), y (N,)) within relative error ``tol`` on ``T(y)`` (times the transform's
     amplification); the fewest trigonometric features first, at most ``max_vars`` variables and
@@ -61,7 +64,9 @@ def fit_trig_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol
     Plain rationals (every ``φ_j = x_j``) are :func:`~nnlab.symbolic.rational.fit_rational`'s job.
 
     Returns the fits of the first number of trigonometric features that gives any, the sparsest
-    (fewest terms in ``P`` and ``Q``) first, then the most accurate (empty when none fits)."""
+    (fewest terms in ``P`` and ``Q``) first, then the most accurate (empty when none fits).
+    ``exchange``: the shards of a decomposition that fit the same rows split the feature choices of
+    each number (:func:`~nnlab.symbolic.exchange.share`); the same formulas."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     n = X.shape[1]
@@ -74,46 +79,57 @@ def fit_trig_rational(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol
     # surrogate's values (tol well above rounding): degree 2, the sparsest fit of all pairs
     loose = tol > 1e-5
     degree = (2 if loose else 4) if n <= 2 else (2 if loose else 3)
-    found: list[tuple[int, float, sympy.Expr]] = []  # (terms of P and Q, error, formula)
-    level = None
-    for combo in choices:
-        k = sum(c > 0 for c in combo)
-        if level is not None and k > level:
-            break
-        if deadline is not None and time.monotonic() > deadline:
-            break
+
+    def late() -> bool:
+        return deadline is not None and time.monotonic() > deadline
+
+    def fit(combo: tuple[int, ...]) -> list[tuple[int, float, sympy.Expr]]:
+        if late():
+            return []
         F = np.column_stack([_FEATURES[c][1](X[:, j]) for j, c in enumerate(combo)])
-        fits = _fit_forms(F, [_FEATURES[c][2](v) for c, v in zip(combo, variables)], X, y, forms, variables,
+        return _fit_forms(F, [_FEATURES[c][2](v) for c, v in zip(combo, variables)], X, y, forms, variables,
                           degree, tol, max_terms, loose, deadline)
-        if fits:
-            found += fits
-            level = k
+
+    def name(kind: str, **args: Any) -> str:
+        return value_name(kind, X, y, tol=tol, max_terms=max_terms, degree=degree, variables=str(variables), **args)
+    found: list[tuple[int, float, sympy.Expr]] = []  # (terms of P and Q, error, formula)
+    for k in sorted({sum(c > 0 for c in combo) for combo in choices}):  # the fewest trigonometric features first
+        if late():
+            break
+        level = [c for c in choices if sum(q > 0 for q in c) == k]
+        found = [f for fits in share(exchange, [(name("trig", combo=c), functools.partial(fit, c)) for c in level])
+                 for f in fits]
+        if found:
+            break
     if not found and n <= 2:  # x beside cos x (a sinc²), or the angle a product (n slits)
-        found = _joint_features(X, y, forms, variables, degree, tol, max_terms, loose, deadline)
+        sets = _joint_sets(X, variables)
+        found = [f for fits in share(exchange, [(name("trig-joint", set=i), functools.partial(
+            _fit_joint, X, y, forms, variables, cols, exprs, degree, tol, max_terms, loose, deadline))
+            for i, (cols, exprs) in enumerate(sets)]) for f in fits]
     return [e for *_, e in sorted(found, key=lambda p: p[:2])]
 
 
-def _joint_features(X: np.ndarray, y: np.ndarray, forms: list, variables: list[sympy.Symbol], degree: int,
-                    tol: float, max_terms: int, loose: bool, deadline: float | None) -> list[tuple[int, float, sympy.Expr]]:
-    """Rationals in features that mix what :func:`fit_trig_rational` keeps apart. One variable:
-    ``(x, cos x)`` or ``(x, sin x)``, where ``sin²(x/2)/(x/2)² = 2(1 − cos x)/x²``. Two variables
-    ``a, b``: ``(φ(a), φ(b), cos(a·b))`` with ``φ ∈ {x, cos}``, where the interference of ``n`` slits is
-    ``(1 − cos nθ)/(1 − cos θ)`` and a ``sinc²`` of a product ``2(1 − cos(ut))/(u²t)``."""
-    found = []
+def _joint_sets(X: np.ndarray, variables: list[sympy.Symbol]) -> list[tuple[list[np.ndarray], list[sympy.Expr]]]:
+    """Features that mix what :func:`fit_trig_rational` keeps apart, as (columns, their sympy forms). One
+    variable: ``(x, cos x)`` or ``(x, sin x)``, where ``sin²(x/2)/(x/2)² = 2(1 − cos x)/x²``. Two
+    variables ``a, b``: ``(φ(a), φ(b), cos(a·b))`` with ``φ ∈ {x, cos}``, where the interference of ``n``
+    slits is ``(1 − cos nθ)/(1 − cos θ)`` and a ``sinc²`` of a product ``2(1 − cos(ut))/(u²t)``."""
     a = variables[0]
     if X.shape[1] == 1:
         x = X[:, 0]
-        sets = [([x, np.cos(x)], [a, sympy.cos(a)]), ([x, np.sin(x)], [a, sympy.sin(a)])]
-    else:
-        b, prod = variables[1], X[:, 0] * X[:, 1]
-        sets = [([_FEATURES[i][1](X[:, 0]), _FEATURES[j][1](X[:, 1]), np.cos(prod)],
-                 [_FEATURES[i][2](a), _FEATURES[j][2](b), sympy.cos(a * b)]) for i in range(2) for j in range(2)]
-    for cols, exprs in sets:
-        if deadline is not None and time.monotonic() > deadline:
-            break
-        found += _fit_forms(np.column_stack(cols), exprs, X, y, forms, variables, min(degree, 3), tol, max_terms,
-                            loose, deadline)
-    return found
+        return [([x, np.cos(x)], [a, sympy.cos(a)]), ([x, np.sin(x)], [a, sympy.sin(a)])]
+    b, prod = variables[1], X[:, 0] * X[:, 1]
+    return [([_FEATURES[i][1](X[:, 0]), _FEATURES[j][1](X[:, 1]), np.cos(prod)],
+             [_FEATURES[i][2](a), _FEATURES[j][2](b), sympy.cos(a * b)]) for i in range(2) for j in range(2)]
+
+
+def _fit_joint(X: np.ndarray, y: np.ndarray, forms: list, variables: list[sympy.Symbol], cols: list[np.ndarray],
+               exprs: list[sympy.Expr], degree: int, tol: float, max_terms: int, loose: bool,
+               deadline: float | None) -> list[tuple[int, float, sympy.Expr]]:
+    if deadline is not None and time.monotonic() > deadline:
+        return []
+    return _fit_forms(np.column_stack(cols), exprs, X, y, forms, variables, min(degree, 3), tol, max_terms,
+                      loose, deadline)
 
 
 def _fit_forms(F: np.ndarray, exprs: list[sympy.Expr], X: np.ndarray, y: np.ndarray, forms: list,
