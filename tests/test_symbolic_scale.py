@@ -508,3 +508,49 @@ def test_jobs_undo_a_dask_nannys_tight_malloc_settings_while_they_run(monkeypatc
             assert sorted(calls) == [(-3, 32 * 2 ** 20), (-1, 128 * 2 ** 20)]
             raise KeyError("job failed")
     assert calls[2:] == [(-1, 65536), (-3, 128 * 1024)]
+
+
+def test_jobs_pause_a_dask_workers_profiler_while_they_run(monkeypatch):
+    """On a Dask worker the statistical profiler's callbacks are stopped (through the worker's loop) for
+    the job and started again after it, also when the job raises; a stopped one stays stopped, and
+    nothing happens off a worker."""
+    import nnlab.symbolic.parallel as par
+
+    class Callback:
+        def __init__(self, running):
+            self.running = running
+
+        def is_running(self):
+            return self.running
+
+        def stop(self):
+            self.running = False
+
+        def start(self):
+            self.running = True
+
+    class Loop:
+        def add_callback(self, fn):
+            fn()
+
+    class Worker:
+        loop = Loop()
+        periodic_callbacks = {"profile": Callback(True), "profile-cycle": Callback(True),
+                              "heartbeat": Callback(True), "memory": Callback(False)}
+
+    worker = Worker()
+    monkeypatch.setattr(par, "_dask_worker", lambda: worker)
+    cbs = worker.periodic_callbacks
+    with pytest.raises(RuntimeError):
+        with par._quiet_profiler():
+            assert not cbs["profile"].running and not cbs["profile-cycle"].running
+            assert cbs["heartbeat"].running  # the worker's other duties go on
+            raise RuntimeError("the job failed")
+    assert cbs["profile"].running and cbs["profile-cycle"].running and not cbs["memory"].running
+    cbs["profile"].running = False  # paused by the user: left so
+    with par._quiet_profiler():
+        pass
+    assert not cbs["profile"].running and cbs["profile-cycle"].running
+    monkeypatch.setattr(par, "_dask_worker", lambda: None)
+    with par._quiet_profiler():
+        pass
