@@ -38,7 +38,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import sympy
@@ -104,7 +104,7 @@ class _Decomposer(LeafFits, SplitTests):
         self.subs: list[tuple[sympy.Symbol, sympy.Expr]] = []  # new variables u, in order of creation
         self.splits: dict[sympy.Symbol, SplitRecord] = {}  # splits of nodes with exact rows (exact_parts)
 
-    def defer(self, info: dict[str, Any], tasks: list[Task] = ()) -> tuple[sympy.Expr, dict[str, Any]] | None:
+    def defer(self, info: dict[str, Any], tasks: Sequence[Task] = ()) -> tuple[sympy.Expr, dict[str, Any]] | None:
         """A leaf another shard fits: its placeholder (no fits yet) and a deferred tree node; its
         ``tasks`` are kept for :meth:`help_deferred`."""
         k = len(self.leaves)

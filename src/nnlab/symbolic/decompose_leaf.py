@@ -48,8 +48,8 @@ def exact_forms(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol], deadl
     features. Deterministic. ``exchange``: the shards of a decomposition that test the same rows split
     the fits (:func:`~nnlab.symbolic.exchange.share`); the same forms."""
     degree = 4 if X.shape[1] <= 3 else 3
-    tasks = closed_form_tasks(X, y, symbols, tol / 3, degree, deadline, max_terms=6)
-    fits = [e for found in share(exchange, tasks) for e in found]
+    rationals, sums = closed_form_tasks(X, y, symbols, tol / 3, degree, deadline, max_terms=6)
+    fits = [e for found in share(exchange, rationals + sums) for e in found]
     if not fits:
         fits = fit_trig_rational(X, y, symbols, tol=tol / 3, deadline=deadline, exchange=exchange)[:3]
     scored = [(formula_error(e, symbols, X, y), i, e) for i, e in enumerate(fits)]
@@ -58,11 +58,11 @@ def exact_forms(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol], deadl
 
 
 def closed_form_tasks(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol], tol: float, degree: int | None,
-                      deadline: float, max_terms: int) -> list[Task]:
+                      deadline: float, max_terms: int) -> tuple[list[Task], list[Task]]:
     """The closed-form fits of a part as independent tasks (:data:`~nnlab.symbolic.exchange.Task`), each
-    giving a list of formulas for y: a sparse ``P/Q`` within ``tol``; when y keeps one sign, ``√(P/Q)``
-    of y² (within ``2·tol``: the relative error of y² is twice y's); the sparse atom sums of y and its
-    transforms within ``tol`` (:func:`~nnlab.symbolic.dictionary.dictionary_tasks`)."""
+    giving a list of formulas for y: the rationals, a sparse ``P/Q`` within ``tol`` and, when y keeps one
+    sign, ``√(P/Q)`` of y² (within ``2·tol``: the relative error of y² is twice y's); and the sparse atom
+    sums of y and its transforms within ``tol`` (:func:`~nnlab.symbolic.dictionary.dictionary_tasks`)."""
     s = fixed_sign(y)
 
     def rational(t: np.ndarray, tol: float, wrap: Callable[[sympy.Expr], sympy.Expr]) -> list[sympy.Expr]:
@@ -73,7 +73,7 @@ def closed_form_tasks(X: np.ndarray, y: np.ndarray, symbols: list[sympy.Symbol],
     if s != 0:
         tasks.append((name(y ** 2, tol=2 * tol, root=s),
                       functools.partial(rational, y ** 2, 2 * tol, lambda e: s * sympy.sqrt(e))))
-    return tasks + dictionary_tasks(X, y, symbols, tol=tol, max_terms=max_terms)
+    return tasks, dictionary_tasks(X, y, symbols, tol=tol, max_terms=max_terms)
 
 
 class LeafFits:
@@ -89,8 +89,9 @@ class LeafFits:
         n = len(y)
         perm = self.rng.permutation(n)  # drawn by every shard: the tests after this leaf see the same stream
         floor = 1e-7 if node.exact else max(node.sigma / (rms(y) or 1.0), 1e-7)
-        tasks = closed_form_tasks(X, y, node.symbols, 3 * floor, None, self.deadline, 6 if node.exact else 4)
-        deferred = self.defer(info, tasks)
+        rationals, dictionary = closed_form_tasks(X, y, node.symbols, 3 * floor, None, self.deadline,
+                                                  6 if node.exact else 4)
+        deferred = self.defer(info, rationals + dictionary)
         if deferred is not None:
             return deferred
         xpos = all(fixed_sign(X[:, j]) != 0 for j in range(X.shape[1]))
@@ -101,9 +102,9 @@ class LeafFits:
         va, tr = perm[: n // 4], perm[n // 4:]
         # sparse P/Q and √(P/Q) (distances, norms) within the oracle's error, and sparse sums of atom
         # products in y, y², 1/y, 1/y² (√(1 + u² − 2u·cos θ) of the law of cosines)
-        closed = share(self.exchange, tasks)
-        k = 2 if fixed_sign(y) != 0 else 1  # the rational tasks come first
-        rats, sums = [e for f in closed[:k] for e in f], [e for f in closed[k:] for e in f]
+        closed = share(self.exchange, rationals + dictionary)
+        rats = [e for f in closed[:len(rationals)] for e in f]
+        sums = [e for f in closed[len(rationals):] for e in f]
         # angles enter through cos θ, often rationally; the original rows refit the constants of a
         # form found on the oracle's values, so a looser fit still names the right form (beside a
         # dense P/Q that merely fits those values as closely)
@@ -229,6 +230,7 @@ class LeafFits:
         tname, T, _, inv, _ = transform
         x, y, sym = node.X[:, 0], node.y, node.symbols[0]
         s = fixed_sign(y)
+
         def name(kind: str, **args: Any) -> str:
             return value_name(kind, node.X, y, transform=tname, refine_top=refine_top, **args)
         ranked = (name("leaf1-ranking"), lambda: coarse_fits(x, T(y), self.lib))

@@ -135,8 +135,9 @@ class CandidateJob:
         process), and returns the candidate's result marked ``joined``. The others, and every shard where
         nothing is shared, return their share for the search to join. A candidate of
         :data:`~nnlab.symbolic.search.JOINED_TOGETHER` splits its join between the shards: a shard that
-        ends first waits up to :data:`JOIN_WAIT` of its own run time (at most :data:`JOIN_WAIT_MAX` seconds) for the other shares, and, when they
-        come, helps the one that joins (the same result, sooner) before it returns its share."""
+        ends first waits up to :data:`JOIN_WAIT` of its own run time (at most :data:`JOIN_WAIT_MAX`
+        seconds) for the other shares, and, when they come, helps the one that joins (the same result,
+        sooner) before it returns its share."""
         if self.shard is None or exchange is None or mine.partial is None:
             return mine
         j, K = self.shard
