@@ -241,3 +241,27 @@ def test_one_finish_pipeline_for_every_candidate():
     for mod in (composite, search):
         src = inspect.getsource(mod)
         assert "finish(" in src and "snap(" not in src and "polish(" not in src
+
+
+def test_the_knn_oracle_never_goes_to_a_configured_joblib_backend():
+    """Inside ``joblib.parallel_config(backend="dask")`` sklearn's neighbour query would be sent to the
+    cluster (a round trip per query, even with n_jobs=1): the oracle runs here, whatever is configured."""
+    import joblib
+    from joblib._parallel_backends import SequentialBackend
+
+    used = []
+
+    class Counting(SequentialBackend):
+        def configure(self, *args, **kwargs):
+            used.append(1)
+            return super().configure(*args, **kwargs)
+
+    joblib.register_parallel_backend("nnlab-counting", Counting)
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 5, (300, 4))
+    y = 0.5 * X[:, 0] * X[:, 1] ** 2
+    with joblib.parallel_config(backend="nnlab-counting"):
+        keep = relevant_columns(X, y).keep
+        residual_structure(X, y - y.mean())
+    assert keep == relevant_columns(X, y).keep
+    assert used == []
