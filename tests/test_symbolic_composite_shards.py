@@ -64,25 +64,32 @@ def test_composite_stops_at_the_first_exact_form_of_its_pool(monkeypatch):
 
 def test_composite_shards_share_their_setup_and_claim_units_through_an_exchange(tmp_path, monkeypatch):
     """Steps 1-2 of the composite (signs, directions, structures) are the same for every shard: through
-    an exchange the first shard makes them and the others take them, and each shard fits the units
-    nobody claimed yet (a shard that starts late takes fewer); the merge is still the unsharded result
-    bit for bit."""
+    an exchange the first shard makes them and the others take them, and the units' fits are tasks each
+    made once, by the shard that claims it first (a shard that starts late makes fewer); the merge is
+    still the unsharded result bit for bit."""
     from nnlab.symbolic import composite
     from nnlab.symbolic.exchange import Exchange
     from nnlab.symbolic.search import SHARDS, merge_shards, run_candidate
 
     args, opts = _composite_run()
     whole = run_candidate(*args, **opts)
-    made = []
-    setup = composite._setup
+    made, fitted = [], []
+    setup, fit_affine = composite._setup, composite.fit_affine
     monkeypatch.setattr(composite, "_setup", lambda *a: made.append(1) or setup(*a))
+    monkeypatch.setattr(composite, "fit_affine", lambda *a, **k: fitted.append(a[2]) or fit_affine(*a, **k))
+    run_candidate(*args, **opts)
+    every = sorted(fitted)
+    made.clear()
     K = SHARDS["composite"]
     ex = Exchange(str(tmp_path), "job4")
-    parts = [run_candidate(*args, **opts, shard=(j, K), exchange=ex) for j in range(K)]
-    assert len(made) == 1
-    # one after the other here: the first shard claimed every unit, the others found none left
+    parts, counts = [], []
+    for j in range(K):  # one after the other here: the first shard makes every fit, the others take them
+        fitted.clear()
+        parts.append(run_candidate(*args, **opts, shard=(j, K), exchange=ex))
+        counts.append(len(fitted))
+    assert len(made) == 1 and counts == [len(every)] + [0] * (K - 1)
     n = 4 * len(parts[0].partial["structures"])
-    assert sorted(parts[0].partial["units"]) == list(range(n)) and not any(p.partial["units"] for p in parts[1:])
+    assert [sorted(p.partial["units"]) for p in parts] == [list(range(j, n, K)) for j in range(K)]
     merged = merge_shards(parts, *args[1:], **opts)
     assert sympy.srepr(merged.expr) == sympy.srepr(whole.expr) and merged.val_error == whole.val_error
     # a shard that cannot reach the folder (another machine) fits every K-th unit: some twice, same law
@@ -90,6 +97,45 @@ def test_composite_shards_share_their_setup_and_claim_units_through_an_exchange(
     mixed = [run_candidate(*args, **opts, shard=(0, K), exchange=ex2)] + \
         [run_candidate(*args, **opts, shard=(j, K)) for j in range(1, K)]
     merged = merge_shards(mixed, *args[1:], **opts)
+    assert sympy.srepr(merged.expr) == sympy.srepr(whole.expr) and merged.val_error == whole.val_error
+
+
+def test_composite_shards_running_at_once_split_the_fits(tmp_path, monkeypatch):
+    """Two shards running at once (threads here, processes in a search) split the units' fits: each
+    library fit is made once in all, both shards end with every value, and the merge is the unsharded
+    result bit for bit."""
+    import threading
+
+    from nnlab.symbolic import composite
+    from nnlab.symbolic.exchange import Exchange
+    from nnlab.symbolic.search import merge_shards, run_candidate
+
+    args, opts = _composite_run(S.LIBRARY.subset(["x", "sin", "exp", "cos", "tanh", "x^2"]))
+    whole = run_candidate(*args, **opts)
+    fitted: dict[int, list] = {}
+    fit_affine = composite.fit_affine
+
+    def spy(*a, **k):
+        fitted.setdefault(threading.get_ident(), []).append(a[2])
+        return fit_affine(*a, **k)
+
+    monkeypatch.setattr(composite, "fit_affine", spy)
+    run_candidate(*args, **opts)
+    every = sorted(next(iter(fitted.values())))
+    fitted.clear()
+    ex = Exchange(str(tmp_path), "job2")
+    parts = [None, None]
+
+    def shard(j):
+        parts[j] = run_candidate(*args, **opts, shard=(j, 2), exchange=ex)
+
+    threads = [threading.Thread(target=shard, args=(j,)) for j in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(f for fs in fitted.values() for f in fs) == every
+    merged = merge_shards(parts, *args[1:], **opts)
     assert sympy.srepr(merged.expr) == sympy.srepr(whole.expr) and merged.val_error == whole.val_error
 
 

@@ -34,7 +34,7 @@ import math
 import time
 import warnings
 from fractions import Fraction
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import sympy
@@ -242,20 +242,26 @@ def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
     """Fill ``res`` (a :class:`~nnlab.symbolic.search.CandidateResult`) with the best composite law.
 
     The fits of step 3 are independent per (structure, inner φ) unit. ``shard=(j, K)`` computes only
-    its share of the units (``u mod K = j``, or as claimed below) and leaves them in ``res.partial`` (no formula);
+    its share of the units (``u mod K = j``) and leaves them in ``res.partial`` (no formula);
     :func:`merge_composite` then joins the K shards in unit order, so the law is the one this
     function finds unsharded (the same fits in the same order), on one core or on K.
 
     ``exchange`` (the shards of a parallel search, :class:`~nnlab.symbolic.exchange.Exchange`): steps
     1–2 (a pure function of the rows, 0.4–0.6 s with 5–6 variables) are made once, by the first shard,
     and taken by the others, which usually start later (the workers free one after the other); and
-    each shard fits the next unit no shard has claimed yet (:func:`_shard_units`) instead of every
-    K-th, so a shard that starts a job later takes fewer units and the shards end together."""
+    the units' fits are split into smaller tasks that each shard claims as it goes
+    (:func:`_share_units`) instead of every K-th unit, so a shard that starts a job later makes fewer
+    and the shards end together."""
     setup = _setup(Xtr, ytr) if exchange is None else exchange.take("composite-setup", lambda: _setup(Xtr, ytr))
     if shard is not None:
-        units = [] if setup is None else _shard_units(4 * len(setup[-1]), shard, exchange)
-        res.partial = {"structures": None if setup is None else setup[-1],
-                       "units": {} if setup is None else _fit_units(setup, units, lib, max_samples, deadline)}
+        n = 0 if setup is None else 4 * len(setup[-1])
+        if n == 0:
+            units: dict = {}
+        elif exchange is not None and exchange.shared():
+            units = _share_units(setup, shard, exchange, lib, max_samples, deadline)
+        else:  # nothing shared: every K-th unit
+            units = _fit_units(setup, range(shard[0], n, shard[1]), lib, max_samples, deadline)
+        res.partial = {"structures": None if setup is None else setup[-1], "units": units}
         return
     if setup is None:
         res.note = _NO_STRUCTURE
@@ -268,16 +274,46 @@ def run_composite(res: Any, Xtr: np.ndarray, ytr: np.ndarray, Xva: np.ndarray, y
 
 _NO_STRUCTURE = "no direction beta makes y a monomial times a function of one monomial"
 
+# how many tasks the library fits of one unit make for the shards of a parallel search (a unit's fits
+# take 0.5–1.2 s: whole units left one shard fitting the last one while the other had nothing to do)
+LIBRARY_TASKS = 3
 
-def _shard_units(n: int, shard: tuple[int, int], exchange: Any) -> Iterator[int]:
-    """The units shard ``(j, K)`` fits, claimed one by one as it reaches them: through ``exchange``
-    the first shard to claim a unit fits it; where nothing is shared, every K-th unit from j. Each
-    unit's fits are a pure function of the unit, so who fits it never changes the merged law."""
+
+def _share_units(setup: tuple, shard: tuple[int, int], exchange: Any, lib: Library, max_samples: int,
+                 deadline: float | None) -> dict:
+    """Every unit's fits through ``exchange`` (:func:`~nnlab.symbolic.exchange.share`): each unit's
+    library fits as :data:`LIBRARY_TASKS` tasks (a run of library functions each), then each unit's
+    univariate fits (which read its library fits: none where one fits exactly), each task made once, by
+    the shard that claims it first; so the shards end together, one task apart. Returns the units of
+    shard ``(j, K)``'s own share (``u mod K = j``): every shard has every value, and one share each is
+    enough to join. Each task is a pure function of its unit: the merged law is the unsharded one."""
+    from .exchange import share
+
     j, K = shard
-    for u in range(n):
-        first = None if exchange is None else exchange.first(f"composite-unit{u}")
-        if (u % K == j) if first is None else first:
-            yield u
+    n = 4 * len(setup[-1])
+    names = [f for f in lib if f not in _SKIP]
+    runs = [list(r) for r in np.array_split(np.array(names, dtype=object), min(LIBRARY_TASKS, len(names)))]
+
+    def fits(u: int, p: int) -> list:
+        inputs = _unit_inputs(setup, u, max_samples)
+        return [] if inputs is None else _library_fits(inputs, runs[p], lib, deadline)
+
+    def univariate(u: int) -> list | None:
+        inputs = _unit_inputs(setup, u, max_samples)
+        if inputs is None:
+            return None
+        mine = [f for p in range(len(runs)) for f in exchange.take(_lib_task(u, p), lambda p=p: fits(u, p))]
+        return _univariate_fits(inputs, mine, deadline)
+
+    tasks = [(_lib_task(u, p), lambda u=u, p=p: fits(u, p)) for u in range(n) for p in range(len(runs))]
+    tasks += [(f"composite-unit{u}-uni", lambda u=u: univariate(u)) for u in range(n)]
+    values = share(exchange, tasks)
+    P = len(runs)
+    return {u: ([f for v in values[u * P:(u + 1) * P] for f in v], values[n * P + u]) for u in range(j, n, K)}
+
+
+def _lib_task(u: int, p: int) -> str:
+    return f"composite-unit{u}-lib{p}"
 
 
 def _setup(Xtr: np.ndarray, ytr: np.ndarray) -> tuple | None:
@@ -324,48 +360,72 @@ def _fit_units(setup: tuple, units: Any, lib: Library, max_samples: int, deadlin
     """Step 3 for the units ``u`` (structure ``u // 4``, inner ``_INNERS[u % 4]``): ``{u: (library
     fits, univariate fits or None)}``; None where the univariate step does not run (φ not finite,
     past the deadline, or a library function already fits this unit exactly)."""
-    _, _, Xs, ya, sub, structures = setup
-    sub = sub[:max_samples]
-    late = (lambda: deadline is not None and time.monotonic() > deadline)
+    names = [f for f in lib if f not in _SKIP]
     out: dict[int, tuple[list, list | None]] = {}
     for u in units:
-        apow, bpow = structures[u // 4]
-        iname, inum, isym = _INNERS[u % 4]
-        t = _monomial(bpow, Xs)
-        z = ya / _monomial(apow, Xs)
-        zvar = float(np.var(z[sub])) or 1.0
-        with np.errstate(all="ignore"):
-            phi = inum(t)
-        if not np.all(np.isfinite(phi)):
+        inputs = _unit_inputs(setup, u, max_samples)
+        if inputs is None:
             out[u] = ([], None)
             continue
-        icost = _INNER_COST[iname] + sum(p != 0 for p in apow)
-        fits: list = []  # (1 − r², cost, label, g(inner sympy) builder, KAN chain or None, apow, bpow)
-        for fname in lib:
-            if fname in _SKIP:
-                continue
-            if late() and fits:
-                break
-            # canonical: sin/cos phases in [−π, π] (a phase off by 4π would snap to 10·√2)
-            fit = canonical(fname, fit_affine(phi[sub], z[sub], fname, lib, grid_number=25))
-            if not math.isfinite(fit.r2):
-                continue
-            fits.append((1.0 - fit.r2, lib[fname].complexity + icost, f"{fname}∘{iname}",
-                         _affine_g(fname, fit, lib, isym), (iname, fname, fit), apow, bpow))
-        # rational functions of the atom, of its square root and of e^{a·atom} (univariate.py):
-        # the rational ones once (a rational of t is one of 1/t and t² too); not needed where a
-        # library function already fits this structure exactly
-        if (late() and fits) or _exact_for(fits, apow, bpow):
-            out[u] = (fits, None)
-            continue
-        uni = []
-        for f in fit_univariate(phi[sub], z[sub], tol=1e-7, rational=iname == "x", deadline=deadline):
-            loss = float(np.mean((z[sub] * f.error) ** 2)) / zvar if f.error > 0 else 0.0
-            # one more than a library edge of the same size: on a tie the KAN chain is kept
-            uni.append((min(loss, 1.0), f.cost + icost + 1, f"{f.label}∘{iname}",
-                        (lambda T, f=f, isym=isym: f.build(isym(T))), None, apow, bpow))
-        out[u] = (fits, uni)
+        fits = _library_fits(inputs, names, lib, deadline)
+        out[u] = (fits, _univariate_fits(inputs, fits, deadline))
     return out
+
+
+def _unit_inputs(setup: tuple, u: int, max_samples: int) -> tuple | None:
+    """What unit ``u``'s fits read: M₁'s and M₂'s powers, the inner φ's name and sympy form, φ(t) and
+    z = y / M₁ on the subsample, var z and the unit's cost; None where φ(t) is not finite."""
+    _, _, Xs, ya, sub, structures = setup
+    sub = sub[:max_samples]
+    apow, bpow = structures[u // 4]
+    iname, inum, isym = _INNERS[u % 4]
+    t = _monomial(bpow, Xs)
+    z = ya / _monomial(apow, Xs)
+    zvar = float(np.var(z[sub])) or 1.0
+    with np.errstate(all="ignore"):
+        phi = inum(t)
+    if not np.all(np.isfinite(phi)):
+        return None
+    icost = _INNER_COST[iname] + sum(p != 0 for p in apow)
+    return apow, bpow, iname, isym, phi[sub], z[sub], zvar, icost
+
+
+def _late(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() > deadline
+
+
+def _library_fits(inputs: tuple, names: list[str], lib: Library, deadline: float | None) -> list:
+    """``z ≈ c·f(a·φ(t) + b) + d`` for each library function of ``names``, in their order (past the
+    deadline, none after the first): ``(1 − r², cost, label, g(inner sympy) builder, KAN chain, apow,
+    bpow)`` each."""
+    apow, bpow, iname, isym, phi, z, _, icost = inputs
+    fits: list = []
+    for fname in names:
+        if _late(deadline) and fits:
+            break
+        # canonical: sin/cos phases in [−π, π] (a phase off by 4π would snap to 10·√2)
+        fit = canonical(fname, fit_affine(phi, z, fname, lib, grid_number=25))
+        if not math.isfinite(fit.r2):
+            continue
+        fits.append((1.0 - fit.r2, lib[fname].complexity + icost, f"{fname}∘{iname}",
+                     _affine_g(fname, fit, lib, isym), (iname, fname, fit), apow, bpow))
+    return fits
+
+
+def _univariate_fits(inputs: tuple, fits: list, deadline: float | None) -> list | None:
+    """Rational functions of the atom, of its square root and of e^{a·atom} (univariate.py), the
+    rational ones once (a rational of t is one of 1/t and t² too); None where a library function
+    already fits this unit exactly (``fits``: the unit's library fits) or past the deadline."""
+    apow, bpow, iname, isym, phi, z, zvar, icost = inputs
+    if (_late(deadline) and fits) or _exact_for(fits, apow, bpow):
+        return None
+    uni = []
+    for f in fit_univariate(phi, z, tol=1e-7, rational=iname == "x", deadline=deadline):
+        loss = float(np.mean((z * f.error) ** 2)) / zvar if f.error > 0 else 0.0
+        # one more than a library edge of the same size: on a tie the KAN chain is kept
+        uni.append((min(loss, 1.0), f.cost + icost + 1, f"{f.label}∘{iname}",
+                    (lambda T, f=f, isym=isym: f.build(isym(T))), None, apow, bpow))
+    return uni
 
 
 def check_shards(parts: list[dict]) -> None:

@@ -88,6 +88,10 @@ class Exchange:
     started: float = field(default_factory=time.monotonic, compare=False)
     min_patience: float = 30.0
 
+    def shared(self) -> bool:
+        """Whether this job reaches the folder (not on a machine without the search's file system)."""
+        return os.path.isdir(self.folder)
+
     def path(self, name: str, what: str) -> str:
         return os.path.join(self.folder, f"{self.key}.{name}.{what}")
 
