@@ -301,3 +301,43 @@ def test_power_factors_through_an_exchange_are_the_same_and_made_once(tmp_path, 
     assert pf.find_power_factors(*args, exchange=Exchange(str(tmp_path), "job9")) == alone
     assert calls == []
     assert sorted(p.name for p in tmp_path.glob("job9.power-factors-*.dropped")) != []
+
+
+def test_the_power_factor_fits_made_ahead_are_the_ones_the_decomposition_asks_for_next():
+    """While one job makes the root's last surrogate try, the other makes the power factors' fits ahead
+    of need (decompose._PowerFactorsAhead): the same names, in the same order, as the fits the
+    decomposition then asks for (its order read from the surrogate with the decomposer's first draws)."""
+    import itertools
+    import math
+
+    from nnlab.symbolic import decompose as D
+    from nnlab.symbolic.library import LIBRARY
+    from nnlab.symbolic.power_factor import _name
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(1, 3, (160, 4))
+    y = X[:, 0] ** 2 * X[:, 1] * (3 + np.cos(X[:, 2] - X[:, 3]))
+
+    class Rough:  # a poor surrogate: the power factors are read from the rows
+        error = sigma = 0.05
+
+        def __call__(self, Z):
+            return Z[:, 0] ** 2 * Z[:, 1] * (3 + np.cos(Z[:, 2] - 1.1 * Z[:, 3]))
+
+    rest_of = {_name(X, y, list(r), 0): r for k in (1, 2, 3) for r in itertools.combinations(range(4), k)}
+    asked = []
+
+    class Recording:  # an exchange that records what is asked for; no fit finds anything
+        def take(self, name, compute, meanwhile=()):
+            asked.append(name)
+            return np.ones(4 - len(rest_of[name])), 1.0
+
+        def drop(self, names):
+            list(names)
+
+    ahead = D._PowerFactorsAhead(X, y, seed=0)
+    offered = [name for name, _ in ahead(Rough())]
+    assert offered and ahead.names == set(offered)
+    dec = D._Decomposer(LIBRARY, math.inf, 4.0, 0)
+    assert D._power_factors(dec, X, y, list(sympy.symbols("a b c d")), Rough(), 0, Recording()) is None
+    assert asked and asked == offered[:len(asked)]

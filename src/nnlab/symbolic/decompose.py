@@ -50,7 +50,7 @@ from .exact_parts import SplitPart, SplitRecord, complete_splits, expand, resolv
 from .exchange import Task
 from .library import LIBRARY, Library
 from .noise import noise_level, oracle_sigma
-from .power_factor import find_power_factors, shaping_order
+from .power_factor import find_power_factors, power_factor_tasks, shaping_order
 from .surrogate import best_surrogate, fit_surrogate, looks_noisy
 from .transforms import fixed_sign
 
@@ -247,7 +247,8 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
     # the oracle is trained in full whatever the clock says: a half-trained one would make every test wrong
     start = time.monotonic()
     noise = noise_level(X, y)
-    sur = best_surrogate(X, y, seed, exchange, noise)
+    ahead = None if exchange is None else _PowerFactorsAhead(X, y, seed)
+    sur = best_surrogate(X, y, seed, exchange, noise, then=ahead)
     if exchange is not None:
         exchange.decline()  # no more fits needed: a helper still fitting stops
     dec = _Decomposer(LIBRARY if lib is None else lib, deadline, z_max, seed, shard=shard)
@@ -259,6 +260,8 @@ def decompose(X: np.ndarray, y: np.ndarray, variables: list[sympy.Symbol | str],
         peel = _power_factors(dec, X, y, variables, sur, seed, exchange)  # the budget of the tests counts from here
         extra = time.monotonic() - start
         dec.deadline = deadline + extra
+    if ahead is not None:
+        exchange.drop(ahead.names)  # the power factors' fits are all asked for now: none made ahead any more
     if peel is None and sur.error > max_surrogate_error:  # the tests would judge noise: no decision is better
         return Decomposition(None, None, {"split": "none", "variables": [str(v) for v in variables],
                                           "sigma": sur.sigma, "note": f"surrogate error {sur.error:.1e} is "
@@ -329,6 +332,28 @@ def _power_factors(dec: _Decomposer, X: np.ndarray, y: np.ndarray, variables: li
         return mono * e, [t]
     return "power factors", {"test": "partly linear in log|x|", "factors": str(mono), "error": err,
                              "surrogate_error": sur.error, "z_max": dec.z_max}, build
+
+
+class _PowerFactorsAhead:
+    """The power factors' first fits, made ahead of need (``best_surrogate``'s ``then``): while one job
+    makes the root's last surrogate try, the other makes the fits :func:`_power_factors` will ask for
+    if that try is no better than the best so far (their order read from that one, with the draws of
+    the decomposer's generator, which :func:`_power_factors` uses first). ``names``: every fit offered,
+    dropped once the power factors are decided."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, seed: int) -> None:
+        self.X, self.y, self.seed = X, y, seed
+        self.cols = [k for k in range(X.shape[1]) if fixed_sign(X[:, k])]
+        self.names: set[str] = set()
+
+    def __call__(self, sur: Any) -> list[tuple[str, Any]]:
+        X, y, cols = self.X, self.y, self.cols
+        if X.shape[1] < 3 or not fixed_sign(y) or len(cols) < 2:  # (as in _power_factors)
+            return []
+        order = shaping_order(sur, X, cols, np.random.default_rng(self.seed))
+        tasks = power_factor_tasks(X, y, cols, order, self.seed)
+        self.names.update(name for name, _ in tasks)
+        return tasks
 
 
 def _num(v: float | None) -> float | None:

@@ -29,7 +29,8 @@ from torch import nn
 from .exchange import value_name
 from .tanh_mlp import fit_tanh_mlp
 
-__all__ = ["shaping_order", "far_slopes", "fit_power_factors", "snap_exponents", "find_power_factors"]
+__all__ = ["shaping_order", "far_slopes", "fit_power_factors", "snap_exponents", "find_power_factors",
+           "power_factor_tasks"]
 
 
 def shaping_order(f: Callable[[np.ndarray], np.ndarray], X: np.ndarray, cols: list[int], rng: np.random.Generator,
@@ -135,24 +136,17 @@ def find_power_factors(X: np.ndarray, y: np.ndarray, cols: list[int], order: lis
     fallback's hypotheses are fitted ahead of need by a job that would otherwise wait; those never
     asked for are dropped at the end. The same result either way."""
     m = X.shape[1]
-    others = [k for k in range(m) if k not in cols]  # of both signs: never a power factor
-    # zeros of y make the plain slopes noisy (a sinc²): then only the fallback finds R
-    A = np.column_stack([np.log(np.abs(X[:, cols])), np.ones(len(y))])
-    slopes = np.linalg.lstsq(A, np.log(np.abs(y)), rcond=None)[0][:-1]
-    rest, tried, found = sorted(others + far_slopes(cols, slopes)), [], None
-    fallback = [sorted(others + order[:j]) for j in range(0 if others else 1, 4)]
-
-    def usable(r: list[int]) -> bool:
-        return 0 < len(r) <= 3 and len(r) < m
-
+    rest, fallback = _starts(X, y, cols, order)
+    tried: list[list[int]] = []
+    found = None
     try:
         while found is None and not late():
-            if not usable(rest) or rest in tried:
-                rest = next((r for r in fallback if r not in tried and usable(r)), None)
+            if not _usable(rest, m) or rest in tried:
+                rest = next((r for r in fallback if r not in tried and _usable(r, m)), None)
                 if rest is None:
                     return None
             tried.append(rest)
-            p, err = _fit(X, y, rest, seed, exchange, [r for r in fallback if r not in tried and usable(r)])
+            p, err = _fit(X, y, rest, seed, exchange, [r for r in fallback if r not in tried and _usable(r, m)])
             found = snap_exponents(p) if err <= min(1e-2, 0.25 * surrogate_error) else \
                 snap_exponents(p, tol=0.01) if err < 2 * surrogate_error else None
             if found is None:
@@ -162,6 +156,33 @@ def find_power_factors(X: np.ndarray, y: np.ndarray, cols: list[int], order: lis
         if exchange is not None:
             exchange.drop(_name(X, y, r, seed) for r in fallback if r not in tried)
     return None if found is None else (rest, found, err)
+
+
+def _usable(rest: list[int], m: int) -> bool:
+    return 0 < len(rest) <= 3 and len(rest) < m
+
+
+def _starts(X: np.ndarray, y: np.ndarray, cols: list[int], order: list[int]) -> tuple[list[int], list[list[int]]]:
+    """:func:`find_power_factors`'s first ``R`` (the far slopes' columns, with every column of both
+    signs) and its fallback hypotheses (the 1, 2, 3 first columns of ``order``)."""
+    others = [k for k in range(X.shape[1]) if k not in cols]  # of both signs: never a power factor
+    # zeros of y make the plain slopes noisy (a sinc²): then only the fallback finds R
+    A = np.column_stack([np.log(np.abs(X[:, cols])), np.ones(len(y))])
+    slopes = np.linalg.lstsq(A, np.log(np.abs(y)), rcond=None)[0][:-1]
+    return sorted(others + far_slopes(cols, slopes)), [sorted(others + order[:j]) for j in range(0 if others else 1, 4)]
+
+
+def power_factor_tasks(X: np.ndarray, y: np.ndarray, cols: list[int], order: list[int], seed: int = 0
+                       ) -> list[tuple[str, Callable[[Callable[[], bool]], Any]]]:
+    """The fits :func:`find_power_factors` asks for first, in order, as ``(name, compute(stop))`` for
+    an exchange's ``meanwhile`` (:meth:`~nnlab.symbolic.exchange.Exchange.take`): its first ``R`` when
+    usable, then its fallback hypotheses. A job waiting for the decomposition's last surrogate makes
+    them ahead of need; a fit made for nothing is only time lost, never a different result."""
+    m = X.shape[1]
+    first, fallback = _starts(X, y, cols, order)
+    rests = [r for r in [first] + fallback if _usable(r, m)]
+    rests = [r for i, r in enumerate(rests) if r not in rests[:i]]
+    return [(_name(X, y, r, seed), lambda stop, r=r: fit_power_factors(X, y, r, seed=seed, stop=stop)) for r in rests]
 
 
 def _name(X: np.ndarray, y: np.ndarray, rest: list[int], seed: int) -> str:

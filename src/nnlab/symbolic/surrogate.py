@@ -78,7 +78,7 @@ def _mlp(n: int, hidden: int, seed: int) -> nn.Module:
 def fit_surrogate(X: np.ndarray, y: np.ndarray, hidden: int = 32, steps: int = 600, holdout: float = 0.2,
                   seed: int = 0, log_inputs: bool = True, deadline: float | None = None,
                   exchange: Any = None, log_target: bool = False, ahead: Sequence[dict[str, Any]] = (),
-                  stop: Callable[[], bool] | None = None) -> Surrogate:
+                  stop: Callable[[], bool] | None = None, then: Sequence[Any] = ()) -> Surrogate:
     """Fit ``f̂`` to (X (N, n), y (N,)); ``holdout`` of the rows measure its error ``σ``.
 
     ``log_inputs``: feed fixed-sign columns as ``log|x|``. ``log_target``: fit ``log|y|`` (a power law
@@ -89,8 +89,8 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, hidden: int = 32, steps: int = 6
     come from a helper job that made the same fit (same data and arguments, :func:`surrogate_name`)
     in another process meanwhile; the value is the same, only the wall time changes. ``ahead``: the
     arguments of fits that may be asked for next; while another job makes this one, this job makes
-    those (:meth:`~nnlab.symbolic.exchange.Exchange.take`'s ``meanwhile``). ``stop``: see
-    :func:`~nnlab.symbolic.train.train_lbfgs`.
+    those (:meth:`~nnlab.symbolic.exchange.Exchange.take`'s ``meanwhile``), and then the values
+    ``then`` (``(name, compute(stop))``). ``stop``: see :func:`~nnlab.symbolic.train.train_lbfgs`.
     """
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
@@ -98,6 +98,7 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, hidden: int = 32, steps: int = 6
         args = dict(hidden=hidden, steps=steps, holdout=holdout, seed=seed, log_inputs=log_inputs,
                     log_target=log_target)
         later = [(surrogate_name(X, y, **a), lambda stop, a=a: fit_surrogate(X, y, **a, stop=stop)) for a in ahead]
+        later += list(then)
         return exchange.take(surrogate_name(X, y, **args), lambda: fit_surrogate(X, y, **args), meanwhile=later)
     signs = np.where(X.min(axis=0) > 0, 1.0, np.where(X.max(axis=0) < 0, -1.0, 0.0)) * float(log_inputs)
     with np.errstate(all="ignore"):
@@ -150,7 +151,7 @@ def surrogate_tries(X: np.ndarray, y: np.ndarray, seed: int) -> list[dict[str, A
 
 
 def best_surrogate(X: np.ndarray, y: np.ndarray, seed: int, exchange: Any = None,
-                   noise: float | None = None) -> Surrogate:
+                   noise: float | None = None, then: Callable[[Surrogate], Sequence[Any]] | None = None) -> Surrogate:
     """The oracle of a problem: the log-input fit, and when it is poor (above 1 %) other tries, the
     best held-out error kept. Differences (x_i − x_j) are smoother in raw x; L-BFGS from one start
     can stall far from the fit another start reaches (0.12 against 0.005); last, a target of one sign
@@ -161,7 +162,9 @@ def best_surrogate(X: np.ndarray, y: np.ndarray, seed: int, exchange: Any = None
     error is then the noise's, which no other fit removes.
 
     ``exchange`` (parallel searches): the tries are shared, and run ahead of need (a job waiting for
-    one makes the next); those the chain will not ask for are dropped at the end."""
+    one makes the next); those the chain will not ask for are dropped at the end. ``then``: given the
+    best fit so far (a poor one: another try is asked for), the fits the caller will ask for next if
+    no try is better, as ``(name, compute(stop))``; a job waiting for the last tries makes those too."""
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     tries = surrogate_tries(X, y, seed)
@@ -169,7 +172,8 @@ def best_surrogate(X: np.ndarray, y: np.ndarray, seed: int, exchange: Any = None
     for k, args in enumerate(tries):
         if sur is not None and (sur.error <= 1e-2 or (args["log_target"] and looks_noisy(noise, sur))):
             break
-        other = fit_surrogate(X, y, exchange=exchange, ahead=tries[k + 1:], **args)
+        after = [] if exchange is None or then is None or sur is None else list(then(sur))
+        other = fit_surrogate(X, y, exchange=exchange, ahead=tries[k + 1:], then=after, **args)
         sur = other if sur is None or other.error < sur.error else sur
     else:
         k = len(tries)
