@@ -35,8 +35,8 @@ __all__ = ["Candidate", "CandidateResult", "run_candidate", "merge_shards", "SHA
 # candidates whose work splits into independent shards (run as separate jobs, joined by merge_shards):
 # the composite's library fits, one per (structure, inner function) unit, over up to 4 shards (no
 # more than the workers that run at once: CandidateJob.shards); through an exchange its steps 1-2,
-# the same for every shard, are made once and each shard claims the next free unit (round-robin
-# where nothing is shared); the decomposition's leaves,
+# the same for every shard, are made once and each shard claims the next free task of the units'
+# fits (every K-th unit where nothing is shared); the decomposition's leaves,
 # dealt to 2 shards (decompose_candidate.run_decompose(shard=...): each shard takes the same decisions;
 # the surrogate and power-factor fits are shared through an exchange, see HELPERS).
 SHARDS = {"composite": 4, "decompose": 2}
