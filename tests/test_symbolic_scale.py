@@ -588,3 +588,17 @@ def test_jobs_pause_a_dask_workers_profiler_while_they_run(monkeypatch):
     monkeypatch.setattr(par, "_dask_worker", lambda: None)
     with par._quiet_profiler():
         pass
+
+
+def test_a_cancel_file_whose_folder_is_not_here_is_not_watched(tmp_path):
+    """On a cluster without the search's file system the cancel file's folder does not exist on the
+    worker: nothing can appear there, so no thread watches it (a polling one would cost the job)."""
+    import threading
+
+    from nnlab.symbolic.parallel import _Watch
+
+    before = threading.active_count()
+    with _Watch(str(tmp_path / "gone" / "enough")) as w:
+        assert w.cancel is None and threading.active_count() == before
+    with _Watch(str(tmp_path / "enough")) as w:
+        assert w.cancel is not None and threading.active_count() == before + 1

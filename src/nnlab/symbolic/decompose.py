@@ -307,8 +307,8 @@ def _power_factors(dec: _Decomposer, X: np.ndarray, y: np.ndarray, variables: li
     (within 1.5 times its error), or they are no function of ``R`` alone. ``exchange``: the fits are
     shared with the other jobs of a parallel search and made ahead of need (:mod:`~nnlab.symbolic.exchange`)."""
     m = X.shape[1]
-    cols = [k for k in range(m) if fixed_sign(X[:, k])]
-    if m < 3 or not fixed_sign(y) or len(cols) < 2:
+    cols = _power_factor_columns(X, y)
+    if cols is None:
         return None
     order = shaping_order(sur, X, cols, dec.rng)
     found = find_power_factors(X, y, cols, order, sur.error, seed, exchange=exchange)
@@ -334,6 +334,13 @@ def _power_factors(dec: _Decomposer, X: np.ndarray, y: np.ndarray, variables: li
                              "surrogate_error": sur.error, "z_max": dec.z_max}, build
 
 
+def _power_factor_columns(X: np.ndarray, y: np.ndarray) -> list[int] | None:
+    """The fixed-sign columns that may be power factors, or None where the rows cannot name any (fewer
+    than 3 variables, a target of both signs, fewer than 2 such columns)."""
+    cols = [k for k in range(X.shape[1]) if fixed_sign(X[:, k])]
+    return cols if X.shape[1] >= 3 and fixed_sign(y) and len(cols) >= 2 else None
+
+
 class _PowerFactorsAhead:
     """The power factors' first fits, made ahead of need (``best_surrogate``'s ``then``): while one job
     makes the root's last surrogate try, the other makes the fits :func:`_power_factors` will ask for
@@ -343,12 +350,12 @@ class _PowerFactorsAhead:
 
     def __init__(self, X: np.ndarray, y: np.ndarray, seed: int) -> None:
         self.X, self.y, self.seed = X, y, seed
-        self.cols = [k for k in range(X.shape[1]) if fixed_sign(X[:, k])]
+        self.cols = _power_factor_columns(X, y)
         self.names: set[str] = set()
 
     def __call__(self, sur: Any) -> list[tuple[str, Any]]:
         X, y, cols = self.X, self.y, self.cols
-        if X.shape[1] < 3 or not fixed_sign(y) or len(cols) < 2:  # (as in _power_factors)
+        if cols is None:
             return []
         order = shaping_order(sur, X, cols, np.random.default_rng(self.seed))
         tasks = power_factor_tasks(X, y, cols, order, self.seed)
